@@ -1,0 +1,48 @@
+# sertack: the two README commands are `make demo` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+# The dev Slurm cluster lives here; tests find it through SLURM_CONF.
+SLURM_ROOT ?= /tmp/sertack-slurm
+export SLURM_ROOT
+
+.PHONY: install demo test test-fast slurm-up slurm-down bench clean
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "sertack needs Python >= 3.11, found " + sys.version.split()[0]'
+	@$(PY) -m venv $(VENV) || { echo "error: '$(PY) -m venv' failed; on Debian install python3-venv (apt-get install python3-venv)"; exit 1; }
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# (1) The main job on the embedded synthetic corpus: data, training, every attack, reduce, report.
+demo: install
+	$(BIN)/python -m runner submit grids/demo.yaml --executor local --reduce
+
+# (2) The whole test suite. As root, the dev Slurm cluster is brought up first so the Slurm tests run;
+#     elsewhere they skip with a reason.
+test: install
+	@bash slurm/dev-cluster/ensure.sh
+	@if [ -f $(SLURM_ROOT)/etc/slurm.conf ]; then export SLURM_CONF=$(SLURM_ROOT)/etc/slurm.conf; fi; \
+	  $(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m 'not slow and not slurm'
+
+slurm-up:
+	bash slurm/dev-cluster/up.sh
+
+slurm-down:
+	bash slurm/dev-cluster/down.sh
+
+bench: install
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/attacks.py
+	$(BIN)/python benchmarks/runner.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""runner: grids -> job plans -> executors (local, Slurm via submitit, Apptainer) -> shards -> reports."""

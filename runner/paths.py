@@ -1,0 +1,69 @@
+"""RunPaths: the one class that owns every file name inside a run folder.
+
+    RUN/
+      grid.yaml                  frozen copy of the grid as submitted (after --set overrides)
+      plan/<stage>.jsonl         one line per job: {"id": ..., "stage": ..., "spec": {...}, "upstream": id|null}
+      shards/<stage>/<id>.parquet    one shard per finished job (written atomically)
+      artefacts/<stage>/<id>/    a job's work folder: models, histories, attack chunks, examples
+      errors/<id>.txt            traceback of the last failed attempt (removed when the job later succeeds)
+      logs/<stage>/              submitit folders and Slurm stdout/stderr
+      cache/                     feature stores + synthetic corpus, unless the grid names another cache
+      results/<stage>.parquet    compacted shards (reduce)
+      report/                    tables, figures, audio, index.html, README.md (reduce)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+STAGES: tuple[str, ...] = ("features", "tune", "norm_study", "arch_study", "train", "attack")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    @property
+    def grid(self) -> Path:
+        return self.root / "grid.yaml"
+
+    def plan(self, stage: str) -> Path:
+        return self.root / "plan" / f"{stage}.jsonl"
+
+    def shard_dir(self, stage: str) -> Path:
+        return self.root / "shards" / stage
+
+    def shard(self, stage: str, job_id: str) -> Path:
+        return self.shard_dir(stage) / f"{job_id}.parquet"
+
+    def artefacts(self, stage: str, job_id: str) -> Path:
+        return self.root / "artefacts" / stage / job_id
+
+    @property
+    def error_dir(self) -> Path:
+        return self.root / "errors"
+
+    def error(self, job_id: str) -> Path:
+        return self.error_dir / f"{job_id}.txt"
+
+    def logs(self, stage: str) -> Path:
+        return self.root / "logs" / stage
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / "results"
+
+    def results(self, stage: str) -> Path:
+        return self.results_dir / f"{stage}.parquet"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"

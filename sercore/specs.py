@@ -1,0 +1,192 @@
+"""Frozen, validated job specifications: the contract between the grid (runner) and the science (sercore).
+
+A job's id is the hash of its canonical JSON, so the same grid point always maps to the same shard name, on any
+machine, whatever Slurm calls it. Every model rejects unknown keys. Defaults are the paper's values (from the
+paper's own code, see docs/paper-settings.md); grids override them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .vocab import CORPORA, PAPER_EMOTIONS, Emotion
+
+ARCHS = ("m0", "m1", "m2", "m3", "m4", "m5", "m6", "final")
+NORMALIZATIONS = ("original", "norm_sum", "norm_max_global", "norm_max_local")
+PROTOCOLS = ("paper", "clean")
+
+
+class Spec(BaseModel):
+    """Base: frozen, no unknown keys, hashable by canonical JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def job_id(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+class CorpusSpec(Spec):
+    name: Literal["emodb", "emovo", "ravdess", "synthetic"]
+    # Folder holding the corpus in its own layout. None only for `synthetic` (generated into the cache).
+    root: str | None = None
+    # Emotions kept, in the shared English vocabulary. None means the paper's five for this corpus.
+    emotions: tuple[str, ...] | None = None
+    # Synthetic corpus only: utterances per (speaker, emotion). Must stay None for real corpora.
+    synthetic_per_class: int | None = None
+
+    @field_validator("emotions")
+    @classmethod
+    def _known_emotions(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
+        valid = [e.value for e in Emotion]
+        bad = [e for e in v if e not in valid]
+        if bad:
+            raise ValueError(f"unknown emotion {bad[0]!r} (expected one of {', '.join(valid)})")
+        if len(set(v)) < 2:
+            raise ValueError(f"need at least 2 distinct emotions (got {list(v)})")
+        return tuple(v)
+
+    @model_validator(mode="after")
+    def _root_rules(self) -> CorpusSpec:
+        if self.name != "synthetic" and not self.root:
+            raise ValueError(f"corpus {self.name!r} needs a root folder")
+        if self.name != "synthetic" and self.synthetic_per_class is not None:
+            raise ValueError("synthetic_per_class applies to the synthetic corpus only")
+        return self
+
+    @property
+    def kept_emotions(self) -> tuple[str, ...]:
+        return self.emotions if self.emotions is not None else PAPER_EMOTIONS[self.name]
+
+
+assert set(CORPORA) == {"emodb", "emovo", "ravdess", "synthetic"}
+
+
+class FeatureSettings(Spec):
+    """Pre-processing, augmentation and log-Mel settings. Part of the feature-store cache key."""
+
+    sample_rate: int = 16000
+    trim_top_db: float = 30.0
+    trim_frame_length: int = 512
+    trim_hop_length: int = 64
+    segment_s: float = 3.0
+    # Paper code: int(0.9 s) == 0, so tail chunks of any length were kept (then tiled to 3 s).
+    min_tail_s: float = 0.0
+    augment: bool = True
+    pitch_steps: tuple[float, ...] = (-3.0, -1.5, 1.5, 3.0)
+    stretch_rates: tuple[float, ...] = (0.75, 0.9, 1.1, 1.25)
+    n_fft: int = 368
+    hop_length: int = 184
+    n_mels: int = 128
+    fmax: float = 8000.0
+    db: Literal["paper", "standard"] = "paper"
+
+
+class DataSpec(Spec):
+    corpus: CorpusSpec
+    features: FeatureSettings = FeatureSettings()
+    protocol: Literal["paper", "clean"] = "paper"
+    normalization: Literal["original", "norm_sum", "norm_max_global", "norm_max_local"] = "original"
+    standardize: bool = True
+    # clean protocol only: keep each speaker on one side of the split.
+    speaker_independent: bool = False
+    seed: int = 0
+
+
+class ModelSpec(Spec):
+    arch: Literal["m0", "m1", "m2", "m3", "m4", "m5", "m6", "final"] = "final"
+    # Multiplier on conv filters and LSTM units; 1.0 is the paper's size. Small values for CPU demos/tests.
+    width: float = Field(1.0, gt=0, le=4)
+    # `final` only (paper Table 20, EmoDB values by default).
+    dropout: float = Field(0.3, ge=0, lt=1)
+    lstm_dropout: float = Field(0.2, ge=0, lt=1)
+    lstm_units: int = Field(256, ge=1)
+
+
+class TrainSettings(Spec):
+    epochs: int = Field(100, ge=1)  # paper text 50, paper code 100
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    early_stopping_patience: int = 10
+    reduce_lr_patience: int = 6
+    reduce_lr_factor: float = 0.1
+    # TF op determinism: bit-identical reruns at some speed cost.
+    deterministic: bool = False
+    # XLA: "auto" picks what benchmarks/train.py measured fastest on this device class.
+    jit_compile: bool | Literal["auto"] = "auto"
+
+
+class FeaturesJob(Spec):
+    kind: Literal["features"] = "features"
+    corpus: CorpusSpec
+    features: FeatureSettings = FeatureSettings()
+
+
+class TrainJob(Spec):
+    kind: Literal["train"] = "train"
+    # norm: paper Table 1, arch: Table 2, final: Table 3 (the model that gets attacked).
+    study: Literal["norm", "arch", "final"] = "final"
+    data: DataSpec
+    model: ModelSpec = ModelSpec()
+    train: TrainSettings = TrainSettings()
+
+
+class TuneJob(Spec):
+    kind: Literal["tune"] = "tune"
+    # 1: LSTM units (paper Table 18); 2: dropout, LSTM dropout, learning rate, batch size (Table 20).
+    stage: Literal[1, 2]
+    data: DataSpec
+    model: ModelSpec = ModelSpec()
+    objective: str = "val_loss"
+    max_epochs: int = Field(120, ge=1)
+    factor: int = Field(15, ge=2)
+    hyperband_iterations: int = Field(3, ge=1)
+    executions_per_trial: int = Field(3, ge=1)
+    # Hard cap on trials (None = as many as Hyperband schedules); tiny values for tests.
+    max_trials: int | None = None
+    lstm_units: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+    dropout: tuple[float, ...] = (0.0, 0.3, 0.6)
+    lstm_dropout: tuple[float, ...] = (0.0, 0.2, 0.4)
+    learning_rate: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
+    batch_size: tuple[int, ...] = (8, 16, 32, 64, 128)
+
+
+class AttackJob(Spec):
+    kind: Literal["attack"] = "attack"
+    # The training job whose model is attacked; its artefact folder is handed over as JobEnv.upstream.
+    target: TrainJob
+    attack: str  # registry name: fgsm bim deepfool jsma cw_l2 cw_linf pixel boundary
+    params: dict[str, Any] = Field(default_factory=dict)  # ART constructor arguments, ART's own names
+    labels: Literal["predicted", "true"] = "predicted"  # paper: predicted (no y passed to generate)
+    estimator: Literal["compiled", "stock"] = "compiled"
+    slices: int = Field(1, ge=1)
+    slice: int = Field(0, ge=0)
+    limit: int | None = Field(None, ge=1)  # attack only the first `limit` test samples (before slicing)
+    chunk_size: int = Field(64, ge=1)  # samples per persisted chunk (resume granularity)
+    batch_size: int = Field(256, ge=1)  # paper: 256
+    examples: int = Field(2, ge=0)  # (clean, adversarial) pairs saved for the report
+
+    @model_validator(mode="after")
+    def _slice_in_range(self) -> AttackJob:
+        if self.slice >= self.slices:
+            raise ValueError(f"slice {self.slice} out of range for slices={self.slices}")
+        return self
+
+
+JobSpec = Annotated[FeaturesJob | TrainJob | TuneJob | AttackJob, Field(discriminator="kind")]
+
+
+def job_from_dict(data: dict[str, Any]) -> FeaturesJob | TrainJob | TuneJob | AttackJob:
+    """Rebuild a job spec from its JSON form (the run plan stores specs this way)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(JobSpec).validate_python(data)

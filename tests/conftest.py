@@ -1,0 +1,59 @@
+"""Shared fixtures: where the real EmoDB lives, a per-session cache, markers' skip rules."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _emodb_root() -> Path | None:
+    for cand in (os.environ.get("EMODB_ROOT"), REPO.parent / "shared" / "data" / "emodb"):
+        if cand and Path(cand).is_dir() and any(Path(cand).glob("*.wav")):
+            return Path(cand)
+    return None
+
+
+@pytest.fixture(scope="session")
+def emodb_root() -> Path:
+    root = _emodb_root()
+    if root is None:
+        pytest.skip("real EmoDB not found: set EMODB_ROOT or place it at ../shared/data/emodb")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One feature/synthetic cache for the whole session so stores are built once."""
+    path = tmp_path_factory.mktemp("sertack-cache")
+    os.environ["SERTACK_CACHE"] = str(path)
+    return path
+
+
+def slurm_available() -> str | None:
+    """None when a Slurm controller answers, else the reason to skip."""
+    if shutil.which("sbatch") is None:
+        return "Slurm client tools not installed (make slurm-up installs and starts the dev cluster)"
+    try:
+        subprocess.run(["scontrol", "ping"], check=True, capture_output=True, timeout=10)
+    except (subprocess.SubprocessError, OSError):
+        return "no Slurm controller answers `scontrol ping` (make slurm-up; export SLURM_CONF)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = None
+    checked = False
+    for item in items:
+        if "slurm" in item.keywords:
+            if not checked:
+                reason, checked = slurm_available(), True
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
