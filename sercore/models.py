@@ -1,0 +1,181 @@
+"""The paper's CNN-LSTM family: M0..M6 (paper Tables 11-17) and the final tuned model.
+
+Every model reads a (261, 128, 1) log-Mel segment, cuts it into 9 time blocks of 29 frames, runs the same small
+CNN on each block (TimeDistributed layers, one per Keras layer: ART's KerasClassifier breaks on nested models,
+ART #2706), flattens each block and feeds the 9 vectors to an LSTM, then a softmax Dense.
+
+Parameter counts for 5 classes (asserted in tests/sercore/test_models.py):
+m0 43,652; m1 63,683; m2 63,755; m3 64,900; m4 106,763; m5 133,316; m6 184,068; final 3,960,389.
+The paper prints 63,383 for M1 and 63,775 for M2, but the layer lists of its own Tables 12-13 add up to 63,683
+and 63,755 (BiLSTM 3 = 2 x 20,016; LSTM 6 = 40,104, both over the 1,664-wide flatten); we follow the layers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .specs import ARCHS, ModelSpec
+
+if TYPE_CHECKING:
+    import keras
+
+INPUT_SHAPE = (261, 128, 1)
+TIME_BLOCKS = 9  # 261 frames = 9 blocks x 29 frames, row-major over time (paper code)
+
+
+@dataclass(frozen=True)
+class ConvBlock:
+    """Conv2D (valid, relu), optional BatchNorm, then MaxPool."""
+
+    filters: int
+    kernel: int
+    pool: int
+    stride: int
+    batch_norm: bool = False
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The topology of one paper model; `width` scales filters and LSTM units without changing it."""
+
+    blocks: tuple[ConvBlock, ...]
+    lstm_units: int
+    bidirectional: bool
+    lstm_dropout: float = 0.2
+    dropout: float | None = None  # Dropout after the flatten (final model only)
+
+
+_M0_BLOCKS = (
+    ConvBlock(16, 5, 4, 2, batch_norm=True),
+    ConvBlock(32, 3, 2, 2),
+    ConvBlock(64, 3, 2, 1),
+)
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "m0": Architecture(_M0_BLOCKS, 3, bidirectional=False),
+    "m1": Architecture(_M0_BLOCKS, 3, bidirectional=True),
+    "m2": Architecture(_M0_BLOCKS, 6, bidirectional=False),
+    "m3": Architecture(
+        (ConvBlock(16, 3, 2, 2, batch_norm=True), ConvBlock(32, 3, 2, 2), ConvBlock(64, 3, 2, 1)),
+        3,
+        bidirectional=False,
+    ),
+    "m4": Architecture(
+        (ConvBlock(16, 5, 2, 2, batch_norm=True), ConvBlock(32, 3, 2, 2), ConvBlock(64, 3, 2, 1)),
+        6,
+        bidirectional=False,
+    ),
+    "m5": Architecture(
+        (ConvBlock(32, 5, 4, 2, batch_norm=True), ConvBlock(64, 3, 2, 2), ConvBlock(128, 3, 2, 1)),
+        3,
+        bidirectional=False,
+    ),
+    # Table 17 lists the second kernel as 3x3 in its size column, but its output shapes (and the 184,068 total)
+    # only work out with 5x5. Only the first pool has stride 2.
+    "m6": Architecture(
+        (
+            ConvBlock(16, 5, 2, 2, batch_norm=True),
+            ConvBlock(32, 5, 2, 1),
+            ConvBlock(64, 3, 2, 1),
+            ConvBlock(128, 3, 2, 1),
+        ),
+        3,
+        bidirectional=False,
+    ),
+    # M1's CNN + Dropout + BiLSTM 256 (paper code attacks.ipynb); dropouts come from the ModelSpec.
+    "final": Architecture(_M0_BLOCKS, 256, bidirectional=True, dropout=0.3),
+}
+assert set(ARCHITECTURES) == set(ARCHS)
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """One dataset's Hyperband result (paper Table 20), used for the final model."""
+
+    dropout: float
+    lstm_dropout: float
+    learning_rate: float
+    batch_size: int
+
+
+# Paper Table 20 (paper code param.p). The single place grids, runner and CLI read these from.
+PAPER_TUNED: dict[str, Tuned] = {
+    "emodb": Tuned(dropout=0.3, lstm_dropout=0.2, learning_rate=1e-3, batch_size=32),
+    "emovo": Tuned(dropout=0.3, lstm_dropout=0.0, learning_rate=1e-4, batch_size=8),
+    "ravdess": Tuned(dropout=0.6, lstm_dropout=0.2, learning_rate=1e-3, batch_size=128),
+    # The synthetic corpus mirrors EmoDB.
+    "synthetic": Tuned(dropout=0.3, lstm_dropout=0.2, learning_rate=1e-3, batch_size=32),
+}
+
+
+def architecture(spec: ModelSpec) -> Architecture:
+    """The topology a spec asks for; for `final` the spec's dropouts and LSTM units apply."""
+    if spec.arch not in ARCHITECTURES:
+        raise ConfigError(f"model.arch: unknown architecture {spec.arch!r} (expected one of {', '.join(ARCHS)})")
+    arch = ARCHITECTURES[spec.arch]
+    if spec.arch == "final":
+        arch = replace(arch, lstm_units=spec.lstm_units, dropout=spec.dropout, lstm_dropout=spec.lstm_dropout)
+    return arch
+
+
+def _scaled(n: int, width: float) -> int:
+    return max(1, int(round(n * width)))
+
+
+def build_model(spec: ModelSpec, n_classes: int, *, lstm_units: int | None = None) -> keras.Model:
+    """Uncompiled Keras model for `spec`; `lstm_units` overrides the LSTM width (Hyperband stage 1)."""
+    import keras
+    from keras import layers
+
+    if n_classes < 2:
+        raise ConfigError(f"n_classes: a classifier needs at least 2 classes (got {n_classes})")
+    arch = architecture(spec)
+    units = _scaled(lstm_units if lstm_units is not None else arch.lstm_units, spec.width)
+    td = layers.TimeDistributed
+    inputs = keras.Input(shape=INPUT_SHAPE, name="logmel")
+    x = layers.Reshape((TIME_BLOCKS, INPUT_SHAPE[0] // TIME_BLOCKS, INPUT_SHAPE[1], 1), name="blocks")(inputs)
+    for i, block in enumerate(arch.blocks, start=1):
+        conv = layers.Conv2D(_scaled(block.filters, spec.width), block.kernel, activation="relu")
+        x = td(conv, name=f"conv{i}")(x)
+        if block.batch_norm:
+            x = td(layers.BatchNormalization(), name=f"bn{i}")(x)
+        x = td(layers.MaxPooling2D(block.pool, strides=block.stride), name=f"pool{i}")(x)
+    x = td(layers.Flatten(), name="flatten")(x)
+    if arch.dropout is not None:
+        x = layers.Dropout(arch.dropout, name="dropout")(x)
+    lstm = layers.LSTM(units, dropout=arch.lstm_dropout, name="lstm")
+    x = layers.Bidirectional(lstm, name="bilstm")(x) if arch.bidirectional else lstm(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name=spec.arch)
+
+
+def parameter_counts(n_classes: int = 5, width: float = 1.0) -> dict[str, int]:
+    """Total parameters (trainable + BatchNorm statistics) of every architecture, as the paper's tables count."""
+    return {arch: build_model(ModelSpec(arch=arch, width=width), n_classes).count_params() for arch in ARCHS}
+
+
+def register_cli(subparsers: Any) -> None:
+    p = subparsers.add_parser("models", help="list the architectures with their parameter counts")
+    p.add_argument("--classes", type=int, default=5, help="number of output classes (default 5)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier (default 1.0 = paper)")
+    p.add_argument("--json", action="store_true", help="print a JSON object {arch: parameters}")
+    p.set_defaults(func=_cli_models)
+
+
+def _cli_models(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    counts = parameter_counts(args.classes, args.width)
+    if args.json:
+        print(json.dumps(counts))
+        return 0
+    for arch, n in counts.items():
+        a = ARCHITECTURES[arch]
+        cnn = ", ".join(f"{b.filters}@{b.kernel}x{b.kernel}/pool{b.pool}s{b.stride}" for b in a.blocks)
+        rnn = f"{'Bi' if a.bidirectional else ''}LSTM {a.lstm_units}"
+        print(f"{arch:6s} {n:>10,d}  {cnn}; {rnn}")
+    return 0
