@@ -1,0 +1,299 @@
+"""Train one model on one prepared dataset and evaluate it on the test split, overall and by speaker gender.
+
+One `TrainJob` covers the normalisation study (paper Table 1), the architecture study (Table 2) and the final
+models (Table 3): they differ only in their spec. Training follows the paper's code: Adam, categorical
+cross-entropy, EarlyStopping(val_loss, patience 10, best weights restored), ReduceLROnPlateau(val_loss, x0.1,
+patience 6, min_delta 1e-4). Keras BackupAndRestore in `workdir/backup` lets a requeued job resume at its last
+finished epoch (EarlyStopping's counter and best weights restart there: a resumed run may stop later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import io
+from .env import JobEnv, seed_everything
+from .errors import ConfigError, JobError
+from .metrics import accuracy_by_gender, composition, confusion_matrix
+from .models import PAPER_TUNED, build_model
+from .specs import ARCHS, CorpusSpec, DataSpec, ModelSpec, TrainJob, TrainSettings
+from .vocab import LANGUAGE
+
+if TYPE_CHECKING:
+    import keras
+
+    from .data import Prepared
+
+log = logging.getLogger(__name__)
+
+# benchmarks/train.py, final model, batch 32, 2-core x86 CPU (shared): XLA was no faster on CPU, so "auto" keeps
+# it off there. On GPU "auto" follows Keras' own rule (XLA on), not measured by us (no GPU in development).
+XLA_ON_CPU = False
+
+
+def resolve_jit(setting: bool | str, deterministic: bool = False) -> bool:
+    """The jit_compile value to hand Keras for this device; op determinism rules XLA out (Keras does too)."""
+    if deterministic:
+        return False
+    if isinstance(setting, bool):
+        return setting
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU")) or XLA_ON_CPU
+
+
+def check_prepared(data: Prepared) -> None:
+    """Fail early, naming the field, on data a classifier cannot be trained or evaluated on."""
+    n = len(data.classes)
+    if n < 2:
+        raise ConfigError(f"data.corpus.emotions: need at least 2 classes to train (got {list(data.classes)})")
+    for split in ("train", "val", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if len(x) == 0:
+            raise JobError(f"{split} split is empty: too few recordings for the split settings")
+        if len(y) != len(x):
+            raise JobError(f"{split} split: {len(x)} inputs but {len(y)} labels")
+        if y.min() < 0 or y.max() >= n:
+            raise JobError(f"{split} split: labels outside 0..{n - 1}: classes mismatch ({list(data.classes)})")
+
+
+def compile_model(model: keras.Model, settings: TrainSettings) -> keras.Model:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(settings.learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=resolve_jit(settings.jit_compile, settings.deterministic),
+    )
+    return model
+
+
+def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[keras.callbacks.Callback]:
+    """The paper's early stopping and learning-rate schedule, plus resume support when `backup_dir` is set."""
+    import keras
+
+    cbs: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=settings.early_stopping_patience, mode="min", restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=settings.reduce_lr_factor, patience=settings.reduce_lr_patience, min_delta=1e-4
+        ),
+    ]
+    if backup_dir is not None:
+        # BackupAndRestore deletes its folder once training ends, so the epoch log lives beside it. It appends
+        # across resumes (deduplicated by epoch later); a fresh start (no backup) begins a new log.
+        log_path = backup_dir.parent / "history.partial.csv"
+        if not backup_dir.exists():
+            log_path.unlink(missing_ok=True)
+        cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
+        cbs.append(keras.callbacks.CSVLogger(str(log_path), append=True))
+    return cbs
+
+
+def fit(model: keras.Model, data: Prepared, settings: TrainSettings, workdir: Path) -> pd.DataFrame:
+    """Train in place (best weights restored); returns the per-epoch history (all resumes included)."""
+    import keras
+
+    n = len(data.classes)
+    model.fit(
+        data.x_train,
+        keras.utils.to_categorical(data.y_train, n),
+        validation_data=(data.x_val, keras.utils.to_categorical(data.y_val, n)),
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        callbacks=callbacks(settings, workdir / "backup"),
+        shuffle=True,
+        verbose=0,
+    )
+    partial = workdir / "history.partial.csv"
+    hist = pd.read_csv(partial).drop_duplicates("epoch", keep="last").reset_index(drop=True)
+    partial.unlink()
+    return hist
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Atomic .keras save (Keras insists on the suffix, so the temp file keeps it)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def predictions_table(data: Prepared, proba: np.ndarray) -> pd.DataFrame:
+    """One row per test sample: who spoke it, the truth, the prediction and every class probability."""
+    meta = data.meta_test.reset_index(drop=True)
+    df = pd.DataFrame({
+        "sample": np.arange(len(meta), dtype=np.int64),
+        "path": meta["path"].astype(str),
+        "speaker": meta["speaker"].astype(str),
+        "gender": meta["gender"].astype(str),
+        "emotion": meta["emotion"].astype(str),
+        "segment": meta["segment"].to_numpy() if "segment" in meta else np.arange(len(meta)),
+        "y_true": data.y_test.astype(np.int64),
+        "y_pred": proba.argmax(axis=1).astype(np.int64),
+    })
+    for k, cls in enumerate(data.classes):
+        df[f"p_{cls}"] = proba[:, k].astype(np.float32)
+    return df
+
+
+def evaluate(data: Prepared, proba: np.ndarray) -> dict[str, Any]:
+    """Loss, accuracies overall/male/female, confusion matrix and test composition."""
+    y, pred = data.y_test.astype(np.int64), proba.argmax(axis=1)
+    gender = data.meta_test["gender"].astype(str).to_numpy()
+    acc = accuracy_by_gender(y, pred, gender)
+    loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-7, 1.0))))
+    return {
+        "loss": loss,
+        "accuracy": acc["overall"],
+        "accuracy_male": acc["male"],
+        "accuracy_female": acc["female"],
+        "n_test_male": int((gender == "male").sum()),
+        "n_test_female": int((gender == "female").sum()),
+        "confusion": json.dumps(confusion_matrix(y, pred, len(data.classes)).tolist()),
+        "test_composition": json.dumps(composition(data.meta_test["emotion"].astype(str), gender)),
+    }
+
+
+def job_row(job: TrainJob) -> dict[str, Any]:
+    """The spec columns of a result row."""
+    final = job.model.arch == "final"
+    return {
+        "study": job.study,
+        "dataset": job.data.corpus.name,
+        "language": LANGUAGE[job.data.corpus.name],
+        "protocol": job.data.protocol,
+        "seed": job.data.seed,
+        "arch": job.model.arch,
+        "width": job.model.width,
+        "normalization": job.data.normalization,
+        "standardize": job.data.standardize,
+        "dropout": job.model.dropout if final else None,
+        "lstm_dropout": job.model.lstm_dropout if final else 0.2,
+        "lstm_units": job.model.lstm_units if final else None,
+        "learning_rate": job.train.learning_rate,
+        "batch_size": job.train.batch_size,
+    }
+
+
+def run_train(job: TrainJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
+    """Train, evaluate and save one model; returns its single result row (see docs/architecture.md)."""
+    from .data import prepare
+
+    workdir = Path(workdir)
+    summary_path = workdir / "summary.json"
+    if summary_path.exists() and (workdir / "model.keras").exists():
+        done = json.loads(summary_path.read_text())
+        if done.get("job_id") == job.job_id:  # finished before the shard got written: don't train again
+            return pd.DataFrame([done["row"]])
+    if job.model.arch not in ARCHS:
+        raise ConfigError(f"model.arch: unknown architecture {job.model.arch!r} (expected one of {', '.join(ARCHS)})")
+    return pd.DataFrame([train_prepared(job, prepare(job.data, env.cache_dir), workdir)])
+
+
+def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, Any]:
+    """The body of `run_train` once the data is in memory (tests feed it arrays directly)."""
+    check_prepared(data)
+    seed_everything(job.data.seed, job.train.deterministic)
+    model = compile_model(build_model(job.model, len(data.classes)), job.train)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    hist = fit(model, data, job.train, workdir)
+    train_s = time.perf_counter() - t0
+    proba = model.predict(data.x_test, batch_size=256, verbose=0)
+
+    save_model(model, workdir / "model.keras")
+    io.write_text(workdir / "history.csv", hist.to_csv(index=False))
+    io.write_parquet(predictions_table(data, proba), workdir / "predictions.parquet")
+    empty = np.zeros((0,), np.float32)
+    io.write_npz(
+        workdir / "scaler.npz",
+        mean=empty if data.mean is None else np.asarray(data.mean, np.float32),
+        std=empty if data.std is None else np.asarray(data.std, np.float32),
+        clip_min=np.float32(data.clip_values[0]),
+        clip_max=np.float32(data.clip_values[1]),
+        classes=np.asarray(data.classes, dtype=str),
+    )
+    row = job_row(job) | {
+        "n_params": int(model.count_params()),
+        "epochs_run": int(len(hist)),
+        "best_epoch": int(hist["val_loss"].idxmin()) + 1 if len(hist) else 0,
+        "train_s": round(train_s, 3),
+        "n_train": len(data.x_train),
+        "n_val": len(data.x_val),
+        "n_test": len(data.x_test),
+        "classes": json.dumps(list(data.classes)),
+    } | evaluate(data, proba)
+    io.write_json(workdir / "summary.json", {"job_id": job.job_id, "job": job.model_dump(mode="json"), "row": row})
+    return row
+
+
+def register_cli(subparsers: Any) -> None:
+    p = subparsers.add_parser("train", help="train one model and print test accuracy overall/male/female")
+    p.add_argument("corpus", choices=sorted(PAPER_TUNED), help="dataset name")
+    p.add_argument("root", nargs="?", default=None, help="corpus folder (not for synthetic)")
+    p.add_argument("--protocol", choices=["paper", "clean"], default="paper")
+    p.add_argument("--arch", choices=list(ARCHS), default="final")
+    p.add_argument("--epochs", type=int, default=TrainSettings().epochs, help="maximum epochs (default 100)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier (1.0 = paper)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the paper's tuned value (Table 20)")
+    p.add_argument("--learning-rate", type=float, default=None, help="default: the paper's tuned value")
+    p.add_argument("--out", type=Path, default=None, help="artefact folder (default ./sertack-train/<job id>)")
+    p.set_defaults(func=_cli_train)
+
+
+def cli_job(args: argparse.Namespace) -> TrainJob:
+    """The TrainJob the `train` command runs: Table 20 values for the corpus unless overridden."""
+    tuned = PAPER_TUNED[args.corpus]
+    root = str(Path(args.root).resolve()) if args.root else None
+    return TrainJob(
+        study="final" if args.arch == "final" else "arch",
+        data=DataSpec(corpus=CorpusSpec(name=args.corpus, root=root), protocol=args.protocol, seed=args.seed),
+        model=ModelSpec(arch=args.arch, width=args.width, dropout=tuned.dropout, lstm_dropout=tuned.lstm_dropout),
+        train=TrainSettings(
+            epochs=args.epochs,
+            batch_size=args.batch_size or tuned.batch_size,
+            learning_rate=args.learning_rate or tuned.learning_rate,
+        ),
+    )
+
+
+def _cli_train(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    try:
+        job = cli_job(args)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{'.'.join(map(str, err['loc'])) or 'train'}: {err['msg']}") from exc
+    out = args.out or Path("sertack-train") / job.job_id
+    row = run_train(job, out, JobEnv.default()).iloc[0]
+    print(
+        f"{row['dataset']} {row['protocol']} {row['arch']} width={row['width']} seed={row['seed']}: "
+        f"{row['epochs_run']} epochs (best {row['best_epoch']}) in {row['train_s']:.0f} s, "
+        f"n_train={row['n_train']} n_val={row['n_val']} n_test={row['n_test']}"
+    )
+    print(
+        f"test accuracy overall {row['accuracy']:.4f}  male {row['accuracy_male']:.4f} (n={row['n_test_male']})  "
+        f"female {row['accuracy_female']:.4f} (n={row['n_test_female']})"
+    )
+    print(f"artefacts: {out}")
+    return 0

@@ -1,0 +1,175 @@
+"""Training jobs: artefacts, gender accuracies on the right subsets, seeding, resume, bad data, CLI job."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sercore.errors import ConfigError, JobError
+from sercore.specs import CorpusSpec, DataSpec, ModelSpec, TrainJob, TrainSettings
+from sercore.train import resolve_jit, train_prepared
+
+CLASSES = ("anger", "neutral", "sadness")
+
+
+@dataclass
+class ToyPrepared:
+    """Same fields as sercore.data.Prepared; each class lights up its own Mel band, so it is learnable."""
+
+    classes: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta_train: pd.DataFrame
+    meta_val: pd.DataFrame
+    meta_test: pd.DataFrame
+    clip_values: tuple[float, float]
+    mean: np.ndarray | None
+    std: np.ndarray | None
+
+
+def _split(rng: np.random.Generator, n: int, offset: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    y = np.arange(n) % len(CLASSES)
+    x = rng.normal(size=(n, 261, 128, 1)).astype(np.float32)
+    for k in range(len(CLASSES)):
+        x[y == k, :, 40 * k : 40 * k + 30, 0] += 2.0
+    gender = np.where(np.arange(n) % 2 == 0, "male", "female")
+    meta = pd.DataFrame({
+        "path": [f"f{offset + i}.wav" for i in range(n)],
+        "speaker": [f"s{i % 4}" for i in range(n)],
+        "gender": gender,
+        "emotion": [CLASSES[k] for k in y],
+        "segment": np.arange(offset, offset + n),
+    })
+    return x, y.astype(np.int64), meta
+
+
+@pytest.fixture(scope="module")
+def toy() -> ToyPrepared:
+    rng = np.random.default_rng(7)
+    tr, va, te = _split(rng, 48, 0), _split(rng, 18, 100), _split(rng, 30, 200)
+    return ToyPrepared(CLASSES, tr[0], tr[1], va[0], va[1], te[0], te[1], tr[2], va[2], te[2], (-6.0, 7.0),
+                       np.zeros((261, 128), np.float32), np.ones((261, 128), np.float32))
+
+
+def _job(seed: int = 0, epochs: int = 3, arch: str = "final") -> TrainJob:
+    return TrainJob(
+        data=DataSpec(corpus=CorpusSpec(name="synthetic"), seed=seed),
+        model=ModelSpec(arch=arch, width=0.125),
+        train=TrainSettings(epochs=epochs, batch_size=16, learning_rate=3e-3, jit_compile=False),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(toy: ToyPrepared, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    workdir = tmp_path_factory.mktemp("train")
+    return train_prepared(_job(), toy, workdir), workdir
+
+
+def test_artefacts_and_row(trained: tuple[dict, Path], toy: ToyPrepared) -> None:
+    row, workdir = trained
+    for name in ("model.keras", "history.csv", "predictions.parquet", "scaler.npz", "summary.json"):
+        assert (workdir / name).is_file(), name
+    assert row["n_test"] == 30 and row["n_test_male"] == 15 and row["n_test_female"] == 15
+    assert row["epochs_run"] == len(pd.read_csv(workdir / "history.csv")) == 3
+    assert json.loads(row["classes"]) == list(CLASSES)
+    cm = np.array(json.loads(row["confusion"]))
+    assert cm.shape == (3, 3) and cm.sum() == 30
+    assert json.loads(row["test_composition"])["anger"] == {"male": 5, "female": 5}
+    scaler = np.load(workdir / "scaler.npz")
+    assert scaler["mean"].shape == (261, 128) and float(scaler["clip_max"]) == 7.0
+    assert list(scaler["classes"]) == list(CLASSES)
+
+
+def test_gender_accuracies_match_predictions_subsets(trained: tuple[dict, Path]) -> None:
+    row, workdir = trained
+    pred = pd.read_parquet(workdir / "predictions.parquet")
+    probs = pred[[f"p_{c}" for c in CLASSES]].to_numpy()
+    np.testing.assert_array_equal(probs.argmax(axis=1), pred["y_pred"])
+    correct = pred["y_true"] == pred["y_pred"]
+    assert row["accuracy"] == pytest.approx(correct.mean())
+    assert row["accuracy_male"] == pytest.approx(correct[pred["gender"] == "male"].mean())
+    assert row["accuracy_female"] == pytest.approx(correct[pred["gender"] == "female"].mean())
+    assert np.trace(np.array(json.loads(row["confusion"]))) == correct.sum()
+
+
+def test_saved_model_reloads_and_predicts_the_same(trained: tuple[dict, Path], toy: ToyPrepared) -> None:
+    import keras
+
+    _, workdir = trained
+    model = keras.models.load_model(workdir / "model.keras")
+    pred = pd.read_parquet(workdir / "predictions.parquet")
+    proba = model.predict(toy.x_test, verbose=0)
+    np.testing.assert_allclose(proba, pred[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=1e-5)
+
+
+def test_same_seed_same_predictions(toy: ToyPrepared, tmp_path: Path, trained: tuple[dict, Path]) -> None:
+    _, first = trained
+    train_prepared(_job(), toy, tmp_path / "again")
+    a = pd.read_parquet(first / "predictions.parquet")
+    b = pd.read_parquet(tmp_path / "again" / "predictions.parquet")
+    np.testing.assert_array_equal(a["y_pred"], b["y_pred"])
+    np.testing.assert_allclose(a.filter(like="p_"), b.filter(like="p_"), atol=1e-5)
+
+
+def test_bad_data_names_the_field(toy: ToyPrepared, tmp_path: Path) -> None:
+    with pytest.raises(JobError, match="test split is empty"):
+        train_prepared(_job(), replace(toy, x_test=toy.x_test[:0], y_test=toy.y_test[:0]), tmp_path)
+    with pytest.raises(JobError, match="classes mismatch"):
+        train_prepared(_job(), replace(toy, y_train=toy.y_train + 1), tmp_path)
+    with pytest.raises(ConfigError, match="data.corpus.emotions"):
+        train_prepared(_job(), replace(toy, classes=("anger",)), tmp_path)
+
+
+def test_resolve_jit() -> None:
+    assert resolve_jit(True) is True and resolve_jit(True, deterministic=True) is False
+    assert resolve_jit("auto") is False  # CPU-only test machine: measured slower with XLA
+
+
+def test_cli_job_uses_table_20() -> None:
+    import argparse
+
+    from sercore import train
+
+    parser = argparse.ArgumentParser()
+    train.register_cli(parser.add_subparsers())
+    job = train.cli_job(parser.parse_args(["train", "emovo", "/data/emovo", "--epochs", "5", "--width", "0.5"]))
+    assert (job.model.dropout, job.model.lstm_dropout) == (0.3, 0.0)
+    assert (job.train.learning_rate, job.train.batch_size, job.train.epochs) == (1e-4, 8, 5)
+    assert job.data.corpus.root == "/data/emovo" and job.model.width == 0.5
+
+
+def test_requeued_job_resumes_from_backup(toy: ToyPrepared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    from sercore import train
+
+    class Preempt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 1:
+                raise KeyboardInterrupt("preempted")
+
+    epochs_seen: list[int] = []
+
+    class Count(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            epochs_seen.append(epoch)
+
+    original = train.callbacks
+    monkeypatch.setattr(train, "callbacks", lambda s, b=None: original(s, b) + [Preempt()])
+    with pytest.raises(KeyboardInterrupt):
+        train_prepared(_job(epochs=4), toy, tmp_path)
+    assert (tmp_path / "backup").is_dir() and not (tmp_path / "model.keras").exists()
+    monkeypatch.setattr(train, "callbacks", lambda s, b=None: original(s, b) + [Count()])
+    row = train_prepared(_job(epochs=4), toy, tmp_path)
+    assert epochs_seen == [2, 3]  # the two finished epochs were not redone
+    assert row["epochs_run"] == 4 and list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [0, 1, 2, 3]
+    assert not (tmp_path / "backup").exists()
