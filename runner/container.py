@@ -1,8 +1,29 @@
-"""Apptainer wrapping of the job's python (submitit's `python` override). Optional: `container: none`."""
+"""Apptainer wrapping of the job's python (submitit's `python` override). Optional: `container: none`.
+
+A Slurm job then runs `srun ... apptainer exec --nv --bind <run folder>,<cache>,<data roots>,... IMAGE python
+-u -m submitit.core._submit <folder>`. Why each piece:
+- every path a job reads or writes is bound at the same absolute path, because submitit's pickles and logs
+  name absolute paths;
+- Apptainer passes the host environment (the step's SLURM_*, SUBMITIT_*, CUDA_VISIBLE_DEVICES, SERTACK_*)
+  into the container by default, so options that clean it (`--cleanenv`, `--containall`) are refused;
+- submitit requeues a timed-out job by calling `scontrol requeue` from inside the job, so the Slurm client,
+  its libraries, the Slurm config and the munge socket are bound too (see `runner.slurm.slurm_client_binds`).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import shlex
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from sercore.errors import ConfigError
+
+# apptainer exec options that would strip the SLURM_*/SUBMITIT_* variables submitit's worker needs
+_ENV_CLEANING = ("--cleanenv", "-e", "--containall", "-C")
+BUILD_HINT = "apptainer build sertack.sif containers/sertack.def"
 
 
 class ContainerSpec(BaseModel):
@@ -15,3 +36,59 @@ class ContainerSpec(BaseModel):
     binds: tuple[str, ...] = ()  # extra host paths; the run folder, cache and corpus roots are bound automatically
     nv: bool = True  # --nv: expose the host's NVIDIA driver
     args: tuple[str, ...] = ()  # further `apptainer exec` options
+    python: str = "python"  # the interpreter inside the image that has sertack and submitit installed
+
+    @field_validator("args")
+    @classmethod
+    def _keep_environment(cls, args: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in args if a.split("=")[0] in _ENV_CLEANING]
+        if bad:
+            raise ValueError(
+                f"container.args: {bad[0]} would hide SLURM_*/SUBMITIT_* variables from submitit's worker; "
+                "pass variables with APPTAINERENV_<NAME> in the site profile instead"
+            )
+        return args
+
+
+def bind_list(paths: Iterable[str | Path]) -> list[str]:
+    """Bind specs in first-seen order, without duplicates or folders inside another bound folder.
+
+    A spec is `PATH` (bound at the same path) or `SRC:DST`, both absolute; a ',' would split Apptainer's list.
+    """
+    specs: list[str] = []
+    for raw in paths:
+        spec = str(raw)
+        if "," in spec:
+            raise ConfigError(f"container bind {spec!r}: paths with ',' cannot be bound (apptainer splits on ',')")
+        if not all(Path(part).is_absolute() for part in spec.split(":")[:2]):
+            raise ConfigError(f"container bind {spec!r}: must be an absolute path (or SRC:DST, both absolute)")
+        if spec not in specs:
+            specs.append(spec)
+    plain = [Path(s) for s in specs if ":" not in s]
+    return [s for s in specs if ":" in s or not any(p != Path(s) and Path(s).is_relative_to(p) for p in plain)]
+
+
+def wrap_python(container: ContainerSpec, binds: Iterable[str | Path]) -> str:
+    """The shell text submitit puts where `python` would be: `apptainer exec ... IMAGE python`."""
+    words = [container.apptainer, "exec"]
+    if container.nv:
+        words.append("--nv")
+    specs = bind_list([*binds, *container.binds])
+    if specs:
+        words += ["--bind", ",".join(specs)]
+    words += [*container.args, container.image, container.python]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def check_container(container: ContainerSpec | None) -> None:
+    """Fail before submitting anything when the image or the apptainer binary is missing here."""
+    if container is None:
+        return
+    if shutil.which(container.apptainer) is None:
+        raise ConfigError(
+            f"container.apptainer: {container.apptainer!r} not found on PATH (module load apptainer, "
+            "give its full path, or set `container: none` to run bare)"
+        )
+    image = Path(container.image)
+    if not image.is_file():
+        raise ConfigError(f"container.image: {image} does not exist (build it with: {BUILD_HINT})")

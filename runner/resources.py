@@ -35,7 +35,9 @@ class SiteProfile(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     sbatch: dict[str, str | int] = Field(default_factory=dict)  # additional #SBATCH parameters
     python: str | None = None  # python on the compute nodes when no container (default: this interpreter)
-    max_array_size: int | None = None  # override of `scontrol show config` MaxArraySize
+    max_array_size: int | None = Field(None, ge=1)  # override of `scontrol show config` MaxArraySize
+    # seconds before the time limit that Slurm sends USR2 so submitit can requeue (capped at half the limit)
+    signal_delay_s: int = Field(90, ge=1)
 
 
 def load_profile(path: str | Path | None) -> SiteProfile:
@@ -43,6 +45,20 @@ def load_profile(path: str | Path | None) -> SiteProfile:
     if path is None:
         return SiteProfile()
     import yaml
+    from pydantic import ValidationError
 
-    with open(path, encoding="utf-8") as fh:
-        return SiteProfile.model_validate(yaml.safe_load(fh) or {})
+    from sercore.errors import ConfigError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        return SiteProfile.model_validate(data)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read site profile ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "<top level>"
+        valid = ", ".join(SiteProfile.model_fields)
+        raise ConfigError(f"{path}: {key}: {err['msg']} (valid keys: {valid})") from exc

@@ -1,0 +1,242 @@
+"""Slurm through submitit: cluster probing, the executor factory, the sbatch text, job states from sacct.
+
+`runner.dispatch` calls `make_executor` once per stage (one sbatch array per chunk of at most
+`max_array_size()` jobs) and `sacct_states` to poll. `sbatch_script` renders exactly the text the executor
+submits, without a cluster, for golden-file tests and `--dry-run`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from runner.container import ContainerSpec, check_container, wrap_python
+from runner.resources import Resources, SiteProfile
+
+__all__ = [
+    "check_container",
+    "executor_parameters",
+    "job_python",
+    "make_executor",
+    "max_array_size",
+    "sacct_states",
+    "sbatch_script",
+    "slurm_client_binds",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's compiled-in default
+_SACCT_TIMEOUT_S = 60
+
+
+def _run(cmd: Sequence[str], timeout: float = 30) -> str | None:
+    """stdout of a Slurm client command, or None when it is missing or fails (callers degrade)."""
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        log.debug("%s failed: %s", " ".join(cmd), exc)
+        return None
+    return done.stdout
+
+
+@functools.cache
+def _config() -> dict[str, str]:
+    """`scontrol show config` as a dict (empty when no controller answers). Cached: it never changes mid-run."""
+    out = _run(["scontrol", "show", "config"]) or ""
+    pairs = (line.split("=", 1) for line in out.splitlines() if " = " in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def max_array_size(profile: SiteProfile | None = None) -> int:
+    """Largest array submitit may send in one sbatch (indices 0..N-1 need N <= MaxArraySize)."""
+    if profile is not None and profile.max_array_size is not None:
+        return profile.max_array_size
+    value = _config().get("MaxArraySize", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    log.warning("could not read MaxArraySize from `scontrol show config`; assuming %d", DEFAULT_MAX_ARRAY_SIZE)
+    return DEFAULT_MAX_ARRAY_SIZE
+
+
+def slurm_client_binds() -> list[str]:
+    """Host paths a container needs so `scontrol requeue` works inside it (submitit's timeout requeue).
+
+    The scontrol binary, Slurm's library/plugin folder, libmunge, the munge socket folder and the folder of
+    the Slurm config. Only paths that exist here are returned (login and compute nodes share a layout).
+    """
+    found: list[Path] = []
+    scontrol = shutil.which("scontrol")
+    if scontrol is None:
+        return []
+    found.append(Path(scontrol).resolve())
+    plugin_dir = _config().get("PluginDir")
+    libs = _run(["ldd", scontrol]) or ""
+    if plugin_dir:
+        libs += _run(["ldd", str(Path(plugin_dir) / "auth_munge.so")]) or ""
+        found.append(Path(plugin_dir))
+    specs: list[str] = []
+    for match in re.finditer(r"=>\s+(\S*lib(?:slurm|munge)\S*)", libs):
+        lib = Path(match.group(1))
+        if "slurm" in lib.name:
+            found.append(lib.resolve().parent)
+        elif lib.exists():
+            # bind the real file under its soname (libmunge.so.2), which is what the loader looks up
+            specs.append(f"{lib.resolve()}:{lib.parent.resolve() / lib.name}")
+    found.append(Path("/run/munge").resolve())
+    conf = os.environ.get("SLURM_CONF") or _config().get("SLURM_CONF") or "/etc/slurm/slurm.conf"
+    found.append(Path(conf).resolve().parent)
+    return list(dict.fromkeys([*(str(p) for p in found if p.exists()), *specs]))
+
+
+def job_python(profile: SiteProfile, container: ContainerSpec | None, binds: Iterable[str | Path] = ()) -> str:
+    """What submitit runs as `python`: the image's python under apptainer, else the profile's or ours."""
+    if container is not None:
+        return wrap_python(container, binds)
+    return profile.python or shlex.quote(sys.executable)
+
+
+def _setup_lines(profile: SiteProfile, container: ContainerSpec | None) -> list[str]:
+    lines = list(profile.setup)
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(profile.env.items())]
+    if container is not None:
+        # Apptainer would pass these through anyway; APPTAINERENV_ also survives a site-wide cleanenv default.
+        lines += [f"export APPTAINERENV_{key}={shlex.quote(value)}" for key, value in sorted(profile.env.items())]
+    return lines
+
+
+def executor_parameters(
+    resources: Resources,
+    profile: SiteProfile,
+    container: ContainerSpec | None,
+    job_name: str,
+    *,
+    dependency: str | None = None,
+) -> dict[str, Any]:
+    """submitit SlurmExecutor parameters (its native names) for one stage's jobs."""
+    params: dict[str, Any] = {
+        "job_name": job_name,
+        "time": resources.time,
+        # one task per job; sbatch also rejects --gpus-per-task without a task count (--nodes is not enough)
+        "ntasks_per_node": 1,
+        "cpus_per_task": resources.cpus,
+        "mem": resources.mem,
+        "array_parallelism": resources.array_parallelism,
+        # USR2 this long before the limit lets submitit requeue; never more than half of a short limit
+        "signal_delay_s": min(profile.signal_delay_s, resources.time * 30),
+    }
+    if resources.gpus > 0:
+        params["gpus_per_task"] = resources.gpus
+    for key in ("partition", "account", "qos", "constraint"):
+        value = getattr(resources, key)
+        if value is not None:
+            params[key] = value
+    setup = _setup_lines(profile, container)
+    if setup:
+        params["setup"] = setup
+    if profile.sbatch:
+        params["additional_parameters"] = dict(profile.sbatch)
+    if dependency:
+        params["dependency"] = dependency
+    return params
+
+
+def _all_binds(folder: Path, bind_paths: Iterable[Path], slurm_binds: Iterable[str] | None) -> list[str]:
+    client = slurm_client_binds() if slurm_binds is None else slurm_binds
+    return [str(Path(folder).absolute()), *(str(Path(p).absolute()) for p in bind_paths), *client]
+
+
+def sbatch_script(
+    folder: Path,
+    resources: Resources,
+    profile: SiteProfile,
+    container: ContainerSpec | None,
+    job_name: str,
+    bind_paths: Sequence[Path] = (),
+    *,
+    map_count: int | None = None,
+    dependency: str | None = None,
+    slurm_binds: Sequence[str] | None = None,
+) -> str:
+    """The sbatch file submitit would write for these settings (an array of `map_count` tasks when given)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    python = job_python(profile, container, _all_binds(folder, bind_paths, slurm_binds))
+    command = " ".join([python, "-u -m submitit.core._submit", shlex.quote(str(folder))])
+    params = executor_parameters(resources, profile, container, job_name, dependency=dependency)
+    return _make_sbatch_string(command=command, folder=folder, map_count=map_count, **params)
+
+
+def make_executor(
+    folder: Path,
+    resources: Resources,
+    profile: SiteProfile,
+    container: ContainerSpec | None,
+    job_name: str,
+    bind_paths: Sequence[Path] = (),
+    *,
+    dependency: str | None = None,
+    max_num_timeout: int = 3,
+    slurm_binds: Sequence[str] | None = None,
+) -> Any:
+    """A submitit SlurmExecutor for one stage; fails early (ConfigError) if the container cannot run here.
+
+    `bind_paths`: what jobs read and write besides `folder` (run folder, cache, corpus roots).
+    `dependency`: an sbatch dependency such as `afterany:123:124`.
+    `max_num_timeout`: how often submitit requeues a Checkpointable job that hits its time limit.
+    """
+    import submitit
+
+    check_container(container)
+    python = job_python(profile, container, _all_binds(folder, bind_paths, slurm_binds))
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=max_num_timeout, python=python)
+    executor.update_parameters(**executor_parameters(resources, profile, container, job_name, dependency=dependency))
+    return executor
+
+
+def _expand_task_ids(job_id: str) -> list[str]:
+    """`12_[3-5,8%2]` -> 12_3, 12_4, 12_5, 12_8; plain ids unchanged."""
+    match = re.fullmatch(r"(\d+)_\[([\d,\-]+)(?:%\d+)?\]", job_id)
+    if match is None:
+        return [job_id]
+    base, ranges = match.groups()
+    ids: list[str] = []
+    for part in ranges.split(","):
+        first, _, last = part.partition("-")
+        ids += [f"{base}_{i}" for i in range(int(first), int(last or first) + 1)]
+    return ids
+
+
+def sacct_states(slurm_ids: Iterable[str]) -> dict[str, str]:
+    """Latest state of every task of the given jobs/arrays (`123`, `123_4`), one sacct call; {} if unavailable.
+
+    States are sacct's first word (`CANCELLED by 0` -> `CANCELLED`). Pending array tasks that were cancelled
+    never get a row, and sacct lags the scheduler by a few seconds: poll, and treat missing ids as unknown.
+    """
+    wanted = list(dict.fromkeys(str(i) for i in slurm_ids))
+    if not wanted:
+        return {}
+    bases = sorted({i.split("_")[0] for i in wanted})
+    cmd = ["sacct", "--parsable2", "--noheader", "--allocations", "--format=JobID,State", "--jobs", ",".join(bases)]
+    out = _run(cmd, timeout=_SACCT_TIMEOUT_S)
+    if out is None:
+        return {}
+    states: dict[str, str] = {}
+    for line in out.splitlines():
+        job_id, _, state = line.partition("|")
+        if not state:
+            continue
+        for task in _expand_task_ids(job_id.strip()):
+            states[task] = state.split()[0]
+    return states
