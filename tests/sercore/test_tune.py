@@ -1,0 +1,50 @@
+"""Hyperband: two-trial runs of both stages complete and return their trial tables."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sercore.specs import CorpusSpec, DataSpec, ModelSpec, TuneJob
+from sercore.tune import tune_prepared
+from tests.sercore.test_train import ToyPrepared, toy  # noqa: F401  (fixture)
+
+
+def _job(stage: int) -> TuneJob:
+    return TuneJob(
+        stage=stage,
+        data=DataSpec(corpus=CorpusSpec(name="synthetic")),
+        model=ModelSpec(width=0.125),
+        max_epochs=2,
+        factor=2,
+        hyperband_iterations=1,
+        executions_per_trial=1,
+        max_trials=2,
+        lstm_units=(4, 8),
+        batch_size=(8, 16),
+    )
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_two_trial_hyperband(stage: int, toy: ToyPrepared, tmp_path: Path) -> None:  # noqa: F811
+    job = _job(stage)
+    table = tune_prepared(job, toy, tmp_path)
+    assert len(table) == 2 and table["stage"].eq(stage).all()
+    assert table["status"].eq("COMPLETED").all() and table["score"].notna().all()
+    assert table["best"].sum() == 1
+    assert table.loc[table["best"], "score"].iloc[0] == table["score"].min()  # val_loss: lower is better
+    if stage == 1:
+        assert set(table["lstm_units"]) <= {4, 8} and table["dropout"].isna().all()
+        assert table["batch_size"].eq(32).all()
+    else:
+        assert set(table["batch_size"]) <= {8, 16} and table["lstm_units"].eq(256).all()
+        assert set(table["learning_rate"]) <= set(job.learning_rate)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "trials.parquet"), table)
+    assert (tmp_path / "best.json").is_file()
+    # A rerun (requeued job) reloads the finished search instead of starting over.
+    again = tune_prepared(job, toy, tmp_path)
+    pd.testing.assert_frame_equal(again, table)
+    assert not math.isnan(again["score"].iloc[0])
