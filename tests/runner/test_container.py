@@ -1,0 +1,91 @@
+"""Apptainer wrapping: the exact command line (golden file), bind rules, and the early checks at submit."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from runner.container import ContainerSpec, bind_list, check_container, wrap_python
+from sercore.errors import ConfigError
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def assert_golden(name: str, text: str) -> None:
+    """Compare with tests/runner/golden/<name>; SERTACK_UPDATE_GOLDEN=1 rewrites the file instead."""
+    path = GOLDEN / name
+    if os.environ.get("SERTACK_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path} differs (SERTACK_UPDATE_GOLDEN=1 to accept)"
+
+
+SLURM_CLIENT = [
+    "/usr/bin/scontrol",
+    "/usr/lib/x86_64-linux-gnu/slurm-wlm",
+    "/run/munge",
+    "/etc/slurm",
+    "/usr/lib/x86_64-linux-gnu/libmunge.so.2.0.0:/usr/lib/x86_64-linux-gnu/libmunge.so.2",
+]
+
+
+def test_wrapped_command_matches_golden() -> None:
+    spec = ContainerSpec(image="/shared/images/sertack.sif", binds=("/scratch/corpora",))
+    binds = ["/runs/demo/logs/train", "/runs/demo", "/runs/demo/cache", "/data/emodb", *SLURM_CLIENT]
+    assert_golden("apptainer_command.txt", wrap_python(spec, binds) + "\n")
+
+
+def test_wrap_options_and_quoting() -> None:
+    spec = ContainerSpec(image="/img dir/s.sif", apptainer="singularity", nv=False, args=("--writable-tmpfs",))
+    assert wrap_python(spec, ["/runs/a"]) == "singularity exec --bind /runs/a --writable-tmpfs '/img dir/s.sif' python"
+
+
+def test_bind_list_drops_duplicates_and_nested_folders() -> None:
+    binds = ["/runs/x/logs", "/runs/x", "/data", "/runs/x", "/data/emodb", "/a/b:/c", "/runs/xy"]
+    assert bind_list(binds) == ["/runs/x", "/data", "/a/b:/c", "/runs/xy"]
+
+
+@pytest.mark.parametrize("bad", ["relative/path", "/with,comma", "/a:rel"])
+def test_bind_list_rejects_unbindable_paths(bad: str) -> None:
+    with pytest.raises(ConfigError, match="container bind"):
+        bind_list([bad])
+
+
+@pytest.mark.parametrize("arg", ["--cleanenv", "-e", "--containall", "-C"])
+def test_spec_refuses_options_that_hide_slurm_variables(arg: str) -> None:
+    with pytest.raises(ValidationError, match="SLURM_"):
+        ContainerSpec(image="/x.sif", args=(arg,))
+
+
+def _fake_binary(folder: Path, name: str) -> None:
+    exe = folder / name
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+
+
+def test_check_container_fails_early_without_apptainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    image = tmp_path / "s.sif"
+    image.write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"container.apptainer: 'apptainer' not found on PATH"):
+        check_container(ContainerSpec(image=str(image)))
+
+
+def test_check_container_fails_early_without_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a stand-in executable only proves the PATH lookup; nothing is run
+    _fake_binary(tmp_path, "apptainer")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"container.image: .*missing.sif does not exist .*apptainer build"):
+        check_container(ContainerSpec(image=str(tmp_path / "missing.sif")))
+
+
+def test_check_container_accepts_present_image_and_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_binary(tmp_path, "apptainer")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    image = tmp_path / "s.sif"
+    image.write_bytes(b"")
+    assert check_container(ContainerSpec(image=str(image))) is None
+    assert check_container(None) is None
