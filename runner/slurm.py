@@ -52,11 +52,22 @@ def _run(cmd: Sequence[str], timeout: float = 30) -> str | None:
 
 
 @functools.cache
-def _config() -> dict[str, str]:
-    """`scontrol show config` as a dict (empty when no controller answers). Cached: it never changes mid-run."""
+def _config_cached() -> dict[str, str]:
     out = _run(["scontrol", "show", "config"]) or ""
     pairs = (line.split("=", 1) for line in out.splitlines() if " = " in line)
-    return {key.strip(): value.strip() for key, value in pairs}
+    config = {key.strip(): value.strip() for key, value in pairs}
+    if not config:
+        raise LookupError("no controller answered")  # not cached: ask again next time
+    return config
+
+
+def _config() -> dict[str, str]:
+    """`scontrol show config` as a dict ({} when no controller answers). Cached once read: it never changes."""
+    try:
+        return _config_cached()
+    except LookupError:
+        return {}
+
 
 
 def max_array_size(profile: SiteProfile | None = None) -> int:

@@ -147,18 +147,18 @@ def test_max_array_size_from_scontrol_profile_and_fallback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    slurm._config.cache_clear()
+    slurm._config_cached.cache_clear()
     try:
         _fake_command(tmp_path, "scontrol", "Configuration data as of x\nMaxArraySize            = 5000\n")
         assert slurm.max_array_size() == 5000
         assert slurm.max_array_size(SiteProfile(max_array_size=64)) == 64
-        slurm._config.cache_clear()
+        slurm._config_cached.cache_clear()
         (tmp_path / "scontrol").unlink()
         with caplog.at_level(logging.WARNING, logger="runner.slurm"):
             assert slurm.max_array_size() == slurm.DEFAULT_MAX_ARRAY_SIZE
         assert "MaxArraySize" in caplog.text
     finally:
-        slurm._config.cache_clear()
+        slurm._config_cached.cache_clear()
 
 
 def test_example_profile_loads_and_bad_keys_name_the_file(tmp_path: Path) -> None:
