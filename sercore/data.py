@@ -1,0 +1,101 @@
+"""`prepare`: the hub every training and attack job calls. Store -> split -> normalise -> standardise.
+
+Fast on a cache hit (the store is memory-mapped; only the chosen normalisation runs) and deterministic: the
+same DataSpec gives the same arrays on every machine. Labels are indices into `classes` (alphabetical, as the
+paper's OneHotEncoder). What the standardiser and the clip values are fitted on depends on the protocol:
+`paper` the whole dataset (the paper's leak), `clean` the training rows only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import normalize as nz
+from .errors import JobError
+from .specs import DataSpec
+from .splits import Split, clean_split, paper_split
+from .store import open_store
+from .vocab import class_order
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Model-ready arrays. x: float32 (n, 261, 128, 1); y: int64 indices into `classes`."""
+
+    classes: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta_train: pd.DataFrame
+    meta_val: pd.DataFrame
+    meta_test: pd.DataFrame
+    clip_values: tuple[float, float]
+    mean: np.ndarray | None
+    std: np.ndarray | None
+
+
+def split_indices(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray) -> Split:
+    if spec.protocol == "paper":
+        return paper_split(labels, spec.seed)
+    return clean_split(meta, labels, spec.seed, spec.speaker_independent)
+
+
+def _min_max(x: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.inf, -np.inf
+    for i in range(0, len(x), 1024):
+        lo, hi = min(lo, float(x[i:i + 1024].min())), max(hi, float(x[i:i + 1024].max()))
+    return lo, hi
+
+
+def prepare(spec: DataSpec, cache_dir: Path, *, workers: int | None = None, progress: bool = False) -> Prepared:
+    """Arrays for one DataSpec, building the feature store first if this is the first job to need it."""
+    store = open_store(spec.corpus, spec.features, Path(cache_dir), workers=workers, progress=progress)
+    classes = class_order(spec.corpus.kept_emotions)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = store.meta["emotion"].map(index).to_numpy(dtype=np.int64)
+    split = split_indices(spec, store.meta, labels)
+    if min(map(len, split)) == 0:
+        raise JobError(f"{spec.corpus.name}: split gave an empty side ({', '.join(str(len(s)) for s in split)})")
+
+    fit_idx = np.sort(np.concatenate(split)) if spec.protocol == "paper" else np.sort(split.train)
+    dataset_max = nz.global_max(store.x[fit_idx]) if spec.normalization == "norm_max_global" else None
+    parts = {name: nz.normalize(store.x[np.sort(idx)], spec.normalization, dataset_max)
+             for name, idx in zip(("train", "val", "test"), split)}
+    # Rows come back sorted by store position; restore each split's own order (the paper's keras
+    # validation_split depends on the training order).
+    orders = {name: np.argsort(np.argsort(idx)) for name, idx in zip(("train", "val", "test"), split)}
+    parts = {name: arr[orders[name]] for name, arr in parts.items()}
+
+    mean = std = None
+    if spec.standardize:
+        fit = list(parts.values()) if spec.protocol == "paper" else [parts["train"]]
+        mean, std = nz.cell_stats(*fit)
+        for arr in parts.values():
+            nz.standardize(arr, mean, std)
+    lo, hi = (_overall_min_max(parts) if spec.protocol == "paper" else _min_max(parts["train"]))
+
+    def meta_of(idx: np.ndarray) -> pd.DataFrame:
+        return store.meta.iloc[idx].assign(segment=idx).reset_index(drop=True)
+
+    return Prepared(
+        classes=classes,
+        x_train=parts["train"][..., None], y_train=labels[split.train],
+        x_val=parts["val"][..., None], y_val=labels[split.val],
+        x_test=parts["test"][..., None], y_test=labels[split.test],
+        meta_train=meta_of(split.train), meta_val=meta_of(split.val), meta_test=meta_of(split.test),
+        clip_values=(float(np.floor(lo)), float(np.ceil(hi))), mean=mean, std=std)
+
+
+def _overall_min_max(parts: dict[str, np.ndarray]) -> tuple[float, float]:
+    bounds = [_min_max(a) for a in parts.values()]
+    return min(b[0] for b in bounds), max(b[1] for b in bounds)

@@ -1,0 +1,124 @@
+"""The loader every corpus shares: list files, parse each name, check each file, return two tables.
+
+A corpus differs from another only in three hooks (`list_files`, `parse`, `gender`); everything else (errors,
+rejections, audio checks, column order) lives here once. Audio is not decoded beyond a cheap sanity check:
+features are computed later, in `sercore.store`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from ..errors import DataError
+from ..vocab import LANGUAGE
+
+log = logging.getLogger(__name__)
+
+FILE_COLUMNS = ("dataset", "path", "speaker", "gender", "emotion", "language")
+REJECTED_COLUMNS = ("dataset", "path", "reason")
+# Below this a file cannot give one trim frame worth of speech; below SILENCE_PEAK it is digital silence.
+MIN_DURATION_S = 0.1
+SILENCE_PEAK = 1e-4
+
+
+class ParseError(ValueError):
+    """A file name that does not follow the corpus convention; the message is the rejection reason."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One corpus copy: recognised files (one row each), rejected files with reasons, and where they live."""
+
+    name: str
+    root: Path
+    files: pd.DataFrame
+    rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REJECTED_COLUMNS)))
+
+
+def kept(files: pd.DataFrame, emotions: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Rows whose emotion is one of `emotions` (the paper keeps five per corpus), index reset."""
+    return files[files["emotion"].isin(list(emotions))].reset_index(drop=True)
+
+
+def check_audio(path: Path) -> tuple[float, str | None]:
+    """(duration in s, None) for a usable file, else (duration or 0, reason). Never raises."""
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for anything unreadable
+        return 0.0, f"unreadable: {str(exc).splitlines()[0][:120]}"
+    if info.frames == 0:
+        return 0.0, "empty: no audio frames"
+    duration = info.frames / info.samplerate
+    if duration < MIN_DURATION_S:
+        return duration, f"too short: {duration:.3f} s < {MIN_DURATION_S} s"
+    try:
+        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        return duration, f"unreadable: {str(exc).splitlines()[0][:120]}"
+    if not np.isfinite(data).all():
+        return duration, "unreadable: non-finite samples"
+    if float(np.abs(data).max(initial=0.0)) < SILENCE_PEAK:
+        return duration, f"all silent: peak below {SILENCE_PEAK}"
+    return duration, None
+
+
+class CorpusLoader:
+    """Base loader. Subclasses set `name`, `layout` and implement the hooks."""
+
+    name: ClassVar[str]
+    # One line shown when the root is missing or holds nothing recognisable.
+    layout: ClassVar[str]
+
+    # --- hooks -------------------------------------------------------------------------------------------
+    def list_files(self, root: Path) -> list[Path]:
+        """Candidate audio files under `root` (default: every *.wav, recursively, sorted)."""
+        return sorted(p for p in root.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
+
+    def parse(self, rel: Path) -> dict[str, Any]:
+        """Metadata from a relative path: at least speaker and emotion. Raise ParseError(reason) if foreign."""
+        raise NotImplementedError
+
+    def gender(self, speaker: str) -> str:
+        """'male' or 'female' for a speaker id."""
+        raise NotImplementedError
+
+    # --- shared ------------------------------------------------------------------------------------------
+    def load(self, root: Path, *, check: bool = True) -> Corpus:
+        """Read the corpus layout under `root`; `check` also opens every file to reject broken ones."""
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError(f"{self.name}: corpus root {root} does not exist or is not a folder "
+                            f"(expected {self.layout})")
+        rows: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        for path in self.list_files(root):
+            rel = path.relative_to(root)
+            try:
+                meta = self.parse(rel)
+            except ParseError as exc:
+                rejected.append({"dataset": self.name, "path": rel.as_posix(), "reason": str(exc)})
+                continue
+            duration, reason = check_audio(path) if check else (float("nan"), None)
+            if reason:
+                rejected.append({"dataset": self.name, "path": rel.as_posix(), "reason": reason})
+                continue
+            rows.append({"dataset": self.name, "path": rel.as_posix(), "speaker": meta["speaker"],
+                         "gender": self.gender(meta["speaker"]), "language": LANGUAGE[self.name],
+                         **{k: v for k, v in meta.items() if k != "speaker"}, "duration_s": duration})
+        if not rows:
+            raise DataError(f"{self.name}: no recognisable audio files in {root} "
+                            f"({len(rejected)} rejected; expected {self.layout})")
+        files = pd.DataFrame(rows)
+        extra = [c for c in files.columns if c not in FILE_COLUMNS]
+        files = files[list(FILE_COLUMNS) + extra].sort_values("path", ignore_index=True)
+        rej = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+        for r in rejected:
+            log.warning("%s: skipped %s: %s", self.name, r["path"], r["reason"])
+        return Corpus(name=self.name, root=root, files=files, rejected=rej)

@@ -1,0 +1,99 @@
+"""`python -m sercore describe CORPUS [ROOT]`: what a user needs to trust a corpus copy before a long run.
+
+Files per emotion and gender, speakers, rejected files with reasons; with `--segments` the feature store is
+built (or reused) and segment counts and the array shape are added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .datasets import kept, load_corpus
+from .env import default_cache_dir
+from .errors import ConfigError
+from .specs import CorpusSpec, FeatureSettings
+from .vocab import CORPORA
+
+
+def _spec(corpus: str, root: str | Path | None) -> CorpusSpec:
+    if corpus not in CORPORA:
+        raise ConfigError(f"unknown corpus {corpus!r} (expected one of {', '.join(CORPORA)})")
+    if corpus != "synthetic" and root is None:
+        raise ConfigError(f"corpus {corpus!r} needs a ROOT folder")
+    return CorpusSpec(name=corpus, root=str(root) if root is not None else None)  # type: ignore[arg-type]
+
+
+def _counts(series: Any) -> dict[str, int]:
+    return {str(k): int(v) for k, v in series.value_counts().sort_index().items()}
+
+
+def describe(corpus: str, root: str | Path | None = None, *, segments: bool = False,
+             cache_dir: Path | None = None, workers: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """Summary of a corpus copy as a JSON-ready dict (see the module docstring)."""
+    spec = _spec(corpus, root)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    c = load_corpus(spec, cache_dir)
+    k = kept(c.files, spec.kept_emotions)
+    out: dict[str, Any] = {
+        "corpus": corpus, "root": str(c.root), "files": int(len(c.files)), "kept_emotions": list(spec.kept_emotions),
+        "kept_files": int(len(k)), "speakers": sorted(map(str, c.files["speaker"].unique())),
+        "by_gender": _counts(c.files["gender"]), "by_emotion": _counts(c.files["emotion"]),
+        "kept_by_emotion_gender": {e: _counts(g["gender"]) for e, g in k.groupby("emotion")},
+        "duration_s": {"min": round(float(c.files["duration_s"].min()), 3),
+                       "max": round(float(c.files["duration_s"].max()), 3),
+                       "total": round(float(c.files["duration_s"].sum()), 1)},
+        "rejected": c.rejected[["path", "reason"]].to_dict("records"),
+    }
+    if segments:
+        from .store import open_store
+
+        store = open_store(spec, FeatureSettings(), cache_dir, workers=workers, progress=progress)
+        out.update({"segments": int(len(store.meta)), "shape": list(store.x.shape), "store": str(store.path),
+                    "segments_by_version": _counts(store.meta["version"]),
+                    "segments_by_emotion": _counts(store.meta["emotion"]),
+                    "segments_by_gender": _counts(store.meta["gender"]),
+                    "rejected": store.rejected[["path", "reason"]].to_dict("records")})
+    return out
+
+
+def _print_text(d: dict[str, Any]) -> None:
+    print(f"{d['corpus']} at {d['root']}")
+    print(f"  files: {d['files']} recognised, {len(d['rejected'])} rejected; "
+          f"{d['kept_files']} kept ({', '.join(d['kept_emotions'])})")
+    print(f"  speakers ({len(d['speakers'])}): {' '.join(d['speakers'])}")
+    print(f"  by gender: {d['by_gender']}")
+    print(f"  by emotion: {d['by_emotion']}")
+    dur = d["duration_s"]
+    print(f"  duration: {dur['min']}-{dur['max']} s per file, {dur['total']} s in all")
+    for emotion, genders in d["kept_by_emotion_gender"].items():
+        print(f"    kept {emotion:<10} {genders}")
+    if "segments" in d:
+        print(f"  segments: {d['segments']}, array shape {tuple(d['shape'])} ({d['store']})")
+        print(f"  segments by version: {d['segments_by_version']}")
+    for r in d["rejected"]:
+        print(f"  rejected {r['path']}: {r['reason']}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    d = describe(args.corpus, args.root, segments=args.segments, cache_dir=args.cache, workers=args.workers,
+                 progress=not args.json)
+    if args.json:
+        print(json.dumps(d, sort_keys=True))
+    else:
+        _print_text(d)
+    return 0
+
+
+def register_cli(subparsers: Any) -> None:
+    p = subparsers.add_parser("describe", help="summarise a corpus copy (files, speakers, rejects, segments)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("corpus", choices=CORPORA, help="corpus layout to read")
+    p.add_argument("root", nargs="?", default=None, help="corpus folder (optional for synthetic)")
+    p.add_argument("--segments", action="store_true", help="build or reuse the feature store; count segments")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--cache", type=Path, default=None, help="cache folder (default $SERTACK_CACHE or ~/.cache/sertack)")
+    p.add_argument("--workers", type=int, default=None, help="feature processes (default: all cores)")
+    p.set_defaults(func=_run)

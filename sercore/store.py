@@ -1,0 +1,252 @@
+"""The feature store: one cache entry per (corpus, emotions, feature settings, corpus fingerprint).
+
+An entry is a folder `cache_dir/features/<corpus>-<key>/` holding `meta.parquet` (one row per segment),
+`x.npy` (float32 (N, 261, 128) dB log-Mels, opened memory-mapped), `files.parquet` (one row per file, kept or
+not, with the reason) and `settings.json`. It is built in a temp folder and renamed into place, so a reader sees
+a whole entry or none; every later job reuses it. The fingerprint is cheap on purpose (sorted relative paths,
+sizes and mtimes, a stat per file, no hashing) because `prepare` computes it on every train and attack job;
+editing, adding or removing a file changes it and triggers a rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import audio, augment, features
+from .datasets import LOADERS, corpus_root, kept, load_corpus
+from .env import JobEnv
+from .errors import DataError
+from .io import write_json, write_parquet
+from .specs import CorpusSpec, FeatureSettings, FeaturesJob
+
+log = logging.getLogger(__name__)
+
+STORE_FORMAT = 1
+FILE_TABLE_COLUMNS = ["dataset", "path", "speaker", "gender", "emotion", "kept", "reason", "n_segments",
+                      "duration_s"]
+# Worker processes must not each start a full BLAS/numba thread pool on a 2-core node.
+_SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                      "NUMBA_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class FeatureStore:
+    """A built store entry. `x` is read-only memory-mapped; row i of `meta` describes `x[i]`."""
+
+    path: Path
+    key: str
+    meta: pd.DataFrame
+    x: np.ndarray
+    files: pd.DataFrame
+    rejected: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class FileFeatures:
+    """What one worker returns for one file."""
+
+    x: np.ndarray
+    versions: list[str]
+    chunks: list[int]
+
+
+def extract(path: str | Path, fs: FeatureSettings) -> FileFeatures:
+    """Load, trim, augment, segment and log-Mel one file (the unit of parallel work)."""
+    y = audio.trim(audio.load(path, fs.sample_rate), fs.trim_top_db, fs.trim_frame_length, fs.trim_hop_length)
+    if y.size == 0:
+        raise DataError(f"{path}: nothing left after trimming")
+    length = int(round(fs.segment_s * fs.sample_rate))
+    signals = augment.versions(y, fs.sample_rate, fs.pitch_steps, fs.stretch_rates) if fs.augment \
+        else iter([(augment.ORIGINAL, y)])
+    pieces: list[np.ndarray] = []
+    names: list[str] = []
+    chunks: list[int] = []
+    for name, sig in signals:
+        segs = audio.segment(sig, length, int(fs.min_tail_s * fs.sample_rate), fs.trim_top_db,
+                             fs.trim_frame_length, fs.trim_hop_length)
+        pieces += segs
+        names += [name] * len(segs)
+        chunks += list(range(len(segs)))
+    if not pieces:
+        raise DataError(f"{path}: no segment survived trimming")
+    x = features.log_mel(np.stack(pieces), fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmax, fs.db)
+    return FileFeatures(x=x, versions=names, chunks=chunks)
+
+
+def fingerprint(spec: CorpusSpec, root: Path) -> str:
+    """sha256 over sorted (relative path, size, mtime) of every candidate file the corpus loader lists."""
+    h = hashlib.sha256()
+    for p in LOADERS[spec.name]().list_files(root):
+        st = p.stat()
+        h.update(f"{p.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def store_key(spec: CorpusSpec, fs: FeatureSettings, fp: str) -> str:
+    key = {"format": STORE_FORMAT, "corpus": spec.name, "emotions": sorted(spec.kept_emotions),
+           "synthetic_per_class": spec.synthetic_per_class, "features": json.loads(fs.canonical_json()),
+           "fingerprint": fp}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_entry(path: Path, key: str) -> FeatureStore:
+    meta = pd.read_parquet(path / "meta.parquet")
+    x = np.load(path / "x.npy", mmap_mode="r")
+    files = pd.read_parquet(path / "files.parquet")
+    rejected = files.loc[~files["kept"] & (files["reason"] != ""), ["dataset", "path", "reason"]]
+    return FeatureStore(path=path, key=key, meta=meta, x=x, files=files, rejected=rejected.reset_index(drop=True))
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork (fast, no re-import) unless TensorFlow is loaded in this process: TF is not fork-safe, so spawn."""
+    if sys.platform.startswith("linux") and "tensorflow" not in sys.modules:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _limit_threads() -> None:
+    """Worker initializer: one BLAS/OpenMP thread per process (a forked child inherits the parent's pools)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _run_parallel(paths: list[Path], fs: FeatureSettings, workers: int,
+                  progress: bool, desc: str) -> list[FileFeatures | BaseException]:
+    """extract() over files; a failure is returned in place of the result, never raised."""
+    from tqdm.auto import tqdm
+
+    results: list[FileFeatures | BaseException] = [RuntimeError("not run")] * len(paths)
+    bar = tqdm(total=len(paths), desc=desc, unit="file", disable=not progress)
+    if workers <= 1:
+        for i, p in enumerate(paths):
+            try:
+                results[i] = extract(p, fs)
+            except Exception as exc:
+                results[i] = exc
+            bar.update()
+        bar.close()
+        return results
+    saved = {k: os.environ.get(k) for k in _SINGLE_THREAD_ENV}
+    os.environ.update(_SINGLE_THREAD_ENV)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
+                                 initializer=_limit_threads) as pool:
+            futures = {pool.submit(extract, p, fs): i for i, p in enumerate(paths)}
+            for fut in as_completed(futures):
+                exc = fut.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    raise DataError(f"feature workers died while processing {paths[futures[fut]]}: {exc}") \
+                        from exc
+                results[futures[fut]] = exc if exc is not None else fut.result()
+                bar.update()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        bar.close()
+    return results
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _build(spec: CorpusSpec, fs: FeatureSettings, cache_dir: Path, root: Path, final: Path, key: str,
+           workers: int, progress: bool) -> None:
+    corpus = load_corpus(spec, cache_dir)
+    chosen = kept(corpus.files, spec.kept_emotions)
+    if chosen.empty:
+        raise DataError(f"{spec.name}: no file of the kept emotions {list(spec.kept_emotions)} in {root}")
+    paths = [root / p for p in chosen["path"]]
+    t0 = time.perf_counter()
+    results = _run_parallel(paths, fs, min(workers, len(paths)), progress, f"features {spec.name}")
+    log.info("%s: %d files in %.1f s with %d workers", spec.name, len(paths), time.perf_counter() - t0, workers)
+
+    ok = [i for i, r in enumerate(results) if isinstance(r, FileFeatures)]
+    n_total = sum(results[i].x.shape[0] for i in ok)  # type: ignore[union-attr]
+    if n_total == 0:
+        raise DataError(f"{spec.name}: every file of {root} failed feature extraction (first: {results[0]})")
+    file_rows = corpus.files.assign(kept=False, reason="", n_segments=0)
+    file_rows.loc[~file_rows["emotion"].isin(spec.kept_emotions), "reason"] = "emotion not kept"
+    pos = {p: j for j, p in enumerate(file_rows["path"])}
+    meta_parts = []
+    for i, r in enumerate(results):
+        j = pos[chosen.at[i, "path"]]
+        if isinstance(r, FileFeatures):
+            file_rows.loc[j, ["kept", "n_segments"]] = [True, r.x.shape[0]]
+            part = pd.DataFrame([chosen.iloc[i].to_dict()] * r.x.shape[0])
+            part["version"], part["chunk"] = r.versions, r.chunks
+            meta_parts.append(part)
+        else:
+            file_rows.loc[j, "reason"] = f"feature extraction failed: {str(r).splitlines()[0][:160]}"
+            log.warning("%s: skipped %s: %s", spec.name, chosen.at[i, "path"], r)
+    meta = pd.concat(meta_parts, ignore_index=True)
+    meta.insert(2, "recording", meta["dataset"] + ":" + meta["path"])
+    rej = corpus.rejected.assign(kept=False, n_segments=0, duration_s=0.0)
+    files_table = pd.concat([file_rows, rej], ignore_index=True)
+    files_table = files_table.reindex(columns=list(dict.fromkeys(FILE_TABLE_COLUMNS + list(file_rows.columns))))
+    files_table = files_table.sort_values("path", ignore_index=True)
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        x = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np.float32,
+                                      shape=(n_total, *results[ok[0]].x.shape[1:]))  # type: ignore[union-attr]
+        at = 0
+        for i in ok:
+            xi = results[i].x  # type: ignore[union-attr]
+            x[at:at + len(xi)] = xi
+            at += len(xi)
+        x.flush()
+        del x
+        write_parquet(meta, tmp / "meta.parquet")
+        write_parquet(files_table, tmp / "files.parquet")
+        write_json(tmp / "settings.json", {"corpus": json.loads(spec.canonical_json()), "root": str(root),
+                                           "features": json.loads(fs.canonical_json()), "key": key})
+        try:
+            os.rename(tmp, final)
+        except OSError:  # a concurrent job finished the same entry first; keep its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def open_store(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, *, workers: int | None = None,
+               progress: bool = True) -> FeatureStore:
+    """Reuse the cache entry for these settings and this corpus copy, or build it (in parallel, atomically)."""
+    cache_dir = Path(cache_dir)
+    root = corpus_root(corpus, cache_dir)
+    if not root.is_dir():
+        raise DataError(f"{corpus.name}: corpus root {root} does not exist or is not a folder "
+                        f"(expected {LOADERS[corpus.name].layout})")
+    key = store_key(corpus, features, fingerprint(corpus, root))
+    final = cache_dir / "features" / f"{corpus.name}-{key}"
+    if not (final / "meta.parquet").is_file():
+        _build(corpus, features, cache_dir, root, final, key, workers or default_workers(), progress)
+    return _read_entry(final, key)
+
+
+def run_features(job: FeaturesJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
+    """Job entry point: build (or reuse) the store; one row per file, kept or not, with its reason."""
+    store = open_store(job.corpus, job.features, env.cache_dir, progress=False)
+    return store.files[FILE_TABLE_COLUMNS].copy()
