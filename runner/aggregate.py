@@ -1,0 +1,205 @@
+"""From merged rows to the numbers the paper reports: per-configuration attack metrics, means and standard
+deviations over seeds, the best configuration per attack, and which cells rest on incomplete data.
+
+Attack rows are grouped by (dataset, protocol, labels, estimator, attack, params, seed) across slices. A row's
+configuration is taken from its job's plan spec when the plan has it, so rows and planned jobs match exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "attack", "params"]
+TRAIN_KEYS = ["study", "dataset", "protocol", "arch", "normalization", "standardize", "width"]
+TUNE_KEYS = ["dataset", "protocol", "stage"]
+ATTACK_METRICS = ["accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation",
+                  "perturbation_male", "perturbation_female", "loss", "loss_male", "loss_female", "time_s", "n"]
+# Paper's attack order (Tables 4-6); other registry names follow alphabetically.
+ATTACK_ORDER = ["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
+ATTACK_NAMES = {"fgsm": "FGSM", "bim": "BIM", "deepfool": "DeepFool", "jsma": "JSMA", "cw_l2": "C&W L2",
+                "cw_linf": "C&W Linf", "pixel": "PixelAttack", "boundary": "BoundaryAttack"}
+DATASET_ORDER = ["emodb", "emovo", "ravdess", "synthetic"]
+DATASET_NAMES = {"emodb": "EmoDB", "emovo": "EMOVO", "ravdess": "RAVDESS", "synthetic": "Synthetic"}
+
+
+def canonical_params(params: Any) -> str:
+    """One spelling per parameter set: sorted-key JSON (the shard's `params` may be a string or a dict)."""
+    if isinstance(params, str):
+        params = json.loads(params) if params else {}
+    return json.dumps(params or {}, sort_keys=True, separators=(",", ":"))
+
+
+def attack_rank(name: str) -> tuple[int, str]:
+    return (ATTACK_ORDER.index(name) if name in ATTACK_ORDER else len(ATTACK_ORDER), name)
+
+
+def dataset_rank(name: str) -> tuple[int, str]:
+    return (DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER), name)
+
+
+def plan_keys(stage: str, plan: list[dict[str, Any]], status: pd.DataFrame) -> pd.DataFrame:
+    """job_id, status and the configuration keys (+ seed) of every planned job, read from its spec."""
+    rows = []
+    for entry in plan:
+        spec = entry.get("spec") or {}
+        if stage == "attack":
+            data = spec.get("target", {}).get("data", {})
+            row = {"dataset": data.get("corpus", {}).get("name"), "protocol": data.get("protocol", "paper"),
+                   "labels": spec.get("labels", "predicted"), "estimator": spec.get("estimator", "compiled"),
+                   "attack": spec.get("attack"), "params": canonical_params(spec.get("params", {})),
+                   "seed": data.get("seed", 0)}
+        elif stage in ("train", "norm_study", "arch_study"):
+            data, model = spec.get("data", {}), spec.get("model", {})
+            row = {"study": spec.get("study", "final"), "dataset": data.get("corpus", {}).get("name"),
+                   "protocol": data.get("protocol", "paper"), "arch": model.get("arch", "final"),
+                   "normalization": data.get("normalization", "original"),
+                   "standardize": data.get("standardize", True), "width": model.get("width", 1.0),
+                   "seed": data.get("seed", 0)}
+        elif stage == "tune":
+            data = spec.get("data", {})
+            row = {"dataset": data.get("corpus", {}).get("name"), "protocol": data.get("protocol", "paper"),
+                   "stage": spec.get("stage"), "seed": data.get("seed", 0)}
+        else:
+            row = {"dataset": spec.get("corpus", {}).get("name")}
+        rows.append({"job_id": entry["id"], **row})
+    keys = pd.DataFrame(rows)
+    if keys.empty:
+        return keys
+    return keys.merge(status[["job_id", "status"]], on="job_id", how="left")
+
+
+def incomplete_groups(planned: pd.DataFrame, keys: list[str]) -> dict[tuple, str]:
+    """Groups (by `keys`) with at least one planned job not ok -> 'k of n jobs missing/failed'."""
+    if planned.empty or not set(keys) <= set(planned.columns):
+        return {}
+    out = {}
+    for key, grp in planned.groupby(keys, dropna=False, sort=False):
+        bad = int((grp.status != "ok").sum())
+        if bad:
+            out[key if isinstance(key, tuple) else (key,)] = f"{bad} of {len(grp)} jobs missing or failed"
+    return out
+
+
+def _with_plan_keys(rows: pd.DataFrame, planned: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Overwrite the rows' key columns with the plan's (so rows match planned jobs); keep rows without a plan."""
+    rows = rows.copy()
+    if "params" in rows:
+        rows["params"] = rows["params"].map(canonical_params)
+    if planned.empty:
+        return rows
+    known = planned.set_index("job_id")
+    mask = rows.job_id.isin(known.index)
+    for col in [*keys, "seed"]:
+        if col in known:
+            vals = rows.loc[mask, "job_id"].map(known[col])
+            if col in rows:
+                rows[col] = rows[col].astype(object)
+            else:
+                rows[col] = None
+            rows.loc[mask, col] = vals
+    return rows
+
+
+def _gender_mean(df: pd.DataFrame, col: str, gender: str) -> float:
+    sub = df.loc[df.gender == gender, col] if "gender" in df else pd.Series(dtype=float)
+    return float(sub.mean()) if len(sub) else float("nan")
+
+
+def attack_summary(rows: pd.DataFrame, planned: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (configuration, seed): accuracy (vs true labels) overall/male/female, success rate
+    (y_adv != y_clean), mean per-sample perturbation overall/male/female, mean adversarial loss, and time
+    (sum of generate_s over the configuration's slice jobs, each job counted once)."""
+    if rows.empty:
+        return pd.DataFrame(columns=[*ATTACK_KEYS, "seed", *ATTACK_METRICS])
+    for col, default in (("labels", "predicted"), ("estimator", "compiled"), ("protocol", "paper"), ("seed", 0)):
+        if col not in rows:
+            rows = rows.assign(**{col: default})
+    rows = _with_plan_keys(rows, planned if planned is not None else pd.DataFrame(), ATTACK_KEYS)
+    rows = rows.assign(correct=(rows.y_adv == rows.y_true).astype(float),
+                       fooled=(rows.y_adv != rows.y_clean).astype(float))
+    param_cols = sorted(c for c in rows.columns if c.startswith("param_"))
+    out = []
+    for key, grp in rows.groupby([*ATTACK_KEYS, "seed"], dropna=False, sort=False):
+        rec = dict(zip([*ATTACK_KEYS, "seed"], key, strict=True))
+        times = grp.drop_duplicates("job_id")["generate_s"] if "generate_s" in grp else pd.Series(dtype=float)
+        rec.update(
+            accuracy=grp.correct.mean(), accuracy_male=_gender_mean(grp, "correct", "male"),
+            accuracy_female=_gender_mean(grp, "correct", "female"), success_rate=grp.fooled.mean(),
+            perturbation=grp.perturbation.mean(), perturbation_male=_gender_mean(grp, "perturbation", "male"),
+            perturbation_female=_gender_mean(grp, "perturbation", "female"),
+            loss=grp.loss_adv.mean() if "loss_adv" in grp else float("nan"),
+            loss_male=_gender_mean(grp, "loss_adv", "male") if "loss_adv" in grp else float("nan"),
+            loss_female=_gender_mean(grp, "loss_adv", "female") if "loss_adv" in grp else float("nan"),
+            time_s=float(times.sum()) if len(times) else float("nan"), n=len(grp),
+            n_jobs=grp.job_id.nunique(), job_ids=",".join(sorted(grp.job_id.unique())))
+        rec.update({c: grp[c].iloc[0] for c in param_cols})
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def over_seeds(df: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean and sample standard deviation (NaN for one seed) of each metric over seeds, plus n_seeds."""
+    if df.empty:
+        return pd.DataFrame(columns=[*keys, "n_seeds"])
+    metrics = [m for m in metrics if m in df]
+    grouped = df.groupby(keys, dropna=False, sort=False)
+    mean = grouped[metrics].mean().add_suffix("_mean")
+    std = grouped[metrics].std(ddof=1).add_suffix("_std")
+    n = grouped["seed"].nunique().rename("n_seeds") if "seed" in df else grouped.size().rename("n_seeds")
+    out = pd.concat([mean, std, n], axis=1).reset_index()
+    extra = [c for c in df.columns if c.startswith("param_")]
+    if extra:
+        firsts = grouped[extra].first().reset_index()
+        out = out.merge(firsts, on=keys, how="left")
+    return out
+
+
+def best_configs(configs: pd.DataFrame, metric: str = "accuracy_mean", tie: str = "perturbation_mean",
+                 group: list[str] | None = None) -> pd.DataFrame:
+    """Per (dataset, protocol, labels, estimator, attack): the configuration with the lowest `metric`; equal
+    values (to 1e-9) go to the lowest `tie`, then to the parameter string, so the choice is deterministic."""
+    if configs.empty:
+        return configs
+    group = group or [k for k in ATTACK_KEYS if k != "params"]
+    ranked = configs.assign(_m=configs[metric].round(9), _t=configs[tie].round(12))
+    ranked = ranked.sort_values([*group, "_m", "_t", "params"], na_position="last", kind="mergesort")
+    return ranked.groupby(group, dropna=False, sort=False).head(1).drop(columns=["_m", "_t"]).reset_index(drop=True)
+
+
+def varying(df: pd.DataFrame, cols: list[str]) -> list[str]:
+    """The columns of `cols` that take more than one value (shown in tables; constant ones go in a note)."""
+    return [c for c in cols if c in df and df[c].astype(str).nunique(dropna=False) > 1]
+
+
+def params_label(params: str, only: list[str] | None = None) -> str:
+    """'eps=0.5, max_iter=10' from canonical JSON, optionally only the swept names."""
+    d = json.loads(params) if params else {}
+    items = [(k, v) for k, v in d.items() if only is None or k in only]
+    return ", ".join(f"{k}={v}" for k, v in items) or "(defaults)"
+
+
+def swept_params(params: pd.Series) -> list[str]:
+    """Parameter names whose value differs between the configurations in `params` (canonical JSON)."""
+    dicts = [json.loads(p) for p in params.unique()]
+    names = sorted({k for d in dicts for k in d})
+    return [k for k in names if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1]
+
+
+def param_sort_key(params: str) -> tuple:
+    d = json.loads(params) if params else {}
+    return tuple((k, (0, v) if isinstance(v, int | float) else (1, str(v))) for k, v in sorted(d.items()))
+
+
+def fmt_mean_std(mean: float, std: float, spec: str | tuple[str, str]) -> str:
+    """'0.9092' or '0.9092 ± 0.0100'; '–' for a missing value. `spec` may give the mean's and the std's format."""
+    mean_spec, std_spec = spec if isinstance(spec, tuple) else (spec, spec)
+    if mean is None or pd.isna(mean):
+        return "–"
+    text = format(mean, mean_spec)
+    if std is not None and not pd.isna(std):
+        text += " ± " + format(std, std_spec)
+    return text

@@ -1,0 +1,261 @@
+"""Reduce a run: merge each stage's shards, check them against the plan, compact, then write the report.
+
+Shards are read with an explicit schema unified over every shard (pyarrow's default takes the first file's schema
+and silently drops a column that only later shards have). Each shard's footer is read on its own first, so a
+truncated or corrupt shard is set aside with its reason instead of failing the whole scan, and the plan's job ids
+are compared with what was found: every job ends up `ok`, `missing`, `failed` (error file) or `unreadable`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from sercore.errors import DataError
+from sercore.io import atomic_path
+
+from .paths import STAGES, RunPaths
+
+log = logging.getLogger(__name__)
+
+STATUS_COLUMNS = ["job_id", "stage", "status", "reason"]
+_THREADS = min(16, (os.cpu_count() or 2) * 4)
+
+
+@dataclass
+class MergeResult:
+    """One stage merged: the rows of every readable shard and each job's status."""
+
+    stage: str
+    table: pa.Table
+    status: pd.DataFrame  # job_id, stage, status (ok | missing | failed | unreadable | unplanned), reason
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.table.to_pandas()
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        return self.status[~self.status.status.isin(["ok", "unplanned"])]
+
+    @property
+    def complete(self) -> bool:
+        return self.problems.empty
+
+
+@dataclass
+class RunData:
+    """Everything the tables, figures and report read: merged frames, plans and job statuses."""
+
+    paths: RunPaths
+    stages: dict[str, MergeResult]
+
+    def frame(self, stage: str) -> pd.DataFrame:
+        res = self.stages.get(stage)
+        return res.frame if res is not None else pd.DataFrame()
+
+    def plan(self, stage: str) -> list[dict[str, Any]]:
+        res = self.stages.get(stage)
+        return res.plan if res is not None else []
+
+    @property
+    def status(self) -> pd.DataFrame:
+        frames = [r.status for r in self.stages.values()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=STATUS_COLUMNS)
+
+
+def read_plan(paths: RunPaths, stage: str) -> list[dict[str, Any]]:
+    """The plan's job lines for `stage` (empty when the run had no such stage)."""
+    path = paths.plan(stage)
+    if not path.is_file():
+        return []
+    entries = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{n}: not a JSON line ({exc.msg})") from exc
+        if "id" not in entry:
+            raise DataError(f"{path}:{n}: plan line has no 'id' key (keys: {', '.join(sorted(entry))})")
+        entries.append(entry)
+    return entries
+
+
+def list_shards(paths: RunPaths, stage: str) -> dict[str, Path]:
+    """job id -> shard file; temp files ('.x.tmp') and '_'-prefixed names are skipped as pyarrow does."""
+    folder = paths.shard_dir(stage)
+    if not folder.is_dir():
+        return {}
+    found = {}
+    with os.scandir(folder) as it:
+        for entry in it:
+            name = entry.name
+            if name.startswith((".", "_")) or not name.endswith(".parquet") or not entry.is_file():
+                continue
+            found[name[: -len(".parquet")]] = Path(entry.path)
+    return found
+
+
+def _error_reason(path: Path) -> str:
+    """Last non-empty line of a traceback file: the exception and its message."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError as exc:
+        return f"error file unreadable ({exc.strerror})"
+    return lines[-1][:300] if lines else "error file is empty"
+
+
+def _read_schema(path: Path) -> pa.Schema | str:
+    """The shard's schema, or the reason it cannot be read (truncated, not Parquet, empty)."""
+    try:
+        return pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+
+def _unify(schemas: dict[str, pa.Schema]) -> tuple[pa.Schema, dict[str, str]]:
+    """Union of all shard schemas (int64 and double -> double); shards whose column type cannot be reconciled
+    with the majority type are returned with a reason and left out."""
+    distinct: dict[pa.Schema, list[str]] = {}
+    for job_id, schema in schemas.items():
+        distinct.setdefault(schema.remove_metadata(), []).append(job_id)
+    try:
+        return pa.unify_schemas(list(distinct), promote_options="permissive"), {}
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    # Column by column: keep each column's majority type, set aside shards that disagree irreconcilably.
+    votes: dict[str, Counter[pa.DataType]] = {}
+    for schema, ids in distinct.items():
+        for f in schema:
+            votes.setdefault(f.name, Counter())[f.type] += len(ids)
+    rejected: dict[str, str] = {}
+    for name, counter in votes.items():
+        majority = max(counter.items(), key=lambda kv: (kv[1], str(kv[0])))[0]
+        for schema, ids in distinct.items():
+            if name not in schema.names:
+                continue
+            other = schema.field(name).type
+            try:
+                pa.unify_schemas([pa.schema([(name, majority)]), pa.schema([(name, other)])],
+                                 promote_options="permissive")
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                for job_id in ids:
+                    rejected.setdefault(job_id, f"schema drift: column {name!r} is {other}, other shards have "
+                                                f"{majority}")
+    kept = [s for s, ids in distinct.items() if not set(ids) & set(rejected)]
+    unified = pa.unify_schemas(kept, promote_options="permissive") if kept else pa.schema([])
+    return unified, rejected
+
+
+def _scan(files: dict[str, Path], schema: pa.Schema) -> tuple[pa.Table, dict[str, str]]:
+    """Read the good shards in one dataset scan; if a shard's data pages are corrupt, find it file by file."""
+    if not files:
+        return schema.empty_table(), {}
+    try:
+        return ds.dataset([str(p) for p in files.values()], schema=schema, format="parquet").to_table(), {}
+    except (pa.ArrowException, OSError):
+        log.warning("dataset scan failed; reading shards one by one to find the corrupt ones")
+    tables, bad = [], {}
+    for job_id, path in files.items():
+        try:
+            tables.append(ds.dataset(str(path), schema=schema, format="parquet").to_table())
+        except (pa.ArrowException, OSError) as exc:
+            bad[job_id] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return (pa.concat_tables(tables) if tables else schema.empty_table()), bad
+
+
+def merge_stage(paths: RunPaths, stage: str, *, progress: bool = False) -> MergeResult:
+    """Merge one stage's shards into one table and give every planned (or found) job a status. Pure reads."""
+    if stage not in STAGES:
+        raise DataError(f"unknown stage {stage!r} (expected one of {', '.join(STAGES)})")
+    plan = read_plan(paths, stage)
+    shards = list_shards(paths, stage)
+    ids = list(shards)
+    with ThreadPoolExecutor(_THREADS) as pool:
+        results = pool.map(_read_schema, [shards[i] for i in ids])
+        if progress and len(ids) > 200:
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(ids), desc=f"reduce {stage}", unit="shard")
+        read = dict(zip(ids, results, strict=True))
+    unreadable = {i: r for i, r in read.items() if isinstance(r, str)}
+    schemas = {i: r for i, r in read.items() if not isinstance(r, str)}
+    schema, drifted = _unify(schemas)
+    unreadable.update(drifted)
+    good = {i: shards[i] for i in ids if i not in unreadable}
+    table, corrupt = _scan(good, schema)
+    unreadable.update(corrupt)
+    status = _status(paths, stage, plan, shards, unreadable)
+    for job_id, reason in sorted(unreadable.items()):
+        log.warning("%s shard %s set aside: %s", stage, job_id, reason)
+    return MergeResult(stage=stage, table=table, status=status, plan=plan)
+
+
+def _status(paths: RunPaths, stage: str, plan: list[dict[str, Any]], shards: dict[str, Path],
+            unreadable: dict[str, str]) -> pd.DataFrame:
+    planned = [e["id"] for e in plan] if plan else sorted(shards)
+    rows = []
+    for job_id in planned:
+        if job_id in unreadable:
+            rows.append((job_id, stage, "unreadable", unreadable[job_id]))
+        elif job_id in shards:
+            rows.append((job_id, stage, "ok", ""))
+        elif paths.error(job_id).is_file():
+            rows.append((job_id, stage, "failed", _error_reason(paths.error(job_id))))
+        else:
+            rows.append((job_id, stage, "missing", "no shard and no error file"))
+    planned_set = set(planned)
+    for job_id in sorted(set(shards) - planned_set):
+        state = "unreadable" if job_id in unreadable else "unplanned"
+        rows.append((job_id, stage, state, unreadable.get(job_id, "shard not in the plan (kept)")))
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+
+
+def compact(paths: RunPaths, result: MergeResult) -> Path:
+    """Write the merged stage to results/<stage>.parquet (atomically) for fast re-reading."""
+    out = paths.results(result.stage)
+    with atomic_path(out) as tmp:
+        pq.write_table(result.table, tmp)
+    return out
+
+
+def load_run(run_dir: Path, *, progress: bool = True) -> RunData:
+    """Merge and compact every stage the run has (a plan file or a shard folder)."""
+    paths = RunPaths(Path(run_dir))
+    if not paths.root.is_dir():
+        raise DataError(f"{paths.root}: run folder not found")
+    stages = {}
+    for stage in STAGES:
+        if not (paths.plan(stage).is_file() or paths.shard_dir(stage).is_dir()):
+            continue
+        result = merge_stage(paths, stage, progress=progress)
+        compact(paths, result)
+        stages[stage] = result
+    if not stages:
+        raise DataError(f"{paths.root}: no plan/ or shards/ for any stage ({', '.join(STAGES)})")
+    data = RunData(paths=paths, stages=stages)
+    with atomic_path(paths.results_dir / "status.parquet") as tmp:
+        data.status.to_parquet(tmp, index=False)
+    return data
+
+
+def reduce_run(run_dir: Path, *, progress: bool = True) -> Path:
+    """Merge, check and compact the run's shards, then write tables, figures and the report; returns report/."""
+    from .report import write_report
+
+    data = load_run(run_dir, progress=progress)
+    return write_report(data, progress=progress)

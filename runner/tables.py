@@ -1,0 +1,397 @@
+"""The paper's tables from a reduced run (numbering kept in file names; docs/report.md maps them).
+
+Only the stages a run contained produce tables. Where the paper reports one number we show mean ± sample
+standard deviation over seeds; a cell whose planned jobs are not all done carries a dagger and a note.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import aggregate as agg
+from .reduce import RunData
+from .render import INCOMPLETE, INCOMPLETE_NOTE, Table
+
+ACC, PERT, TIME, LOSS = ".4f", (".4g", ".2g"), ".1f", ".4f"
+VARIANTS = ["protocol", "labels", "estimator"]
+
+
+@dataclass
+class Summary:
+    """Aggregates shared by tables, figures and the report."""
+
+    train: pd.DataFrame  # final-study train rows
+    attack_seeds: pd.DataFrame  # one row per (configuration, seed)
+    attack_configs: pd.DataFrame  # mean/std over seeds per configuration
+    best: pd.DataFrame  # best configuration per (variants, dataset, attack)
+    attack_incomplete: dict[tuple, str]
+    train_incomplete: dict[tuple, str]
+    variants: list[str]  # of VARIANTS, the ones that take several values in this run
+
+
+def summarize(data: RunData) -> Summary:
+    att = data.frame("attack")
+    planned_att = agg.plan_keys("attack", data.plan("attack"), data.stages["attack"].status) \
+        if "attack" in data.stages else pd.DataFrame()
+    seeds = agg.attack_summary(att, planned_att)
+    configs = agg.over_seeds(seeds, agg.ATTACK_KEYS, agg.ATTACK_METRICS) if not seeds.empty else seeds
+    best = agg.best_configs(configs) if not configs.empty else configs
+    train = data.frame("train")
+    if not train.empty and "study" in train:
+        train = train[train.study == "final"]
+    planned_train = pd.concat([agg.plan_keys(s, data.plan(s), data.stages[s].status)
+                               for s in ("train", "norm_study", "arch_study") if s in data.stages] or
+                              [pd.DataFrame()], ignore_index=True)
+    variants = [v for v in VARIANTS if len({*_values(configs, v), *_values(train, v)}) > 1]
+    return Summary(train=train, attack_seeds=seeds, attack_configs=configs, best=best,
+                   attack_incomplete=agg.incomplete_groups(planned_att, agg.ATTACK_KEYS),
+                   train_incomplete=agg.incomplete_groups(planned_train, agg.TRAIN_KEYS), variants=variants)
+
+
+def _values(df: pd.DataFrame, col: str) -> set:
+    return set(df[col].dropna().astype(str)) if col in df else set()
+
+
+def _flag(text: str, key: tuple, incomplete: dict[tuple, str]) -> str:
+    return text + f" {INCOMPLETE}" if key in incomplete else text
+
+
+def _ds(name: str) -> str:
+    return agg.DATASET_NAMES.get(name, name)
+
+
+def _att(name: str) -> str:
+    return agg.ATTACK_NAMES.get(name, name)
+
+
+def _label_frame(rows: list[dict], n_labels: int) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    df.attrs["labels"] = n_labels
+    return df
+
+
+def _notes(flagged: bool, extra: list[str] | None = None) -> list[str]:
+    return [*(extra or []), *([INCOMPLETE_NOTE] if flagged else [])]
+
+
+def _train_key(row: pd.Series) -> tuple:
+    return tuple(row.get(k) for k in agg.TRAIN_KEYS)
+
+
+def _seed_table(rows: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
+    return agg.over_seeds(rows, keys, metrics)
+
+
+def table_study(data: RunData, s: Summary, stage: str) -> Table | None:
+    """T1 (normalisation) and T2 (architecture): test accuracy per dataset, mean ± std over seeds."""
+    rows = data.frame(stage)
+    if rows.empty:
+        return None
+    by = ["normalization", "standardize"] if stage == "norm_study" else ["arch"]
+    variants = agg.varying(rows, ["protocol"])
+    stats = _seed_table(rows, [*variants, *by, "dataset"], ["accuracy", "n_params"])
+    key_cols = [*variants, *by]
+    datasets = sorted(stats.dataset.unique(), key=agg.dataset_rank)
+    out, flagged = [], False
+    for key, grp in stats.groupby(key_cols, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        rec = dict(zip(key_cols, key, strict=True))
+        if stage == "arch_study":
+            rec["parameters"] = f"{int(grp.n_params_mean.max()):,}" if "n_params_mean" in grp else "–"
+        for d in datasets:
+            cell = grp[grp.dataset == d]
+            text = agg.fmt_mean_std(cell.accuracy_mean.iloc[0], cell.accuracy_std.iloc[0], ACC) if len(cell) else "–"
+            full = {**rec, "dataset": d, "study": "norm" if stage == "norm_study" else "arch"}
+            if len(cell):
+                probe = cell.iloc[0]
+                tkey = tuple(full.get(k, probe.get(k)) for k in agg.TRAIN_KEYS)
+                flagged |= tkey in s.train_incomplete
+                text = _flag(text, tkey, s.train_incomplete)
+            rec[_ds(d)] = text
+        out.append(rec)
+    n_labels = len(key_cols) + (1 if stage == "arch_study" else 0)
+    if stage == "norm_study":
+        return Table("T01_normalisation", "Normalisation study: test accuracy (mean ± std over seeds)",
+                     _label_frame(out, n_labels), stats, _notes(flagged))
+    return Table("T02_architecture", "Architecture study: parameters and test accuracy (mean ± std over seeds)",
+                 _label_frame(out, n_labels), stats, _notes(flagged))
+
+
+def table_clean(s: Summary) -> Table | None:
+    """T3: clean test accuracy of the attacked models, all / male / female."""
+    if s.train.empty:
+        return None
+    keys = [*agg.varying(s.train, ["protocol"]), "dataset"]
+    extra = [k for k in agg.TRAIN_KEYS if k not in keys and k in s.train]
+    stats = _seed_table(s.train, [*keys, *extra], ["accuracy", "accuracy_male", "accuracy_female", "n_test"])
+    stats = stats.sort_values(keys, key=lambda c: c.map(lambda v: agg.dataset_rank(v)) if c.name == "dataset"
+                              else c).reset_index(drop=True)
+    out, flagged = [], False
+    for _, r in stats.iterrows():
+        tkey = tuple(r.get(k) for k in agg.TRAIN_KEYS)
+        bad = tkey in s.train_incomplete
+        flagged |= bad
+        rec = {k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys}
+        for m, label in (("accuracy", "all"), ("accuracy_male", "male"), ("accuracy_female", "female")):
+            rec[label] = _flag(agg.fmt_mean_std(r[f"{m}_mean"], r[f"{m}_std"], ACC), tkey, s.train_incomplete)
+        rec["test samples"] = f"{r['n_test_mean']:.0f}" if "n_test_mean" in r else "–"
+        rec["seeds"] = int(r["n_seeds"])
+        out.append(rec)
+    return Table("T03_clean_accuracy", "Clean test accuracy: all / male / female (mean ± std over seeds)",
+                 _label_frame(out, len(keys)), stats, _notes(flagged))
+
+
+def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, notes: list[str] | None = None,
+                columns_per_dataset: list[str] | None = None, extra=None) -> Table:
+    """Rows (variants, attack), one or more columns per dataset filled by `cell(row) -> str | dict`."""
+    datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
+    out, flagged = [], False
+    order = sorted(best.attack.unique(), key=agg.attack_rank)
+    groups = best.groupby(s.variants, sort=True) if s.variants else [((), best)]
+    for vkey, vgrp in groups:
+        vkey = vkey if isinstance(vkey, tuple) else (vkey,)
+        for attack in order:
+            rec = {**dict(zip(s.variants, vkey, strict=True)), "attack": _att(attack)}
+            for d in datasets:
+                hit = vgrp[(vgrp.attack == attack) & (vgrp.dataset == d)]
+                if hit.empty:
+                    vals = {c: "–" for c in columns_per_dataset} if columns_per_dataset else "–"
+                else:
+                    r = hit.iloc[0]
+                    key = tuple(r[k] for k in agg.ATTACK_KEYS)
+                    bad = key in s.attack_incomplete
+                    flagged |= bad
+                    vals = cell(r)
+                    vals = {k: _flag(v, key, s.attack_incomplete) for k, v in vals.items()} if isinstance(vals, dict) \
+                        else _flag(vals, key, s.attack_incomplete)
+                if isinstance(vals, dict):
+                    rec.update({f"{_ds(d)} {k}": v for k, v in vals.items()})
+                else:
+                    rec[_ds(d)] = vals
+            if extra is not None:
+                rec.update(extra(vkey, attack))
+            out.append(rec)
+    data = best.drop(columns=[c for c in ("job_ids",) if c in best]).reset_index(drop=True)
+    return Table(name, title, _label_frame(out, len(s.variants) + 1), data, _notes(flagged, notes))
+
+
+def _param_text(r: pd.Series, s: Summary) -> str:
+    same = s.attack_configs[(s.attack_configs.attack == r.attack)]
+    return agg.params_label(r.params, agg.swept_params(same.params) or None)
+
+
+def table_best(s: Summary) -> Table:
+    """T4: per attack and dataset, the configuration giving the lowest accuracy (ties: lowest perturbation)."""
+    return _per_attack(s, s.best, lambda r: _param_text(r, s), "T04_best_config",
+                       "Best configuration per attack and dataset (lowest accuracy under attack; ties: lowest "
+                       "mean perturbation)", ["Only the swept parameters are shown; the sweep tables list all."])
+
+
+def _gender_cells(metric: str, spec: str):
+    def cell(r: pd.Series) -> dict[str, str]:
+        return {g: agg.fmt_mean_std(r[f"{metric}{suf}_mean"], r[f"{metric}{suf}_std"], spec)
+                for g, suf in (("all", ""), ("male", "_male"), ("female", "_female"))}
+    return cell
+
+
+def tables_by_gender(s: Summary) -> list[Table]:
+    """T5 accuracy and T6 mean perturbation under the best configurations, all / male / female."""
+    cols = ["all", "male", "female"]
+    return [_per_attack(s, s.best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
+                        "Accuracy under attack (best configuration), all / male / female", None, cols),
+            _per_attack(s, s.best, _gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
+                        "Mean perturbation |Δx| per cell (best configuration), all / male / female", None, cols)]
+
+
+def table_best_time(s: Summary) -> Table:
+    """T44: generation time of the best configurations (seconds, summed over slices)."""
+    return _per_attack(s, s.best, lambda r: agg.fmt_mean_std(r.time_s_mean, r.time_s_std, TIME), "T44_best_time",
+                       "Time to generate the adversarial test set, best configurations (s)",
+                       ["Sum of each slice job's generate_s; hardware in the provenance section."])
+
+
+def rank_scores(s: Summary, metric: str) -> pd.DataFrame:
+    """Rank of each attack's best configuration within (variants, dataset) by `metric` (1 = lowest; ties share
+    the average rank), then the mean rank over datasets."""
+    best = s.best.copy()
+    best["rank"] = best.groupby([*s.variants, "dataset"], dropna=False)[f"{metric}_mean"].rank(method="average")
+    return best
+
+
+def tables_rank(s: Summary) -> list[Table]:
+    """T45 (accuracy) and T46 (perturbation) rank scores; the last column averages the ranks over datasets."""
+    out = []
+    for metric, name, what in (("accuracy", "T45_rank_accuracy", "accuracy under attack (1 = most effective)"),
+                               ("perturbation", "T46_rank_perturbation", "mean perturbation (1 = least visible)")):
+        ranked = rank_scores(s, metric)
+        means = ranked.groupby([*s.variants, "attack"], dropna=False)["rank"].mean()
+
+        def mean_rank(vkey: tuple, attack: str, means: pd.Series = means) -> dict[str, str]:
+            return {"mean rank": f"{means.loc[(*vkey, attack) if vkey else attack]:.2f}"}
+        table = _per_attack(s, ranked, lambda r: f"{r['rank']:g}", name, f"Rank score by {what}",
+                            ["Rank of each attack's best configuration among the attacks on one dataset; ties "
+                             "share the average rank; 'mean rank' averages over datasets."], extra=mean_rank)
+        table.data = ranked[[*agg.ATTACK_KEYS, f"{metric}_mean", "rank"]].reset_index(drop=True)
+        out.append(table)
+    return out
+
+
+def tables_best_by_gender(s: Summary) -> list[Table]:
+    """T47 / T48: best configuration chosen on male-only / female-only accuracy (ties: that gender's
+    perturbation), with that gender's accuracy and perturbation."""
+    out = []
+    for g, name in (("male", "T47_best_male"), ("female", "T48_best_female")):
+        best = agg.best_configs(s.attack_configs, f"accuracy_{g}_mean", f"perturbation_{g}_mean")
+
+        def cell(r: pd.Series, g: str = g) -> dict[str, str]:
+            return {"config": _param_text(r, s),
+                    "acc": agg.fmt_mean_std(r[f"accuracy_{g}_mean"], r[f"accuracy_{g}_std"], ACC),
+                    "pert": agg.fmt_mean_std(r[f"perturbation_{g}_mean"], r[f"perturbation_{g}_std"], PERT)}
+        out.append(_per_attack(s, best, cell, name, f"Best configuration on {g} speakers only (lowest {g} accuracy;"
+                               f" ties: lowest {g} perturbation)", None, ["config", "acc", "pert"]))
+    return out
+
+
+def tables_sweep(s: Summary) -> list[Table]:
+    """T23-T43: each attack's parameter sweep (accuracy all/male/female, success rate, perturbation, time),
+    and T27: BIM's adversarial loss."""
+    out = []
+    cfg = s.attack_configs
+    for attack in sorted(cfg.attack.unique(), key=agg.attack_rank):
+        sub = cfg[cfg.attack == attack]
+        swept = agg.swept_params(sub.params)
+        const = agg.params_label(sub.params.iloc[0], [k for k in json.loads(sub.params.iloc[0]) if k not in swept])
+        sub = sub.assign(_ds=sub.dataset.map(agg.dataset_rank), _p=sub.params.map(agg.param_sort_key))
+        sub = sub.sort_values([*s.variants, "_ds", "_p"]).drop(columns=["_ds", "_p"])
+        rows, loss_rows, flagged = [], [], False
+        for _, r in sub.iterrows():
+            key = tuple(r[k] for k in agg.ATTACK_KEYS)
+            flagged |= key in s.attack_incomplete
+            label = {**{v: r[v] for v in s.variants}, "dataset": _ds(r.dataset),
+                     "parameters": agg.params_label(r.params, swept or None) if swept else "(one setting)"}
+            f = lambda m, spec, r=r, key=key: _flag(agg.fmt_mean_std(r[f"{m}_mean"], r[f"{m}_std"], spec), key,
+                                                    s.attack_incomplete)
+            rows.append({**label, "accuracy": f("accuracy", ACC), "male": f("accuracy_male", ACC),
+                         "female": f("accuracy_female", ACC), "success rate": f("success_rate", ACC),
+                         "perturbation": f("perturbation", PERT), "time (s)": f("time_s", TIME),
+                         "samples": f"{r.n_mean:.0f}", "seeds": int(r.n_seeds)})
+            loss_rows.append({**label, "loss": f("loss", LOSS), "male": f("loss_male", LOSS),
+                              "female": f("loss_female", LOSS)})
+        notes = [f"Fixed parameters: {const}."] if const != "(defaults)" else []
+        n_labels = len(s.variants) + 2
+        data = sub.reset_index(drop=True)
+        out.append(Table(f"T23-T43_{attack}_sweep", f"{_att(attack)} parameter sweep (mean ± std over seeds)",
+                         _label_frame(rows, n_labels), data, _notes(flagged, notes)))
+        if attack == "bim":
+            out.append(Table("T27_bim_loss", "BIM: mean adversarial loss (cross-entropy vs true labels)",
+                             _label_frame(loss_rows, n_labels),
+                             data[[*agg.ATTACK_KEYS, "loss_mean", "loss_std", "loss_male_mean", "loss_female_mean"]],
+                             _notes(flagged, notes)))
+    return out
+
+
+def tune_rows(data: RunData) -> pd.DataFrame:
+    """Tune rows with `tune_stage` (1 or 2) from each job's plan spec: the worker's `stage` column ("tune")
+    overwrites the tuner's own `stage` field, so the row alone cannot tell the two stages apart."""
+    tune = data.frame("tune")
+    if tune.empty or "score" not in tune:
+        return pd.DataFrame()
+    by_plan = {e["id"]: e.get("spec", {}).get("stage") for e in data.plan("tune")}
+    own = pd.to_numeric(tune["stage"], errors="coerce") if "stage" in tune else pd.Series(np.nan, index=tune.index)
+    return tune.assign(tune_stage=tune.job_id.map(by_plan).fillna(own))
+
+
+def table_lstm_units(data: RunData) -> Table | None:
+    """T18: tuning stage 1, validation loss per LSTM width (mean over trials and seeds; * marks the best)."""
+    tune = tune_rows(data)
+    if tune.empty:
+        return None
+    one = tune[(tune.tune_stage == 1) & tune.score.notna()]
+    if one.empty:
+        return None
+    keys = [*agg.varying(one, ["protocol"]), "dataset"]
+    stats = one.groupby([*keys, "lstm_units"], dropna=False).agg(score_mean=("score", "mean"),
+                                                                  score_std=("score", "std"),
+                                                                  trials=("score", "size")).reset_index()
+    columns = sorted(stats[keys].drop_duplicates().itertuples(index=False, name=None),
+                     key=lambda k: (k[:-1], agg.dataset_rank(k[-1])))
+    best = {k: stats.loc[(stats[keys].apply(tuple, axis=1) == k), "score_mean"].min() for k in columns}
+    rows = []
+    for units in sorted(stats.lstm_units.unique()):
+        rec = {"LSTM units": int(units)}
+        for k in columns:
+            hit = stats[(stats[keys].apply(tuple, axis=1) == k) & (stats.lstm_units == units)]
+            label = " ".join([*map(str, k[:-1]), _ds(k[-1])])
+            if hit.empty:
+                rec[label] = "–"
+                continue
+            r = hit.iloc[0]
+            text = agg.fmt_mean_std(r.score_mean, r.score_std, ".4f")
+            rec[label] = text + (" *" if np.isclose(r.score_mean, best[k]) else "")
+        rows.append(rec)
+    return Table("T18_lstm_units", "Tuning stage 1: validation loss per BiLSTM width (* = best)",
+                 _label_frame(rows, 1), stats, ["Mean ± std over the trials (and seeds) that ran each width."])
+
+
+def table_tuned(data: RunData) -> Table | None:
+    """T20: tuning stage 2, the best trial's hyperparameters per dataset (and seed)."""
+    tune = tune_rows(data)
+    if tune.empty:
+        return None
+    two = tune[(tune.tune_stage == 2) & tune.score.notna()]
+    if two.empty:
+        return None
+    keys = [*agg.varying(two, ["protocol"]), "dataset", "seed"]
+    two = two.assign(_best=two["best"].fillna(False).astype(bool) if "best" in two else False)
+    picks = two.sort_values([*keys, "_best", "score"], ascending=[*[True] * len(keys), False, True])
+    picks = picks.groupby(keys, dropna=False).head(1)
+    picks = picks.sort_values(keys, key=lambda c: c.map(agg.dataset_rank) if c.name == "dataset" else c)
+    cols = ["dropout", "lstm_dropout", "learning_rate", "batch_size"]
+    rows = [{**{k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys},
+             **{c: r.get(c) for c in cols}, "val loss": f"{r.score:.4f}"} for _, r in picks.iterrows()]
+    data_cols = [*keys, *cols, "score", "trial_id"]
+    return Table("T20_tuned_values", "Tuning stage 2: best hyperparameters (lowest validation loss)",
+                 _label_frame(rows, len(keys)), picks[[c for c in data_cols if c in picks]].reset_index(drop=True))
+
+
+def table_composition(s: Summary) -> Table | None:
+    """T22: test-set composition (segments per emotion and gender) of the attacked models (lowest seed)."""
+    if s.train.empty or "test_composition" not in s.train:
+        return None
+    keys = [*agg.varying(s.train, ["protocol"]), "dataset"]
+    firsts = s.train.sort_values("seed").groupby(keys, dropna=False).head(1)
+    firsts = firsts.sort_values(keys, key=lambda c: c.map(agg.dataset_rank) if c.name == "dataset" else c)
+    rows, data = [], []
+    for _, r in firsts.iterrows():
+        comp = json.loads(r.test_composition) if isinstance(r.test_composition, str) else {}
+        for emotion in sorted(comp):
+            m, f = int(comp[emotion].get("male", 0)), int(comp[emotion].get("female", 0))
+            label = {k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys}
+            rows.append({**label, "emotion": emotion, "male": m, "female": f, "total": m + f})
+            data.append({**{k: r[k] for k in keys}, "seed": r.seed, "emotion": emotion, "male": m, "female": f})
+        tot = [x for x in rows if all(x[k] == (_ds(r[k]) if k == "dataset" else r[k]) for k in keys)]
+        rows.append({**{k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys}, "emotion": "all",
+                     "male": sum(x["male"] for x in tot), "female": sum(x["female"] for x in tot),
+                     "total": sum(x["total"] for x in tot)})
+    if not rows:
+        return None
+    return Table("T22_test_composition", "Test-set composition: segments per emotion and speaker gender",
+                 _label_frame(rows, len(keys) + 1), pd.DataFrame(data),
+                 ["From the lowest seed's model of each dataset."])
+
+
+def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
+    """Every table the run's stages support, in paper order."""
+    s = s or summarize(data)
+    out: list[Table | None] = [table_study(data, s, "norm_study"), table_study(data, s, "arch_study"),
+                               table_clean(s)]
+    if not s.best.empty:
+        out += [table_best(s), *tables_by_gender(s)]
+    out += [table_lstm_units(data), table_tuned(data), table_composition(s)]
+    if not s.best.empty:
+        out += [*tables_sweep(s), table_best_time(s), *tables_rank(s), *tables_best_by_gender(s)]
+    return [t for t in out if t is not None]
