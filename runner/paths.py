@@ -2,11 +2,13 @@
 
     RUN/
       grid.yaml                  frozen copy of the grid as submitted (after --set overrides)
+      run.json                   name, source grid, absolute cache folder, stages (read by workers)
       plan/<stage>.jsonl         one line per job: {"id": ..., "stage": ..., "spec": {...}, "upstream": id|null}
       shards/<stage>/<id>.parquet    one shard per finished job (written atomically)
       artefacts/<stage>/<id>/    a job's work folder: models, histories, attack chunks, examples
       errors/<id>.txt            traceback of the last failed attempt (removed when the job later succeeds)
       logs/<stage>/              submitit folders and Slurm stdout/stderr
+      logs/<stage>/submitted.json    Slurm ids of the last submission: {"arrays": [...], "jobs": {id: "A_i"}}
       cache/                     feature stores + synthetic corpus, unless the grid names another cache
       results/<stage>.parquet    compacted shards (reduce)
       report/                    tables, figures, audio, index.html, README.md (reduce)
@@ -31,6 +33,10 @@ class RunPaths:
     def grid(self) -> Path:
         return self.root / "grid.yaml"
 
+    @property
+    def run_meta(self) -> Path:
+        return self.root / "run.json"
+
     def plan(self, stage: str) -> Path:
         return self.root / "plan" / f"{stage}.jsonl"
 
@@ -52,6 +58,9 @@ class RunPaths:
 
     def logs(self, stage: str) -> Path:
         return self.root / "logs" / stage
+
+    def submitted(self, stage: str) -> Path:
+        return self.logs(stage) / "submitted.json"
 
     @property
     def cache(self) -> Path:

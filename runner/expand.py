@@ -1,0 +1,348 @@
+"""Stage blocks of a grid -> job specs: cartesian sweeps, per-corpus overrides, upstream links.
+
+Kept apart from `grid.py` (file handling, top-level schema) so each stays readable. Problems are appended to a
+shared list as `FILE: key.path: message` lines; nothing here raises for a user mistake.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from sercore.errors import ConfigError
+from sercore.specs import (
+    AttackJob,
+    CorpusSpec,
+    DataSpec,
+    FeatureSettings,
+    FeaturesJob,
+    ModelSpec,
+    Spec,
+    TrainJob,
+    TrainSettings,
+    TuneJob,
+)
+
+from .paths import STAGES
+
+log = logging.getLogger(__name__)
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DATA_KEYS = ("normalization", "standardize", "speaker_independent")
+STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
+ATTACK_OPTIONS = ("labels", "estimator", "limit", "chunk_size", "batch_size", "examples")
+FREE = "free"  # attack parameters: any key, lists sweep
+SEQ = "seq"  # a field whose value is a list: a list of lists sweeps
+SCALAR = "scalar"
+
+Schema = Union[dict[str, Any], str, type]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned job: its spec and the job whose shard it needs first (None when it needs none)."""
+
+    stage: str
+    spec: Spec
+    upstream: str | None = None
+    upstream_stage: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.spec.job_id
+
+
+def check_name(value: Any) -> str:
+    """Names that become path components: no `/`, no `..`, not absolute, not empty."""
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise ValueError(f"must be a plain name: letters, digits, '.', '_', '-'; no '/' or '..' (got {value!r})")
+    return value
+
+
+def pydantic_problems(exc: ValidationError, file: str, prefix: str) -> list[str]:
+    """One `FILE: key.path: message (got X)` line per pydantic error."""
+    out = []
+    for err in exc.errors():
+        loc = prefix
+        for part in err["loc"]:
+            loc = f"{loc}[{part}]" if isinstance(part, int) else (f"{loc}.{part}" if loc else str(part))
+        msg, kind, got = err["msg"].removeprefix("Value error, "), err["type"], err.get("input")
+        if kind == "extra_forbidden":
+            msg = f"unknown key (got {got!r})"
+        elif kind == "literal_error":
+            msg = f"invalid value (got {got!r}; expected one of {err['ctx']['expected']})"
+        elif kind == "missing":
+            msg = "required key is missing"
+        elif "(got" not in msg and not isinstance(got, dict):
+            msg = f"{msg} (got {got!r})"
+        out.append(f"{file}: {loc}: {msg}")
+    return out
+
+
+# ---------------------------------------------------------------- generic sweep expansion
+
+
+def schema_of(cls: type[BaseModel]) -> dict[str, Schema]:
+    """Per field: the nested model class, SEQ for list/tuple/dict-valued fields, else SCALAR."""
+    out: dict[str, Schema] = {}
+    for name, info in cls.model_fields.items():
+        cands = [info.annotation, *get_args(info.annotation)]
+        model = next((a for a in cands if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is not None:
+            out[name] = model
+        elif any(get_origin(a) in (tuple, list, dict) or a in (tuple, list, dict) for a in cands):
+            out[name] = SEQ
+        else:
+            out[name] = SCALAR
+    return out
+
+
+def expand_node(node: dict[str, Any], schema: Schema, path: str, file: str, problems: list[str]) -> list[dict]:
+    """All concrete variants of a mapping whose leaves may be sweeps."""
+    if isinstance(schema, type):
+        schema = schema_of(schema)
+    choices: list[list[tuple[str, Any]]] = []
+    for key, value in node.items():
+        sub = FREE if schema == FREE else schema.get(key)  # type: ignore[union-attr]
+        if sub is None:
+            valid = ", ".join(sorted(schema))  # type: ignore[arg-type]
+            problems.append(f"{file}: {path}.{key}: unknown key (expected one of {valid})")
+            continue
+        alternatives = _expand_value(value, sub, f"{path}.{key}", file, problems)
+        choices.append([(key, v) for v in alternatives])
+    return [dict(combo) for combo in itertools.product(*choices)]
+
+
+def _expand_value(value: Any, sub: Schema, path: str, file: str, problems: list[str]) -> list[Any]:
+    if sub == SEQ:
+        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+            return value
+        return [value]
+    nested = isinstance(sub, (dict, type)) or (sub == FREE and isinstance(value, dict))
+    if nested and (isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict))):
+        out: list[Any] = []
+        for i, alt in enumerate(value if isinstance(value, list) else [value]):
+            where = f"{path}[{i}]" if isinstance(value, list) else path
+            if not isinstance(alt, dict):
+                problems.append(f"{file}: {where}: expected a mapping (got {alt!r})")
+                continue
+            out.extend(expand_node(alt, FREE if sub == FREE else sub, where, file, problems))
+        return out
+    if isinstance(value, list):
+        if not value:
+            problems.append(f"{file}: {path}: empty list: a sweep needs at least one value")
+        return value
+    return [value]
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+class Builder:
+    """Builds each distinct spec once (pydantic validation is the expensive part of a 10,000-job grid)."""
+
+    def __init__(self, file: str, problems: list[str]) -> None:
+        self.file, self.problems = file, problems
+        self.memo: dict[tuple, Any] = {}
+
+    def __call__(self, cls: type[Spec], where: str, **kwargs: Any) -> Any:
+        key = (cls.__name__, where, _key(kwargs))
+        if key not in self.memo:
+            try:
+                self.memo[key] = cls(**kwargs)
+            except ValidationError as exc:
+                self.problems.extend(pydantic_problems(exc, self.file, where))
+                self.memo[key] = None
+        return self.memo[key]
+
+
+def _key(kwargs: dict[str, Any]) -> str:
+    return json.dumps(kwargs, sort_keys=True, default=lambda o: f"{type(o).__name__}@{id(o)}")
+
+
+# ---------------------------------------------------------------- stages
+
+
+def _block_schema(stage: str) -> dict[str, Schema]:
+    data = {k: SCALAR for k in DATA_KEYS}
+    if stage == "tune":
+        return {**{k: v for k, v in schema_of(TuneJob).items() if k not in ("kind", "data")}, **data}
+    if stage in STUDY:
+        return {"model": ModelSpec, "train": TrainSettings, **data}
+    return {}
+
+
+def expand_stage_jobs(
+    stages: dict[str, Any],
+    corpora: list[CorpusSpec],
+    features: list[FeatureSettings],
+    protocols: tuple[str, ...],
+    seeds: tuple[int, ...],
+    file: str,
+    problems: list[str],
+) -> dict[str, list[Job]]:
+    """Jobs per enabled stage, in dependency order, deduplicated by id."""
+    for key in stages:
+        if key not in STAGES:
+            problems.append(f"{file}: stages.{key}: unknown stage (expected one of {', '.join(STAGES)})")
+    build = Builder(file, problems)
+    jobs: dict[str, list[Job]] = {}
+    feat_ids: dict[tuple[str, int], str] = {}
+    if "features" in stages:
+        block = stages["features"]
+        if block not in (None, {}, True):
+            problems.append(f"{file}: stages.features: takes no settings (feature settings live in top-level `features`)")
+        found = []
+        for corpus, (fi, fs) in itertools.product(corpora, enumerate(features)):
+            job = FeaturesJob(corpus=corpus, features=fs)
+            feat_ids[(corpus.name, fi)] = job.job_id
+            found.append(Job("features", job))
+        jobs["features"] = found
+    for stage in ("tune", "norm_study", "arch_study", "train"):
+        if stage in stages:
+            jobs[stage] = _model_stage(stage, stages[stage], corpora, features, protocols, seeds, feat_ids, build)
+    if "attack" in stages:
+        if "train" not in stages:
+            problems.append(f"{file}: stages.attack: needs stages.train (attacks target the final training jobs)")
+        else:
+            jobs["attack"] = _attack_stage(stages["attack"], jobs["train"], build)
+    return {s: list({j.id: j for j in jobs[s]}.values()) for s in STAGES if s in jobs}
+
+
+def _model_stage(
+    stage: str,
+    block: Any,
+    corpora: list[CorpusSpec],
+    features: list[FeatureSettings],
+    protocols: tuple[str, ...],
+    seeds: tuple[int, ...],
+    feat_ids: dict[tuple[str, int], str],
+    build: Builder,
+) -> list[Job]:
+    file, problems, path = build.file, build.problems, f"stages.{stage}"
+    block = {} if block is None else block
+    if not isinstance(block, dict):
+        problems.append(f"{file}: {path}: expected a mapping of settings (got {block!r})")
+        return []
+    block = dict(block)
+    per_corpus = block.pop("per_corpus", None) or {}
+    names = [c.name for c in corpora]
+    if not isinstance(per_corpus, dict):
+        problems.append(f"{file}: {path}.per_corpus: expected a mapping corpus -> settings (got {per_corpus!r})")
+        per_corpus = {}
+    for name in per_corpus:
+        if name not in names:
+            problems.append(f"{file}: {path}.per_corpus.{name}: not a corpus of this grid (expected one of {', '.join(names)})")
+    schema = _block_schema(stage)
+    out: list[Job] = []
+    for corpus in corpora:
+        extra = per_corpus.get(corpus.name) or {}
+        merged = deep_merge(block, extra) if isinstance(extra, dict) else block
+        for variant in expand_node(merged, schema, path, file, problems):
+            data_kw = {k: variant.pop(k) for k in DATA_KEYS if k in variant}
+            model = build(ModelSpec, f"{path}.model", **(variant.pop("model", None) or {}))
+            train = build(TrainSettings, f"{path}.train", **(variant.pop("train", None) or {}))
+            for (fi, fs), protocol, seed in itertools.product(enumerate(features), protocols, seeds):
+                data = build(DataSpec, path, corpus=corpus, features=fs, protocol=protocol, seed=seed, **data_kw)
+                if data is None or model is None:
+                    continue
+                if stage == "tune":
+                    spec = build(TuneJob, path, data=data, model=model, **variant)
+                elif train is not None:
+                    spec = build(TrainJob, path, study=STUDY[stage], data=data, model=model, train=train)
+                else:
+                    spec = None
+                if spec is not None:
+                    up = feat_ids.get((corpus.name, fi))
+                    out.append(Job(stage, spec, up, "features" if up else None))
+    return out
+
+
+def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
+    file, problems, path = build.file, build.problems, "stages.attack"
+    if not isinstance(block, dict):
+        problems.append(f"{file}: {path}: expected a mapping with `attacks:` (got {block!r})")
+        return []
+    block = dict(block)
+    attacks = block.pop("attacks", None)
+    slices = block.pop("slices", 1)
+    if not isinstance(attacks, dict) or not attacks:
+        problems.append(f"{file}: {path}.attacks: required mapping attack name -> parameters (got {attacks!r})")
+        return []
+    options = expand_node(block, {k: SCALAR for k in ATTACK_OPTIONS}, path, file, problems)
+    if not isinstance(slices, dict):
+        slices = {"default": slices}
+    bad_slices = False
+    for key, n in slices.items():
+        if key != "default" and key not in attacks:
+            valid = ", ".join(attacks)
+            problems.append(f"{file}: {path}.slices.{key}: not an attack of this grid (expected default or one of {valid})")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            problems.append(f"{file}: {path}.slices.{key}: must be a whole number >= 1 (got {n!r})")
+            bad_slices = True
+    if bad_slices:
+        return []
+    validate = _param_validator()
+    out: list[Job] = []
+    for name, params in attacks.items():
+        where = f"{path}.attacks.{name}"
+        try:
+            check_name(name)
+        except ValueError as exc:
+            problems.append(f"{file}: {where}: attack name {exc}")
+            continue
+        params = {} if params is None else params
+        variants = _expand_value(params, FREE, where, file, problems) if isinstance(params, (dict, list)) else None
+        if variants is None:
+            problems.append(f"{file}: {where}: expected a mapping of ART parameters (got {params!r})")
+            continue
+        checked = [validate(name, v, where, file, problems) for v in variants]
+        n = slices.get(name, slices.get("default", 1))
+        for target, opts, param in itertools.product(targets, options, checked):
+            if param is None:
+                continue
+            for i in range(n):
+                spec = build(AttackJob, path, target=target.spec, attack=name, params=param, slices=n, slice=i, **opts)
+                if spec is not None:
+                    out.append(Job("attack", spec, target.id, "train"))
+    return out
+
+
+def _param_validator() -> Callable[..., dict | None]:
+    """sercore.attacks.validate_params, once per distinct parameter set; skipped while that module is absent."""
+    try:
+        from sercore.attacks import validate_params
+    except ModuleNotFoundError as exc:
+        if exc.name != "sercore.attacks":
+            raise
+        log.warning("sercore.attacks not available: attack parameters are not checked against ART")
+        validate_params = None
+    memo: dict[str, dict | None] = {}
+
+    def check(name: str, params: dict, where: str, file: str, problems: list[str]) -> dict | None:
+        key = name + _key(params)
+        if key not in memo:
+            if validate_params is None:
+                memo[key] = params
+            else:
+                try:
+                    memo[key] = dict(validate_params(name, params))
+                except ConfigError as exc:
+                    msg = str(exc)
+                    sep = "." if re.match(r"^[A-Za-z_][\w.\[\]]*: ", msg) else ": "
+                    problems.append(f"{file}: {where}{sep}{msg}")
+                    memo[key] = None
+        return memo[key]
+
+    return check

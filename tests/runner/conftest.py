@@ -1,0 +1,104 @@
+"""Runner test helpers: tiny grids written to tmp_path, a fake job layer, a fake ART validator."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from sercore.errors import ConfigError
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "seeds": [0, 1],
+    "protocols": ["paper", "clean"],
+    "corpora": [{"name": "synthetic", "synthetic_per_class": 2}],
+    "stages": {
+        "features": {},
+        "tune": {"stage": [1, 2], "max_epochs": 2, "max_trials": 1, "model": {"width": 0.25}},
+        "norm_study": {"normalization": ["original", "norm_sum"], "standardize": [False, True],
+                       "model": {"arch": "m0", "width": 0.25}, "train": {"epochs": 1}},
+        "arch_study": {"model": {"arch": ["m0", "m1"], "width": 0.25}, "train": {"epochs": 1}},
+        "train": {"model": {"width": 0.25}, "train": {"epochs": 1}},
+        "attack": {"limit": 4, "slices": {"default": 1, "cw_linf": 2},
+                   "attacks": {"fgsm": {"eps": [0.25, 1.0]}, "cw_linf": {}}},
+    },
+}
+
+
+def write_grid(tmp_path: Path, data: dict[str, Any], name: str = "grid.yaml") -> Path:
+    data = {"output": str(tmp_path / "run"), **data}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def changed(data: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Copy of `data` with `a__b__c=value` set (None removes the key)."""
+    data = copy.deepcopy(data)
+    for key, value in changes.items():
+        node = data
+        *parents, last = key.split("__")
+        for p in parents:
+            node = node[p]
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return data
+
+
+@pytest.fixture
+def make_grid(tmp_path: Path):
+    """make_grid(a__b=value, ...) -> path of BASE with those changes, written to tmp_path/grid.yaml."""
+
+    def make(base: dict[str, Any] | None = None, **changes: Any) -> Path:
+        return write_grid(tmp_path, changed(base or BASE, **changes))
+
+    return make
+
+
+def fake_validate_params(attack: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Stands in for sercore.attacks.validate_params: knows two attacks, checks eps > 0, fills a default."""
+    known = {"fgsm": {"eps": 0.3}, "cw_linf": {"confidence": 0.0}}
+    if attack not in known:
+        raise ConfigError(f"unknown attack {attack!r} (expected one of {', '.join(known)})")
+    out = {**known[attack], **(params or {})}
+    for key, value in out.items():
+        if key not in known[attack]:
+            raise ConfigError(f"{key}: unknown parameter (expected one of {', '.join(known[attack])})")
+        if key == "eps" and not value > 0:
+            raise ConfigError(f"eps: must be greater than 0 (got {value!r})")
+    return out
+
+
+@pytest.fixture
+def fake_attacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = types.ModuleType("sercore.attacks")
+    mod.validate_params = fake_validate_params  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sercore.attacks", mod)
+
+
+@pytest.fixture
+def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace every science job with one that returns a one-row frame and records what it ran."""
+    calls: list[str] = []
+
+    def make(kind: str):
+        def run(spec, workdir: Path, env) -> pd.DataFrame:
+            calls.append(spec.job_id)
+            (workdir / "done.txt").write_text(kind)
+            if kind == "attack":
+                assert env.upstream is not None and env.upstream.is_dir()
+            return pd.DataFrame({"kind": [kind], "value": [1.0]})
+
+        return run
+
+    monkeypatch.setattr("sercore.jobs.entry_point", make)
+    return calls
