@@ -1,0 +1,145 @@
+"""`python -m runner plan|submit|status|reduce`: the runner's command line.
+
+User mistakes (any SertackError: bad grid, missing run folder, bad flag value) print `error: <line>` and exit 2;
+a local run with failed jobs exits 1 after listing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sercore.errors import SertackError
+
+from .paths import RunPaths
+
+MAX_REASONS = 20
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except SertackError as exc:
+        lines = str(exc).splitlines() or ["(no message)"]
+        for line in lines:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m runner", description="Expand grids, run or submit jobs, merge results.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    overrides = {"action": "append", "default": [], "metavar": "KEY.PATH=VALUE", "help": "override a grid value (YAML)"}
+
+    p = sub.add_parser("plan", help="jobs per stage and how many are already done; submits nothing")
+    p.add_argument("grid", type=Path)
+    p.add_argument("--set", dest="overrides", **overrides)
+    p.add_argument("--json", action="store_true", help="print {stage: {total, done, failed, pending}}")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("submit", help="run (local, debug) or submit (slurm) the jobs not yet done")
+    p.add_argument("grid", type=Path)
+    p.add_argument("--set", dest="overrides", **overrides)
+    p.add_argument("--executor", choices=("local", "debug", "slurm"), help="default: the grid's `executor`")
+    p.add_argument("--stage", action="append", help="only this stage (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="show what would run (and the sbatch text) without running")
+    p.add_argument("--reduce", action="store_true", help="local/debug: merge the results and build the report at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("status", help="done / pending / running / failed per stage, and why jobs failed")
+    p.add_argument("run", type=Path, help="the run folder (the grid's `output`)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("reduce", help="merge shards into results/ and build report/")
+    p.add_argument("run", type=Path)
+    p.set_defaults(func=cmd_reduce)
+    return parser
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .grid import load_grid
+    from .plan import entries, states
+
+    grid = load_grid(args.grid, args.overrides)
+    paths = RunPaths(grid.output)
+    counts = {s: v.counts() for s, v in states(paths, entries(grid)).items()}
+    if args.json:
+        print(json.dumps(counts, indent=2))
+    else:
+        print(f"{grid.name}: {grid.count()} jobs, run folder {paths.root}")
+        _table(counts, ("total", "done", "failed", "pending"))
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .dispatch import submit
+    from .grid import load_grid
+
+    grid = load_grid(args.grid, args.overrides)
+    executor = args.executor or grid.settings.executor
+    runs = submit(grid, executor=executor, stages=args.stage, dry_run=args.dry_run, progress=not args.no_progress)
+    paths = RunPaths(grid.output)
+    verb = "would submit" if args.dry_run else ("submitted" if executor == "slurm" else "ran")
+    for r in runs:
+        ids = f" (Slurm arrays {', '.join(r.slurm_ids)})" if r.slurm_ids else ""
+        extra = "" if args.dry_run or executor == "slurm" else f", {r.succeeded} ok, {len(r.failures)} failed"
+        print(f"{r.stage:<10} {r.total:>6} jobs, {r.already_done} already done, {verb} {r.submitted}{extra}{ids}")
+    failures = [(r.stage, jid, why) for r in runs for jid, why in r.failures]
+    _print_failures(failures)
+    print(f"run folder: {paths.root}")
+    if executor == "slurm" and not args.dry_run:
+        print(f"follow with: python -m runner status {paths.root}")
+    elif args.reduce and not args.dry_run:
+        print(f"report: {_reduce(paths.root)}")
+    return 1 if failures else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import run_status
+
+    report = run_status(RunPaths(args.run))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    counts = {s: {k: v[k] for k in ("total", "done", "pending", "running", "failed")} for s, v in report.items()}
+    _table(counts, ("total", "done", "pending", "running", "failed"))
+    _print_failures([(s, jid, why) for s, v in report.items() for jid, why in v["failures"].items()])
+    return 0
+
+
+def cmd_reduce(args: argparse.Namespace) -> int:
+    print(f"report: {_reduce(RunPaths(args.run).root)}")
+    return 0
+
+
+def _reduce(run_dir: Path) -> Path:
+    from .reduce import reduce_run  # lazy: the reducer pulls in plotting
+
+    return reduce_run(run_dir)
+
+
+def _table(counts: dict[str, dict[str, int]], cols: tuple[str, ...]) -> None:
+    print(f"{'stage':<11}" + "".join(f"{c:>9}" for c in cols))
+    for stage, c in counts.items():
+        print(f"{stage:<11}" + "".join(f"{c[k]:>9}" for k in cols))
+
+
+def _print_failures(failures: list[tuple[str, str, Any]]) -> None:
+    if not failures:
+        return
+    print(f"{len(failures)} failed job(s):")
+    for stage, jid, why in failures[:MAX_REASONS]:
+        print(f"  {stage} {jid}: {why}")
+    if len(failures) > MAX_REASONS:
+        print(f"  ... and {len(failures) - MAX_REASONS} more (see errors/ in the run folder)")

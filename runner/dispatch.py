@@ -1,0 +1,205 @@
+"""Executors behind one call: `submit(grid, ...)` runs or submits what is not yet done, stage by stage.
+
+    local   in this process, stages in order, a progress bar per stage; keeps going past a failed job (its
+            dependants then fail fast with "upstream ... has no shard") and reports failures at the end
+    debug   in this process, stops at the first failure with its full traceback (submitit's DebugExecutor
+            idea, without dropping into pdb)
+    slurm   one submitit array per stage, chunked to MaxArraySize, each stage `afterany` the previous one's
+            arrays (the worker checks its inputs); submits and returns. O(stages) sbatch calls.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sercore.errors import ConfigError
+from sercore.io import write_json
+
+from .grid import Grid
+from .paths import RunPaths
+from .plan import PlanEntry, StageState, error_reason, states, write_plan
+from .resources import load_profile
+from .worker import Worker, run_one
+
+log = logging.getLogger(__name__)
+
+ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "PREEMPTED"}
+
+
+@dataclass
+class StageRun:
+    """What one stage did in this submission."""
+
+    stage: str
+    total: int
+    already_done: int
+    submitted: int = 0
+    succeeded: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (job id, one-line reason)
+    slurm_ids: list[str] = field(default_factory=list)  # array ids (slurm)
+
+
+def cache_dir(grid: Grid, paths: RunPaths) -> Path:
+    return (grid.cache or paths.cache).absolute()
+
+
+def select_stages(grid: Grid, wanted: Sequence[str] | None) -> list[str]:
+    if not wanted:
+        return grid.stages
+    bad = [s for s in wanted if s not in grid.stages]
+    if bad:
+        raise ConfigError(f"--stage {bad[0]}: not a stage of {grid.source} (expected one of {', '.join(grid.stages)})")
+    return [s for s in grid.stages if s in wanted]
+
+
+def submit(
+    grid: Grid,
+    *,
+    executor: str | None = None,
+    stages: Sequence[str] | None = None,
+    dry_run: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> list[StageRun]:
+    """Plan the run folder and run/submit the missing or failed jobs of the selected stages."""
+    executor = executor or grid.settings.executor
+    if executor not in ("local", "debug", "slurm"):
+        raise ConfigError(f"--executor {executor}: unknown executor (expected one of local, debug, slurm)")
+    chosen = select_stages(grid, stages)
+    paths = RunPaths(grid.output)
+    plan = {s: [PlanEntry.from_job(j) for j in grid.jobs[s]] for s in grid.stages}
+    if not dry_run:
+        write_plan(grid, paths, cache_dir(grid, paths))
+    st = states(paths, plan)
+    if executor == "slurm":
+        return _slurm(grid, paths, plan, st, chosen, dry_run, echo)
+    runs = []
+    for stage in chosen:
+        todo = _todo(plan[stage], st[stage])
+        run = StageRun(stage, st[stage].total, len(st[stage].done), submitted=len(todo))
+        runs.append(run)
+        if dry_run or not todo:
+            continue
+        _in_process(paths, run, todo, stop_at_error=executor == "debug", progress=progress)
+    return runs
+
+
+def _todo(entries: list[PlanEntry], st: StageState) -> list[PlanEntry]:
+    return [e for e in entries if e.id not in st.done]
+
+
+def _in_process(paths: RunPaths, run: StageRun, todo: list[PlanEntry], *, stop_at_error: bool, progress: bool) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(todo, desc=f"{run.stage:<10}", unit="job", disable=not progress, file=sys.stderr)
+    for entry in bar:
+        try:
+            run_one(paths.root, run.stage, entry.id)
+            run.succeeded += 1
+        except Exception as exc:
+            if stop_at_error:
+                bar.close()
+                traceback.print_exc()
+                raise
+            run.failures.append((entry.id, error_reason(paths, entry.id)))
+            log.warning("%s job %s failed: %s", run.stage, entry.id, exc)
+        finally:
+            _release_memory()
+        bar.set_postfix(failed=len(run.failures))
+
+
+def _release_memory() -> None:
+    """In-process runs share one TF runtime: drop the last job's graphs before the next one builds its own."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()
+
+
+# ---------------------------------------------------------------- slurm
+
+
+def _slurm(
+    grid: Grid,
+    paths: RunPaths,
+    plan: dict[str, list[PlanEntry]],
+    st: dict[str, StageState],
+    chosen: list[str],
+    dry_run: bool,
+    echo: Callable[[str], None],
+) -> list[StageRun]:
+    from . import slurm
+
+    profile = load_profile(grid.settings.profile)
+    max_n = slurm.max_array_size(profile)
+    binds = _bind_paths(grid, paths)
+    dependency: str | None = None
+    runs = []
+    for stage in chosen:
+        active = {} if dry_run else _active_tasks(paths, stage)
+        todo = [e for e in _todo(plan[stage], st[stage]) if e.id not in active]
+        run = StageRun(stage, st[stage].total, len(st[stage].done), submitted=len(todo))
+        runs.append(run)
+        waits = sorted({t.split("_")[0] for t in active.values()})
+        if dry_run:
+            if todo:
+                chunks = (len(todo) + max_n - 1) // max_n
+                echo(f"# {stage}: {len(todo)} jobs in {chunks} array(s) of at most {max_n}")
+                echo(slurm.sbatch_script(paths.logs(stage), grid.resources(stage), profile, grid.settings.container,
+                                         f"{grid.name}-{stage}", binds, map_count=min(len(todo), max_n),
+                                         dependency=dependency))
+            continue
+        if todo:
+            executor = slurm.make_executor(paths.logs(stage), grid.resources(stage), profile, grid.settings.container,
+                                           f"{grid.name}-{stage}", binds, dependency=dependency)
+            ids: dict[str, str] = {}
+            for start in range(0, len(todo), max_n):
+                chunk = [e.id for e in todo[start:start + max_n]]
+                jobs = executor.map_array(Worker(), [str(paths.root)] * len(chunk), [stage] * len(chunk), chunk)
+                ids.update({jid: job.job_id for jid, job in zip(chunk, jobs)})
+                run.slurm_ids.append(jobs[0].job_id.split("_")[0])
+            _record(paths, stage, ids)
+        arrays = run.slurm_ids + waits
+        dependency = f"afterany:{':'.join(arrays)}" if arrays else None
+    return runs
+
+
+def _bind_paths(grid: Grid, paths: RunPaths) -> list[Path]:
+    """What a containerised job must see at the same absolute path: run folder, cache, corpus roots."""
+    corpora = grid.raw.get("corpora") or []
+    roots = sorted({Path(c["root"]).absolute() for c in corpora if isinstance(c, dict) and c.get("root")})
+    return [paths.root, cache_dir(grid, paths), *roots]
+
+
+def _record(paths: RunPaths, stage: str, ids: dict[str, str]) -> None:
+    """Merge this submission's Slurm task ids into logs/<stage>/submitted.json (latest id per job wins)."""
+    previous = read_submitted(paths, stage)
+    jobs = {**previous.get("jobs", {}), **ids}
+    arrays = sorted({t.split("_")[0] for t in jobs.values()}, key=int)
+    write_json(paths.submitted(stage), {"arrays": arrays, "jobs": jobs})
+
+
+def read_submitted(paths: RunPaths, stage: str) -> dict:
+    import json
+
+    try:
+        return json.loads(paths.submitted(stage).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def _active_tasks(paths: RunPaths, stage: str) -> dict[str, str]:
+    """Jobs of an earlier submission that Slurm still has queued or running: {job id: slurm task id}."""
+    jobs = read_submitted(paths, stage).get("jobs", {})
+    if not jobs:
+        return {}
+    from .slurm import sacct_states
+
+    found = sacct_states(jobs.values())
+    return {jid: task for jid, task in jobs.items() if found.get(task) in ACTIVE}

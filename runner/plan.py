@@ -1,0 +1,160 @@
+"""Run plans: the jobs of a grid written to RUN/plan/<stage>.jsonl, and each job's state read back from disk.
+
+A job is done when its shard exists and failed when only its error file exists; everything else is pending
+(`status` further splits pending into queued/running with Slurm's accounting). States come from two directory
+listings per stage, so planning against 10,000 shards costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sercore.errors import ConfigError, JobError
+from sercore.io import write_json, write_text
+
+from .grid import Grid, Job
+from .paths import STAGES, RunPaths
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One line of a plan file; `spec` stays a dict until a worker needs the model."""
+
+    id: str
+    stage: str
+    spec: dict[str, Any]
+    upstream: str | None = None
+    upstream_stage: str | None = None
+
+    def to_json(self) -> str:
+        # `id` first: run_one finds its line by prefix without parsing the others.
+        return json.dumps(
+            {"id": self.id, "stage": self.stage, "upstream": self.upstream, "upstream_stage": self.upstream_stage,
+             "spec": self.spec},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_job(cls, job: Job) -> PlanEntry:
+        return cls(job.id, job.stage, job.spec.model_dump(mode="json"), job.upstream, job.upstream_stage)
+
+
+@dataclass
+class StageState:
+    """Which of a stage's jobs are done, failed or pending (ids)."""
+
+    stage: str
+    total: int
+    done: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    pending: set[str] = field(default_factory=set)
+
+    def counts(self) -> dict[str, int]:
+        return {"total": self.total, "done": len(self.done), "failed": len(self.failed), "pending": len(self.pending)}
+
+
+def entries(grid: Grid) -> dict[str, list[PlanEntry]]:
+    return {stage: [PlanEntry.from_job(j) for j in jobs] for stage, jobs in grid.jobs.items()}
+
+
+def write_plan(grid: Grid, paths: RunPaths, cache_dir: Path) -> dict[str, list[PlanEntry]]:
+    """Freeze the grid into the run folder: grid.yaml, run.json and one plan file per stage."""
+    plan = entries(grid)
+    write_text(paths.grid, yaml.safe_dump(grid.raw, sort_keys=False))
+    write_json(paths.run_meta, {
+        "name": grid.name,
+        "source": str(grid.source),
+        "cache": str(Path(cache_dir).absolute()),
+        "stages": list(plan),
+        "planned_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    for stage in STAGES:
+        target = paths.plan(stage)
+        if stage in plan:
+            write_text(target, "".join(e.to_json() + "\n" for e in plan[stage]))
+        elif target.exists():
+            target.unlink()  # a stage dropped from the grid is no longer part of the run
+    return plan
+
+
+def read_meta(paths: RunPaths) -> dict[str, Any]:
+    try:
+        return json.loads(paths.run_meta.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{paths.root}: not a run folder (no {paths.run_meta.name}; run `submit` first)") from exc
+
+
+def read_plan(paths: RunPaths) -> dict[str, list[PlanEntry]]:
+    """All stages' plan entries, in stage order."""
+    if not paths.run_meta.exists():
+        read_meta(paths)  # raises the one-line error
+    out: dict[str, list[PlanEntry]] = {}
+    for stage in STAGES:
+        path = paths.plan(stage)
+        if path.exists():
+            with path.open(encoding="utf-8") as fh:
+                out[stage] = [_entry(line) for line in fh if line.strip()]
+    return out
+
+
+def _entry(line: str) -> PlanEntry:
+    d = json.loads(line)
+    return PlanEntry(d["id"], d["stage"], d["spec"], d.get("upstream"), d.get("upstream_stage"))
+
+
+def find_entry(paths: RunPaths, stage: str, job_id: str) -> PlanEntry:
+    """The plan line of one job (prefix match, so a worker never parses 10,000 specs to find its own)."""
+    prefix = f'{{"id":"{job_id}"'
+    try:
+        with paths.plan(stage).open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith(prefix):
+                    return _entry(line)
+    except FileNotFoundError as exc:
+        raise JobError(f"{paths.plan(stage)}: no plan for stage {stage!r}") from exc
+    raise JobError(f"{paths.plan(stage)}: no job {job_id!r} in the plan")
+
+
+def _names(folder: Path, suffix: str) -> set[str]:
+    """Job ids of the finished files in `folder` (temp files start with '.' and are ignored)."""
+    try:
+        with os.scandir(folder) as it:
+            return {e.name[: -len(suffix)] for e in it if e.name.endswith(suffix) and not e.name.startswith(".")}
+    except FileNotFoundError:
+        return set()
+
+
+def states(paths: RunPaths, plan: dict[str, Iterable[str]] | dict[str, list[PlanEntry]]) -> dict[str, StageState]:
+    """done / failed / pending per stage from the shard folders and the error folder."""
+    errors = _names(paths.error_dir, ".txt")
+    out: dict[str, StageState] = {}
+    for stage, items in plan.items():
+        ids = [i.id if isinstance(i, PlanEntry) else i for i in items]
+        shards = _names(paths.shard_dir(stage), ".parquet")
+        st = StageState(stage, len(ids))
+        for job_id in ids:
+            if job_id in shards:
+                st.done.add(job_id)
+            elif job_id in errors:
+                st.failed.add(job_id)
+            else:
+                st.pending.add(job_id)
+        out[stage] = st
+    return out
+
+
+def error_reason(paths: RunPaths, job_id: str) -> str:
+    """The one-line reason a failed job's error file starts with."""
+    try:
+        with paths.error(job_id).open(encoding="utf-8") as fh:
+            return fh.readline().strip() or "(empty error file)"
+    except FileNotFoundError:
+        return "(no error file)"

@@ -1,0 +1,124 @@
+"""The worker: one planned job -> one shard. Runs the same in-process (local/debug) and on a Slurm node.
+
+Idempotent: a job whose shard exists returns at once, and finished shards are never rewritten. The shard is
+written atomically; a failure leaves `errors/<id>.txt` (one-line reason, then the traceback) and re-raises so the
+executor records the failure. `Worker` is a submitit Checkpointable: on TIMEOUT or preemption submitit requeues
+the same call, which re-enters `run_one`; the job itself resumes from what it persisted in its artefact folder
+(attack chunks, keras BackupAndRestore, tuner state).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import submitit
+
+from sercore.env import JobEnv
+from sercore.errors import JobError
+from sercore.io import write_parquet, write_text
+from sercore.specs import job_from_dict
+
+from .paths import RunPaths
+from .plan import find_entry, read_meta
+
+log = logging.getLogger(__name__)
+
+FAULT_ENV = "SERTACK_FAULT_INJECT"
+
+
+def run_one(run_dir: str | Path, stage: str, job_id: str) -> Path:
+    """Run one job of the plan and return its shard path (skips the work if the shard already exists)."""
+    paths = RunPaths(Path(run_dir))
+    shard = paths.shard(stage, job_id)
+    if shard.exists():
+        return shard
+    try:
+        df = _run(paths, stage, job_id)
+        df = df.assign(
+            job_id=job_id,
+            stage=stage,
+            host=socket.gethostname(),
+            device=_device(),
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        write_parquet(df, shard)
+    except Exception as exc:  # not SystemExit/KeyboardInterrupt: a requeue or a user abort is no failure
+        _write_error(paths, job_id, exc)
+        raise
+    paths.error(job_id).unlink(missing_ok=True)
+    return shard
+
+
+def _run(paths: RunPaths, stage: str, job_id: str) -> pd.DataFrame:
+    from sercore.jobs import run_job
+
+    entry = find_entry(paths, stage, job_id)
+    upstream = None
+    if entry.upstream is not None:
+        up_stage = entry.upstream_stage or "train"
+        if not paths.shard(up_stage, entry.upstream).exists():
+            raise JobError(f"upstream {up_stage} job {entry.upstream} has no shard")
+        if up_stage == "train":
+            upstream = paths.artefacts(up_stage, entry.upstream)
+    _fault_inject(job_id)
+    env = JobEnv(cache_dir=Path(read_meta(paths)["cache"]), upstream=upstream)
+    spec = job_from_dict(entry.spec)
+    df = run_job(spec, paths.artefacts(stage, job_id), env)
+    if not isinstance(df, pd.DataFrame):
+        raise JobError(f"{stage} job {job_id}: job function returned {type(df).__name__}, not a DataFrame")
+    return df
+
+
+def _write_error(paths: RunPaths, job_id: str, exc: BaseException) -> None:
+    """First line: the reason `status` shows; then the full traceback."""
+    reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".rstrip(": ")
+    text = "".join(traceback.format_exception(exc))
+    try:
+        write_text(paths.error(job_id), f"{reason}\n\n{text}")
+    except OSError:  # never hide the job's own error behind a write failure
+        log.exception("could not write the error file of %s", job_id)
+
+
+def _fault_inject(job_id: str) -> None:
+    """Test seam: SERTACK_FAULT_INJECT="<id>:raise,<id>:sleep=90" makes this job fail or sleep."""
+    for item in filter(None, os.environ.get(FAULT_ENV, "").split(",")):
+        target, _, action = item.strip().partition(":")
+        if target != job_id:
+            continue
+        if action == "raise":
+            raise RuntimeError(f"fault injected for job {job_id} ({FAULT_ENV})")
+        if action.startswith("sleep="):
+            time.sleep(float(action.removeprefix("sleep=")))
+
+
+def _device() -> str:
+    """GPU name when TensorFlow (already loaded by the job) sees one, else `cpu`."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return "cpu"
+    try:
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return str(tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu"))
+    except Exception:  # device naming is informational only
+        return "gpu"
+    return "cpu"
+
+
+class Worker(submitit.helpers.Checkpointable):
+    """What submitit pickles and calls: `Worker()(run_dir, stage, job_id)`.
+
+    Checkpointable's default `checkpoint` resubmits this same call, so a requeued task re-enters `run_one`.
+    """
+
+    def __call__(self, run_dir: str, stage: str, job_id: str) -> str:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        return str(run_one(run_dir, stage, job_id))

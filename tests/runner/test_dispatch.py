@@ -1,0 +1,145 @@
+"""Executors: local keeps going and reruns only what is missing; debug stops; slurm arrays, chunks, dependencies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import dispatch, slurm
+from runner.dispatch import read_submitted, submit
+from runner.grid import load_grid
+from runner.paths import RunPaths
+from runner.plan import read_plan, states
+from runner.resources import Resources
+
+pytestmark = pytest.mark.usefixtures("fake_attacks")
+
+
+def test_local_runs_every_stage_then_nothing(make_grid, fake_jobs) -> None:
+    grid = load_grid(make_grid())
+    runs = submit(grid, executor="local", progress=False)
+    assert [r.stage for r in runs] == grid.stages
+    assert all(r.succeeded == r.total == r.submitted and not r.failures for r in runs)
+    paths = RunPaths(grid.output)
+    assert all(len(s.done) == s.total for s in states(paths, read_plan(paths)).values())
+    n = len(fake_jobs)
+    again = submit(grid, executor="local", progress=False)
+    assert all(r.submitted == 0 and r.already_done == r.total for r in again)
+    assert len(fake_jobs) == n
+
+
+def test_local_keeps_going_and_rerun_redoes_only_failures(make_grid, fake_jobs, monkeypatch) -> None:
+    grid = load_grid(make_grid())
+    bad_train = grid.jobs["train"][0].id
+    bad_tune = grid.jobs["tune"][1].id
+    monkeypatch.setenv("SERTACK_FAULT_INJECT", f"{bad_train}:raise,{bad_tune}:raise")
+    runs = {r.stage: r for r in submit(grid, executor="local", progress=False)}
+    assert [j for j, _ in runs["tune"].failures] == [bad_tune]
+    assert [j for j, _ in runs["train"].failures] == [bad_train]
+    dependants = {j.id for j in grid.jobs["attack"] if j.upstream == bad_train}
+    assert {j for j, _ in runs["attack"].failures} == dependants
+    assert all(why.startswith(f"JobError: upstream train job {bad_train}") for _, why in runs["attack"].failures)
+    assert runs["norm_study"].succeeded == runs["norm_study"].total  # other stages unaffected
+    monkeypatch.delenv("SERTACK_FAULT_INJECT")
+    before = len(fake_jobs)
+    rerun = {r.stage: r for r in submit(grid, executor="local", progress=False)}
+    assert {s: r.submitted for s, r in rerun.items() if r.submitted} == {"tune": 1, "train": 1, "attack": len(dependants)}
+    assert len(fake_jobs) - before == 2 + len(dependants)
+    assert all(not r.failures for r in rerun.values())
+
+
+def test_debug_stops_at_first_error(make_grid, fake_jobs, monkeypatch) -> None:
+    grid = load_grid(make_grid())
+    bad = grid.jobs["tune"][0].id
+    monkeypatch.setenv("SERTACK_FAULT_INJECT", f"{bad}:raise")
+    with pytest.raises(RuntimeError, match="fault injected"):
+        submit(grid, executor="debug", progress=False)
+    assert len(fake_jobs) == len(grid.jobs["features"])  # nothing after the failing tune job ran
+
+
+def test_stage_selection(make_grid, fake_jobs) -> None:
+    grid = load_grid(make_grid())
+    runs = submit(grid, executor="local", stages=["features"], progress=False)
+    assert [r.stage for r in runs] == ["features"] and len(fake_jobs) == 1
+    with pytest.raises(Exception, match="--stage trian: not a stage"):
+        submit(grid, executor="local", stages=["trian"], progress=False)
+
+
+def test_dry_run_writes_nothing(make_grid, fake_jobs) -> None:
+    grid = load_grid(make_grid())
+    runs = submit(grid, executor="local", dry_run=True, progress=False)
+    assert sum(r.submitted for r in runs) == grid.count() and not fake_jobs
+    assert not RunPaths(grid.output).root.exists()
+
+
+class FakeJob:
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+
+
+class FakeExecutor:
+    """Records what dispatch asks submitit for; hands out array ids 100, 101, ..."""
+
+    made: list[dict[str, Any]] = []
+    next_id = 100
+
+    def __init__(self, folder: Path, resources: Resources, job_name: str, dependency: str | None) -> None:
+        self.info = {"folder": folder, "resources": resources, "name": job_name, "dependency": dependency, "arrays": []}
+        FakeExecutor.made.append(self.info)
+
+    def map_array(self, fn, *iterables):
+        assert isinstance(fn, dispatch.Worker)
+        array = str(FakeExecutor.next_id)
+        FakeExecutor.next_id += 1
+        rows = list(zip(*iterables))
+        self.info["arrays"].append((array, rows))
+        return [FakeJob(f"{array}_{i}") for i in range(len(rows))]
+
+
+@pytest.fixture
+def fake_slurm(monkeypatch):
+    FakeExecutor.made, FakeExecutor.next_id = [], 100
+
+    def make_executor(folder, resources, profile, container, job_name, bind_paths=(), *, dependency=None, **kw):
+        return FakeExecutor(folder, resources, job_name, dependency)
+
+    monkeypatch.setattr(slurm, "make_executor", make_executor)
+    monkeypatch.setattr(slurm, "max_array_size", lambda profile=None: 5)
+    monkeypatch.setattr(slurm, "sacct_states", lambda ids: {})
+    return FakeExecutor
+
+
+def test_slurm_one_array_per_stage_chunked_with_dependencies(make_grid, fake_slurm) -> None:
+    grid = load_grid(make_grid(resources={"default": {"cpus": 2}, "attack": {"gpus": 1}}))
+    runs = submit(grid, executor="slurm", progress=False)
+    made = {m["name"]: m for m in fake_slurm.made}
+    assert list(made) == [f"t-{s}" for s in grid.stages]  # one executor per stage, in order
+    for stage in grid.stages:
+        n = len(grid.jobs[stage])
+        arrays = made[f"t-{stage}"]["arrays"]
+        assert [len(rows) for _, rows in arrays] == [min(5, n - i) for i in range(0, n, 5)]  # chunks <= MaxArraySize
+        assert [r[2] for _, rows in arrays for r in rows] == [j.id for j in grid.jobs[stage]]
+    assert made["t-features"]["dependency"] is None
+    tune_arrays = [a for a, _ in made["t-tune"]["arrays"]]
+    assert made["t-norm_study"]["dependency"] == "afterany:" + ":".join(tune_arrays)
+    assert made["t-attack"]["resources"].gpus == 1 and made["t-train"]["resources"].gpus == 0
+    paths = RunPaths(grid.output)
+    rec = read_submitted(paths, "attack")
+    assert set(rec["jobs"]) == {j.id for j in grid.jobs["attack"]}
+    assert rec["arrays"] == runs[-1].slurm_ids
+    assert sum(len(m["arrays"]) for m in fake_slurm.made) == sum(-(-len(j) // 5) for j in grid.jobs.values())
+
+
+def test_slurm_resubmit_skips_queued_tasks(make_grid, fake_slurm, monkeypatch) -> None:
+    grid = load_grid(make_grid(stages={"features": {}, "train": {"model": {"width": 0.25}}}))
+    submit(grid, executor="slurm", progress=False)
+    train = read_submitted(RunPaths(grid.output), "train")["jobs"]
+    queued = dict(list(train.items())[:2])
+    monkeypatch.setattr(slurm, "sacct_states", lambda ids: {t: "PENDING" for t in queued.values()})
+    fake_slurm.made.clear()
+    submit(grid, executor="slurm", progress=False)
+    made = {m["name"]: m for m in fake_slurm.made}
+    resubmitted = [r[2] for _, rows in made["t-train"]["arrays"] for r in rows]
+    assert set(resubmitted) == set(train) - set(queued)

@@ -1,0 +1,104 @@
+"""The worker: shards written atomically with run columns, idempotence, error files, upstream checks, requeue."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import submitit
+
+from runner.grid import load_grid
+from runner.paths import RunPaths
+from runner.plan import write_plan
+from runner.worker import Worker, run_one
+from sercore.errors import JobError
+
+pytestmark = pytest.mark.usefixtures("fake_attacks")
+
+
+@pytest.fixture
+def planned(make_grid):
+    grid = load_grid(make_grid())
+    paths = RunPaths(grid.output)
+    write_plan(grid, paths, paths.cache)
+    return grid, paths
+
+
+def test_shard_has_job_rows_and_run_columns(planned, fake_jobs) -> None:
+    grid, paths = planned
+    job = grid.jobs["features"][0]
+    shard = run_one(paths.root, "features", job.id)
+    assert shard == paths.shard("features", job.id)
+    df = pd.read_parquet(shard)
+    assert list(df.columns) == ["kind", "value", "job_id", "stage", "host", "device", "finished_at"]
+    assert df.loc[0, "job_id"] == job.id and df.loc[0, "stage"] == "features" and df.loc[0, "device"] == "cpu"
+    assert (paths.artefacts("features", job.id) / "done.txt").exists()
+    assert not any(p.name.startswith(".") for p in paths.shard_dir("features").iterdir())
+
+
+def test_existing_shard_is_skipped_and_never_rewritten(planned, fake_jobs) -> None:
+    grid, paths = planned
+    job = grid.jobs["features"][0]
+    shard = run_one(paths.root, "features", job.id)
+    before = shard.stat().st_mtime_ns
+    run_one(paths.root, "features", job.id)
+    assert fake_jobs == [job.id] and shard.stat().st_mtime_ns == before
+
+
+def test_failure_writes_error_file_and_reraises(planned, fake_jobs, monkeypatch) -> None:
+    grid, paths = planned
+    job = grid.jobs["features"][0]
+    monkeypatch.setenv("SERTACK_FAULT_INJECT", f"other:raise,{job.id}:raise")
+    with pytest.raises(RuntimeError, match="fault injected"):
+        run_one(paths.root, "features", job.id)
+    text = paths.error(job.id).read_text()
+    assert text.splitlines()[0] == f"RuntimeError: fault injected for job {job.id} (SERTACK_FAULT_INJECT)"
+    assert "Traceback (most recent call last)" in text
+    assert not paths.shard("features", job.id).exists()
+    monkeypatch.delenv("SERTACK_FAULT_INJECT")
+    run_one(paths.root, "features", job.id)  # a later success removes the stale error file
+    assert not paths.error(job.id).exists()
+
+
+def test_missing_upstream_shard(planned, fake_jobs) -> None:
+    grid, paths = planned
+    attack = grid.jobs["attack"][0]
+    with pytest.raises(JobError, match=f"upstream train job {attack.upstream} has no shard"):
+        run_one(paths.root, "attack", attack.id)
+    assert paths.error(attack.id).read_text().startswith("JobError: upstream train job")
+    assert fake_jobs == []
+
+
+def test_attack_gets_its_training_artefacts(planned, fake_jobs) -> None:
+    grid, paths = planned
+    attack = grid.jobs["attack"][0]
+    run_one(paths.root, "features", grid.jobs["features"][0].id)
+    run_one(paths.root, "train", attack.upstream)
+    run_one(paths.root, "attack", attack.id)  # the fake asserts env.upstream is the train artefact folder
+    assert paths.shard("attack", attack.id).exists()
+
+
+def test_sleep_injection(planned, fake_jobs, monkeypatch) -> None:
+    grid, paths = planned
+    job = grid.jobs["features"][0]
+    monkeypatch.setenv("SERTACK_FAULT_INJECT", f"{job.id}:sleep=0.2")
+    import time
+
+    t0 = time.perf_counter()
+    run_one(paths.root, "features", job.id)
+    assert time.perf_counter() - t0 >= 0.2
+
+
+def test_worker_is_checkpointable_and_picklable(planned, fake_jobs) -> None:
+    grid, paths = planned
+    job = grid.jobs["features"][0]
+    worker = Worker()
+    assert isinstance(worker, submitit.helpers.Checkpointable)
+    delayed = worker.checkpoint(str(paths.root), "features", job.id)
+    assert isinstance(delayed, submitit.helpers.DelayedSubmission)
+    again = pickle.loads(pickle.dumps(delayed))
+    assert again.args == (str(paths.root), "features", job.id)
+    again.result()  # the requeued call re-enters run_one
+    assert paths.shard("features", job.id).exists()
