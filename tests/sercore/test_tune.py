@@ -48,3 +48,24 @@ def test_two_trial_hyperband(stage: int, toy: ToyPrepared, tmp_path: Path) -> No
     again = tune_prepared(job, toy, tmp_path)
     pd.testing.assert_frame_equal(again, table)
     assert not math.isnan(again["score"].iloc[0])
+
+
+@pytest.mark.slow
+def test_run_tune_on_synthetic_corpus(cache_dir: Path, tmp_path: Path) -> None:
+    from sercore.env import JobEnv
+    from sercore.specs import FeatureSettings
+    from sercore.tune import run_tune
+
+    data = DataSpec(corpus=CorpusSpec(name="synthetic", synthetic_per_class=4), features=FeatureSettings(augment=False))
+    job = _job(1).model_copy(update={"data": data})
+    table = run_tune(job, tmp_path, JobEnv(cache_dir))
+    assert len(table) == 2 and table["score"].notna().all() and table["dataset"].eq("synthetic").all()
+
+
+def test_bad_objective_names_the_field(tmp_path: Path) -> None:
+    from sercore.env import JobEnv
+    from sercore.errors import ConfigError
+    from sercore.tune import run_tune
+
+    with pytest.raises(ConfigError, match="objective"):
+        run_tune(_job(1).model_copy(update={"objective": "val_f1"}), tmp_path, JobEnv(tmp_path))
