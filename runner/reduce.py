@@ -253,9 +253,9 @@ def load_run(run_dir: Path, *, progress: bool = True) -> RunData:
     return data
 
 
-def reduce_run(run_dir: Path, *, progress: bool = True) -> Path:
+def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4) -> Path:
     """Merge, check and compact the run's shards, then write tables, figures and the report; returns report/."""
     from .report import write_report
 
     data = load_run(run_dir, progress=progress)
-    return write_report(data, progress=progress)
+    return write_report(data, progress=progress, audio_limit=audio_limit)

@@ -27,6 +27,7 @@ ATTACKS = {  # attack -> (list of params, slices)
     "jsma": ([{"theta": -1.0}, {"theta": 1.0}], 1),
 }
 N_TEST = 12
+PROTOCOLS_DEFAULT = ("paper",)
 
 
 def _corpus(name: str) -> CorpusSpec:
@@ -80,13 +81,16 @@ def _attack_rows(job: AttackJob, rng: np.random.Generator, tie: bool) -> pd.Data
 
 
 def _examples(path: Path, rng: np.random.Generator) -> None:
-    clean = rng.normal(0, 1, (2, 261, 128)).astype("float32")
-    adv = clean + rng.normal(0, 0.1, clean.shape).astype("float32")
+    # Smooth stripes (a harmonic-like pattern) rather than noise: realistic enough, and the PNGs stay small.
+    t, f = np.meshgrid(np.arange(261), np.arange(128), indexing="ij")
+    base = np.sin(f / 6.0 + rng.uniform(0, 3)) * np.cos(t / 40.0)
+    clean = np.stack([base, base[::-1]]).astype("float32")
+    adv = clean + 0.2 * np.sign(np.sin(t / 9.0 + f / 13.0)).astype("float32")
     write_npz(path, clean=clean, adversarial=adv, sample=np.array([0, 1]), gender=np.array(["male", "female"]),
               y_true=np.array([0, 1]), y_clean=np.array([0, 1]), y_adv=np.array([2, 3]))
 
 
-def make_run(root: Path, *, protocols: tuple[str, ...] = ("paper",)) -> RunPaths:
+def make_run(root: Path, *, protocols: tuple[str, ...] = PROTOCOLS_DEFAULT) -> RunPaths:
     """Write the fake run under `root`; returns its paths."""
     paths = RunPaths(root)
     rng = np.random.default_rng(1234)

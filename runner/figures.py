@@ -1,0 +1,259 @@
+"""Figures like the paper's (4-8: bars of time, accuracy and perturbation; 9-14: clean / adversarial /
+difference spectrograms) and WAV audio of a few attacked examples, inverted with Griffin-Lim so one can listen.
+
+Spectrogram inversion undoes what the pipeline did, in reverse: standardisation (the train job's scaler.npz),
+then dB (paper mode: 20*log10(P/Pmin), so P ~ 10**(dB/20); standard mode: P ~ 10**(dB/10)), then the mel
+filterbank (librosa's mel_to_audio with the feature settings of the attacked model). The scale of P is lost
+with the reference, which is harmless: the audio is peak-normalised.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sercore.io import atomic_path  # noqa: E402
+
+from . import aggregate as agg  # noqa: E402
+from .reduce import RunData  # noqa: E402
+from .tables import Summary  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Media:
+    """A figure or sound file of the report, with its caption."""
+
+    path: Path
+    caption: str
+    kind: str  # "figure" | "audio"
+
+
+def _save(fig: plt.Figure, path: Path, dpi: int = 110) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def _variant_groups(s: Summary, frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    if not s.variants:
+        return [("", frame)]
+    return [("_" + "_".join(map(str, k if isinstance(k, tuple) else (k,))), g)
+            for k, g in frame.groupby(s.variants, sort=True)]
+
+
+def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bool = False,
+          clean: dict[str, float] | None = None) -> plt.Figure:
+    """Grouped bars: attacks along x, one bar per dataset (the paper's Figures 4-6)."""
+    attacks = sorted(best.attack.unique(), key=agg.attack_rank)
+    datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(attacks), 3.6))
+    width = 0.8 / max(1, len(datasets))
+    for i, d in enumerate(datasets):
+        sub = best[best.dataset == d].set_index("attack")
+        vals = [sub[f"{metric}_mean"].get(a, np.nan) for a in attacks]
+        errs = [sub[f"{metric}_std"].get(a, np.nan) for a in attacks]
+        x = np.arange(len(attacks)) + (i - (len(datasets) - 1) / 2) * width
+        bars = ax.bar(x, vals, width, yerr=np.nan_to_num(errs), capsize=2, label=agg.DATASET_NAMES.get(d, d))
+        if clean and d in clean:
+            ax.axhline(clean[d], color=bars.patches[0].get_facecolor(), ls="--", lw=1)
+    ax.set_xticks(np.arange(len(attacks)), [agg.ATTACK_NAMES.get(a, a) for a in attacks], rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if log_y:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def _gender_bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bool = False) -> plt.Figure:
+    """One panel per dataset, male and female bars per attack (the paper's Figures 7-8)."""
+    attacks = sorted(best.attack.unique(), key=agg.attack_rank)
+    datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(0.5 + 3.2 * len(datasets), 3.6), squeeze=False,
+                             sharey=True)
+    for ax, d in zip(axes[0], datasets, strict=True):
+        sub = best[best.dataset == d].set_index("attack")
+        x = np.arange(len(attacks))
+        for j, g in enumerate(("male", "female")):
+            vals = [sub[f"{metric}_{g}_mean"].get(a, np.nan) for a in attacks]
+            ax.bar(x + (j - 0.5) * 0.4, vals, 0.4, label=g)
+        ax.set_xticks(x, [agg.ATTACK_NAMES.get(a, a) for a in attacks], rotation=45, ha="right", fontsize="small")
+        ax.set_title(agg.DATASET_NAMES.get(d, d))
+        if log_y:
+            ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def bar_figures(s: Summary, folder: Path) -> list[Media]:
+    """Figures 4-8 for each protocol/label variant the run holds."""
+    out: list[Media] = []
+    if s.best.empty:
+        return out
+    for suffix, best in _variant_groups(s, s.best):
+        clean = {}
+        if not s.train.empty:
+            tr = s.train if not suffix or "protocol" not in s.variants else \
+                s.train[s.train.protocol.astype(str) == str(best.protocol.iloc[0])]
+            clean = tr.groupby("dataset").accuracy.mean().to_dict()
+        what = f" ({suffix[1:].replace('_', ', ')})" if suffix else ""
+        specs = [
+            ("fig04_time", _bars(best, "time_s", "seconds", "Time to attack the test set" + what, log_y=True),
+             "Figure 4: time to generate adversarial examples for the whole test set (best configurations)."),
+            ("fig05_accuracy", _bars(best, "accuracy", "accuracy", "Accuracy under attack" + what, clean=clean),
+             "Figure 5: accuracy under attack; dashed lines: clean accuracy."),
+            ("fig06_perturbation", _bars(best, "perturbation", "mean |Δx| per cell", "Mean perturbation" + what,
+                                         log_y=True), "Figure 6: mean perturbation (standardised units)."),
+            ("fig07_accuracy_gender", _gender_bars(best, "accuracy", "accuracy", "Accuracy under attack by "
+                                                   "gender" + what), "Figure 7: accuracy under attack, male vs female."),
+            ("fig08_perturbation_gender", _gender_bars(best, "perturbation", "mean |Δx|", "Perturbation by gender"
+                                                       + what, log_y=True),
+             "Figure 8: mean perturbation, male vs female."),
+        ]
+        for name, fig, caption in specs:
+            out.append(Media(_save(fig, folder / f"{name}{suffix}.png"), caption, "figure"))
+    return out
+
+
+def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
+    """For each (variant, attack, dataset): the best configuration's lowest-seed job that saved examples."""
+    picks = []
+    if s.best.empty or s.attack_seeds.empty:
+        return picks
+    plan = {e["id"]: e for e in data.plan("attack")}
+    for _, b in s.best.iterrows():
+        seeds = s.attack_seeds
+        mask = np.logical_and.reduce([seeds[k].astype(str) == str(b[k]) for k in agg.ATTACK_KEYS])
+        for _, r in seeds[mask].sort_values("seed").iterrows():
+            for job_id in str(r.job_ids).split(","):
+                path = data.paths.artefacts("attack", job_id) / "examples.npz"
+                if path.is_file():
+                    picks.append({"attack": b.attack, "dataset": b.dataset, "job_id": job_id, "examples": path,
+                                  "params": b.params, "entry": plan.get(job_id),
+                                  "variant": "_".join(str(b[v]) for v in s.variants)})
+                    break
+            else:
+                continue
+            break
+    return sorted(picks, key=lambda p: (p["variant"], agg.attack_rank(p["attack"]), agg.dataset_rank(p["dataset"])))
+
+
+def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]:
+    """Per attack, one row per dataset: clean, adversarial and their difference (the paper's Figures 9-14)."""
+    out: list[Media] = []
+    by_attack: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for p in picks:
+        by_attack.setdefault((p["variant"], p["attack"]), []).append(p)
+    for (variant, attack), rows in by_attack.items():
+        fig, axes = plt.subplots(len(rows), 3, figsize=(11, 2.8 * len(rows)), squeeze=False)
+        for ax_row, p in zip(axes, rows, strict=True):
+            with np.load(p["examples"]) as npz:
+                if len(npz["clean"]) == 0:
+                    continue
+                clean, adv = np.squeeze(npz["clean"][0]), np.squeeze(npz["adversarial"][0])
+            diff = adv - clean
+            vmin, vmax = float(min(clean.min(), adv.min())), float(max(clean.max(), adv.max()))
+            lim = float(np.abs(diff).max()) or 1.0
+            ds_name = f'{agg.DATASET_NAMES.get(p["dataset"], p["dataset"])} ({agg.params_label(p["params"])[:40]})'
+            for ax, img, title, kw in ((ax_row[0], clean, "clean", {"vmin": vmin, "vmax": vmax}),
+                                       (ax_row[1], adv, "adversarial", {"vmin": vmin, "vmax": vmax}),
+                                       (ax_row[2], diff, "difference", {"vmin": -lim, "vmax": lim, "cmap": "RdBu_r"})):
+                im = ax.imshow(img.T, origin="lower", aspect="auto", **kw)
+                ax.set_title(f"{ds_name}: {title}", fontsize="small")
+                ax.set_xlabel("frame")
+                ax.set_ylabel("mel bin")
+                fig.colorbar(im, ax=ax, fraction=0.046)
+        name = agg.ATTACK_NAMES.get(attack, attack)
+        fig.suptitle(name, fontsize="medium")
+        fig.tight_layout()
+        suffix = f"_{variant}" if variant else ""
+        out.append(Media(_save(fig, folder / f"spectrogram_{attack}{suffix}.png", dpi=80),
+                         f"{name}: clean, adversarial and difference spectrograms (standardised units), first saved "
+                         "example of the best configuration per dataset.", "figure"))
+    return out
+
+
+def invert_to_audio(spec: np.ndarray, *, mean: np.ndarray | None, std: np.ndarray | None, db: str,
+                    features: dict[str, Any]) -> np.ndarray:
+    """(261, 128) standardised log-mel -> peak-normalised waveform (float32)."""
+    import librosa
+
+    x = np.asarray(spec, dtype=np.float64).reshape(-1, int(features.get("n_mels", 128)))
+    if mean is not None and std is not None:
+        x = x * np.asarray(std, dtype=np.float64).reshape(x.shape) + np.asarray(mean, dtype=np.float64).reshape(x.shape)
+    divisor = 20.0 if db == "paper" else 10.0
+    power = 10.0 ** ((x - x.max()) / divisor)
+    audio = librosa.feature.inverse.mel_to_audio(
+        power.T, sr=int(features.get("sample_rate", 16000)), n_fft=int(features.get("n_fft", 368)),
+        hop_length=int(features.get("hop_length", 184)), fmax=float(features.get("fmax", 8000.0)), power=2.0)
+    peak = float(np.abs(audio).max())
+    return (audio / peak * 0.9 if peak > 0 else audio).astype(np.float32)
+
+
+def write_wav(path: Path, audio: np.ndarray, sr: int) -> Path:
+    import soundfile as sf
+
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio, sr, format="WAV", subtype="PCM_16")
+    return path
+
+
+def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, limit: int = 4) -> list[Media]:
+    """Clean and adversarial WAVs for the first `limit` attacks (first dataset each)."""
+    out: list[Media] = []
+    seen: set[str] = set()
+    for p in picks:
+        if len(seen) >= limit or p["attack"] in seen or p["entry"] is None:
+            continue
+        target = p["entry"].get("spec", {}).get("target", {})
+        tdata = target.get("data", {})
+        if tdata.get("normalization", "original") != "original":
+            log.info("no audio for %s: normalisation %s cannot be undone", p["job_id"], tdata.get("normalization"))
+            continue
+        features = tdata.get("features", {})
+        scaler = data.paths.artefacts("train", p["entry"].get("upstream") or "") / "scaler.npz"
+        mean = std = None
+        if tdata.get("standardize", True):
+            if not scaler.is_file():
+                log.warning("no audio for %s: scaler %s not found", p["job_id"], scaler)
+                continue
+            with np.load(scaler) as npz:
+                mean, std = npz["mean"], npz["std"]
+        with np.load(p["examples"]) as npz:
+            if len(npz["clean"]) == 0:
+                continue
+            pair = {"clean": npz["clean"][0], "adversarial": npz["adversarial"][0]}
+        seen.add(p["attack"])
+        sr = int(features.get("sample_rate", 16000))
+        name = agg.ATTACK_NAMES.get(p["attack"], p["attack"])
+        ds_name = agg.DATASET_NAMES.get(p["dataset"], p["dataset"])
+        for which, spec in pair.items():
+            wav = invert_to_audio(spec, mean=mean, std=std, db=features.get("db", "paper"), features=features)
+            path = write_wav(folder / f"{p['attack']}_{p['dataset']}_{which}.wav", wav, sr)
+            out.append(Media(path, f"{name}, {ds_name}: {which} (Griffin-Lim)", "audio"))
+    return out
+
+
+def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int = 4) -> list[Media]:
+    """Every figure and sound the run supports, written under `folder` (figures/ and audio/)."""
+    media = bar_figures(s, folder / "figures")
+    picks = example_jobs(data, s)
+    media += spectrogram_panels(picks, folder / "figures")
+    media += audio_examples(data, picks, folder / "audio", limit=audio_limit)
+    return media
