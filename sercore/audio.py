@@ -18,6 +18,8 @@ from .errors import DataError
 
 def load(path: str | Path, sr: int = 16000) -> np.ndarray:
     """Mono float32 at `sr` (channels averaged, resampled with librosa's default soxr_hq)."""
+    if not Path(path).is_file():
+        raise DataError(f"cannot read audio {path}: no such file")
     try:
         y, _ = librosa.load(str(path), sr=sr, mono=True)
     except Exception as exc:  # soundfile/audioread errors differ by backend

@@ -99,9 +99,10 @@ def fingerprint(spec: CorpusSpec, root: Path) -> str:
 
 
 def store_key(spec: CorpusSpec, fs: FeatureSettings, fp: str) -> str:
+    # The root path and synthetic_per_class are left out on purpose: the fingerprint already says which files
+    # these are, so a moved copy or a synthetic corpus named by its folder reuses the same entry.
     key = {"format": STORE_FORMAT, "corpus": spec.name, "emotions": sorted(spec.kept_emotions),
-           "synthetic_per_class": spec.synthetic_per_class, "features": json.loads(fs.canonical_json()),
-           "fingerprint": fp}
+           "features": json.loads(fs.canonical_json()), "fingerprint": fp}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,81 @@
+"""prepare(): model-ready arrays per protocol, deterministic, standardised on the right rows, no clean leak."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sercore.data import prepare
+from sercore.specs import CorpusSpec, DataSpec, FeatureSettings
+
+TINY = CorpusSpec(name="synthetic", synthetic_per_class=1)  # 20 files, the same store as test_store.py
+
+
+def _sides(p) -> list[set[str]]:  # type: ignore[no-untyped-def]
+    return [set(m["recording"]) for m in (p.meta_train, p.meta_val, p.meta_test)]
+
+
+def test_paper_protocol(cache_dir: Path) -> None:
+    spec = DataSpec(corpus=TINY, seed=1938)
+    p = prepare(spec, cache_dir)
+    assert p.classes == ("boredom", "disgust", "happiness", "neutral", "sadness")
+    n = len(p.x_train) + len(p.x_val) + len(p.x_test)
+    assert len(p.x_test) == pytest.approx(0.2 * n, abs=1) and len(p.x_val) == pytest.approx(0.16 * n, abs=2)
+    for x, y, m in ((p.x_train, p.y_train, p.meta_train), (p.x_val, p.y_val, p.meta_val),
+                    (p.x_test, p.y_test, p.meta_test)):
+        assert x.shape[1:] == (261, 128, 1) and x.dtype == np.float32 and y.dtype == np.int64
+        assert len(x) == len(y) == len(m) and [p.classes[i] for i in y] == m["emotion"].tolist()
+    every = np.concatenate([p.x_train, p.x_val, p.x_test])
+    # standardiser fitted on the whole dataset (the paper's leak): each cell has mean 0 over everything
+    assert np.abs(every.mean(axis=0)).max() < 1e-3
+    assert p.clip_values == (float(np.floor(every.min())), float(np.ceil(every.max())))
+    assert p.mean is not None and p.mean.shape == (261, 128) and p.std is not None
+    assert _sides(p)[0] & _sides(p)[2]  # augmented siblings leak across, as in the paper
+    again = prepare(spec, cache_dir)
+    np.testing.assert_array_equal(again.x_test, p.x_test)
+    assert again.meta_test["segment"].tolist() == p.meta_test["segment"].tolist()
+
+
+@pytest.mark.parametrize("speaker_independent", [False, True])
+def test_clean_protocol_has_no_leak(cache_dir: Path, speaker_independent: bool) -> None:
+    p = prepare(DataSpec(corpus=TINY, protocol="clean", speaker_independent=speaker_independent), cache_dir)
+    tr, va, te = _sides(p)
+    assert not (tr & va or tr & te or va & te)
+    if speaker_independent:
+        spk = [set(m["speaker"]) for m in (p.meta_train, p.meta_val, p.meta_test)]
+        assert not (spk[0] & spk[1] or spk[0] & spk[2] or spk[1] & spk[2])
+    assert (p.meta_test["version"] == "original").all() and (p.meta_val["version"] == "original").all()
+    assert p.meta_train["version"].nunique() == 9
+    assert np.abs(p.x_train.mean(axis=0)).max() < 1e-3  # fitted on train only
+    assert p.clip_values == (float(np.floor(p.x_train.min())), float(np.ceil(p.x_train.max())))
+
+
+@pytest.mark.parametrize("normalization", ["norm_sum", "norm_max_global", "norm_max_local"])
+def test_normalisations_without_standardising(cache_dir: Path, normalization: str) -> None:
+    p = prepare(DataSpec(corpus=TINY, normalization=normalization, standardize=False), cache_dir)
+    x = np.concatenate([p.x_train, p.x_val, p.x_test])
+    assert np.isfinite(x).all() and p.mean is None and p.std is None
+    if normalization == "norm_sum":
+        np.testing.assert_allclose(x.sum(axis=(1, 2, 3)), 1.0, rtol=1e-3)
+    else:
+        assert x.max() == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.emodb
+def test_real_emodb_store_and_protocols(emodb_root: Path, cache_dir: Path) -> None:
+    corpus = CorpusSpec(name="emodb", root=str(emodb_root))
+    p = prepare(DataSpec(corpus=corpus, seed=1938), cache_dir, progress=False)
+    n = len(p.x_train) + len(p.x_val) + len(p.x_test)
+    assert abs(n - 4181) <= 0.01 * 4181  # paper Table 10 (we get exactly 4181 with librosa 0.11)
+    assert len(p.x_test) == 837 and len(p.x_train) + len(p.x_val) == 3344  # paper attacks.ipynb sizes
+    files = p.meta_train.drop_duplicates("recording")
+    assert len(set(files.recording) | set(p.meta_test.recording) | set(p.meta_val.recording)) == 339
+    assert {s: g for s, g in zip(files.speaker, files.gender)} == {
+        **{s: "male" for s in ("03", "10", "11", "12", "15")}, **{s: "female" for s in ("08", "09", "13", "14", "16")}}
+    c = prepare(DataSpec(corpus=corpus, protocol="clean", seed=0), cache_dir)
+    tr, va, te = _sides(c)
+    assert not (tr & va or tr & te or va & te) and len(tr | va | te) == 339
+    assert c.x_test.shape[1:] == (261, 128, 1) and (c.meta_test["version"] == "original").all()
