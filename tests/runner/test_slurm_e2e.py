@@ -1,20 +1,27 @@
 """runner.slurm against a real Slurm (the dev cluster: `make slurm-up`): arrays, fake GPUs, sacct, requeue.
 
-The time-limit requeue test needs Slurm's 1-minute minimum limit, so its job is submitted by a module fixture
-before the other tests and checked last; the other tests run while it waits for its USR2.
+Two layers: `make_executor` driven directly, and the runner's CLI (`python -m runner submit --executor slurm`,
+`status --json`, `reduce`) on a tiny synthetic grid. Jobs that need Slurm's 1-minute minimum time limit are
+submitted by module fixtures before anything waits, so they run alongside the rest.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cloudpickle
+import pandas as pd
 import pytest
 import submitit
+import yaml
 
 from runner import slurm
 from runner.resources import Resources, SiteProfile
@@ -94,3 +101,196 @@ def test_job_over_time_limit_is_requeued_and_finishes(over_limit_job: submitit.J
     assert _poll(lambda: slurm.sacct_states([over_limit_job.job_id]).get(over_limit_job.job_id) == "COMPLETED", 30)
     log = Path(over_limit_job.paths.stdout).read_text() + Path(over_limit_job.paths.stderr).read_text()
     assert "Requeued job" in log, "submitit requeued it after the time-limit signal"
+
+
+# ---------------------------------------------------------------- the runner CLI on Slurm
+
+REPO = Path(__file__).resolve().parents[2]
+# Columns that legitimately differ between two runs of the same jobs (where and when they ran, wall times).
+VOLATILE = {"host", "device", "finished_at", "train_s", "generate_s", "samples_per_s"}
+ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "SUSPENDED", "PREEMPTED"}
+
+
+def tiny_grid(name: str, output: Path, **extra: object) -> dict:
+    """features (CPU) -> train (1 fake GPU) -> four fgsm attacks (CPU), all tiny."""
+    return {
+        "name": name,
+        "output": str(output),
+        "seeds": [0],
+        "protocols": ["paper"],
+        "corpora": [{"name": "synthetic", "synthetic_per_class": 2}],
+        "resources": {"default": {"mem": "2G", "time": 10}, "train": {"gpus": 1}},
+        "stages": {
+            "features": {},
+            "train": {"model": {"width": 0.25}, "train": {"epochs": 1}},
+            "attack": {"limit": 4, "attacks": {"fgsm": {"eps": [0.05, 0.1, 0.5, 1.0]}}},
+        },
+        **extra,
+    }
+
+
+def cli(*args: str, fault: str = "", timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SERTACK_FAULT_INJECT": fault}
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode in (0, 1), f"runner {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def run_status(run: Path) -> dict:
+    return json.loads(cli("status", str(run), "--json").stdout)
+
+
+def submitted(run: Path, stage: str) -> dict[str, str]:
+    """{job id: Slurm task id} of the latest submission of each job (written by the dispatcher)."""
+    path = run / "logs" / stage / "submitted.json"
+    return json.loads(path.read_text())["jobs"] if path.exists() else {}
+
+
+def wait_for_queue(job_names: list[str], timeout_s: float) -> None:
+    """Until Slurm has nothing queued or running under these job names (array tasks included)."""
+
+    def empty() -> bool:
+        out = subprocess.run(
+            ["squeue", "-h", "-o", "%i %T", "--name", ",".join(job_names)], capture_output=True, text=True
+        )
+        return out.returncode == 0 and not out.stdout.strip()
+
+    assert _poll(empty, timeout_s, every_s=3), f"jobs {job_names} still queued after {timeout_s} s"
+
+
+def shard_table(run: Path, stage: str) -> pd.DataFrame:
+    frames = [pd.read_parquet(p) for p in sorted((run / "shards" / stage).glob("*.parquet"))]
+    return _stable(pd.concat(frames, ignore_index=True))
+
+
+def _stable(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.drop(columns=[c for c in df.columns if c in VOLATILE])
+    keys = [c for c in ("job_id", "sample", "path") if c in df.columns]
+    return df.sort_values(keys).reset_index(drop=True)
+
+
+@dataclass
+class Scenario:
+    """Snapshots of an interrupted Slurm run (A), its repair, a time-limited run (T) and a local run (B)."""
+
+    a: Path
+    b: Path
+    t: Path
+    ids: dict[str, list[str]]
+    raised: str
+    cancelled: list[str]
+    status_1: dict
+    status_2: dict
+    tasks_1: dict[str, dict[str, str]]
+    tasks_2: dict[str, dict[str, str]]
+    mtimes_1: dict[str, float]
+    mtimes_2: dict[str, float]
+    resubmit_out: str
+    t_status: dict
+
+
+def _mtimes(run: Path) -> dict[str, float]:
+    return {p.stem: p.stat().st_mtime for p in run.glob("shards/*/*.parquet")}
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    from runner.grid import load_grid
+
+    root = tmp_path_factory.mktemp("cli-e2e")
+    a, b, t = root / "run-a", root / "run-b", root / "run-t"
+    grid_a = root / "a.yaml"
+    grid_a.write_text(yaml.safe_dump(tiny_grid("e2e-a", a)))
+    (root / "b.yaml").write_text(yaml.safe_dump(tiny_grid("e2e-b", b)))
+    # T: the features job sleeps past a 2-minute limit; the profile drops the fault on the requeued run.
+    # Slurm sends USR2 at its 30 s check once at most signal_delay_s + 30 s remain: 60-90 s into a run here,
+    # which leaves the requeued run at least 60 s (a 1-minute limit would signal every run at its first check).
+    restart = {"setup": ['[ "${SLURM_RESTART_COUNT:-0}" = 0 ] || unset SERTACK_FAULT_INJECT'], "signal_delay_s": 30}
+    (root / "restart.yaml").write_text(yaml.safe_dump(restart))
+    grid_t = tiny_grid("e2e-t", t, profile=str(root / "restart.yaml"))
+    grid_t["stages"] = {"features": {}}
+    grid_t["resources"]["features"] = {"time": 2}
+    (root / "t.yaml").write_text(yaml.safe_dump(grid_t))
+
+    jobs = load_grid(grid_a).jobs
+    ids = {stage: [j.id for j in js] for stage, js in jobs.items()}
+    attack = ids["attack"]
+    raised, cancelled = attack[0], attack[2:]
+
+    cli("submit", str(root / "t.yaml"), "--executor", "slurm", fault=f"{ids['features'][0]}:sleep=600")
+    cli("submit", str(grid_a), "--executor", "slurm", fault=f"{raised}:raise")
+    tasks = submitted(a, "attack")
+    # cancel half of the attack array while it still waits for the train stage
+    subprocess.run(["scancel", *(tasks[j] for j in cancelled)], check=True)
+    # the uninterrupted reference runs in-process meanwhile
+    cli("submit", str(root / "b.yaml"), "--executor", "local", "--no-progress")
+
+    names = [f"e2e-a-{s}" for s in ids]
+    wait_for_queue(names, 300)
+    status_1, tasks_1, mtimes_1 = run_status(a), {s: submitted(a, s) for s in ids}, _mtimes(a)
+    resubmit = cli("submit", str(grid_a), "--executor", "slurm")
+    wait_for_queue(names, 300)
+    wait_for_queue(["e2e-t-features"], 300)
+    return Scenario(
+        a=a, b=b, t=t, ids=ids, raised=raised, cancelled=cancelled,
+        status_1=status_1, status_2=run_status(a),
+        tasks_1=tasks_1, tasks_2={s: submitted(a, s) for s in ids},
+        mtimes_1=mtimes_1, mtimes_2=_mtimes(a),
+        resubmit_out=resubmit.stdout, t_status=run_status(t),
+    )  # fmt: skip
+
+
+def test_stages_run_as_dependent_arrays(scenario: Scenario) -> None:
+    tasks = scenario.tasks_1
+    assert {s: len({t.split("_")[0] for t in tasks[s].values()}) for s in tasks} == {s: 1 for s in tasks}
+    times = {}
+    for stage in ("features", "train"):
+        task = tasks[stage][scenario.ids[stage][0]]
+        out = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-j", task, "-o", "JobID,Start,End"], capture_output=True, text=True
+        ).stdout
+        row = next(line.split("|") for line in out.splitlines() if line.startswith(task + "|"))
+        times[stage] = (row[1], row[2])
+    assert times["train"][0] >= times["features"][1], f"train started before features ended: {times}"
+
+
+def test_failed_job_leaves_error_file_and_status_shows_it(scenario: Scenario) -> None:
+    attack = scenario.status_1["attack"]
+    assert scenario.raised in attack["failures"], attack
+    assert "fault injected" in attack["failures"][scenario.raised]
+    assert scenario.status_1["features"]["done"] == 1 and scenario.status_1["train"]["done"] == 1
+    assert attack["done"] == 1, "the one attack job neither failed nor cancelled finished"
+    assert not (scenario.a / "errors" / f"{scenario.raised}.txt").exists(), "the rerun removed the error file"
+
+
+def test_resubmit_redoes_only_failed_and_cancelled_jobs(scenario: Scenario) -> None:
+    changed = {
+        jid for stage in scenario.tasks_2 for jid, task in scenario.tasks_2[stage].items()
+        if scenario.tasks_1[stage].get(jid) != task
+    }  # fmt: skip
+    assert changed == {scenario.raised, *scenario.cancelled}
+    assert re.search(r"attack\s+4 jobs, 1 already done, submitted 3", scenario.resubmit_out), scenario.resubmit_out
+    kept = {jid: m for jid, m in scenario.mtimes_1.items()}
+    assert all(scenario.mtimes_2[jid] == m for jid, m in kept.items()), "finished shards were rewritten"
+    assert all(v["done"] == v["total"] and v["failed"] == 0 for v in scenario.status_2.values()), scenario.status_2
+
+
+def test_job_over_time_limit_is_requeued_through_the_runner(scenario: Scenario) -> None:
+    assert scenario.t_status["features"]["done"] == 1, scenario.t_status
+    task = submitted(scenario.t, "features")[scenario.ids["features"][0]]
+    history = subprocess.run(
+        ["sacct", "-D", "-X", "-n", "-P", "-j", task, "-o", "JobID,State"], capture_output=True, text=True
+    ).stdout
+    assert "REQUEUED" in history and "COMPLETED" in history, history
+    pd.testing.assert_frame_equal(shard_table(scenario.t, "features"), shard_table(scenario.a, "features"))
+
+
+def test_reduced_tables_equal_those_of_an_uninterrupted_run(scenario: Scenario) -> None:
+    for run in (scenario.a, scenario.b):
+        cli("reduce", str(run))
+    for stage in scenario.ids:
+        got = _stable(pd.read_parquet(scenario.a / "results" / f"{stage}.parquet"))
+        want = _stable(pd.read_parquet(scenario.b / "results" / f"{stage}.parquet"))
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-5, obj=f"results/{stage}.parquet")
