@@ -69,7 +69,6 @@ def _config() -> dict[str, str]:
         return {}
 
 
-
 def max_array_size(profile: SiteProfile | None = None) -> int:
     """Largest array submitit may send in one sbatch (indices 0..N-1 need N <= MaxArraySize)."""
     if profile is not None and profile.max_array_size is not None:

@@ -78,6 +78,15 @@ def test_cluster_reports_array_cap(over_limit_job: submitit.Job) -> None:
     assert slurm.max_array_size() == int(os.environ.get("SERTACK_EXPECT_MAX_ARRAY", "1001"))
 
 
+def test_container_binds_cover_the_slurm_client(over_limit_job: submitit.Job) -> None:
+    """What `scontrol requeue` needs inside a container, found on this host (Apptainer itself is absent here)."""
+    binds = slurm.slurm_client_binds()
+    assert binds[0].endswith("/scontrol") and Path(binds[0]).is_file()
+    assert str(Path(os.environ["SLURM_CONF"]).resolve().parent) in binds
+    assert any(b.endswith("libmunge.so.2") for b in binds), binds
+    assert any(Path(b, "auth_munge.so").is_file() for b in binds if ":" not in b), binds
+
+
 def test_gpu_array_runs_and_sacct_reports_each_task(over_limit_job: submitit.Job, slurm_folder: Path) -> None:
     executor = slurm.make_executor(
         slurm_folder / "gpu", Resources(gpus=1, mem="500M", time=5), PROFILE, None, "e2e-gpu", [slurm_folder]
