@@ -215,11 +215,12 @@ def write_wav(path: Path, audio: np.ndarray, sr: int) -> Path:
 
 
 def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, limit: int = 4) -> list[Media]:
-    """Clean and adversarial WAVs for the first `limit` attacks (first dataset each)."""
+    """Clean and adversarial WAVs for the first `limit` attacks of each variant (first dataset each)."""
     out: list[Media] = []
-    seen: set[str] = set()
+    seen: dict[str, set[str]] = {}
     for p in picks:
-        if len(seen) >= limit or p["attack"] in seen or p["entry"] is None:
+        done = seen.setdefault(p["variant"], set())
+        if len(done) >= limit or p["attack"] in done or p["entry"] is None:
             continue
         target = p["entry"].get("spec", {}).get("target", {})
         tdata = target.get("data", {})
@@ -239,14 +240,16 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
             if len(npz["clean"]) == 0:
                 continue
             pair = {"clean": npz["clean"][0], "adversarial": npz["adversarial"][0]}
-        seen.add(p["attack"])
+        done.add(p["attack"])
         sr = int(features.get("sample_rate", 16000))
         name = agg.ATTACK_NAMES.get(p["attack"], p["attack"])
         ds_name = agg.DATASET_NAMES.get(p["dataset"], p["dataset"])
         for which, spec in pair.items():
             wav = invert_to_audio(spec, mean=mean, std=std, db=features.get("db", "paper"), features=features)
-            path = write_wav(folder / f"{p['attack']}_{p['dataset']}_{which}.wav", wav, sr)
-            out.append(Media(path, f"{name}, {ds_name}: {which} (Griffin-Lim)", "audio"))
+            stem = "_".join(x for x in (p["attack"], p["dataset"], p["variant"], which) if x)
+            path = write_wav(folder / f"{stem}.wav", wav, sr)
+            variant = f" [{p['variant']}]" if p["variant"] else ""
+            out.append(Media(path, f"{name}, {ds_name}{variant}: {which} (Griffin-Lim)", "audio"))
     return out
 
 

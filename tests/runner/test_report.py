@@ -1,0 +1,128 @@
+"""The whole reduce: report/index.html parses and embeds valid PNGs and WAVs, README links exist, provenance and
+the paper / protocol comparisons are there, and a run with broken shards still reports (listing them)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from runner.compare import paper_results
+from runner.reduce import reduce_run
+from tests.runner.fake_run import make_run
+
+VOID = {"meta", "img", "br", "hr", "link", "input", "source"}
+
+
+class _Checker(HTMLParser):
+    """Tag balance plus every embedded image/audio source."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.sources: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("img", "audio"):
+            self.sources.append((tag, dict(attrs).get("src") or ""))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+        else:
+            self.stack.pop()
+
+
+def _decode(uri: str, mime: str) -> bytes:
+    prefix = f"data:{mime};base64,"
+    assert uri.startswith(prefix), uri[:40]
+    return base64.b64decode(uri[len(prefix):], validate=True)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    paths = make_run(tmp_path_factory.mktemp("report") / "run", protocols=("paper", "clean"))
+    return reduce_run(paths.root, progress=False, audio_limit=1)
+
+
+def test_html_is_self_contained_and_valid(report: Path) -> None:
+    checker = _Checker()
+    checker.feed((report / "index.html").read_text(encoding="utf-8"))
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+    images = [src for tag, src in checker.sources if tag == "img"]
+    sounds = [src for tag, src in checker.sources if tag == "audio"]
+    assert len(images) == len(list((report / "figures").glob("*.png"))) > 10
+    for src in images:
+        assert _decode(src, "image/png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(sounds) == len(list((report / "audio").glob("*.wav"))) == 4  # 1 attack x 2 protocols x 2 WAVs
+    for src in sounds:
+        info = sf.info(io.BytesIO(_decode(src, "audio/wav")))
+        assert info.samplerate == 16000 and info.frames > 40000
+
+
+def test_readme_links_exist_and_sections_are_there(report: Path) -> None:
+    text = (report / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(((?:figures|audio)/[^)]+)\)", text)
+    assert links and all((report / link).is_file() for link in links)
+    for link in links:
+        if link.endswith(".png"):
+            assert (report / link).read_bytes()[:4] == b"\x89PNG"
+        else:
+            assert sf.info(report / link).samplerate == 16000
+    for heading in ("## Provenance", "## Completeness", "## Tables", "## Paper vs reproduced",
+                    "## Paper protocol vs leak-free protocol", "## Figures", "## Listen"):
+        assert heading in text
+    for name in ("T03_clean_accuracy", "T05_accuracy_by_gender", "P03_clean_accuracy", "P05_attacks",
+                 "X03_protocol_clean_accuracy", "X05_protocol_attacks"):
+        for ext in ("csv", "md", "tex"):
+            assert (report / "tables" / f"{name}.{ext}").is_file()
+
+
+def test_paper_comparison_uses_the_transcribed_numbers(report: Path) -> None:
+    p03 = pd.read_csv(report / "tables" / "P03_clean_accuracy.csv")
+    emodb_all = p03[(p03.dataset == "emodb") & (p03.subset == "all")].iloc[0]
+    assert emodb_all.paper == paper_results()["clean_accuracy"]["values"]["emodb"]["all"] == 0.9092
+    results = pd.read_parquet(report.parent / "results" / "train.parquet")
+    ours = results[(results.dataset == "emodb") & (results.protocol == "paper") & (results.study == "final")]
+    assert emodb_all.ours == pytest.approx(ours.accuracy.mean())
+    p05 = pd.read_csv(report / "tables" / "P05_attacks.csv")
+    fgsm = p05[(p05.attack == "fgsm") & (p05.dataset == "emovo") & (p05.value == 0.5)].iloc[0]
+    assert fgsm.accuracy_paper == 0.070  # paper: FGSM eps 0.5 on EMOVO
+    x03 = (report / "tables" / "X03_protocol_clean_accuracy.md").read_text(encoding="utf-8")
+    assert "inflation" in x03 and "EmoDB" in x03
+
+
+def test_provenance(report: Path) -> None:
+    import json
+
+    prov = json.loads((report / "provenance.json").read_text(encoding="utf-8"))
+    grid = report.parent / "grid.yaml"
+    assert prov["grid_sha256"] == hashlib.sha256(grid.read_bytes()).hexdigest()
+    assert set(prov["hosts"]) == {"node0", "node1"} and "NVIDIA H100" in prov["devices"]
+    assert prov["first_finished"] < prov["last_finished"]
+    assert prov["packages"]["pyarrow"] and prov["jobs"]["attack"] == {"ok": 2 * 2 * 2 * 9}
+
+
+def test_report_lists_broken_shards(tmp_path: Path) -> None:
+    paths = make_run(tmp_path / "run")
+    attack_dir = paths.shard_dir("attack")
+    first, second = sorted(attack_dir.glob("*.parquet"))[:2]
+    first.write_bytes(first.read_bytes()[:100])  # truncated
+    second.unlink()  # missing
+    out = reduce_run(paths.root, progress=False, audio_limit=0)
+    text = (out / "README.md").read_text(encoding="utf-8")
+    assert f"| {first.stem} | attack | unreadable |" in text
+    assert f"| {second.stem} | attack | missing | no shard and no error file |" in text
+    assert "rests on incomplete data" in text
+    assert not (out / "audio").exists() or not list((out / "audio").glob("*.wav"))  # audio_limit=0
