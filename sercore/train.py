@@ -91,6 +91,7 @@ def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[k
             monitor="val_loss", factor=settings.reduce_lr_factor, patience=settings.reduce_lr_patience, min_delta=1e-4
         ),
     ]
+    cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=_log_epoch))
     if backup_dir is not None:
         # BackupAndRestore deletes its folder once training ends, so the epoch log lives beside it. It appends
         # across resumes (deduplicated by epoch later); a fresh start (no backup) begins a new log.
@@ -100,6 +101,12 @@ def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[k
         cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
         cbs.append(keras.callbacks.CSVLogger(str(log_path), append=True))
     return cbs
+
+
+def _log_epoch(epoch: int, logs: dict[str, float] | None) -> None:
+    """One log line per epoch (`python -m sercore -v train ...` shows progress; Slurm logs stay short)."""
+    shown = " ".join(f"{k}={v:.4g}" for k, v in sorted((logs or {}).items()))
+    log.info("epoch %d: %s", epoch + 1, shown)
 
 
 def fit(model: keras.Model, data: Prepared, settings: TrainSettings, workdir: Path) -> pd.DataFrame:
