@@ -25,7 +25,7 @@ from . import io
 from .env import JobEnv, seed_everything
 from .errors import ConfigError, JobError
 from .metrics import accuracy_by_gender, composition, confusion_matrix
-from .models import PAPER_TUNED, build_model
+from .models import PAPER_TUNED, architecture, build_model
 from .specs import ARCHS, CorpusSpec, DataSpec, ModelSpec, TrainJob, TrainSettings
 from .vocab import LANGUAGE
 
@@ -181,6 +181,7 @@ def evaluate(data: Prepared, proba: np.ndarray) -> dict[str, Any]:
 def job_row(job: TrainJob) -> dict[str, Any]:
     """The spec columns of a result row."""
     final = job.model.arch == "final"
+    arch = architecture(job.model)
     return {
         "study": job.study,
         "dataset": job.data.corpus.name,
@@ -192,8 +193,8 @@ def job_row(job: TrainJob) -> dict[str, Any]:
         "normalization": job.data.normalization,
         "standardize": job.data.standardize,
         "dropout": job.model.dropout if final else None,
-        "lstm_dropout": job.model.lstm_dropout if final else 0.2,
-        "lstm_units": job.model.lstm_units if final else None,
+        "lstm_dropout": arch.lstm_dropout,
+        "lstm_units": arch.lstm_units,  # at width 1.0; the model has round(units * width)
         "learning_rate": job.train.learning_rate,
         "batch_size": job.train.batch_size,
     }
