@@ -69,11 +69,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .grid import load_grid
-    from .plan import entries, states
+    from .plan import states
 
     grid = load_grid(args.grid, args.overrides)
     paths = RunPaths(grid.output)
-    counts = {s: v.counts() for s, v in states(paths, entries(grid)).items()}
+    counts = {s: v.counts() for s, v in states(paths, {s: [j.id for j in jobs] for s, jobs in grid.jobs.items()}).items()}
     if args.json:
         print(json.dumps(counts, indent=2))
     else:

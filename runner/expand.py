@@ -6,12 +6,13 @@ shared list as `FILE: key.path: message` lines; nothing here raises for a user m
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -53,10 +54,21 @@ class Job:
     spec: Spec
     upstream: str | None = None
     upstream_stage: str | None = None
+    id: str = field(default="", compare=False)
 
-    @property
-    def id(self) -> str:
-        return self.spec.job_id
+    def __post_init__(self) -> None:
+        if not self.id:  # hashing the canonical JSON is the costly part of a big grid: do it once
+            object.__setattr__(self, "id", self.spec.job_id)
+
+
+def attack_id(spec: AttackJob, target_json: str) -> str:
+    """`spec.job_id` without re-serialising the nested training job for every attack of it.
+
+    Canonical JSON sorts keys and `target` sorts last among AttackJob's fields, so the attack's own fields
+    followed by the target's canonical JSON give the identical string (tests compare with `job_id`).
+    """
+    own = json.dumps(spec.model_dump(mode="json", exclude={"target"}), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f'{own[:-1]},"target":{target_json}}}'.encode()).hexdigest()[:16]
 
 
 def check_name(value: Any) -> str:
@@ -307,15 +319,15 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
         if variants is None:
             problems.append(f"{file}: {where}: expected a mapping of ART parameters (got {params!r})")
             continue
-        checked = [validate(name, v, where, file, problems) for v in variants]
+        checked = [p for p in (validate(name, v, where, file, problems) for v in variants) if p is not None]
         n = slices.get(name, slices.get("default", 1))
-        for target, opts, param in itertools.product(targets, options, checked):
-            if param is None:
-                continue
-            for i in range(n):
-                spec = build(AttackJob, path, target=target.spec, attack=name, params=param, slices=n, slice=i, **opts)
-                if spec is not None:
-                    out.append(Job("attack", spec, target.id, "train"))
+        for target, opts in itertools.product(targets, options):
+            if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts) is None:
+                continue  # the options themselves are invalid: reported once, no need to try every job
+            target_json = target.spec.canonical_json()
+            for param, i in itertools.product(checked, range(n)):
+                spec = AttackJob(target=target.spec, attack=name, params=param, slices=n, slice=i, **opts)
+                out.append(Job("attack", spec, target.id, "train", attack_id(spec, target_json)))
     return out
 
 

@@ -116,7 +116,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read grid ({exc.strerror})") from exc
     try:
-        data = yaml.safe_load(text)
+        # The C safe loader when built (same safe subset, ~10x faster on big sweeps), else yaml.safe_load.
+        data = yaml.load(text, Loader=yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict):

@@ -58,6 +58,11 @@ def test_model_stages_depend_on_features(make_grid, tmp_path: Path) -> None:
     assert {j.upstream for j in no_features.jobs["train"]} == {None}
 
 
+def test_fast_attack_ids_equal_spec_ids(make_grid) -> None:
+    grid = load_grid(make_grid())
+    assert all(j.id == j.spec.job_id for jobs in grid.jobs.values() for j in jobs)
+
+
 def test_ids_are_stable_and_unique(make_grid, tmp_path: Path) -> None:
     a = load_grid(make_grid())
     b = load_grid(make_grid())
