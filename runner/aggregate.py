@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "attack", "params"]
@@ -82,6 +81,13 @@ def incomplete_groups(planned: pd.DataFrame, keys: list[str]) -> dict[tuple, str
         if bad:
             out[key if isinstance(key, tuple) else (key,)] = f"{bad} of {len(grp)} jobs missing or failed"
     return out
+
+
+def is_incomplete(cell: dict[str, Any], incomplete: dict[tuple, str], keys: list[str]) -> bool:
+    """Whether any incomplete group agrees with `cell` on the keys the cell names (compared as text, so
+    True/np.True_ and 0.25/0.25 from different sources match)."""
+    idx = [(keys.index(k), str(v)) for k, v in cell.items() if k in keys]
+    return any(all(str(group[i]) == v for i, v in idx) for group in incomplete)
 
 
 def _with_plan_keys(rows: pd.DataFrame, planned: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

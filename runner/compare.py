@@ -165,7 +165,8 @@ def protocol_tables(s: Summary) -> list[Table]:
             for col, g in (("accuracy", "all"), ("accuracy_male", "male"), ("accuracy_female", "female")):
                 p = s.train[(s.train.dataset == d) & (s.train.protocol == "paper")][col].mean()
                 c = s.train[(s.train.dataset == d) & (s.train.protocol == "clean")][col].mean()
-                rec.update({f"{g} paper": _num(p, ACC), f"{g} clean": _num(c, ACC), f"{g} inflation": _delta(p, c, ACC)})
+                rec.update({f"{g} paper": _num(p, ACC), f"{g} clean": _num(c, ACC),
+                            f"{g} inflation": _delta(p, c, ACC)})
             rows.append(rec)
         out.append(Table("X03_protocol_clean_accuracy", "Paper vs leak-free protocol: clean accuracy",
                          _frame(rows, 1), pd.DataFrame(rows), ["inflation = paper protocol − clean protocol."]))
@@ -181,7 +182,8 @@ def protocol_tables(s: Summary) -> list[Table]:
             rows.append({"attack": agg.ATTACK_NAMES.get(attack, attack), "dataset": agg.DATASET_NAMES.get(d, d),
                          "accuracy paper": _num(p.accuracy_mean, ACC), "accuracy clean": _num(c.accuracy_mean, ACC),
                          "accuracy Δ": _delta(p.accuracy_mean, c.accuracy_mean, ACC),
-                         "success paper": _num(p.success_rate_mean, ACC), "success clean": _num(c.success_rate_mean, ACC),
+                         "success paper": _num(p.success_rate_mean, ACC),
+                         "success clean": _num(c.success_rate_mean, ACC),
                          "perturbation paper": _num(p.perturbation_mean, PERT[0]),
                          "perturbation clean": _num(c.perturbation_mean, PERT[0])})
         if rows:

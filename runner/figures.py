@@ -121,7 +121,8 @@ def bar_figures(s: Summary, folder: Path) -> list[Media]:
             ("fig06_perturbation", _bars(best, "perturbation", "mean |Δx| per cell", "Mean perturbation" + what,
                                          log_y=True), "Figure 6: mean perturbation (standardised units)."),
             ("fig07_accuracy_gender", _gender_bars(best, "accuracy", "accuracy", "Accuracy under attack by "
-                                                   "gender" + what), "Figure 7: accuracy under attack, male vs female."),
+                                                   "gender" + what),
+             "Figure 7: accuracy under attack, male vs female."),
             ("fig08_perturbation_gender", _gender_bars(best, "perturbation", "mean |Δx|", "Perturbation by gender"
                                                        + what, log_y=True),
              "Figure 8: mean perturbation, male vs female."),

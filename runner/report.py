@@ -86,7 +86,7 @@ def completeness_table(data: RunData) -> Table:
     """Every job that is not ok, with its reason (empty table when the run is complete)."""
     problems = data.status[data.status.status != "ok"].reset_index(drop=True)
     display = problems.rename(columns={"job_id": "job"}).copy()
-    display.attrs["labels"] = 3
+    display.attrs["labels"] = 4
     counts = data.status.groupby(["stage", "status"]).size()
     notes = [", ".join(f"{st} {s}: {n}" for (st, s), n in counts.items())]
     return Table("completeness", "Jobs that are missing, failed, unreadable or unplanned", display, problems, notes)

@@ -78,10 +78,6 @@ def _notes(flagged: bool, extra: list[str] | None = None) -> list[str]:
     return [*(extra or []), *([INCOMPLETE_NOTE] if flagged else [])]
 
 
-def _train_key(row: pd.Series) -> tuple:
-    return tuple(row.get(k) for k in agg.TRAIN_KEYS)
-
-
 def _seed_table(rows: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
     return agg.over_seeds(rows, keys, metrics)
 
@@ -106,11 +102,9 @@ def table_study(data: RunData, s: Summary, stage: str) -> Table | None:
             cell = grp[grp.dataset == d]
             text = agg.fmt_mean_std(cell.accuracy_mean.iloc[0], cell.accuracy_std.iloc[0], ACC) if len(cell) else "–"
             full = {**rec, "dataset": d, "study": "norm" if stage == "norm_study" else "arch"}
-            if len(cell):
-                probe = cell.iloc[0]
-                tkey = tuple(full.get(k, probe.get(k)) for k in agg.TRAIN_KEYS)
-                flagged |= tkey in s.train_incomplete
-                text = _flag(text, tkey, s.train_incomplete)
+            if len(cell) and agg.is_incomplete(full, s.train_incomplete, agg.TRAIN_KEYS):
+                flagged = True
+                text += f" {INCOMPLETE}"
             rec[_ds(d)] = text
         out.append(rec)
     n_labels = len(key_cols) + (1 if stage == "arch_study" else 0)
@@ -132,12 +126,11 @@ def table_clean(s: Summary) -> Table | None:
                               else c).reset_index(drop=True)
     out, flagged = [], False
     for _, r in stats.iterrows():
-        tkey = tuple(r.get(k) for k in agg.TRAIN_KEYS)
-        bad = tkey in s.train_incomplete
+        bad = agg.is_incomplete({k: r[k] for k in agg.TRAIN_KEYS if k in r}, s.train_incomplete, agg.TRAIN_KEYS)
         flagged |= bad
         rec = {k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys}
         for m, label in (("accuracy", "all"), ("accuracy_male", "male"), ("accuracy_female", "female")):
-            rec[label] = _flag(agg.fmt_mean_std(r[f"{m}_mean"], r[f"{m}_std"], ACC), tkey, s.train_incomplete)
+            rec[label] = agg.fmt_mean_std(r[f"{m}_mean"], r[f"{m}_std"], ACC) + (f" {INCOMPLETE}" if bad else "")
         rec["test samples"] = f"{r['n_test_mean']:.0f}" if "n_test_mean" in r else "–"
         rec["seeds"] = int(r["n_seeds"])
         out.append(rec)

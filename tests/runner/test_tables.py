@@ -117,6 +117,24 @@ def test_incomplete_cells_carry_a_dagger(tmp_path: Path) -> None:
     assert len(flagged) == 1 and flagged.dataset.iloc[0] == "EMOVO"
     assert any("incomplete" in n for n in sweep.notes)
     assert not any(INCOMPLETE in str(v) for v in tables["T23-T43_fgsm_sweep"].display.accuracy)
+    assert not any(INCOMPLETE in str(v) for v in tables["T03_clean_accuracy"].display["all"])
+
+
+def test_incomplete_study_and_train_cells(tmp_path: Path) -> None:
+    paths = make_run(tmp_path / "run")
+    data0 = load_run(paths.root, progress=False)
+    norm = data0.frame("norm_study")
+    victim = norm[(norm.normalization == "norm_sum") & (norm.dataset == "emodb")].job_id.iloc[0]
+    paths.shard("norm_study", victim).unlink()
+    train = data0.frame("train")
+    paths.shard("train", train[train.dataset == "emovo"].job_id.iloc[0]).unlink()
+    tables = {t.name: t for t in build_tables(load_run(paths.root, progress=False))}
+    t1 = tables["T01_normalisation"].display.set_index("normalization")
+    assert t1.loc["norm_sum", "EmoDB"].endswith(INCOMPLETE) and not t1.loc["norm_sum", "EMOVO"].endswith(INCOMPLETE)
+    assert not t1.loc["original", "EmoDB"].endswith(INCOMPLETE)
+    t3 = tables["T03_clean_accuracy"].display.set_index("dataset")
+    assert t3.loc["EMOVO", "all"].endswith(INCOMPLETE) and not t3.loc["EmoDB", "all"].endswith(INCOMPLETE)
+    assert t3.loc["EMOVO", "seeds"] == 1  # the mean rests on the one seed left
 
 
 def test_only_stages_in_the_run_give_tables(tmp_path: Path) -> None:
