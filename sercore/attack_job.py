@@ -1,0 +1,327 @@
+"""Run one attack configuration on one trained model over one slice of its test set; one row per attacked sample.
+
+The test set (after `limit`) is cut into a fixed grid of chunks of `chunk_size` samples; slice k of `slices`
+takes a contiguous run of whole chunks. Each chunk is attacked on its own, with numpy/TF seeded from (data seed,
+chunk index), and persisted in `workdir/chunks/` as soon as it is done. So a killed or requeued job redoes only
+the missing chunks, and the rows of all slices equal the rows of the unsliced job exactly, even for the attacks
+that draw random numbers (JSMA's random targets, PixelAttack, BoundaryAttack).
+
+Metrics follow the paper (attacks.ipynb): ART generates against the model's predictions (labels=predicted, no y
+passed) while accuracy is scored against the true labels; perturbation is the mean |x_adv - x| per cell in
+standardised units. We add L0/L2/L-inf norms, the loss on the adversarial example and success (prediction changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import io
+from .attacks import ATTACKS, PAPER_GRID, attack_info, params_json, validate_params
+from .env import JobEnv, seed_everything
+from .errors import ConfigError, JobError
+from .specs import AttackJob, TrainJob
+from .vocab import LANGUAGE
+
+if TYPE_CHECKING:
+    import keras
+
+    from .data import Prepared
+
+log = logging.getLogger(__name__)
+
+# Cells whose change is below this count as unchanged for L0: PixelAttack's round trip through ART's [0, 255]
+# rescaling leaves float32 noise (~1e-7 relative) on every cell, which is not a perturbation.
+L0_ATOL = 1e-5
+
+
+def chunk_plan(n_test: int, job: AttackJob) -> list[tuple[int, np.ndarray]]:
+    """(global chunk index, test-set indices) of the chunks this job's slice owns."""
+    n = n_test if job.limit is None else min(n_test, job.limit)
+    n_chunks = math.ceil(n / job.chunk_size)
+    mine = np.array_split(np.arange(n_chunks), job.slices)[job.slice]
+    return [(int(c), np.arange(c * job.chunk_size, min(n, (c + 1) * job.chunk_size))) for c in mine]
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """Independent, reproducible seed per (data seed, chunk): slices and resumes see the same random numbers."""
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
+
+
+def example_samples(indices: np.ndarray, gender: np.ndarray, k: int) -> np.ndarray:
+    """Up to k test indices for the report's figures, alternating female/male when both occur (paper: one each)."""
+    order: list[int] = []
+    by_gender = [list(indices[gender[indices] == g]) for g in ("female", "male")]
+    by_gender.append(list(indices[~np.isin(gender[indices], ["female", "male"])]))
+    while len(order) < k and any(by_gender):
+        for group in by_gender:
+            if group and len(order) < k:
+                order.append(int(group.pop(0)))
+    return np.array(sorted(order), dtype=np.int64)
+
+
+def sample_rows(x: np.ndarray, x_adv: np.ndarray, y_true: np.ndarray, p_clean: np.ndarray, p_adv: np.ndarray) -> dict:
+    """Per-sample predictions, loss and perturbation norms (flattened over all cells)."""
+    n = len(x)
+    delta = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(n, -1)
+    absd = np.abs(delta)
+    p_true = p_adv[np.arange(n), y_true]
+    return {
+        "y_true": y_true.astype(np.int64),
+        "y_clean": p_clean.argmax(axis=1).astype(np.int64),
+        "y_adv": p_adv.argmax(axis=1).astype(np.int64),
+        "loss_adv": -np.log(np.clip(p_true, 1e-7, 1.0)).astype(np.float64),
+        "perturbation": absd.mean(axis=1),
+        "l0": (absd > L0_ATOL).sum(axis=1).astype(np.int64),
+        "l2": np.sqrt((delta**2).sum(axis=1)),
+        "linf": absd.max(axis=1),
+    }
+
+
+def job_columns(job: AttackJob, params: dict[str, Any]) -> dict[str, Any]:
+    """Columns shared by every row of the job: the attack, its parameters and the attacked model."""
+    data = job.target.data
+    cols: dict[str, Any] = {"attack": job.attack, "params": params_json(params)}
+    cols |= {f"param_{k}": v for k, v in params.items()}
+    return cols | {
+        "dataset": data.corpus.name,
+        "language": LANGUAGE[data.corpus.name],
+        "protocol": data.protocol,
+        "seed": data.seed,
+        "arch": job.target.model.arch,
+        "model_id": job.target.job_id,
+        "slice": job.slice,
+        "slices": job.slices,
+        "labels": job.labels,
+        "estimator": job.estimator,
+        "batch_size": job.batch_size,
+    }
+
+
+class _Attacker:
+    """The estimator and ART attack, built once and only if some chunk still needs attacking."""
+
+    def __init__(self, job: AttackJob, params: dict[str, Any], model: keras.Model, n_classes: int, clip: tuple) -> None:
+        from .estimator import make_classifier
+
+        self.job = job
+        self.estimator = make_classifier(
+            model, n_classes, clip, compiled=job.estimator == "compiled", max_batch=job.batch_size
+        )
+        self.attack = attack_info(job.attack).build(self.estimator, params, job.batch_size)
+
+    def run(self, x: np.ndarray, y_true: np.ndarray, chunk: int) -> tuple[np.ndarray, dict, float]:
+        seed_everything(chunk_seed(self.job.target.data.seed, chunk))
+        n_classes = self.estimator.nb_classes
+        p_clean = self.estimator.predict(x)
+        y = None if self.job.labels == "predicted" else np.eye(n_classes, dtype=np.float32)[y_true]
+        t0 = time.perf_counter()
+        x_adv = self.attack.generate(x, y=y)
+        generate_s = time.perf_counter() - t0
+        x_adv = np.asarray(x_adv, dtype=np.float32)
+        return x_adv, sample_rows(x, x_adv, y_true, p_clean, self.estimator.predict(x_adv)), generate_s
+
+
+def _fresh_chunk_dir(chunk_dir: Path, job: AttackJob) -> None:
+    """Keep finished chunks only if they were made by this very job (same id); else start over."""
+    manifest = chunk_dir / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("job_id") != job.job_id:
+        log.warning("%s holds chunks of another job: discarding them", chunk_dir)
+        shutil.rmtree(chunk_dir)
+    if not manifest.exists():
+        io.write_json(manifest, {"job_id": job.job_id, "job": job.model_dump(mode="json")})
+
+
+def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir: Path) -> pd.DataFrame:
+    """The body of `run_attack` once data and model are in memory (tests feed them directly)."""
+    params = validate_params(job.attack, job.params)
+    n_classes = len(data.classes)
+    if int(model.output_shape[-1]) != n_classes:
+        raise JobError(f"model has {model.output_shape[-1]} outputs but the data has {n_classes} classes")
+    meta = data.meta_test.reset_index(drop=True)
+    gender = meta["gender"].astype(str).to_numpy()
+    plan = chunk_plan(len(data.x_test), job)
+    if not plan:
+        log.warning("slice %d of %d holds no chunk (test set too small for this many slices)", job.slice, job.slices)
+    examples = example_samples(np.concatenate([idx for _, idx in plan]) if plan else np.zeros(0, int), gender,
+                               job.examples)
+    chunk_dir = Path(workdir) / "chunks"
+    _fresh_chunk_dir(chunk_dir, job)
+    attacker: _Attacker | None = None
+    for chunk, idx in plan:
+        path = chunk_dir / f"chunk-{chunk:05d}.parquet"
+        if path.exists():
+            continue
+        attacker = attacker or _Attacker(job, params, model, n_classes, tuple(data.clip_values))
+        x = np.asarray(data.x_test[idx], dtype=np.float32)
+        x_adv, cols, generate_s = attacker.run(x, np.asarray(data.y_test[idx], np.int64), chunk)
+        keep = np.isin(idx, examples)
+        if keep.any():  # written before the rows: a chunk with rows always has its examples
+            io.write_npz(chunk_dir / f"chunk-{chunk:05d}.examples.npz", sample=idx[keep],
+                         clean=x[keep, ..., 0], adversarial=x_adv[keep, ..., 0])
+        rows = pd.DataFrame({"sample": idx.astype(np.int64), "chunk": chunk} | cols)
+        rows["chunk_generate_s"] = generate_s
+        io.write_parquet(rows, path)
+        log.info("%s chunk %d: %d samples in %.1f s", job.attack, chunk, len(idx), generate_s)
+    return _assemble(job, params, meta, plan, chunk_dir, Path(workdir))
+
+
+def _assemble(job: AttackJob, params: dict, meta: pd.DataFrame, plan: list, chunk_dir: Path, workdir: Path) -> pd.DataFrame:
+    """Rows of every chunk of the slice plus sample and job columns; writes examples.npz."""
+    frames = [pd.read_parquet(chunk_dir / f"chunk-{c:05d}.parquet") for c, _ in plan]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["sample", "chunk"])
+    m = meta.iloc[rows["sample"].to_numpy()]
+    for col in ("emotion", "gender", "speaker", "path"):
+        if col in m:
+            rows.insert(1, col, m[col].astype(str).to_numpy())
+    generate_s = float(rows.groupby("chunk")["chunk_generate_s"].first().sum()) if len(rows) else 0.0
+    for k, v in job_columns(job, params).items():
+        rows[k] = v
+    rows["generate_s"] = generate_s
+    rows["samples_per_s"] = len(rows) / generate_s if generate_s > 0 else float("nan")
+    _write_examples(rows, chunk_dir, [c for c, _ in plan], workdir / "examples.npz")
+    return rows
+
+
+def _write_examples(rows: pd.DataFrame, chunk_dir: Path, chunks: list[int], path: Path) -> None:
+    parts = [np.load(p) for c in chunks if (p := chunk_dir / f"chunk-{c:05d}.examples.npz").exists()]
+    sample = np.concatenate([p["sample"] for p in parts]) if parts else np.zeros(0, np.int64)
+    clean = np.concatenate([p["clean"] for p in parts]) if parts else np.zeros((0, 261, 128), np.float32)
+    adv = np.concatenate([p["adversarial"] for p in parts]) if parts else np.zeros((0, 261, 128), np.float32)
+    by = rows.set_index("sample").loc[sample] if len(sample) else rows.iloc[:0]
+    io.write_npz(path, clean=clean, adversarial=adv, sample=sample, gender=by["gender"].to_numpy(dtype=str),
+                 y_true=by["y_true"].to_numpy(np.int64), y_clean=by["y_clean"].to_numpy(np.int64),
+                 y_adv=by["y_adv"].to_numpy(np.int64))
+
+
+def load_model(upstream: Path | None) -> keras.Model:
+    """The trained model of the target job (its artefact folder is handed over as JobEnv.upstream)."""
+    import keras
+
+    if upstream is None:
+        raise JobError("attack job needs the train job's artefact folder (JobEnv.upstream is None)")
+    path = Path(upstream) / "model.keras"
+    if not path.exists():
+        raise JobError(f"{path}: trained model not found (has the train job finished?)")
+    return keras.models.load_model(path, compile=False)
+
+
+def check_scaler(upstream: Path, data: Prepared) -> None:
+    """The rebuilt test set must be the one the model was trained with: same classes and clip values."""
+    path = Path(upstream) / "scaler.npz"
+    if not path.exists():
+        return
+    with np.load(path) as s:
+        classes, clip = tuple(str(c) for c in s["classes"]), (float(s["clip_min"]), float(s["clip_max"]))
+    if classes != tuple(data.classes):
+        raise JobError(f"{path}: classes {list(classes)} differ from the rebuilt data's {list(data.classes)}")
+    if not np.allclose(clip, tuple(map(float, data.clip_values))):
+        raise JobError(f"{path}: clip values {clip} differ from the rebuilt data's {tuple(data.clip_values)}")
+
+
+def run_attack(job: AttackJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
+    """Attack the test set slice of `job.target`'s model; returns one row per attacked sample."""
+    from .data import prepare
+
+    validate_params(job.attack, job.params)
+    model = load_model(env.upstream)
+    data = prepare(job.target.data, env.cache_dir)
+    check_scaler(env.upstream, data)
+    return attack_prepared(job, data, model, Path(workdir))
+
+
+def summarize(rows: pd.DataFrame) -> dict[str, Any]:
+    """The paper's metrics from the rows: accuracy under attack (true labels) overall/male/female, and more."""
+    from .metrics import accuracy_by_gender
+
+    y, gender = rows["y_true"].to_numpy(), rows["gender"].astype(str).to_numpy()
+    adv = accuracy_by_gender(y, rows["y_adv"].to_numpy(), gender)
+    clean = accuracy_by_gender(y, rows["y_clean"].to_numpy(), gender)
+    gen = float(rows.groupby(["slice", "chunk"])["chunk_generate_s"].first().sum()) if len(rows) else 0.0
+    return {
+        "n": len(rows),
+        "n_male": int((gender == "male").sum()),
+        "n_female": int((gender == "female").sum()),
+        "clean": clean["overall"],
+        "accuracy": adv["overall"],
+        "accuracy_male": adv["male"],
+        "accuracy_female": adv["female"],
+        "success": float((rows["y_adv"] != rows["y_clean"]).mean()) if len(rows) else float("nan"),
+        "perturbation": float(rows["perturbation"].mean()) if len(rows) else float("nan"),
+        "generate_s": gen,
+    }
+
+
+def register_cli(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "attack", help="attack a trained model (one configuration per attack) and print accuracy under attack by gender"
+    )
+    p.add_argument("model_dir", type=Path, help="a train job's artefact folder (model.keras, summary.json)")
+    p.add_argument("--attacks", default="all", help=f"comma-separated names or 'all' ({', '.join(ATTACKS)})")
+    p.add_argument("--set", action="append", default=[], metavar="ATTACK.PARAM=VALUE",
+                   help="override a parameter (default: the paper's value; first value of a paper sweep)")
+    p.add_argument("--limit", type=int, default=None, help="attack only the first N test samples")
+    p.add_argument("--labels", choices=["predicted", "true"], default="predicted")
+    p.add_argument("--estimator", choices=["compiled", "stock"], default="compiled")
+    p.add_argument("--chunk-size", type=int, default=AttackJob.model_fields["chunk_size"].default)
+    p.add_argument("--batch-size", type=int, default=AttackJob.model_fields["batch_size"].default)
+    p.add_argument("--out", type=Path, default=None, help="work folder (default MODEL_DIR/attacks)")
+    p.set_defaults(func=_cli_attack)
+
+
+def cli_params(names: list[str], sets: list[str]) -> dict[str, dict[str, Any]]:
+    """`--set fgsm.eps=0.5` overrides, values read as YAML scalars; checked like a grid."""
+    import yaml
+
+    params: dict[str, dict[str, Any]] = {n: {} for n in names}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        attack, dot, name = key.partition(".")
+        if not sep or not dot or attack not in params:
+            raise ConfigError(f"--set {item}: expected ATTACK.PARAM=VALUE with ATTACK one of {', '.join(names)}")
+        params[attack][name] = yaml.safe_load(value)
+    return {n: validate_params(n, p) for n, p in params.items()}
+
+
+def _cli_attack(args: argparse.Namespace) -> int:
+    summary = args.model_dir / "summary.json"
+    if not summary.exists():
+        raise ConfigError(f"{summary}: not found (MODEL_DIR must be a finished train job's folder)")
+    target = TrainJob.model_validate(json.loads(summary.read_text())["job"])
+    names = list(ATTACKS) if args.attacks == "all" else [a.strip() for a in args.attacks.split(",")]
+    for n in names:
+        attack_info(n)
+    try:
+        params = cli_params(names, args.set)
+    except ConfigError as exc:
+        raise ConfigError(f"--set: {exc}") from exc
+    out = args.out or args.model_dir / "attacks"
+    env = JobEnv.default(upstream=args.model_dir)
+    frames = []
+    print(f"{'attack':9s} {'n':>4s} {'clean':>6s} {'adv':>6s} {'male':>6s} {'female':>6s} {'success':>7s} "
+          f"{'perturb':>8s} {'gen_s':>8s}  params")
+    for name in names:
+        job = AttackJob(target=target, attack=name, params=params[name], labels=args.labels,
+                        estimator=args.estimator, limit=args.limit, chunk_size=args.chunk_size,
+                        batch_size=args.batch_size)
+        rows = run_attack(job, out / f"{name}-{job.job_id}", env)
+        frames.append(rows)
+        s = summarize(rows)
+        swept = {k: v for k, v in params[name].items() if len(PAPER_GRID.get(name, {}).get(k, [])) > 1}
+        print(f"{name:9s} {s['n']:4d} {s['clean']:6.3f} {s['accuracy']:6.3f} {s['accuracy_male']:6.3f} "
+              f"{s['accuracy_female']:6.3f} {s['success']:7.3f} {s['perturbation']:8.4f} {s['generate_s']:8.1f}  "
+              f"{json.dumps(swept) if swept else ''}", flush=True)
+    table = pd.concat(frames, ignore_index=True)
+    io.write_parquet(table, out / "attacks.parquet")
+    print(f"rows: {out / 'attacks.parquet'} (n_male={s['n_male']}, n_female={s['n_female']}; "
+          "accuracy under attack against true labels, ART attacking the predicted labels)")
+    return 0

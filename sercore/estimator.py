@@ -1,0 +1,168 @@
+"""A TensorFlowV2Classifier whose predict, loss_gradient and class_gradient run as compiled TensorFlow functions.
+
+Why: ART 1.20's TensorFlowV2Classifier computes every gradient eagerly (one Python-driven tape per call), and its
+class_gradient runs one forward pass per requested class. ART's attacks call these thousands of times, so the
+Python overhead dominates on small batches. Here each call is split into pieces of at most `max_batch` samples,
+each piece padded to a power of two (stable shapes: a handful of traces, reused for the whole job), and run
+through a `tf.function` (XLA when `jit_compile` says so):
+
+- predict: one forward pass per piece (ART's own predict runs the whole input in one call, however large).
+- loss_gradient: per-sample losses from the same loss object (reduction off), weighted so the result equals ART's
+  gradient of the reduced loss over the whole call (e.g. 1/n for `sum_over_batch_size`); padded rows weigh 0.
+- class_gradient: one forward pass, then one backward pass per class (all classes), or a single backward pass
+  of each sample's own label (ART: one forward and backward pass per distinct label).
+
+Samples are independent in inference mode (training=False: BatchNorm uses its moving statistics), so padding
+and per-sample label selection change nothing but speed. Same interface as the parent; inputs that carry ART
+preprocessing other than the identity fall back to the parent's eager code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from art.estimators.classification import TensorFlowV2Classifier
+
+
+def pieces(n: int, max_batch: int) -> Iterator[tuple[int, int, int]]:
+    """(start, stop, padded size) covering range(n): full pieces of max_batch, the rest padded to a power of 2."""
+    for start in range(0, n, max_batch):
+        stop = min(n, start + max_batch)
+        size = stop - start
+        yield start, stop, max_batch if size == max_batch else min(max_batch, 1 << (size - 1).bit_length())
+
+
+def default_jit() -> bool:
+    """XLA on GPU; off on CPU, where benchmarks/attacks.py measured no gain (see docs/attacks.md)."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
+    """Drop-in TensorFlowV2Classifier with compiled, shape-stable predict and gradients (see module docstring)."""
+
+    def __init__(self, *args: Any, max_batch: int = 256, jit_compile: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_batch = int(max_batch)
+        self.jit_compile = default_jit() if jit_compile is None else bool(jit_compile)
+        self._fns: dict[str, Callable[..., Any]] = {}
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _plain(self) -> bool:
+        """True when ART's preprocessing is the identity (no defences, mean 0, std 1): the compiled path applies."""
+        if self.preprocessing_defences or self.postprocessing_defences:
+            return False
+        for op in self.preprocessing_operations:
+            mean, std = getattr(op, "mean", None), getattr(op, "std", None)
+            if mean is None or std is None or np.any(np.asarray(mean) != 0) or np.any(np.asarray(std) != 1):
+                return False
+        return True
+
+    def _fn(self, name: str) -> Callable[..., Any]:
+        if name not in self._fns:
+            self._fns[name] = tf.function(getattr(self, f"_graph_{name}"), jit_compile=self.jit_compile)
+        return self._fns[name]
+
+    def _run(self, name: str, x: Any, *extra: np.ndarray) -> tf.Tensor:
+        """Apply compiled function `name` piece by piece; `extra` arrays are sliced and zero-padded alongside x."""
+        x = tf.convert_to_tensor(x, dtype=tf.float32)
+        n = int(x.shape[0])
+        out = []
+        for start, stop, size in pieces(n, self.max_batch):
+            pad = size - (stop - start)
+            xs = x[start:stop]
+            args = [tf.pad(xs, [[0, pad]] + [[0, 0]] * (len(xs.shape) - 1)) if pad else xs]
+            for e in extra:
+                es = e[start:stop]
+                args.append(tf.constant(np.pad(es, [(0, pad)] + [(0, 0)] * (es.ndim - 1)) if pad else es))
+            res = self._fn(name)(*args)
+            out.append(res[: stop - start] if pad else res)
+        return out[0] if len(out) == 1 else tf.concat(out, axis=0)
+
+    def _per_sample_loss(self) -> Any:
+        """The loss object without reduction, and the weight ART's reduction gives each sample over n samples."""
+        lo = self._loss_object
+        config = {**lo.get_config(), "reduction": None}
+        return type(lo).from_config(config), lo.reduction
+
+    # -- graphs --------------------------------------------------------------------------------------------
+    def _graph_predict(self, x: tf.Tensor) -> tf.Tensor:
+        return self._model(x, training=False)
+
+    def _graph_loss_grad(self, x: tf.Tensor, y: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            losses = self._loss_none(y, self._model(x, training=False))
+            total = tf.reduce_sum(tf.cast(losses, tf.float32) * w)
+        return tape.gradient(total, x)
+
+    def _graph_label_grad(self, x: tf.Tensor, label: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            pred = self._model(x, training=False)
+            picked = tf.reduce_sum(tf.gather(pred, label, axis=1, batch_dims=1))
+        return tape.gradient(picked, x)
+
+    def _graph_all_grads(self, x: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            pred = self._model(x, training=False)
+            per_class = [tf.reduce_sum(pred[:, i]) for i in range(self.nb_classes)]
+        grads = [tape.gradient(p, x) for p in per_class]
+        del tape
+        return tf.stack(grads, axis=1)
+
+    # -- ART interface -------------------------------------------------------------------------------------
+    def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs: Any) -> np.ndarray:
+        if training_mode or not self._plain():
+            return super().predict(x, batch_size=batch_size, training_mode=training_mode, **kwargs)
+        return self._run("predict", x).numpy()
+
+    def loss_gradient(self, x: Any, y: Any, training_mode: bool = False, **kwargs: Any) -> Any:
+        if training_mode or not self._plain() or self._loss_object is None:
+            return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
+        if not hasattr(self, "_loss_none"):
+            self._loss_none, self._reduction = self._per_sample_loss()
+        y = np.asarray(y.numpy() if isinstance(y, tf.Tensor) else y)
+        if self._reduce_labels and y.ndim == 2:
+            y = np.argmax(y, axis=1)
+        y = y.astype(np.int64 if self._reduce_labels else np.float32)
+        n = len(y)
+        scale = 1.0 / n if self._reduction in ("sum_over_batch_size", "mean", "auto") else 1.0
+        grads = self._run("loss_grad", x, y, np.full(n, scale, np.float32))
+        return grads.numpy() if isinstance(x, np.ndarray) else grads
+
+    def class_gradient(
+        self, x: np.ndarray, label: int | list[int] | np.ndarray | None = None, training_mode: bool = False, **kwargs: Any
+    ) -> np.ndarray:
+        if training_mode or not self._plain():
+            return super().class_gradient(x, label=label, training_mode=training_mode, **kwargs)
+        n = int(np.shape(x)[0])
+        if label is None:
+            return self._run("all_grads", x).numpy()
+        labels = np.full(n, label, np.int64) if np.isscalar(label) else np.asarray(label, np.int64).reshape(n)
+        return self._run("label_grad", x, labels).numpy()[:, None]
+
+
+def make_classifier(
+    model: Any,
+    nb_classes: int,
+    clip_values: tuple[float, float],
+    *,
+    compiled: bool = True,
+    max_batch: int = 256,
+    jit_compile: bool | None = None,
+) -> TensorFlowV2Classifier:
+    """The paper's wrapper (sparse cross-entropy on the softmax output, clip values, channels last), stock or ours."""
+    kwargs: dict[str, Any] = {
+        "nb_classes": nb_classes,
+        "input_shape": tuple(model.input_shape[1:]),
+        "loss_object": tf.keras.losses.SparseCategoricalCrossentropy(),
+        "clip_values": (float(clip_values[0]), float(clip_values[1])),
+        "channels_first": False,
+    }
+    if compiled:
+        return CompiledTensorFlowV2Classifier(model, max_batch=max_batch, jit_compile=jit_compile, **kwargs)
+    return TensorFlowV2Classifier(model, **kwargs)
