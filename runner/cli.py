@@ -88,7 +88,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     grid = load_grid(args.grid, args.overrides)
     executor = args.executor or grid.settings.executor
-    runs = submit(grid, executor=executor, stages=args.stage, dry_run=args.dry_run, progress=not args.no_progress)
+    try:
+        runs = submit(grid, executor=executor, stages=args.stage, dry_run=args.dry_run, progress=not args.no_progress)
+    except Exception as exc:
+        if executor != "debug" or isinstance(exc, SertackError):
+            raise
+        print("error: the debug run stopped at the first failure (traceback above)", file=sys.stderr)
+        return 1
     paths = RunPaths(grid.output)
     verb = "would submit" if args.dry_run else ("submitted" if executor == "slurm" else "ran")
     for r in runs:

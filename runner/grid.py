@@ -29,7 +29,7 @@ from sercore.specs import CorpusSpec, FeatureSettings
 from .container import ContainerSpec
 from .expand import Job, check_name, expand_node, expand_stage_jobs, pydantic_problems
 from .paths import STAGES
-from .resources import Resources
+from .resources import Resources, load_profile
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -210,6 +210,11 @@ def build_grid(raw: dict[str, Any], source: Path) -> Grid:
             stages, corpora or [CorpusSpec(name="synthetic")], features or [FeatureSettings()],
             protocols, seeds, file, problems,
         )
+    if settings is not None and settings.profile:
+        try:
+            load_profile(settings.profile)
+        except ConfigError as exc:
+            problems.append(f"{file}: profile: {exc}")
     if problems:
         raise GridError(list(dict.fromkeys(problems)))
     assert settings is not None

@@ -93,3 +93,12 @@ def test_dry_run_slurm_prints_sbatch(make_grid, capsys, monkeypatch) -> None:
     out = capsys.readouterr().out
     assert "# attack: 16 jobs in 6 array(s) of at most 3" in out
     assert "#SBATCH --array=0-2%3" in out and "#SBATCH --gpus-per-task=1" in out and "#SBATCH --partition=gpu" in out
+
+
+def test_debug_failure_exits_1_after_the_traceback(make_grid, fake_jobs, capsys, monkeypatch) -> None:
+    path = make_grid()
+    bad = load_grid(path).jobs["features"][0].id
+    monkeypatch.setenv("SERTACK_FAULT_INJECT", f"{bad}:raise")
+    assert main(["submit", str(path), "--executor", "debug", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "stopped at the first failure" in err

@@ -250,3 +250,8 @@ def test_train_jobs_are_frozen(make_grid, tmp_path: Path) -> None:
     assert isinstance(job, TrainJob)
     with pytest.raises(Exception):
         job.study = "arch"  # type: ignore[misc]
+
+
+def test_missing_site_profile(make_grid, tmp_path: Path) -> None:
+    (p,) = problems(make_grid(profile=str(tmp_path / "nope.yaml")))
+    assert "profile: " in p and "cannot read site profile" in p
