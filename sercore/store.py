@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ import pandas as pd
 from . import audio, augment, features
 from .datasets import LOADERS, corpus_root, kept, load_corpus
 from .env import JobEnv
-from .errors import DataError
+from .errors import DataError, SertackError
 from .io import write_json, write_parquet
 from .specs import CorpusSpec, FeatureSettings, FeaturesJob
 
@@ -115,10 +116,8 @@ def _read_entry(path: Path, key: str) -> FeatureStore:
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
-    """fork (fast, no re-import) unless TensorFlow is loaded in this process: TF is not fork-safe, so spawn."""
-    if sys.platform.startswith("linux") and "tensorflow" not in sys.modules:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+    """fork on Linux (fast, no re-import); open_store never forks a process that has TensorFlow loaded."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 def _limit_threads() -> None:
@@ -243,11 +242,53 @@ def open_store(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, *
     key = store_key(corpus, features, fingerprint(corpus, root))
     final = cache_dir / "features" / f"{corpus.name}-{key}"
     if not (final / "meta.parquet").is_file():
-        _build(corpus, features, cache_dir, root, final, key, workers or default_workers(), progress)
+        if "tensorflow" in sys.modules:
+            _build_in_subprocess(corpus, features, cache_dir, workers or default_workers(), progress)
+        else:
+            _build(corpus, features, cache_dir, root, final, key, workers or default_workers(), progress)
+    if not (final / "meta.parquet").is_file():
+        raise DataError(f"{corpus.name}: feature store {final} missing after its build (corpus changed meanwhile?)")
     return _read_entry(final, key)
+
+
+def _build_in_subprocess(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, workers: int,
+                         progress: bool) -> None:
+    """Build in a fresh interpreter: forking a process with TensorFlow loaded can deadlock, and spawning
+    workers from it re-runs the caller's __main__ (fatal for scripts without a main guard)."""
+    cmd = [sys.executable, "-m", "sercore.store", corpus.canonical_json(), features.canonical_json(),
+           str(cache_dir), "--workers", str(workers)] + ([] if progress else ["--quiet"])
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        lines = proc.stdout.strip().splitlines()
+        raise DataError(lines[-1] if lines else f"feature store build failed (exit {proc.returncode}): {cmd}")
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """`python -m sercore.store CORPUS_JSON FEATURES_JSON CACHE_DIR`: the subprocess side of the build."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m sercore.store")
+    ap.add_argument("corpus")
+    ap.add_argument("features")
+    ap.add_argument("cache_dir", type=Path)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        open_store(CorpusSpec.model_validate_json(args.corpus), FeatureSettings.model_validate_json(args.features),
+                   args.cache_dir, workers=args.workers, progress=not args.quiet)
+    except SertackError as exc:
+        print(str(exc))
+        return 2
+    return 0
 
 
 def run_features(job: FeaturesJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     """Job entry point: build (or reuse) the store; one row per file, kept or not, with its reason."""
     store = open_store(job.corpus, job.features, env.cache_dir, progress=False)
     return store.files[FILE_TABLE_COLUMNS].copy()
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -85,3 +85,17 @@ def test_run_features_rows(cache_dir: Path, tmp_path: Path) -> None:
     assert list(df.columns) == ["dataset", "path", "speaker", "gender", "emotion", "kept", "reason", "n_segments",
                                 "duration_s"]
     assert len(df) == 20 and df["kept"].all() and (df["n_segments"] >= 9).all()
+
+
+def test_build_runs_in_a_fresh_interpreter_when_tensorflow_is_loaded(
+        tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    root = store_mod.corpus_root(TINY, cache_dir)
+    s = open_store(CorpusSpec(name="synthetic", root=str(root)), NO_AUG, tmp_path, workers=2, progress=False)
+    assert len(s.meta) >= 20 and s.x.shape[1:] == (261, 128)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no recognisable audio files in .*empty"):
+        open_store(CorpusSpec(name="emodb", root=str(tmp_path / "empty")), NO_AUG, tmp_path, progress=False)
