@@ -82,8 +82,8 @@ def _gender_bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, lo
     """One panel per dataset, male and female bars per attack (the paper's Figures 7-8)."""
     attacks = sorted(best.attack.unique(), key=agg.attack_rank)
     datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(0.5 + 3.2 * len(datasets), 3.6), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(0.5 + 3.2 * len(datasets), 3.8), squeeze=False,
+                             sharey=True, layout="constrained")
     for ax, d in zip(axes[0], datasets, strict=True):
         sub = best[best.dataset == d].set_index("attack")
         x = np.arange(len(attacks))
@@ -138,6 +138,7 @@ def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
     if s.best.empty or s.attack_seeds.empty:
         return picks
     plan = {e["id"]: e for e in data.plan("attack")}
+    swept = {a: agg.swept_params(g.params) for a, g in s.attack_configs.groupby("attack")}
     for _, b in s.best.iterrows():
         seeds = s.attack_seeds
         mask = np.logical_and.reduce([seeds[k].astype(str) == str(b[k]) for k in agg.ATTACK_KEYS])
@@ -145,8 +146,9 @@ def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
             for job_id in str(r.job_ids).split(","):
                 path = data.paths.artefacts("attack", job_id) / "examples.npz"
                 if path.is_file():
+                    label = agg.params_label(b.params, swept[b.attack]) if swept.get(b.attack) else ""
                     picks.append({"attack": b.attack, "dataset": b.dataset, "job_id": job_id, "examples": path,
-                                  "params": b.params, "entry": plan.get(job_id),
+                                  "params": b.params, "label": label, "entry": plan.get(job_id),
                                   "variant": "_".join(str(b[v]) for v in s.variants)})
                     break
             else:
@@ -162,7 +164,7 @@ def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]
     for p in picks:
         by_attack.setdefault((p["variant"], p["attack"]), []).append(p)
     for (variant, attack), rows in by_attack.items():
-        fig, axes = plt.subplots(len(rows), 3, figsize=(11, 2.8 * len(rows)), squeeze=False)
+        fig, axes = plt.subplots(len(rows), 3, figsize=(12, 2.9 * len(rows)), squeeze=False)
         for ax_row, p in zip(axes, rows, strict=True):
             with np.load(p["examples"]) as npz:
                 if len(npz["clean"]) == 0:
@@ -171,7 +173,8 @@ def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]
             diff = adv - clean
             vmin, vmax = float(min(clean.min(), adv.min())), float(max(clean.max(), adv.max()))
             lim = float(np.abs(diff).max()) or 1.0
-            ds_name = f'{agg.DATASET_NAMES.get(p["dataset"], p["dataset"])} ({agg.params_label(p["params"])[:40]})'
+            ds_name = agg.DATASET_NAMES.get(p["dataset"], p["dataset"])
+            ds_name += f" ({p['label'][:30]})" if p["label"] else ""
             for ax, img, title, kw in ((ax_row[0], clean, "clean", {"vmin": vmin, "vmax": vmax}),
                                        (ax_row[1], adv, "adversarial", {"vmin": vmin, "vmax": vmax}),
                                        (ax_row[2], diff, "difference", {"vmin": -lim, "vmax": lim, "cmap": "RdBu_r"})):

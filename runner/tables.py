@@ -119,7 +119,8 @@ def table_clean(s: Summary) -> Table | None:
     """T3: clean test accuracy of the attacked models, all / male / female."""
     if s.train.empty:
         return None
-    keys = [*agg.varying(s.train, ["protocol"]), "dataset"]
+    # Settings that vary between the attacked models (a grid may train several) become row labels.
+    keys = [*agg.varying(s.train, ["protocol", "arch", "width", "normalization", "standardize"]), "dataset"]
     extra = [k for k in agg.TRAIN_KEYS if k not in keys and k in s.train]
     stats = _seed_table(s.train, [*keys, *extra], ["accuracy", "accuracy_male", "accuracy_female", "n_test"])
     stats = stats.sort_values(keys, key=lambda c: c.map(lambda v: agg.dataset_rank(v)) if c.name == "dataset"
@@ -174,7 +175,8 @@ def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, not
 
 def _param_text(r: pd.Series, s: Summary) -> str:
     same = s.attack_configs[(s.attack_configs.attack == r.attack)]
-    return agg.params_label(r.params, agg.swept_params(same.params) or None)
+    swept = agg.swept_params(same.params)
+    return agg.params_label(r.params, swept) if swept else "(one setting)"
 
 
 def table_best(s: Summary) -> Table:
