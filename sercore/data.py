@@ -69,12 +69,8 @@ def prepare(spec: DataSpec, cache_dir: Path, *, workers: int | None = None, prog
 
     fit_idx = np.sort(np.concatenate(split)) if spec.protocol == "paper" else np.sort(split.train)
     dataset_max = nz.global_max(store.x[fit_idx]) if spec.normalization == "norm_max_global" else None
-    parts = {name: nz.normalize(store.x[np.sort(idx)], spec.normalization, dataset_max)
+    parts = {name: nz.normalize(store.x[idx], spec.normalization, dataset_max)
              for name, idx in zip(("train", "val", "test"), split)}
-    # Rows come back sorted by store position; restore each split's own order (the paper's keras
-    # validation_split depends on the training order).
-    orders = {name: np.argsort(np.argsort(idx)) for name, idx in zip(("train", "val", "test"), split)}
-    parts = {name: arr[orders[name]] for name, arr in parts.items()}
 
     mean = std = None
     if spec.standardize:

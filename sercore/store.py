@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 STORE_FORMAT = 1
 FILE_TABLE_COLUMNS = ["dataset", "path", "speaker", "gender", "emotion", "kept", "reason", "n_segments",
                       "duration_s"]
+NOT_KEPT = "emotion not kept"  # the reason of a good file outside the kept emotions (not a rejection)
 # Worker processes must not each start a full BLAS/numba thread pool on a 2-core node.
 _SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                       "NUMBA_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1"}
@@ -111,7 +112,7 @@ def _read_entry(path: Path, key: str) -> FeatureStore:
     meta = pd.read_parquet(path / "meta.parquet")
     x = np.load(path / "x.npy", mmap_mode="r")
     files = pd.read_parquet(path / "files.parquet")
-    rejected = files.loc[~files["kept"] & (files["reason"] != ""), ["dataset", "path", "reason"]]
+    rejected = files.loc[~files["kept"] & ~files["reason"].isin(["", NOT_KEPT]), ["dataset", "path", "reason"]]
     return FeatureStore(path=path, key=key, meta=meta, x=x, files=files, rejected=rejected.reset_index(drop=True))
 
 
@@ -133,7 +134,8 @@ def _run_parallel(paths: list[Path], fs: FeatureSettings, workers: int,
     from tqdm.auto import tqdm
 
     results: list[FileFeatures | BaseException] = [RuntimeError("not run")] * len(paths)
-    bar = tqdm(total=len(paths), desc=desc, unit="file", disable=not progress)
+    # disable=None: tqdm shows the bar on a terminal only, so batch logs do not fill with carriage returns
+    bar = tqdm(total=len(paths), desc=desc, unit="file", disable=None if progress else True, mininterval=1.0)
     if workers <= 1:
         for i, p in enumerate(paths):
             try:
@@ -186,7 +188,7 @@ def _build(spec: CorpusSpec, fs: FeatureSettings, cache_dir: Path, root: Path, f
     if n_total == 0:
         raise DataError(f"{spec.name}: every file of {root} failed feature extraction (first: {results[0]})")
     file_rows = corpus.files.assign(kept=False, reason="", n_segments=0)
-    file_rows.loc[~file_rows["emotion"].isin(spec.kept_emotions), "reason"] = "emotion not kept"
+    file_rows.loc[~file_rows["emotion"].isin(spec.kept_emotions), "reason"] = NOT_KEPT
     pos = {p: j for j, p in enumerate(file_rows["path"])}
     meta_parts = []
     for i, r in enumerate(results):
