@@ -1,0 +1,168 @@
+"""Attack jobs on a tiny trained model: complete rows, bounds, slicing, resume, examples, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sercore import attack_job
+from sercore.attack_job import attack_prepared, chunk_plan, run_attack, summarize
+from sercore.env import JobEnv
+from sercore.errors import JobError
+from sercore.specs import AttackJob
+from tests.sercore.attack_fixtures import SHAPE, save_upstream, target_job, toy
+
+# Cheap settings for a 3-class toy model (the paper's values are the defaults; these only shorten the loops).
+CHEAP = {
+    "fgsm": {"eps": 0.75},
+    "bim": {"eps": 0.75, "max_iter": 10},
+    "deepfool": {"max_iter": 5},
+    "jsma": {"theta": 1.0, "gamma": 0.2},
+    "cw_l2": {"binary_search_steps": 2, "max_iter": 10, "initial_const": 10.0, "learning_rate": 0.1},
+    "cw_linf": {"max_iter": 5, "learning_rate": 0.1, "decrease_factor": 0.5, "largest_const": 1.0},
+    "pixel": {"th": 3, "max_iter": 2},
+    "boundary": {"max_iter": 5, "init_size": 20},
+}
+GRADIENT = ("fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf")
+SAMPLE_COLS = ["sample", "path", "speaker", "gender", "emotion", "y_true", "y_clean", "y_adv", "loss_adv",
+               "perturbation", "l0", "l2", "linf"]
+JOB_COLS = ["attack", "params", "dataset", "language", "protocol", "seed", "arch", "model_id", "slice", "slices",
+            "labels", "estimator", "generate_s", "samples_per_s"]
+RESULT_COLS = ["sample", "y_adv", "loss_adv", "perturbation", "l0", "l2", "linf"]
+
+
+def job(attack: str, **kw) -> AttackJob:
+    opts = {"limit": 8, "chunk_size": 4, "batch_size": 8, "params": CHEAP[attack]} | kw
+    return AttackJob(target=target_job(), attack=attack, **opts)
+
+
+@pytest.mark.parametrize("name", list(CHEAP))
+def test_each_attack_gives_complete_rows(tmp_path: Path, name: str) -> None:
+    data, model = toy()
+    spec = job(name)
+    rows = attack_prepared(spec, data, model, tmp_path)
+    assert len(rows) == 8 and list(rows["sample"]) == list(range(8))
+    for col in SAMPLE_COLS + JOB_COLS + [f"param_{k}" for k in spec.params]:
+        assert col in rows, col
+    assert not rows[SAMPLE_COLS].isna().any().any()
+    assert (rows["y_true"] == data.y_test[:8]).all()
+    assert json.loads(rows["params"].iloc[0])["max_iter" if "max_iter" in spec.params else next(iter(spec.params))]
+    assert rows["generate_s"].iloc[0] > 0 and rows["samples_per_s"].iloc[0] > 0
+    s = summarize(rows)
+    if ATTACK_BOUND.get(name):
+        assert rows["linf"].max() <= spec.params["eps"] + 1e-5
+    if name in GRADIENT:
+        assert s["accuracy"] < s["clean"], s
+    ex = np.load(tmp_path / "examples.npz")
+    assert ex["clean"].shape == ex["adversarial"].shape == (2, *SHAPE[:2])
+    assert set(ex["gender"]) == {"female", "male"}
+    assert np.array_equal(ex["y_adv"], rows.set_index("sample").loc[ex["sample"], "y_adv"].to_numpy())
+
+
+ATTACK_BOUND = {"fgsm": True, "bim": True}
+
+
+def test_perturbation_is_the_paper_mean_abs_difference(tmp_path: Path) -> None:
+    data, model = toy()
+    rows = attack_prepared(job("fgsm", examples=8), data, model, tmp_path)
+    ex = np.load(tmp_path / "examples.npz")
+    d = ex["adversarial"] - ex["clean"]
+    by = rows.set_index("sample").loc[ex["sample"]]
+    assert np.allclose(by["perturbation"], np.abs(d).mean(axis=(1, 2)), rtol=1e-5)
+    assert np.allclose(by["linf"], np.abs(d).max(axis=(1, 2)), rtol=1e-5)
+    assert np.allclose(by["l2"], np.sqrt((d.astype(np.float64) ** 2).sum(axis=(1, 2))), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["boundary"])  # stochastic: the hard case
+def test_slices_recombine_into_the_unsliced_result(tmp_path: Path, name: str) -> None:
+    data, model = toy()
+    whole = attack_prepared(job(name, limit=10, chunk_size=2), data, model, tmp_path / "whole")
+    parts = [attack_prepared(job(name, limit=10, chunk_size=2, slices=3, slice=k), data, model, tmp_path / f"s{k}")
+             for k in range(3)]
+    assert [len(p) for p in parts] == [4, 4, 2]
+    joined = pd.concat(parts, ignore_index=True)
+    pd.testing.assert_frame_equal(joined[RESULT_COLS], whole[RESULT_COLS])
+
+
+def test_chunk_plan_slices_are_contiguous_runs_of_whole_chunks() -> None:
+    spec = job("fgsm", limit=10, chunk_size=3, slices=2, slice=1)
+    assert [(c, list(i)) for c, i in chunk_plan(100, spec)] == [(2, [6, 7, 8]), (3, [9])]
+    assert chunk_plan(100, job("fgsm", limit=4, chunk_size=4, slices=2, slice=1)) == []
+
+
+def test_resumed_job_gives_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, model = toy()
+    spec = job("boundary", limit=8, chunk_size=2)
+    straight = attack_prepared(spec, data, model, tmp_path / "straight")
+
+    real_run = attack_job._Attacker.run
+    calls = {"n": 0}
+
+    def dies_on_third_chunk(self, x, y, chunk):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real_run(self, x, y, chunk)
+
+    monkeypatch.setattr(attack_job._Attacker, "run", dies_on_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        attack_prepared(spec, data, model, tmp_path / "resumed")
+    assert len(list((tmp_path / "resumed" / "chunks").glob("chunk-*.parquet"))) == 2
+    monkeypatch.setattr(attack_job._Attacker, "run", real_run)
+    calls["n"] = 0
+    resumed = attack_prepared(spec, data, model, tmp_path / "resumed")
+    pd.testing.assert_frame_equal(resumed[RESULT_COLS], straight[RESULT_COLS])
+    # the two finished chunks were reused, not recomputed: their timing rows are the first run's
+    assert (resumed["chunk_generate_s"].iloc[:4].to_numpy() > 0).all()
+
+
+def test_chunks_of_another_job_are_discarded(tmp_path: Path) -> None:
+    data, model = toy()
+    attack_prepared(job("fgsm"), data, model, tmp_path)
+    rows = attack_prepared(job("fgsm", params={"eps": 0.25}), data, model, tmp_path)
+    assert rows["linf"].max() <= 0.25 + 1e-5
+
+
+def test_true_labels_setting_attacks_the_truth(tmp_path: Path) -> None:
+    data, model = toy()
+    rows = attack_prepared(job("deepfool", labels="true"), data, model, tmp_path)
+    assert (rows["labels"] == "true").all() and summarize(rows)["accuracy"] < 1.0
+
+
+def test_stock_estimator_gives_the_same_rows(tmp_path: Path) -> None:
+    data, model = toy()
+    a = attack_prepared(job("jsma", limit=4), data, model, tmp_path / "compiled")
+    b = attack_prepared(job("jsma", limit=4, estimator="stock"), data, model, tmp_path / "stock")
+    pd.testing.assert_series_equal(a["y_adv"], b["y_adv"])
+    assert np.allclose(a["perturbation"], b["perturbation"], atol=1e-6)
+
+
+def test_run_attack_loads_the_upstream_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, model = toy()
+    up = save_upstream(model, data, tmp_path / "train")
+    monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: data)
+    rows = run_attack(job("fgsm"), tmp_path / "attack", JobEnv(cache_dir=tmp_path, upstream=up))
+    direct = attack_prepared(job("fgsm"), data, model, tmp_path / "direct")
+    pd.testing.assert_frame_equal(rows[RESULT_COLS], direct[RESULT_COLS])
+
+
+def test_run_attack_without_a_model_says_where_it_looked(tmp_path: Path) -> None:
+    with pytest.raises(JobError, match="model.keras: trained model not found"):
+        run_attack(job("fgsm"), tmp_path / "w", JobEnv(cache_dir=tmp_path, upstream=tmp_path / "nothing"))
+    with pytest.raises(JobError, match="upstream is None"):
+        run_attack(job("fgsm"), tmp_path / "w", JobEnv(cache_dir=tmp_path))
+
+
+def test_scaler_mismatch_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    data, model = toy()
+    up = save_upstream(model, data, tmp_path / "train")
+    other = SimpleNamespace(**vars(data) | {"clip_values": (-9.0, 9.0)})
+    monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: other)
+    with pytest.raises(JobError, match="clip values"):
+        run_attack(job("fgsm"), tmp_path / "attack", JobEnv(cache_dir=tmp_path, upstream=up))

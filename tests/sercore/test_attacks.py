@@ -1,0 +1,89 @@
+"""Attack registry: parameter models in ART's names, validation messages, the paper's grid."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from sercore.attacks import ATTACKS, PAPER_GRID, validate_params
+from sercore.errors import ConfigError
+
+NAMES = ["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
+
+
+def test_registry_names_are_the_contract() -> None:
+    assert list(ATTACKS) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameters_are_art_constructor_arguments(name: str) -> None:
+    accepted = inspect.signature(ATTACKS[name].load().__init__).parameters
+    assert set(ATTACKS[name].params.model_fields) <= set(accepted)
+
+
+def test_defaults_are_the_paper_values() -> None:
+    assert validate_params("fgsm", {})["eps_step"] == 0.1
+    assert validate_params("bim", {})["max_iter"] == 100
+    assert validate_params("deepfool", {}) == {"max_iter": 1, "epsilon": 1e-5, "nb_grads": 5}
+    cw = validate_params("cw_l2", {})
+    assert (cw["binary_search_steps"], cw["initial_const"], cw["max_halving"], cw["max_doubling"]) == (20, 0.01, 10, 10)
+    linf = validate_params("cw_linf", {})
+    assert (linf["decrease_factor"], linf["initial_const"], linf["const_factor"]) == (0.8, 1e-4, 4.0)
+    assert validate_params("pixel", {}) == {"th": 1, "es": 1, "max_iter": 20, "targeted": False}
+    b = validate_params("boundary", {})
+    assert (b["targeted"], b["step_adapt"], b["num_trial"], b["sample_size"], b["init_size"]) == (False, 0.5, 3, 10, 100)
+
+
+def test_paper_grid_validates_and_covers_every_attack() -> None:
+    assert set(PAPER_GRID) == set(NAMES)
+    assert PAPER_GRID["fgsm"]["eps"] == [0.25, 0.5, 0.75, 1.0, 1.25]
+    assert PAPER_GRID["jsma"]["theta"] == [-1.0, -0.5, 0.5, 1.0]
+    for name, grid in PAPER_GRID.items():
+        for key, values in grid.items():
+            for v in values:
+                assert validate_params(name, {key: v})[key] == v
+
+
+def test_validated_params_are_json_ready_and_typed() -> None:
+    p = validate_params("deepfool", {"epsilon": "1e-5", "max_iter": 20})  # PyYAML reads 1e-5 as a string
+    assert p == {"max_iter": 20, "epsilon": 1e-5, "nb_grads": 5}
+    assert validate_params("fgsm", {"norm": float("inf")})["norm"] == "inf"
+    assert validate_params("fgsm", {"eps": 1})["eps"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("attack", "params", "expected"),
+    [
+        ("fgsm", {"eps": -0.1}, "eps: must be greater than 0 (got -0.1)"),
+        ("fgsm", {"epz": 1}, "epz: unknown parameter for fgsm (expected one of norm, eps, eps_step"),
+        ("bim", {"max_iter": 1.5}, "max_iter: must be a valid integer (got 1.5)"),
+        ("bim", {"max_iter": True}, "max_iter: must be a valid integer (got True)"),
+        ("fgsm", {"eps": True}, "eps: must be a number, not a boolean"),
+        ("jsma", {"gamma": 1.5}, "gamma: must be less than or equal to 1 (got 1.5)"),
+        ("jsma", {"theta": 0}, "theta: must not be 0"),
+        ("boundary", {"targeted": True}, "targeted: only False is supported"),
+        ("boundary", {"step_adapt": 1.0}, "step_adapt: must be less than 1 (got 1.0)"),
+        ("pixel", {"es": 0}, "es: must be 1 (got 0)"),
+        ("cw_linf", {"decrease_factor": 0}, "decrease_factor: must be greater than 0"),
+        ("fgsm", {"norm": 0.5}, 'norm: must be "inf" or a number >= 1 (got 0.5)'),
+    ],
+)
+def test_bad_parameters_rejected_with_key_first(attack: str, params: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_params(attack, params)
+    assert str(err.value).startswith(expected)
+
+
+def test_unknown_attack_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown attack 'cw_l0' .expected one of fgsm, bim, deepfool, jsma, cw_l2"):
+        validate_params("cw_l0", {})
+
+
+def test_validation_does_not_import_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from sercore.attacks import validate_params; validate_params('bim', {}); " \
+           "print('tensorflow' in sys.modules or 'art' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

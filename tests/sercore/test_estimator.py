@@ -1,0 +1,89 @@
+"""The compiled estimator against stock ART: same predictions, gradients and attack results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sercore.estimator import CompiledTensorFlowV2Classifier, make_classifier, pieces
+from tests.sercore.attack_fixtures import toy
+
+# float32 through differently fused graphs: relative to the largest entry of each result.
+RTOL = 1e-4
+
+
+def close(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and float(np.max(np.abs(a - b))) <= RTOL * max(float(np.max(np.abs(a))), 1e-12)
+
+
+def test_pieces_cover_input_with_power_of_two_padding() -> None:
+    assert list(pieces(600, 256)) == [(0, 256, 256), (256, 512, 256), (512, 600, 128)]
+    assert list(pieces(1, 256)) == [(0, 1, 1)]
+    assert list(pieces(10, 256)) == [(0, 10, 16)]
+    assert list(pieces(0, 256)) == []
+
+
+@pytest.fixture(scope="module")
+def pair():
+    data, model = toy()
+    stock = make_classifier(model, 3, data.clip_values, compiled=False)
+    ours = make_classifier(model, 3, data.clip_values, compiled=True, max_batch=8, jit_compile=False)
+    assert isinstance(ours, CompiledTensorFlowV2Classifier)
+    return data, stock, ours
+
+
+def test_predictions_and_gradients_match_stock(pair) -> None:
+    data, stock, ours = pair
+    x = data.x_test[:13]  # two pieces, the second padded from 5 to 8
+    y = np.eye(3, dtype=np.float32)[data.y_test[:13]]
+    assert close(stock.predict(x), ours.predict(x))
+    assert close(stock.loss_gradient(x, y), ours.loss_gradient(x, y))
+    assert close(stock.class_gradient(x), ours.class_gradient(x))
+    assert close(stock.class_gradient(x, label=1), ours.class_gradient(x, label=1))
+    labels = np.array([0, 1, 2, 2, 1, 0, 0, 1, 2, 0, 1, 2, 2])
+    assert close(stock.class_gradient(x, label=labels), ours.class_gradient(x, label=labels))
+    assert close(stock.class_gradient(x, label=list(labels)), ours.class_gradient(x, label=list(labels)))
+
+
+def test_loss_gradient_keeps_tensors_as_tensors(pair) -> None:
+    import tensorflow as tf
+
+    data, stock, ours = pair
+    x, y = tf.constant(data.x_test[:4]), tf.constant(np.eye(3, dtype=np.float32)[data.y_test[:4]])
+    g = ours.loss_gradient(x, y)
+    assert isinstance(g, tf.Tensor)
+    assert close(stock.loss_gradient(x, y).numpy(), g.numpy())
+
+
+@pytest.mark.parametrize(
+    ("name", "params"), [("fgsm", {"eps": 0.75}), ("bim", {"eps": 0.75, "max_iter": 10}), ("deepfool", {"max_iter": 5})]
+)
+def test_gradient_attacks_give_the_same_accuracy(pair, name: str, params: dict) -> None:
+    from sercore.attacks import ATTACKS, validate_params
+
+    data, stock, ours = pair
+    x, y = data.x_test, data.y_test
+    p = validate_params(name, params)
+    adv_stock = ATTACKS[name].build(stock, p, 8).generate(x)
+    adv_ours = ATTACKS[name].build(ours, p, 8).generate(x)
+    acc_stock = float(np.mean(stock.predict(adv_stock).argmax(1) == y))
+    acc_ours = float(np.mean(stock.predict(adv_ours).argmax(1) == y))
+    assert acc_ours == acc_stock
+    assert acc_ours < float(np.mean(stock.predict(x).argmax(1) == y))  # the attack did something
+    assert np.max(np.abs(adv_stock - adv_ours)) < 1e-3
+
+
+def test_paper_architecture_gradients_match_stock() -> None:
+    """The real model family (TimeDistributed CNN, BatchNorm, BiLSTM) at a small width, full input shape."""
+    from sercore.models import build_model
+    from sercore.specs import ModelSpec
+
+    model = build_model(ModelSpec(arch="final", width=0.125), 5)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 261, 128, 1)).astype(np.float32)
+    y = np.eye(5, dtype=np.float32)[[0, 3, 4]]
+    stock = make_classifier(model, 5, (-5, 7), compiled=False)
+    ours = make_classifier(model, 5, (-5, 7), compiled=True, jit_compile=False)
+    assert close(stock.predict(x), ours.predict(x))
+    assert close(stock.loss_gradient(x, y), ours.loss_gradient(x, y))
+    assert close(stock.class_gradient(x, label=np.array([1, 2, 0])), ours.class_gradient(x, label=np.array([1, 2, 0])))
