@@ -291,7 +291,8 @@ def _cli_train(args: argparse.Namespace) -> int:
         job = cli_job(args)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(f"{'.'.join(map(str, err['loc'])) or 'train'}: {err['msg']}") from exc
+        flag = f"--{str(err['loc'][-1]).replace('_', '-')}" if err["loc"] else "train"
+        raise ConfigError(f"{flag}: {err['msg']} (got {err.get('input')!r})") from exc
     out = args.out or Path("sertack-train") / job.job_id
     row = run_train(job, out, JobEnv.default()).iloc[0]
     print(
