@@ -99,3 +99,11 @@ def test_build_runs_in_a_fresh_interpreter_when_tensorflow_is_loaded(
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no recognisable audio files in .*empty"):
         open_store(CorpusSpec(name="emodb", root=str(tmp_path / "empty")), NO_AUG, tmp_path, progress=False)
+
+
+def test_emotions_outside_the_kept_set_are_not_rejections(cache_dir: Path, tmp_path: Path) -> None:
+    spec = CorpusSpec(name="synthetic", root=str(store_mod.corpus_root(TINY, cache_dir)),
+                      emotions=("sadness", "happiness"))
+    s = open_store(spec, NO_AUG, tmp_path, workers=1, progress=False)
+    assert set(s.meta["emotion"]) == {"sadness", "happiness"} and s.rejected.empty
+    assert (s.files["reason"] == store_mod.NOT_KEPT).sum() == 12 and s.files["kept"].sum() == 8
