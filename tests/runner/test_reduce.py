@@ -110,3 +110,14 @@ def test_bad_inputs_raise_one_line_errors(tmp_path: Path) -> None:
         read_plan(paths, "train")
     with pytest.raises(DataError, match="unknown stage 'trian'"):
         merge_stage(paths, "trian")
+
+
+def test_stage_with_only_broken_shards_still_reduces(tmp_path: Path) -> None:
+    from runner.reduce import reduce_run
+
+    paths = RunPaths(tmp_path / "bad")
+    paths.shard_dir("train").mkdir(parents=True)
+    paths.shard("train", "x").write_bytes(b"PAR1 not really parquet")
+    out = reduce_run(paths.root, progress=False, audio_limit=0)
+    assert pq.read_table(paths.results("train")).num_rows == 0
+    assert "| x | train | unreadable |" in (out / "README.md").read_text(encoding="utf-8")
