@@ -22,7 +22,7 @@ import soundfile as sf
 
 from .base import CorpusLoader, ParseError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 NATIVE_RATE = 22050
 DEFAULT_PER_CLASS = 8
 # speaker -> base f0 in Hz
@@ -60,9 +60,14 @@ def utterance(speaker: str, emotion: str, rng: np.random.Generator, sr: int = NA
     f0 = f0_base * 2 ** (semis / 12)
     phase = 2 * np.pi * np.cumsum(f0) / sr
     n_harm = int(min(5500, sr / 2 - 500) // f0.max())
-    voiced = np.zeros(n)
+    # sum_k k^-tilt sin(k phase + phi_k), via powers of exp(i phase): one complex multiply per harmonic, no sin
+    z = np.exp(1j * phase)
+    zk = np.ones(n, complex)
+    acc = np.zeros(n, complex)
     for k in range(1, n_harm + 1):
-        voiced += k ** -tilt * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+        zk *= z
+        acc += (k ** -tilt * np.exp(1j * rng.uniform(0, 2 * np.pi))) * zk
+    voiced = acc.imag
     voiced /= np.abs(voiced).max() + 1e-9
     noise = rng.normal(0, 1, n) * breath * 4
     speech = energy * env * (voiced + noise)
