@@ -10,6 +10,7 @@ import html
 import importlib.metadata as md
 import json
 import platform
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -118,6 +119,8 @@ def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) 
     """Write every table, figure, sound, provenance.json, README.md and index.html; returns report/.
     `audio_limit`: attacks that get clean/adversarial WAVs (Griffin-Lim costs about a second per file)."""
     out = data.paths.report_dir
+    for sub in ("tables", "figures", "audio"):  # a rerun must not leave a previous reduce's files behind
+        shutil.rmtree(out / sub, ignore_errors=True)
     tables, compare, protocol, media, complete, prov = _sections(data, audio_limit)
     for t in [*tables, *compare, *protocol, complete]:
         write_table(t, out / "tables")
@@ -159,6 +162,12 @@ def _html_table(t: Table) -> str:
             f"</tr></thead><tbody>{body}</tbody></table>\n" + (f"<ul class=\"notes\">{notes}</ul>\n" if notes else ""))
 
 
+def _toc(tables: list[Table]) -> str:
+    links = "".join(f'<li><a href="#{html.escape(t.name)}">{html.escape(t.number)}. {html.escape(t.title)}</a></li>'
+                    for t in tables)
+    return f"<details><summary>Tables</summary><ul>{links}</ul></details>"
+
+
 def _data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
@@ -177,6 +186,7 @@ def render_html(tables: list[Table], compare: list[Table], protocol: list[Table]
         for k, v in prov.items())
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
              f"<style>{_CSS}</style></head><body>\n<h1>{title}</h1>",
+             _toc([*tables, *compare, *protocol]),
              "<h2>Provenance</h2>", f"<table><tbody>{prov_rows}</tbody></table>", "<h2>Completeness</h2>",
              _html_table(complete) if not complete.display.empty else "<p>Every planned job finished.</p>",
              "<h2>Tables</h2>", *[_html_table(t) for t in tables]]

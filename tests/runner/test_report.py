@@ -120,7 +120,11 @@ def test_report_lists_broken_shards(tmp_path: Path) -> None:
     first, second = sorted(attack_dir.glob("*.parquet"))[:2]
     first.write_bytes(first.read_bytes()[:100])  # truncated
     second.unlink()  # missing
+    stale = paths.report_dir / "figures" / "spectrogram_old.png"  # left by an earlier reduce
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
     out = reduce_run(paths.root, progress=False, audio_limit=0)
+    assert not stale.exists()
     text = (out / "README.md").read_text(encoding="utf-8")
     assert f"| {first.stem} | attack | unreadable |" in text
     assert f"| {second.stem} | attack | missing | no shard and no error file |" in text
