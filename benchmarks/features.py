@@ -26,7 +26,7 @@ import librosa
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from sercore.datasets import corpus_root, kept, load_corpus
+from sercore.datasets import kept, load_corpus
 from sercore.specs import CorpusSpec, FeatureSettings
 from sercore.store import default_workers, open_store
 

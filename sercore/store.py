@@ -24,7 +24,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -182,48 +181,57 @@ def _build(spec: CorpusSpec, fs: FeatureSettings, cache_dir: Path, root: Path, f
     t0 = time.perf_counter()
     results = _run_parallel(paths, fs, min(workers, len(paths)), progress, f"features {spec.name}")
     log.info("%s: %d files in %.1f s with %d workers", spec.name, len(paths), time.perf_counter() - t0, workers)
-
-    ok = [i for i, r in enumerate(results) if isinstance(r, FileFeatures)]
-    n_total = sum(results[i].x.shape[0] for i in ok)  # type: ignore[union-attr]
-    if n_total == 0:
+    arrays = [r.x for r in results if isinstance(r, FileFeatures)]
+    if not arrays:
         raise DataError(f"{spec.name}: every file of {root} failed feature extraction (first: {results[0]})")
-    file_rows = corpus.files.assign(kept=False, reason="", n_segments=0)
+    meta, files_table = _tables(spec, corpus.files, corpus.rejected, chosen, results)
+    settings = {"corpus": json.loads(spec.canonical_json()), "root": str(root),
+                "features": json.loads(fs.canonical_json()), "key": key}
+    _write_entry(final, arrays, meta, files_table, settings)
+
+
+def _tables(spec: CorpusSpec, files: pd.DataFrame, rejected: pd.DataFrame, chosen: pd.DataFrame,
+            results: list[FileFeatures | BaseException]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-segment meta table and the per-file table (every file, kept or not, with its reason)."""
+    file_rows = files.assign(kept=False, reason="", n_segments=0)
     file_rows.loc[~file_rows["emotion"].isin(spec.kept_emotions), "reason"] = NOT_KEPT
     pos = {p: j for j, p in enumerate(file_rows["path"])}
-    meta_parts = []
+    parts = []
     for i, r in enumerate(results):
         j = pos[chosen.at[i, "path"]]
         if isinstance(r, FileFeatures):
-            file_rows.loc[j, ["kept", "n_segments"]] = [True, r.x.shape[0]]
-            part = pd.DataFrame([chosen.iloc[i].to_dict()] * r.x.shape[0])
+            file_rows.loc[j, ["kept", "n_segments"]] = [True, len(r.x)]
+            part = pd.DataFrame([chosen.iloc[i].to_dict()] * len(r.x))
             part["version"], part["chunk"] = r.versions, r.chunks
-            meta_parts.append(part)
+            parts.append(part)
         else:
             file_rows.loc[j, "reason"] = f"feature extraction failed: {str(r).splitlines()[0][:160]}"
             log.warning("%s: skipped %s: %s", spec.name, chosen.at[i, "path"], r)
-    meta = pd.concat(meta_parts, ignore_index=True)
+    meta = pd.concat(parts, ignore_index=True)
     meta.insert(2, "recording", meta["dataset"] + ":" + meta["path"])
-    rej = corpus.rejected.assign(kept=False, n_segments=0, duration_s=0.0)
-    files_table = pd.concat([file_rows, rej], ignore_index=True)
-    files_table = files_table.reindex(columns=list(dict.fromkeys(FILE_TABLE_COLUMNS + list(file_rows.columns))))
-    files_table = files_table.sort_values("path", ignore_index=True)
+    table = pd.concat([file_rows, rejected.assign(kept=False, n_segments=0, duration_s=0.0)], ignore_index=True)
+    table = table.reindex(columns=list(dict.fromkeys(FILE_TABLE_COLUMNS + list(file_rows.columns))))
+    return meta, table.sort_values("path", ignore_index=True)
 
+
+def _write_entry(final: Path, arrays: list[np.ndarray], meta: pd.DataFrame, files_table: pd.DataFrame,
+                 settings: dict[str, object]) -> None:
+    """Write the entry into a temp folder beside `final`, then rename it into place (all or nothing)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
+        # Filled array by array: no second (N, 261, 128) copy in memory as np.concatenate would make.
         x = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np.float32,
-                                      shape=(n_total, *results[ok[0]].x.shape[1:]))  # type: ignore[union-attr]
+                                      shape=(sum(map(len, arrays)), *arrays[0].shape[1:]))
         at = 0
-        for i in ok:
-            xi = results[i].x  # type: ignore[union-attr]
+        for xi in arrays:
             x[at:at + len(xi)] = xi
             at += len(xi)
         x.flush()
         del x
         write_parquet(meta, tmp / "meta.parquet")
         write_parquet(files_table, tmp / "files.parquet")
-        write_json(tmp / "settings.json", {"corpus": json.loads(spec.canonical_json()), "root": str(root),
-                                           "features": json.loads(fs.canonical_json()), "key": key})
+        write_json(tmp / "settings.json", settings)
         try:
             os.rename(tmp, final)
         except OSError:  # a concurrent job finished the same entry first; keep its copy
