@@ -8,7 +8,6 @@ paper's OneHotEncoder). What the standardiser and the clip values are fitted on 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +20,6 @@ from .specs import DataSpec
 from .splits import Split, clean_split, paper_split
 from .store import open_store
 from .vocab import class_order
-
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Prepared:
@@ -67,8 +63,10 @@ def prepare(spec: DataSpec, cache_dir: Path, *, workers: int | None = None, prog
     if min(map(len, split)) == 0:
         raise JobError(f"{spec.corpus.name}: split gave an empty side ({', '.join(str(len(s)) for s in split)})")
 
-    fit_idx = np.sort(np.concatenate(split)) if spec.protocol == "paper" else np.sort(split.train)
-    dataset_max = nz.global_max(store.x[fit_idx]) if spec.normalization == "norm_max_global" else None
+    dataset_max = None
+    if spec.normalization == "norm_max_global":
+        fit_idx = np.sort(np.concatenate(split)) if spec.protocol == "paper" else np.sort(split.train)
+        dataset_max = max(nz.global_max(store.x[fit_idx[i:i + 1024]]) for i in range(0, len(fit_idx), 1024))
     parts = {name: nz.normalize(store.x[idx], spec.normalization, dataset_max)
              for name, idx in zip(("train", "val", "test"), split)}
 
