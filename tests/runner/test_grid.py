@@ -255,3 +255,27 @@ def test_train_jobs_are_frozen(make_grid, tmp_path: Path) -> None:
 def test_missing_site_profile(make_grid, tmp_path: Path) -> None:
     (p,) = problems(make_grid(profile=str(tmp_path / "nope.yaml")))
     assert "profile: " in p and "cannot read site profile" in p
+
+
+def test_real_art_parameter_check(make_grid, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against sercore.attacks itself (the other tests use a stand-in): completed params, named problems."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "sercore.attacks")
+    grid = load_grid(make_grid())
+    fgsm = next(j.spec for j in grid.jobs["attack"] if j.spec.attack == "fgsm")
+    assert fgsm.params["eps"] == 0.25 and "eps_step" in fgsm.params  # defaults filled in by the registry
+    found = problems(make_grid(stages__attack__attacks={"fgsm": {"eps": -0.1}, "bim": {"max_itr": 3}}))
+    assert any("stages.attack.attacks.fgsm.eps:" in p and "-0.1" in p for p in found)
+    assert any("stages.attack.attacks.bim" in p and "max_itr" in p for p in found)
+
+
+def test_env_default_and_default_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    monkeypatch.delenv("SURELY_UNSET_CACHE_42", raising=False)
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "cache": "${SURELY_UNSET_CACHE_42:-/tmp/c}",
+                                    "corpora": [{"name": "synthetic"}], "stages": {"features": {}}}))
+    grid = load_grid(path)
+    assert grid.output == Path("runs/t") and grid.cache == Path("/tmp/c")
