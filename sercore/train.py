@@ -36,12 +36,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# benchmarks/train.py, final model, batch 32, 2-core x86 CPU (shared): XLA was no faster on CPU, so "auto" keeps
-# it off there. On GPU "auto" follows Keras' own rule (XLA on), not measured by us (no GPU in development).
+# benchmarks/train.py, final model, batch 32, 2-core x86 CPU (shared): XLA ran at 0.5-0.8x the plain speed, so
+# "auto" keeps it off on CPU. On GPU "auto" is handed to Keras, which leaves XLA off for these models too: the TF
+# LSTM layer takes the cuDNN kernel there and marks itself not jit-compilable (keras/src/layers/rnn/lstm.py).
+# Not measured on GPU by us (no GPU during development).
 XLA_ON_CPU = False
 
 
-def resolve_jit(setting: bool | str, deterministic: bool = False) -> bool:
+def resolve_jit(setting: bool | str, deterministic: bool = False) -> bool | str:
     """The jit_compile value to hand Keras for this device; op determinism rules XLA out (Keras does too)."""
     if deterministic:
         return False
@@ -49,7 +51,7 @@ def resolve_jit(setting: bool | str, deterministic: bool = False) -> bool:
         return setting
     import tensorflow as tf
 
-    return bool(tf.config.list_physical_devices("GPU")) or XLA_ON_CPU
+    return "auto" if tf.config.list_physical_devices("GPU") else XLA_ON_CPU
 
 
 def check_prepared(data: Prepared) -> None:
