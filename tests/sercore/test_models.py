@@ -91,3 +91,12 @@ def test_cli_json(capsys) -> None:
     args = parser.parse_args(["models", "--json"])
     assert args.func(args) == 0
     assert json.loads(capsys.readouterr().out) == PAPER_COUNTS
+
+
+@pytest.mark.parametrize("arch", list(PAPER_COUNTS))
+def test_every_arch_runs_at_small_width(arch: str) -> None:
+    model = build_model(ModelSpec(arch=arch, width=0.25), 4)
+    x = np.random.default_rng(1).normal(size=(2, 261, 128, 1)).astype("float32")
+    proba = model.predict(x, verbose=0)
+    assert proba.shape == (2, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
