@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in lines:
             print(f"error: {line}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `python -m runner plan G | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -321,6 +321,7 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
             continue
         checked = [p for p in (validate(name, v, where, file, problems) for v in variants) if p is not None]
         n = slices.get(name, slices.get("default", 1))
+        _check_slices(name, n, options, file, problems)
         for target, opts in itertools.product(targets, options):
             if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts) is None:
                 continue  # the options themselves are invalid: reported once, no need to try every job
@@ -329,6 +330,20 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
                 spec = AttackJob(target=target.spec, attack=name, params=param, slices=n, slice=i, **opts)
                 out.append(Job("attack", spec, target.id, "train", attack_id(spec, target_json)))
     return out
+
+
+def _check_slices(name: str, n: int, options: list[dict], file: str, problems: list[str]) -> None:
+    """Slices split an attack's chunks: with a `limit`, more slices than chunks leaves some slices empty."""
+    chunk_default = AttackJob.model_fields["chunk_size"].default
+    for opts in options:
+        limit, chunk = opts.get("limit"), opts.get("chunk_size", chunk_default)
+        if isinstance(limit, int) and isinstance(chunk, int) and limit > 0 and chunk > 0:
+            chunks = -(-limit // chunk)
+            if n > chunks:
+                problems.append(
+                    f"{file}: stages.attack.slices.{name}: {n} slices but limit {limit} / chunk_size {chunk} "
+                    f"makes only {chunks} chunk(s) (got {n}; expected at most {chunks}, or a smaller chunk_size)"
+                )
 
 
 def _param_validator() -> Callable[..., dict | None]:

@@ -26,7 +26,7 @@ BASE: dict[str, Any] = {
                        "model": {"arch": "m0", "width": 0.25}, "train": {"epochs": 1}},
         "arch_study": {"model": {"arch": ["m0", "m1"], "width": 0.25}, "train": {"epochs": 1}},
         "train": {"model": {"width": 0.25}, "train": {"epochs": 1}},
-        "attack": {"limit": 4, "slices": {"default": 1, "cw_linf": 2},
+        "attack": {"limit": 4, "chunk_size": 2, "slices": {"default": 1, "cw_linf": 2},
                    "attacks": {"fgsm": {"eps": [0.25, 1.0]}, "cw_linf": {}}},
     },
 }

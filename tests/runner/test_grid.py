@@ -279,3 +279,10 @@ def test_env_default_and_default_output(tmp_path: Path, monkeypatch: pytest.Monk
                                     "corpora": [{"name": "synthetic"}], "stages": {"features": {}}}))
     grid = load_grid(path)
     assert grid.output == Path("runs/t") and grid.cache == Path("/tmp/c")
+
+
+def test_more_slices_than_chunks(make_grid) -> None:
+    found = problems(make_grid(stages__attack__limit=8, stages__attack__chunk_size=64))
+    assert any("stages.attack.slices.cw_linf: 2 slices but limit 8 / chunk_size 64 makes only 1 chunk(s)" in p
+               for p in found)
+    load_grid(make_grid(stages__attack__limit=8, stages__attack__chunk_size=4))  # 2 chunks: fine
