@@ -204,14 +204,15 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     root = tmp_path_factory.mktemp("cli-e2e")
     a, b, t = root / "run-a", root / "run-b", root / "run-t"
     grid_a = root / "a.yaml"
-    grid_a.write_text(yaml.safe_dump(tiny_grid("e2e-a", a)))
-    (root / "b.yaml").write_text(yaml.safe_dump(tiny_grid("e2e-b", b)))
+    tag = f"e2e{os.getpid()}"  # Slurm job names are `<grid name>-<stage>`: unique per test session
+    grid_a.write_text(yaml.safe_dump(tiny_grid(f"{tag}-a", a)))
+    (root / "b.yaml").write_text(yaml.safe_dump(tiny_grid(f"{tag}-b", b)))
     # T: the features job sleeps past a 2-minute limit; the profile drops the fault on the requeued run.
     # Slurm sends USR2 at its 30 s check once at most signal_delay_s + 30 s remain: 60-90 s into a run here,
     # which leaves the requeued run at least 60 s (a 1-minute limit would signal every run at its first check).
     restart = {"setup": ['[ "${SLURM_RESTART_COUNT:-0}" = 0 ] || unset SERTACK_FAULT_INJECT'], "signal_delay_s": 30}
     (root / "restart.yaml").write_text(yaml.safe_dump(restart))
-    grid_t = tiny_grid("e2e-t", t, profile=str(root / "restart.yaml"))
+    grid_t = tiny_grid(f"{tag}-t", t, profile=str(root / "restart.yaml"))
     grid_t["stages"] = {"features": {}}
     grid_t["resources"]["features"] = {"time": 2}
     (root / "t.yaml").write_text(yaml.safe_dump(grid_t))
@@ -229,12 +230,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     # the uninterrupted reference runs in-process meanwhile
     cli("submit", str(root / "b.yaml"), "--executor", "local", "--no-progress")
 
-    names = [f"e2e-a-{s}" for s in ids]
+    names = [f"{tag}-a-{s}" for s in ids]
     wait_for_queue(names, 300)
     status_1, tasks_1, mtimes_1 = run_status(a), {s: submitted(a, s) for s in ids}, _mtimes(a)
     resubmit = cli("submit", str(grid_a), "--executor", "slurm")
     wait_for_queue(names, 300)
-    wait_for_queue(["e2e-t-features"], 300)
+    wait_for_queue([f"{tag}-t-features"], 300)
     return Scenario(
         a=a, b=b, t=t, ids=ids, raised=raised, cancelled=cancelled,
         status_1=status_1, status_2=run_status(a),
