@@ -109,7 +109,6 @@ def test_gpu_array_runs_and_sacct_reports_each_task(over_limit_job: submitit.Job
 REPO = Path(__file__).resolve().parents[2]
 # Columns that legitimately differ between two runs of the same jobs: where and when they ran, wall times.
 VOLATILE = re.compile(r"^(host|device|finished_at)$|(train|generate)_s$|per_s$")
-ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "SUSPENDED", "PREEMPTED"}
 
 
 def tiny_grid(name: str, output: Path, **extra: object) -> dict:
@@ -191,6 +190,7 @@ class Scenario:
     mtimes_2: dict[str, float]
     resubmit_out: str
     t_status: dict
+    cancelled_states: dict[str, str]
 
 
 def _mtimes(run: Path) -> dict[str, float]:
@@ -233,6 +233,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     names = [f"{tag}-a-{s}" for s in ids]
     wait_for_queue(names, 300)
     status_1, tasks_1, mtimes_1 = run_status(a), {s: submitted(a, s) for s in ids}, _mtimes(a)
+    cancelled_states = slurm.sacct_states([tasks[j] for j in cancelled])
     resubmit = cli("submit", str(grid_a), "--executor", "slurm")
     wait_for_queue(names, 300)
     wait_for_queue([f"{tag}-t-features"], 300)
@@ -242,6 +243,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
         tasks_1=tasks_1, tasks_2={s: submitted(a, s) for s in ids},
         mtimes_1=mtimes_1, mtimes_2=_mtimes(a),
         resubmit_out=resubmit.stdout, t_status=run_status(t),
+        cancelled_states={j: cancelled_states.get(tasks[j], "no sacct row") for j in cancelled},
     )  # fmt: skip
 
 
@@ -275,8 +277,9 @@ def test_resubmit_redoes_only_failed_and_cancelled_jobs(scenario: Scenario) -> N
     }  # fmt: skip
     assert changed == {scenario.raised, *scenario.cancelled}
     assert re.search(r"attack\s+4 jobs, 1 already done, submitted 3", scenario.resubmit_out), scenario.resubmit_out
-    kept = {jid: m for jid, m in scenario.mtimes_1.items()}
-    assert all(scenario.mtimes_2[jid] == m for jid, m in kept.items()), "finished shards were rewritten"
+    # a task cancelled while pending never gets a sacct row; one cancelled later shows CANCELLED
+    assert set(scenario.cancelled_states.values()) <= {"CANCELLED", "no sacct row"}, scenario.cancelled_states
+    assert all(scenario.mtimes_2[jid] == m for jid, m in scenario.mtimes_1.items()), "finished shards were rewritten"
     assert all(v["done"] == v["total"] and v["failed"] == 0 for v in scenario.status_2.values()), scenario.status_2
 
 
