@@ -66,6 +66,10 @@ def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bo
         errs = [sub[f"{metric}_std"].get(a, np.nan) for a in attacks]
         x = np.arange(len(attacks)) + (i - (len(datasets) - 1) / 2) * width
         bars = ax.bar(x, vals, width, yerr=np.nan_to_num(errs), capsize=2, label=agg.DATASET_NAMES.get(d, d))
+        if log_y:  # a zero has no bar on a log axis: say so rather than leave a silent gap
+            for xi, v in zip(x, vals, strict=True):
+                if v == 0:
+                    ax.annotate("0", (xi, 0), xycoords=("data", "axes fraction"), ha="center", va="bottom")
         if clean and d in clean:
             ax.axhline(clean[d], color=bars.patches[0].get_facecolor(), ls="--", lw=1)
     ax.set_xticks(np.arange(len(attacks)), [agg.ATTACK_NAMES.get(a, a) for a in attacks], rotation=30, ha="right")
