@@ -166,3 +166,36 @@ def test_scaler_mismatch_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: other)
     with pytest.raises(JobError, match="clip values"):
         run_attack(job("fgsm"), tmp_path / "attack", JobEnv(cache_dir=tmp_path, upstream=up))
+
+
+def test_cli_attacks_a_train_folder_and_prints_gender_accuracy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sercore import io
+    from sercore.__main__ import main
+
+    data, model = toy()
+    up = save_upstream(model, data, tmp_path / "train")
+    io.write_json(up / "summary.json", {"job": target_job().model_dump(mode="json")})
+    monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: data)
+    code = main(["attack", str(up), "--attacks", "fgsm,deepfool", "--limit", "6", "--set", "fgsm.eps=0.75",
+                 "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    header, fgsm, deepfool = out.splitlines()[:3]
+    assert header.split()[:6] == ["attack", "n", "clean", "adv", "male", "female"]
+    assert fgsm.split()[:2] == ["fgsm", "6"] and '{"eps": 0.75}' in fgsm
+    assert deepfool.split()[0] == "deepfool"
+    table = pd.read_parquet(tmp_path / "out" / "attacks.parquet")
+    assert sorted(table["attack"].unique()) == ["deepfool", "fgsm"] and len(table) == 12
+
+
+def test_cli_set_is_checked_like_a_grid() -> None:
+    from sercore.attack_job import cli_params
+    from sercore.errors import ConfigError
+
+    assert cli_params(["bim"], ["bim.max_iter=5"])["bim"]["max_iter"] == 5
+    with pytest.raises(ConfigError, match="max_iter: must be a valid integer"):
+        cli_params(["bim"], ["bim.max_iter=five"])
+    with pytest.raises(ConfigError, match="expected ATTACK.PARAM=VALUE"):
+        cli_params(["bim"], ["fgsm.eps=1"])
