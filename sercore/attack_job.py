@@ -175,7 +175,9 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
     return _assemble(job, params, meta, plan, chunk_dir, Path(workdir))
 
 
-def _assemble(job: AttackJob, params: dict, meta: pd.DataFrame, plan: list, chunk_dir: Path, workdir: Path) -> pd.DataFrame:
+def _assemble(
+    job: AttackJob, params: dict, meta: pd.DataFrame, plan: list, chunk_dir: Path, workdir: Path
+) -> pd.DataFrame:
     """Rows of every chunk of the slice plus sample and job columns; writes examples.npz."""
     frames = [pd.read_parquet(chunk_dir / f"chunk-{c:05d}.parquet") for c, _ in plan]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["sample", "chunk"])

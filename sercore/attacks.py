@@ -124,7 +124,8 @@ class CwLinfParams(Params):
 
 class PixelParams(Params):
     th: Int | None = Field(1, ge=1)  # cells changed; None = ART's search for the smallest th (slow)
-    es: Annotated[Literal[1], BeforeValidator(_no_bool)] = 1  # differential evolution; es=0 (CMA-ES) needs the `cma` package, which we do not ship
+    # 1 = differential evolution; 0 (CMA-ES) needs the `cma` package, which sertack does not ship.
+    es: Annotated[Literal[1], BeforeValidator(_no_bool)] = 1
     max_iter: Int = Field(20, ge=1)
     targeted: Untargeted = False
 
@@ -180,7 +181,9 @@ ATTACKS: dict[str, AttackInfo] = {
         ),
         AttackInfo("cw_l2", f"{_EVASION}.CarliniL2Method", CwL2Params, "https://arxiv.org/abs/1608.04644"),
         AttackInfo("cw_linf", f"{_EVASION}.CarliniLInfMethod", CwLinfParams, "https://arxiv.org/abs/1608.04644"),
-        AttackInfo("pixel", f"{_EVASION}.PixelAttack", PixelParams, "https://arxiv.org/abs/1710.08864", stochastic=True),
+        AttackInfo(
+            "pixel", f"{_EVASION}.PixelAttack", PixelParams, "https://arxiv.org/abs/1710.08864", stochastic=True
+        ),
         AttackInfo(
             "boundary", "sercore.seeded.SeededBoundaryAttack", BoundaryParams,
             "https://arxiv.org/abs/1712.04248", stochastic=True,

@@ -127,7 +127,11 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
         return grads.numpy() if isinstance(x, np.ndarray) else grads
 
     def class_gradient(
-        self, x: np.ndarray, label: int | list[int] | np.ndarray | None = None, training_mode: bool = False, **kwargs: Any
+        self,
+        x: np.ndarray,
+        label: int | list[int] | np.ndarray | None = None,
+        training_mode: bool = False,
+        **kwargs: Any,
     ) -> np.ndarray:
         if training_mode or not self._plain():
             return super().class_gradient(x, label=label, training_mode=training_mode, **kwargs)

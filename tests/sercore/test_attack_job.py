@@ -11,6 +11,7 @@ import pytest
 
 from sercore import attack_job
 from sercore.attack_job import attack_prepared, chunk_plan, run_attack, summarize
+from sercore.attacks import ATTACKS, validate_params
 from sercore.env import JobEnv
 from sercore.errors import JobError
 from sercore.specs import AttackJob
@@ -50,10 +51,12 @@ def test_each_attack_gives_complete_rows(tmp_path: Path, name: str) -> None:
         assert col in rows, col
     assert not rows[SAMPLE_COLS].isna().any().any()
     assert (rows["y_true"] == data.y_test[:8]).all()
-    assert json.loads(rows["params"].iloc[0])["max_iter" if "max_iter" in spec.params else next(iter(spec.params))]
+    full = validate_params(name, spec.params)
+    assert json.loads(rows["params"].iloc[0]) == full
+    assert all((rows[f"param_{k}"] == v).all() for k, v in full.items() if v is not None)
     assert rows["generate_s"].iloc[0] > 0 and rows["samples_per_s"].iloc[0] > 0
     s = summarize(rows)
-    if ATTACK_BOUND.get(name):
+    if ATTACKS[name].norm_bound == "linf":
         assert rows["linf"].max() <= spec.params["eps"] + 1e-5
     if name in GRADIENT:
         assert s["accuracy"] < s["clean"], s
@@ -61,9 +64,6 @@ def test_each_attack_gives_complete_rows(tmp_path: Path, name: str) -> None:
     assert ex["clean"].shape == ex["adversarial"].shape == (2, *SHAPE[:2])
     assert set(ex["gender"]) == {"female", "male"}
     assert np.array_equal(ex["y_adv"], rows.set_index("sample").loc[ex["sample"], "y_adv"].to_numpy())
-
-
-ATTACK_BOUND = {"fgsm": True, "bim": True}
 
 
 def test_perturbation_is_the_paper_mean_abs_difference(tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ def test_defaults_are_the_paper_values() -> None:
     assert (linf["decrease_factor"], linf["initial_const"], linf["const_factor"]) == (0.8, 1e-4, 4.0)
     assert validate_params("pixel", {}) == {"th": 1, "es": 1, "max_iter": 20, "targeted": False}
     b = validate_params("boundary", {})
-    assert (b["targeted"], b["step_adapt"], b["num_trial"], b["sample_size"], b["init_size"]) == (False, 0.5, 3, 10, 100)
+    got = (b["targeted"], b["step_adapt"], b["num_trial"], b["sample_size"], b["init_size"])
+    assert got == (False, 0.5, 3, 10, 100)
 
 
 def test_paper_grid_validates_and_covers_every_attack() -> None:
@@ -86,4 +87,5 @@ def test_validation_does_not_import_tensorflow() -> None:
 
     code = "import sys; from sercore.attacks import validate_params; validate_params('bim', {}); " \
            "print('tensorflow' in sys.modules or 'art' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
