@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -127,25 +128,56 @@ def _limit_threads() -> None:
     threadpool_limits(1)
 
 
+def _warm_up(fs: FeatureSettings) -> None:
+    """Run every stage once on a short tone in the parent: imports, filterbanks and any JIT compilation then
+    happen once, before fork, instead of once per worker (seconds each on a busy node)."""
+    import soxr  # noqa: F401  (librosa's resampler, imported lazily on first use)
+
+    tone = (0.3 * np.sin(np.arange(int(1.2 * fs.sample_rate)) * 0.05)).astype(np.float32)
+    y = audio.trim(tone, fs.trim_top_db, fs.trim_frame_length, fs.trim_hop_length)
+    signals = augment.versions(y, fs.sample_rate, fs.pitch_steps[:1], fs.stretch_rates[:1]) if fs.augment \
+        else iter([(augment.ORIGINAL, y)])
+    pieces = [p for _, sig in signals for p in audio.segment(sig, int(round(fs.segment_s * fs.sample_rate)))]
+    features.log_mel(np.stack(pieces), fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmax, fs.db)
+
+
 def _run_parallel(paths: list[Path], fs: FeatureSettings, workers: int,
                   progress: bool, desc: str) -> list[FileFeatures | BaseException]:
-    """extract() over files; a failure is returned in place of the result, never raised."""
+    """extract() over files; a failure is returned in place of the result, never raised.
+
+    BLAS is held to one thread throughout, in this process too: the per-segment matrix products are tiny,
+    and a multi-threaded BLAS on a shared node spends more time synchronising than computing. It also makes
+    serial and parallel builds give identical numbers.
+    """
+    from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
     results: list[FileFeatures | BaseException] = [RuntimeError("not run")] * len(paths)
     # disable=None: tqdm shows the bar on a terminal only, so batch logs do not fill with carriage returns
     bar = tqdm(total=len(paths), desc=desc, unit="file", disable=None if progress else True, mininterval=1.0)
-    if workers <= 1:
-        for i, p in enumerate(paths):
-            try:
-                results[i] = extract(p, fs)
-            except Exception as exc:
-                results[i] = exc
-            bar.update()
-        bar.close()
-        return results
+    with threadpool_limits(1):
+        _warm_up(fs)
+        if workers <= 1:
+            for i, p in enumerate(paths):
+                results[i] = _try_extract(p, fs)
+                bar.update()
+        else:
+            _pool_map(paths, fs, workers, results, bar.update)
+    bar.close()
+    return results
+
+
+def _try_extract(path: Path, fs: FeatureSettings) -> FileFeatures | BaseException:
+    try:
+        return extract(path, fs)
+    except Exception as exc:
+        return exc
+
+
+def _pool_map(paths: list[Path], fs: FeatureSettings, workers: int,
+              results: list[FileFeatures | BaseException], tick: Callable[[], object]) -> None:
     saved = {k: os.environ.get(k) for k in _SINGLE_THREAD_ENV}
-    os.environ.update(_SINGLE_THREAD_ENV)
+    os.environ.update(_SINGLE_THREAD_ENV)  # for spawned workers (non-Linux); forked ones inherit the limits
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
                                  initializer=_limit_threads) as pool:
@@ -156,15 +188,13 @@ def _run_parallel(paths: list[Path], fs: FeatureSettings, workers: int,
                     raise DataError(f"feature workers died while processing {paths[futures[fut]]}: {exc}") \
                         from exc
                 results[futures[fut]] = exc if exc is not None else fut.result()
-                bar.update()
+                tick()
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        bar.close()
-    return results
 
 
 def default_workers() -> int:
