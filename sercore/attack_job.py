@@ -14,6 +14,7 @@ standardised units. We add L0/L2/L-inf norms, the loss on the adversarial exampl
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -29,7 +30,7 @@ from . import io
 from .attacks import ATTACKS, PAPER_GRID, attack_info, params_json, validate_params
 from .env import JobEnv, seed_everything
 from .errors import ConfigError, JobError
-from .specs import AttackJob, TrainJob
+from .specs import AttackJob, DataSpec, TrainJob
 from .vocab import LANGUAGE
 
 if TYPE_CHECKING:
@@ -230,13 +231,19 @@ def check_scaler(upstream: Path, data: Prepared) -> None:
         raise JobError(f"{path}: clip values {clip} differ from the rebuilt data's {tuple(data.clip_values)}")
 
 
+@functools.lru_cache(maxsize=1)
+def _prepare_once(spec: DataSpec, cache_dir: Path) -> Prepared:
+    """Successive attack jobs on one model in one process (the CLI, a worker) rebuild the data once."""
+    from . import data
+
+    return data.prepare(spec, cache_dir)
+
+
 def run_attack(job: AttackJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     """Attack the test set slice of `job.target`'s model; returns one row per attacked sample."""
-    from .data import prepare
-
     validate_params(job.attack, job.params)
     model = load_model(env.upstream)
-    data = prepare(job.target.data, env.cache_dir)
+    data = _prepare_once(job.target.data, Path(env.cache_dir))
     check_scaler(env.upstream, data)
     return attack_prepared(job, data, model, Path(workdir))
 

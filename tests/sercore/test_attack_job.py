@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -34,6 +35,12 @@ SAMPLE_COLS = ["sample", "path", "speaker", "gender", "emotion", "y_true", "y_cl
 JOB_COLS = ["attack", "params", "dataset", "language", "protocol", "seed", "arch", "model_id", "slice", "slices",
             "labels", "estimator", "generate_s", "samples_per_s"]
 RESULT_COLS = ["sample", "y_adv", "loss_adv", "perturbation", "l0", "l2", "linf"]
+
+
+def fake_prepare(monkeypatch: pytest.MonkeyPatch, data) -> None:
+    """run_attack sees `data`; its data cache is a fresh one, dropped after the test."""
+    monkeypatch.setattr(attack_job, "_prepare_once", functools.lru_cache(maxsize=1)(attack_job._prepare_once.__wrapped__))
+    monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: data)
 
 
 def job(attack: str, **kw) -> AttackJob:
@@ -144,7 +151,7 @@ def test_stock_estimator_gives_the_same_rows(tmp_path: Path) -> None:
 def test_run_attack_loads_the_upstream_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data, model = toy()
     up = save_upstream(model, data, tmp_path / "train")
-    monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: data)
+    fake_prepare(monkeypatch, data)
     rows = run_attack(job("fgsm"), tmp_path / "attack", JobEnv(cache_dir=tmp_path, upstream=up))
     direct = attack_prepared(job("fgsm"), data, model, tmp_path / "direct")
     pd.testing.assert_frame_equal(rows[RESULT_COLS], direct[RESULT_COLS])
@@ -163,7 +170,7 @@ def test_scaler_mismatch_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     data, model = toy()
     up = save_upstream(model, data, tmp_path / "train")
     other = SimpleNamespace(**vars(data) | {"clip_values": (-9.0, 9.0)})
-    monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: other)
+    fake_prepare(monkeypatch, other)
     with pytest.raises(JobError, match="clip values"):
         run_attack(job("fgsm"), tmp_path / "attack", JobEnv(cache_dir=tmp_path, upstream=up))
 
@@ -177,7 +184,7 @@ def test_cli_attacks_a_train_folder_and_prints_gender_accuracy(
     data, model = toy()
     up = save_upstream(model, data, tmp_path / "train")
     io.write_json(up / "summary.json", {"job": target_job().model_dump(mode="json")})
-    monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: data)
+    fake_prepare(monkeypatch, data)
     code = main(["attack", str(up), "--attacks", "fgsm,deepfool", "--limit", "6", "--set", "fgsm.eps=0.75",
                  "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
