@@ -39,7 +39,8 @@ RESULT_COLS = ["sample", "y_adv", "loss_adv", "perturbation", "l0", "l2", "linf"
 
 def fake_prepare(monkeypatch: pytest.MonkeyPatch, data) -> None:
     """run_attack sees `data`; its data cache is a fresh one, dropped after the test."""
-    monkeypatch.setattr(attack_job, "_prepare_once", functools.lru_cache(maxsize=1)(attack_job._prepare_once.__wrapped__))
+    fresh = functools.lru_cache(maxsize=1)(attack_job._prepare_once.__wrapped__)
+    monkeypatch.setattr(attack_job, "_prepare_once", fresh)
     monkeypatch.setattr("sercore.data.prepare", lambda spec, cache_dir: data)
 
 
