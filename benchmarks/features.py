@@ -8,7 +8,8 @@ one melspectrogram + amplitude_to_db call per segment, one process, BLAS threads
 (`baseline_1thread_files_per_s`, `ratio_1thread`): librosa's per-segment mel product is a tiny matrix multiply
 that multi-threaded BLAS slows down badly on a busy machine, so this is the fairer per-core reference; (2) `sercore.store.open_store` building a
 cold cache entry (parallel, batched STFT, cached filterbank, atomic write; includes its corpus check and
-write-out); their ratio; and the time of a cache hit. Default corpus: the real EmoDB if found, else synthetic.
+write-out); their ratio; and the time of a cache hit. CPU seconds are printed too: on a shared machine the
+wall-clock ratio depends on how many cores the store's workers actually got (`store_cores_used`). Default corpus: the real EmoDB if found, else synthetic.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def baseline_file(path: Path, fs: FeatureSettings) -> int:
     return count
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the store's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def subset_root(spec: CorpusSpec, cache: Path, limit: int | None, into: Path) -> tuple[CorpusSpec, list[Path]]:
     """The kept files, optionally only the first `limit`, exposed under `into` as symlinks (same layout)."""
     corpus = load_corpus(spec, cache)
@@ -86,17 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp_path = Path(tmp)
         spec, paths = subset_root(CorpusSpec(name=args.corpus, root=root), tmp_path / "gen", args.limit,
                                   tmp_path / "corpus")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         base_segments = sum(baseline_file(p, fs) for p in paths)
-        base_s = time.perf_counter() - t0
+        base_s, base_cpu = time.perf_counter() - t0, _cpu() - c0
         with threadpool_limits(1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu()
             sum(baseline_file(p, fs) for p in paths)
-            base1_s = time.perf_counter() - t0
+            base1_s, base1_cpu = time.perf_counter() - t0, _cpu() - c0
         cache = tmp_path / "cache"
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         store = open_store(spec, fs, cache, workers=args.workers, progress=not args.json)
-        store_s = time.perf_counter() - t0
+        store_s, store_cpu = time.perf_counter() - t0, _cpu() - c0
         t0 = time.perf_counter()
         open_store(spec, fs, cache, workers=args.workers, progress=False)
         hit_s = time.perf_counter() - t0
@@ -106,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
            "baseline_files_per_s": round(len(paths) / base_s, 2), "store_files_per_s": round(len(paths) / store_s, 2),
            "ratio": round(base_s / store_s, 2), "cache_hit_s": round(hit_s, 4),
            "baseline_1thread_files_per_s": round(len(paths) / base1_s, 2), "ratio_1thread": round(base1_s / store_s, 2),
+           "baseline_cpu_s": round(base_cpu, 2), "baseline_1thread_cpu_s": round(base1_cpu, 2),
+           "store_cpu_s": round(store_cpu, 2), "store_cores_used": round(store_cpu / store_s, 2),
            "load_average": [round(v, 2) for v in os.getloadavg()]}
     if args.json:
         print(json.dumps(out))
@@ -115,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  plain librosa loop (1 process): {out['baseline_files_per_s']:8.2f} files/s  ({base_s:.1f} s)")
         print(f"  same loop, BLAS 1 thread:       {out['baseline_1thread_files_per_s']:8.2f} files/s  ({base1_s:.1f} s)")
         print(f"  feature store ({out['workers']} workers):    {out['store_files_per_s']:8.2f} files/s  ({store_s:.1f} s)")
+        print(f"  CPU seconds: loop {base_cpu:.1f}, 1-thread loop {base1_cpu:.1f}, store {store_cpu:.1f} "
+              f"(the store got {out['store_cores_used']:.2f} cores on average; a busy machine gives it fewer)")
         print(f"  ratio: {out['ratio']:.2f}x (vs 1-thread loop {out['ratio_1thread']:.2f}x)   "
               f"cache hit: {hit_s * 1000:.1f} ms   load average {out['load_average']}")
     return 0
