@@ -9,6 +9,7 @@ chunk of a recording is on one side; validation and test keep only original (non
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -45,7 +46,10 @@ def _one_fold(labels: np.ndarray, groups: np.ndarray, size: float, seed: int, wh
     if n_groups < 2:
         raise JobError(f"clean split: need at least 2 {what} groups, found {n_groups}")
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    _, held = next(cv.split(np.zeros(len(labels)), labels, groups))
+    with warnings.catch_warnings():
+        # small corpora: a class with fewer groups than folds is fine here, we only take one fold
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        _, held = next(cv.split(np.zeros(len(labels)), labels, groups))
     mask = np.zeros(len(labels), bool)
     mask[held] = True
     return mask
