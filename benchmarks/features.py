@@ -2,14 +2,17 @@
 
     python benchmarks/features.py [CORPUS [ROOT]] [--limit N] [--workers W] [--json]
 
-Prints files/s of (1) the paper-style loop: librosa.load, trim, 4 pitch shifts + 4 stretches, 3 s chunks,
-one melspectrogram + amplitude_to_db call per segment, one process, BLAS threads as the library defaults
-(`baseline_files_per_s`, the reference of `ratio`); the same loop with BLAS held to one thread
-(`baseline_1thread_files_per_s`, `ratio_1thread`): librosa's per-segment mel product is a tiny matrix multiply
-that multi-threaded BLAS slows down badly on a busy machine, so this is the fairer per-core reference; (2) `sercore.store.open_store` building a
-cold cache entry (parallel, batched STFT, cached filterbank, atomic write; includes its corpus check and
-write-out); their ratio; and the time of a cache hit. CPU seconds are printed too: on a shared machine the
-wall-clock ratio depends on how many cores the store's workers actually got (`store_cores_used`). Default corpus: the real EmoDB if found, else synthetic.
+Prints files/s of
+(1) the paper-style loop: librosa.load, trim, 4 pitch shifts + 4 stretches, 3 s chunks, one melspectrogram +
+    amplitude_to_db call per segment, one process, BLAS threads as the library defaults (`baseline_files_per_s`,
+    the reference of `ratio`), and the same loop with BLAS held to one thread (`baseline_1thread_files_per_s`,
+    `ratio_1thread`): librosa's per-segment mel product is a tiny matrix multiply that a multi-threaded BLAS
+    slows down badly on a busy machine, so this is the fairer per-core reference;
+(2) `sercore.store.open_store` building a cold cache entry (parallel, shared and batched STFTs, cached
+    filterbank, atomic write; its corpus check and write-out included);
+their ratio, and the time of a cache hit. CPU seconds are printed too: on a shared machine the wall-clock ratio
+depends on how many cores the store's workers actually got (`store_cores_used`).
+Default corpus: the real EmoDB if found, else synthetic.
 """
 
 from __future__ import annotations
@@ -122,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out['corpus']}: {out['files']} files, {out['store_segments']} segments "
               f"(baseline loop counted {base_segments})")
         print(f"  plain librosa loop (1 process): {out['baseline_files_per_s']:8.2f} files/s  ({base_s:.1f} s)")
-        print(f"  same loop, BLAS 1 thread:       {out['baseline_1thread_files_per_s']:8.2f} files/s  ({base1_s:.1f} s)")
-        print(f"  feature store ({out['workers']} workers):    {out['store_files_per_s']:8.2f} files/s  ({store_s:.1f} s)")
+        print(f"  same loop, BLAS 1 thread:       {out['baseline_1thread_files_per_s']:8.2f} files/s  "
+              f"({base1_s:.1f} s)")
+        print(f"  feature store ({out['workers']} workers):    {out['store_files_per_s']:8.2f} files/s  "
+              f"({store_s:.1f} s)")
         print(f"  CPU seconds: loop {base_cpu:.1f}, 1-thread loop {base1_cpu:.1f}, store {store_cpu:.1f} "
               f"(the store got {out['store_cores_used']:.2f} cores on average; a busy machine gives it fewer)")
         print(f"  ratio: {out['ratio']:.2f}x (vs 1-thread loop {out['ratio_1thread']:.2f}x)   "

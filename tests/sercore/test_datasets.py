@@ -64,10 +64,12 @@ def test_ravdess_keeps_audio_only_speech(tmp_path: Path) -> None:
     _wav(tmp_path / "Actor_02" / "03-02-03-01-01-01-02.wav", sr=48000)  # song
     _wav(tmp_path / "Actor_02" / "01-01-03-01-01-01-02.wav", sr=48000)  # video
     c = load_corpus(CorpusSpec(name="ravdess", root=str(tmp_path)), tmp_path)
-    assert c.files[["speaker", "gender", "emotion", "language", "intensity", "text", "repetition"]].values.tolist() \
-        == [["01", "male", "anger", "en", "strong", "01", "01"], ["02", "female", "surprise", "en", "normal", "02", "02"]]
+    columns = ["speaker", "gender", "emotion", "language", "intensity", "text", "repetition"]
+    assert c.files[columns].values.tolist() == [["01", "male", "anger", "en", "strong", "01", "01"],
+                                                ["02", "female", "surprise", "en", "normal", "02", "02"]]
     reasons = c.rejected["reason"].tolist()
-    assert len(reasons) == 2 and any("vocal channel 02" in r for r in reasons) and any("modality 01" in r for r in reasons)
+    assert len(reasons) == 2
+    assert any("vocal channel 02" in r for r in reasons) and any("modality 01" in r for r in reasons)
 
 
 def test_missing_root_and_empty_folder_are_one_line_errors(tmp_path: Path) -> None:
