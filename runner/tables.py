@@ -290,14 +290,13 @@ def tables_sweep(s: Summary) -> list[Table]:
 
 
 def tune_rows(data: RunData) -> pd.DataFrame:
-    """Tune rows with `tune_stage` (1 or 2) from each job's plan spec: the worker's `stage` column ("tune")
-    overwrites the tuner's own `stage` field, so the row alone cannot tell the two stages apart."""
+    """Tune rows with `tune_stage` (1 or 2): the row's own column, else the job's plan spec."""
     tune = data.frame("tune")
     if tune.empty or "score" not in tune:
         return pd.DataFrame()
     by_plan = {e["id"]: e.get("spec", {}).get("stage") for e in data.plan("tune")}
-    own = pd.to_numeric(tune["stage"], errors="coerce") if "stage" in tune else pd.Series(np.nan, index=tune.index)
-    return tune.assign(tune_stage=tune.job_id.map(by_plan).fillna(own))
+    own = pd.to_numeric(tune["tune_stage"], errors="coerce") if "tune_stage" in tune else pd.Series(np.nan, index=tune.index)
+    return tune.assign(tune_stage=own.fillna(tune.job_id.map(by_plan)))
 
 
 def table_lstm_units(data: RunData) -> Table | None:

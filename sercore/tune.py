@@ -100,7 +100,7 @@ def trial_table(job: TuneJob, tuner: kt.Hyperband) -> pd.DataFrame:
             "dataset": job.data.corpus.name,
             "protocol": job.data.protocol,
             "seed": job.data.seed,
-            "stage": job.stage,
+            "tune_stage": job.stage,  # not "stage": the runner adds its own stage column
             "trial_id": str(t.trial_id),
             "status": str(t.status),
             "score": float(t.score) if t.score is not None else math.nan,

@@ -13,6 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The dev cluster from slurm/dev-cluster/up.sh, when it is up and SLURM_CONF was not exported.
+_DEV_SLURM_CONF = Path(os.environ.get("SLURM_ROOT", "/tmp/sertack-slurm")) / "etc" / "slurm.conf"
+if "SLURM_CONF" not in os.environ and _DEV_SLURM_CONF.is_file():
+    os.environ["SLURM_CONF"] = str(_DEV_SLURM_CONF)
+
 
 def _emodb_root() -> Path | None:
     for cand in (os.environ.get("EMODB_ROOT"), REPO.parent / "shared" / "data" / "emodb"):

@@ -132,7 +132,7 @@ def make_run(root: Path, *, protocols: tuple[str, ...] = PROTOCOLS_DEFAULT) -> R
                 [{"lstm_units": 256, "dropout": dr, "lstm_dropout": 0.2, "learning_rate": lr, "batch_size": bs}
                  for dr, lr, bs in ((0.0, 1e-3, 32), (0.3, 1e-4, 8), (0.6, 1e-3, 128))]
             scores = rng.uniform(0.3, 0.9, len(trials)).round(4)
-            rows = [{"dataset": d, "protocol": "paper", "seed": 0, "stage": stage, "trial_id": f"{i:02d}",
+            rows = [{"dataset": d, "protocol": "paper", "seed": 0, "tune_stage": stage, "trial_id": f"{i:02d}",
                      "status": "COMPLETED", "score": s, **t, "epochs": 8, "best": bool(s == scores.min()),
                      **_job_cols(job.job_id, "tune", k)} for i, (t, s) in enumerate(zip(trials, scores, strict=True))]
             write_parquet(pd.DataFrame(rows), paths.shard("tune", job.job_id))

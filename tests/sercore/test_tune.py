@@ -32,7 +32,7 @@ def _job(stage: int) -> TuneJob:
 def test_two_trial_hyperband(stage: int, toy: ToyPrepared, tmp_path: Path) -> None:  # noqa: F811
     job = _job(stage)
     table = tune_prepared(job, toy, tmp_path)
-    assert len(table) == 2 and table["stage"].eq(stage).all()
+    assert len(table) == 2 and table["tune_stage"].eq(stage).all()
     assert table["status"].eq("COMPLETED").all() and table["score"].notna().all()
     assert table["best"].sum() == 1
     assert table.loc[table["best"], "score"].iloc[0] == table["score"].min()  # val_loss: lower is better
