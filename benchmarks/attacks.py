@@ -30,7 +30,7 @@ BENCH: dict[str, dict] = {
     "fgsm": {"eps": 0.25},
     "bim": {"eps": 0.25, "max_iter": 20},
     "deepfool": {"max_iter": 5},
-    "jsma": {"theta": 1.0, "gamma": 0.05},
+    "jsma": {"theta": 1.0, "gamma": 0.01},
     "cw_l2": {"binary_search_steps": 3, "max_iter": 5},
     "cw_linf": {"max_iter": 3, "decrease_factor": 0.5, "largest_const": 0.01},
     "pixel": {"th": 5, "max_iter": 2},

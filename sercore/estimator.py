@@ -3,7 +3,7 @@
 Why: ART 1.20's TensorFlowV2Classifier computes every gradient eagerly (one Python-driven tape per call), and its
 class_gradient runs one forward pass per requested class. ART's attacks call these thousands of times, so the
 Python overhead dominates on small batches. Here each call is split into pieces of at most `max_batch` samples,
-each piece padded to a power of two (stable shapes: a handful of traces, reused for the whole job), and run
+each piece padded to one of a few sizes (stable shapes: a handful of traces, reused for the whole job), and run
 through a `tf.function` (XLA when `jit_compile` says so):
 
 - predict: one forward pass per piece (ART's own predict runs the whole input in one call, however large).
@@ -28,12 +28,22 @@ import tensorflow as tf
 from art.estimators.classification import TensorFlowV2Classifier
 
 
+# Padded sizes: powers of two up to PAD_STEP, then multiples of PAD_STEP (PixelAttack's ~400-candidate populations
+# would waste a third of their compute padded to a power of two); at most max_batch / PAD_STEP + 6 shapes per job.
+PAD_STEP = 32
+
+
+def padded(size: int, max_batch: int) -> int:
+    if size <= PAD_STEP:
+        return min(max_batch, 1 << (size - 1).bit_length())
+    return min(max_batch, -(-size // PAD_STEP) * PAD_STEP)
+
+
 def pieces(n: int, max_batch: int) -> Iterator[tuple[int, int, int]]:
-    """(start, stop, padded size) covering range(n): full pieces of max_batch, the rest padded to a power of 2."""
+    """(start, stop, padded size) covering range(n) in pieces of at most max_batch samples."""
     for start in range(0, n, max_batch):
         stop = min(n, start + max_batch)
-        size = stop - start
-        yield start, stop, max_batch if size == max_batch else min(max_batch, 1 << (size - 1).bit_length())
+        yield start, stop, padded(stop - start, max_batch)
 
 
 def default_jit() -> bool:

@@ -16,8 +16,9 @@ def close(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and float(np.max(np.abs(a - b))) <= RTOL * max(float(np.max(np.abs(a))), 1e-12)
 
 
-def test_pieces_cover_input_with_power_of_two_padding() -> None:
-    assert list(pieces(600, 256)) == [(0, 256, 256), (256, 512, 256), (512, 600, 128)]
+def test_pieces_cover_input_with_few_padded_shapes() -> None:
+    assert list(pieces(600, 256)) == [(0, 256, 256), (256, 512, 256), (512, 600, 96)]
+    assert list(pieces(390, 512)) == [(0, 390, 416)]
     assert list(pieces(1, 256)) == [(0, 1, 1)]
     assert list(pieces(10, 256)) == [(0, 10, 16)]
     assert list(pieces(0, 256)) == []
