@@ -282,10 +282,12 @@ def open_store(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, *
     key = store_key(corpus, features, fingerprint(corpus, root))
     final = cache_dir / "features" / f"{corpus.name}-{key}"
     if not (final / "meta.parquet").is_file():
-        if "tensorflow" in sys.modules:
-            _build_in_subprocess(corpus, features, cache_dir, workers or default_workers(), progress)
+        workers = workers or default_workers()
+        # Only a parallel build forks; a serial one is safe in a process that has TensorFlow loaded.
+        if workers > 1 and "tensorflow" in sys.modules:
+            _build_in_subprocess(corpus, features, cache_dir, workers, progress)
         else:
-            _build(corpus, features, cache_dir, root, final, key, workers or default_workers(), progress)
+            _build(corpus, features, cache_dir, root, final, key, workers, progress)
     if not (final / "meta.parquet").is_file():
         raise DataError(f"{corpus.name}: feature store {final} missing after its build (corpus changed meanwhile?)")
     return _read_entry(final, key)
