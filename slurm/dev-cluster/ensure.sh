@@ -6,6 +6,8 @@
 # With CI=true, failing to bring the cluster up fails the build (exit 1) with the reason.
 # SERTACK_SKIP_SLURM=1 skips all of this (the Slurm tests then skip themselves).
 set -uo pipefail
+# Daemons and runuser live in the sbin folders, which a minimal (CI or sudo) PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT=${SLURM_ROOT:-/tmp/sertack-slurm}
 HERE=$(cd "$(dirname "$0")" && pwd)

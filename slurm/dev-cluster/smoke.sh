@@ -4,6 +4,8 @@
 # WITH_TIMEOUT=1 also waits for a --time=1 job to reach TIMEOUT (Slurm's minimum limit: ~80-90 s).
 #   bash slurm/dev-cluster/smoke.sh
 set -euo pipefail
+# Daemons and runuser live in the sbin folders, which a minimal (CI or sudo) PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT=${SLURM_ROOT:-/tmp/sertack-slurm}
 export SLURM_CONF=${SLURM_CONF:-$ROOT/etc/slurm.conf}

@@ -10,6 +10,8 @@
 # Knobs (environment): SLURM_ROOT (/tmp/sertack-slurm), NGPU (2), NODE_CPUS (max(nproc, 4)),
 # NODE_MEM_MB (90 % of RAM), EXTRA_USERS (space-separated non-root submitters to give an association).
 set -euo pipefail
+# Daemons and runuser live in the sbin folders, which a minimal (CI or sudo) PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT=${SLURM_ROOT:-/tmp/sertack-slurm}
 NGPU=${NGPU:-2}

@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from sercore.data import Prepared
 from sercore.errors import ConfigError, JobError
 from sercore.specs import CorpusSpec, DataSpec, FeatureSettings, ModelSpec, TrainJob, TrainSettings
 from sercore.train import resolve_jit, train_prepared
 
 CLASSES = ("anger", "neutral", "sadness")
-
-
-@dataclass
-class ToyPrepared:
-    """Same fields as sercore.data.Prepared; each class lights up its own Mel band, so it is learnable."""
-
-    classes: tuple[str, ...]
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    meta_train: pd.DataFrame
-    meta_val: pd.DataFrame
-    meta_test: pd.DataFrame
-    clip_values: tuple[float, float]
-    mean: np.ndarray | None
-    std: np.ndarray | None
 
 
 def _split(rng: np.random.Generator, n: int, offset: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -53,10 +35,10 @@ def _split(rng: np.random.Generator, n: int, offset: int) -> tuple[np.ndarray, n
 
 
 @pytest.fixture(scope="module")
-def toy() -> ToyPrepared:
+def toy() -> Prepared:
     rng = np.random.default_rng(7)
     tr, va, te = _split(rng, 48, 0), _split(rng, 18, 100), _split(rng, 30, 200)
-    return ToyPrepared(CLASSES, tr[0], tr[1], va[0], va[1], te[0], te[1], tr[2], va[2], te[2], (-6.0, 7.0),
+    return Prepared(CLASSES, tr[0], tr[1], va[0], va[1], te[0], te[1], tr[2], va[2], te[2], (-6.0, 7.0),
                        np.zeros((261, 128), np.float32), np.ones((261, 128), np.float32))
 
 
@@ -69,12 +51,12 @@ def _job(seed: int = 0, epochs: int = 3, arch: str = "final") -> TrainJob:
 
 
 @pytest.fixture(scope="module")
-def trained(toy: ToyPrepared, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+def trained(toy: Prepared, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     workdir = tmp_path_factory.mktemp("train")
     return train_prepared(_job(), toy, workdir), workdir
 
 
-def test_artefacts_and_row(trained: tuple[dict, Path], toy: ToyPrepared) -> None:
+def test_artefacts_and_row(trained: tuple[dict, Path], toy: Prepared) -> None:
     row, workdir = trained
     for name in ("model.keras", "history.csv", "predictions.parquet", "scaler.npz", "summary.json"):
         assert (workdir / name).is_file(), name
@@ -101,7 +83,7 @@ def test_gender_accuracies_match_predictions_subsets(trained: tuple[dict, Path])
     assert np.trace(np.array(json.loads(row["confusion"]))) == correct.sum()
 
 
-def test_saved_model_reloads_and_predicts_the_same(trained: tuple[dict, Path], toy: ToyPrepared) -> None:
+def test_saved_model_reloads_and_predicts_the_same(trained: tuple[dict, Path], toy: Prepared) -> None:
     import keras
 
     _, workdir = trained
@@ -111,7 +93,7 @@ def test_saved_model_reloads_and_predicts_the_same(trained: tuple[dict, Path], t
     np.testing.assert_allclose(proba, pred[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=1e-5)
 
 
-def test_same_seed_same_predictions(toy: ToyPrepared, tmp_path: Path, trained: tuple[dict, Path]) -> None:
+def test_same_seed_same_predictions(toy: Prepared, tmp_path: Path, trained: tuple[dict, Path]) -> None:
     _, first = trained
     train_prepared(_job(), toy, tmp_path / "again")
     a = pd.read_parquet(first / "predictions.parquet")
@@ -120,7 +102,7 @@ def test_same_seed_same_predictions(toy: ToyPrepared, tmp_path: Path, trained: t
     np.testing.assert_allclose(a.filter(like="p_"), b.filter(like="p_"), atol=1e-5)
 
 
-def test_bad_data_names_the_field(toy: ToyPrepared, tmp_path: Path) -> None:
+def test_bad_data_names_the_field(toy: Prepared, tmp_path: Path) -> None:
     with pytest.raises(JobError, match="test split is empty"):
         train_prepared(_job(), replace(toy, x_test=toy.x_test[:0], y_test=toy.y_test[:0]), tmp_path)
     with pytest.raises(JobError, match="classes mismatch"):
@@ -150,7 +132,7 @@ def test_cli_job_uses_table_20() -> None:
     assert job.data.corpus.root == "/data/emovo" and job.model.width == 0.5
 
 
-def test_requeued_job_resumes_from_backup(toy: ToyPrepared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_requeued_job_resumes_from_backup(toy: Prepared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import keras
 
     from sercore import train

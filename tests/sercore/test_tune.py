@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sercore.data import Prepared
 from sercore.specs import CorpusSpec, DataSpec, ModelSpec, TuneJob
 from sercore.tune import tune_prepared
-from tests.sercore.test_train import ToyPrepared, toy  # noqa: F401  (fixture)
+from tests.sercore.test_train import toy  # noqa: F401  (fixture)
 
 
 def _job(stage: int) -> TuneJob:
@@ -29,7 +30,7 @@ def _job(stage: int) -> TuneJob:
 
 
 @pytest.mark.parametrize("stage", [1, 2])
-def test_two_trial_hyperband(stage: int, toy: ToyPrepared, tmp_path: Path) -> None:  # noqa: F811
+def test_two_trial_hyperband(stage: int, toy: Prepared, tmp_path: Path) -> None:  # noqa: F811
     job = _job(stage)
     table = tune_prepared(job, toy, tmp_path)
     assert len(table) == 2 and table["tune_stage"].eq(stage).all()
