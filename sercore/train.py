@@ -36,22 +36,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# benchmarks/train.py, final model, batch 32, 2-core x86 CPU (shared): XLA ran at 0.5-0.8x the plain speed, so
-# "auto" keeps it off on CPU. On GPU "auto" is handed to Keras, which leaves XLA off for these models too: the TF
-# LSTM layer takes the cuDNN kernel there and marks itself not jit-compilable (keras/src/layers/rnn/lstm.py).
-# Not measured on GPU by us (no GPU during development).
-XLA_ON_CPU = False
+# benchmarks/train.py, final model, batch 32, 2-core x86 CPU with AVX-512, idle machine: XLA trains 1.22x
+# (width 1.0) and 1.41x (width 0.25) faster than plain TF, but its first epoch pays 6-9 s of compilation.
+# Break-even is ~1,800 (width 1.0) to ~5,900 (width 0.25) sample-passes, so "auto" turns XLA on on CPU once
+# n_train x epochs reaches XLA_CPU_MIN_SAMPLE_PASSES (every real-corpus training) and leaves it off for tiny runs
+# (tests, the demo). (Measured under heavy load from other processes the ratio fell to 0.5-0.8x.)
+# On GPU "auto" is handed to Keras, which leaves XLA off for these models: the TF LSTM layer takes the cuDNN
+# kernel there and marks itself not jit-compilable (keras/src/layers/rnn/lstm.py). Not measured on GPU by us.
+XLA_CPU_MIN_SAMPLE_PASSES = 6000
 
 
-def resolve_jit(setting: bool | str, deterministic: bool = False) -> bool | str:
-    """The jit_compile value to hand Keras for this device; op determinism rules XLA out (Keras does too)."""
+def resolve_jit(setting: bool | str, deterministic: bool = False, sample_passes: int | None = None) -> bool | str:
+    """The jit_compile value to hand Keras for this device and training budget (n_train x epochs).
+
+    Op determinism rules XLA out (Keras does too)."""
     if deterministic:
         return False
     if isinstance(setting, bool):
         return setting
     import tensorflow as tf
 
-    return "auto" if tf.config.list_physical_devices("GPU") else XLA_ON_CPU
+    if tf.config.list_physical_devices("GPU"):
+        return "auto"
+    return sample_passes is not None and sample_passes >= XLA_CPU_MIN_SAMPLE_PASSES
 
 
 def check_prepared(data: Prepared) -> None:
@@ -69,14 +76,15 @@ def check_prepared(data: Prepared) -> None:
             raise JobError(f"{split} split: labels outside 0..{n - 1}: classes mismatch ({list(data.classes)})")
 
 
-def compile_model(model: keras.Model, settings: TrainSettings) -> keras.Model:
+def compile_model(model: keras.Model, settings: TrainSettings, n_train: int | None = None) -> keras.Model:
     import keras
 
     model.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
-        jit_compile=resolve_jit(settings.jit_compile, settings.deterministic),
+        jit_compile=resolve_jit(settings.jit_compile, settings.deterministic,
+                                None if n_train is None else n_train * settings.epochs),
     )
     return model
 
@@ -221,7 +229,7 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
     """The body of `run_train` once the data is in memory (tests feed it arrays directly)."""
     check_prepared(data)
     seed_everything(job.data.seed, job.train.deterministic)
-    model = compile_model(build_model(job.model, len(data.classes)), job.train)
+    model = compile_model(build_model(job.model, len(data.classes)), job.train, n_train=len(data.x_train))
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
