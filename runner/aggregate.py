@@ -15,7 +15,7 @@ import pandas as pd
 ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "attack", "params"]
 TRAIN_KEYS = ["study", "dataset", "protocol", "arch", "normalization", "standardize", "width"]
 TUNE_KEYS = ["dataset", "protocol", "stage"]
-ATTACK_METRICS = ["accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation",
+ATTACK_METRICS = ["clean_accuracy", "accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation",
                   "perturbation_male", "perturbation_female", "loss", "loss_male", "loss_female", "time_s", "n"]
 # Paper's attack order (Tables 4-6); other registry names follow alphabetically.
 ATTACK_ORDER = ["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
@@ -126,13 +126,15 @@ def attack_summary(rows: pd.DataFrame, planned: pd.DataFrame | None = None) -> p
             rows = rows.assign(**{col: default})
     rows = _with_plan_keys(rows, planned if planned is not None else pd.DataFrame(), ATTACK_KEYS)
     rows = rows.assign(correct=(rows.y_adv == rows.y_true).astype(float),
-                       fooled=(rows.y_adv != rows.y_clean).astype(float))
+                       fooled=(rows.y_adv != rows.y_clean).astype(float),
+                       clean_correct=(rows.y_clean == rows.y_true).astype(float))
     param_cols = sorted(c for c in rows.columns if c.startswith("param_"))
     out = []
     for key, grp in rows.groupby([*ATTACK_KEYS, "seed"], dropna=False, sort=False):
         rec = dict(zip([*ATTACK_KEYS, "seed"], key, strict=True))
         times = grp.drop_duplicates("job_id")["generate_s"] if "generate_s" in grp else pd.Series(dtype=float)
         rec.update(
+            clean_accuracy=grp.clean_correct.mean(),  # on the attacked samples (a `limit` may subset the test set)
             accuracy=grp.correct.mean(), accuracy_male=_gender_mean(grp, "correct", "male"),
             accuracy_female=_gender_mean(grp, "correct", "female"), success_rate=grp.fooled.mean(),
             perturbation=grp.perturbation.mean(), perturbation_male=_gender_mean(grp, "perturbation", "male"),

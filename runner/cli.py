@@ -110,7 +110,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if executor == "slurm" and not args.dry_run:
         print(f"follow with: python -m runner status {paths.root}")
     elif args.reduce and not args.dry_run:
-        print(f"report: {_reduce(paths.root)}")
+        print(f"report: {_reduce(paths.root) / 'index.html'}")
     return 1 if failures else 0
 
 
@@ -128,7 +128,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_reduce(args: argparse.Namespace) -> int:
-    print(f"report: {_reduce(RunPaths(args.run).root)}")
+    print(f"report: {_reduce(RunPaths(args.run).root) / 'index.html'}")
     return 0
 
 

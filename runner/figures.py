@@ -111,17 +111,15 @@ def bar_figures(s: Summary, folder: Path) -> list[Media]:
     if s.best.empty:
         return out
     for suffix, best in _variant_groups(s, s.best):
-        clean = {}
-        if not s.train.empty:
-            tr = s.train if not suffix or "protocol" not in s.variants else \
-                s.train[s.train.protocol.astype(str) == str(best.protocol.iloc[0])]
-            clean = tr.groupby("dataset").accuracy.mean().to_dict()
+        # Clean accuracy of the samples that were attacked: with a `limit` they are a subset of the test set,
+        # so the training job's test accuracy would not be comparable with the bars.
+        clean = best.groupby("dataset").clean_accuracy_mean.mean().to_dict() if "clean_accuracy_mean" in best else {}
         what = f" ({suffix[1:].replace('_', ', ')})" if suffix else ""
         specs = [
             ("fig04_time", _bars(best, "time_s", "seconds", "Time to attack the test set" + what, log_y=True),
              "Figure 4: time to generate adversarial examples for the whole test set (best configurations)."),
             ("fig05_accuracy", _bars(best, "accuracy", "accuracy", "Accuracy under attack" + what, clean=clean),
-             "Figure 5: accuracy under attack; dashed lines: clean accuracy."),
+             "Figure 5: accuracy under attack; dashed lines: clean accuracy of the attacked samples."),
             ("fig06_perturbation", _bars(best, "perturbation", "mean |Δx| per cell", "Mean perturbation" + what,
                                          log_y=True), "Figure 6: mean perturbation (standardised units)."),
             ("fig07_accuracy_gender", _gender_bars(best, "accuracy", "accuracy", "Accuracy under attack by "
