@@ -4,8 +4,8 @@
             dependants then fail fast with "upstream ... has no shard") and reports failures at the end
     debug   in this process, stops at the first failure with its full traceback (submitit's DebugExecutor
             idea, without dropping into pdb)
-    slurm   one submitit array per stage, chunked to MaxArraySize, each stage `afterany` the previous one's
-            arrays (the worker checks its inputs); submits and returns. O(stages) sbatch calls.
+    slurm   one submitit array per stage, chunked to MaxArraySize, each stage `afterany` the arrays of the
+            stages its jobs read from (the worker checks its inputs); submits and returns. O(stages) sbatch calls.
 """
 
 from __future__ import annotations
@@ -139,9 +139,14 @@ def _slurm(
     profile = load_profile(grid.settings.profile)
     max_n = slurm.max_array_size(profile)
     binds = _bind_paths(grid, paths)
-    dependency: str | None = None
+    arrays_of: dict[str, list[str]] = {}  # stage -> Slurm arrays its jobs run in (new and still queued)
     runs = []
     for stage in chosen:
+        # Wait only for the stages this stage's jobs read from (e.g. the studies and tune need features, not
+        # each other), so independent stages share the cluster instead of queueing behind one another.
+        needs = sorted({e.upstream_stage for e in plan[stage] if e.upstream_stage})
+        arrays = sorted({a for s in needs for a in arrays_of.get(s, [])})
+        dependency = f"afterany:{':'.join(arrays)}" if arrays else None
         active = {} if dry_run else _active_tasks(paths, stage)
         todo = [e for e in _todo(plan[stage], st[stage]) if e.id not in active]
         run = StageRun(stage, st[stage].total, len(st[stage].done), submitted=len(todo))
@@ -165,8 +170,7 @@ def _slurm(
                 ids.update({jid: job.job_id for jid, job in zip(chunk, jobs)})
                 run.slurm_ids.append(jobs[0].job_id.split("_")[0])
             _record(paths, stage, ids)
-        arrays = run.slurm_ids + waits
-        dependency = f"afterany:{':'.join(arrays)}" if arrays else None
+        arrays_of[stage] = run.slurm_ids + waits
     return runs
 
 

@@ -122,8 +122,14 @@ def test_slurm_one_array_per_stage_chunked_with_dependencies(make_grid, fake_slu
         assert [len(rows) for _, rows in arrays] == [min(5, n - i) for i in range(0, n, 5)]  # chunks <= MaxArraySize
         assert [r[2] for _, rows in arrays for r in rows] == [j.id for j in grid.jobs[stage]]
     assert made["t-features"]["dependency"] is None
-    tune_arrays = [a for a, _ in made["t-tune"]["arrays"]]
-    assert made["t-norm_study"]["dependency"] == "afterany:" + ":".join(tune_arrays)
+
+    def after(stage: str) -> str:
+        return "afterany:" + ":".join(sorted(a for a, _ in made[f"t-{stage}"]["arrays"]))
+
+    # Each stage waits only for the stages its jobs read from: model stages for features, attacks for train.
+    for stage in ("tune", "norm_study", "arch_study", "train"):
+        assert made[f"t-{stage}"]["dependency"] == after("features"), stage
+    assert made["t-attack"]["dependency"] == after("train")
     assert made["t-attack"]["resources"].gpus == 1 and made["t-train"]["resources"].gpus == 0
     paths = RunPaths(grid.output)
     rec = read_submitted(paths, "attack")
