@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sercore.errors import DataError
-from sercore.io import atomic_path
+from sercore.io import atomic_path, write_parquet
 
 from .paths import STAGES, RunPaths
 
@@ -248,8 +248,7 @@ def load_run(run_dir: Path, *, progress: bool = True) -> RunData:
     if not stages:
         raise DataError(f"{paths.root}: no plan/ or shards/ for any stage ({', '.join(STAGES)})")
     data = RunData(paths=paths, stages=stages)
-    with atomic_path(paths.results_dir / "status.parquet") as tmp:
-        data.status.to_parquet(tmp, index=False)
+    write_parquet(data.status, paths.results_dir / "status.parquet")
     return data
 
 

@@ -299,12 +299,15 @@ def tune_rows(data: RunData) -> pd.DataFrame:
     return tune.assign(tune_stage=own.fillna(tune.job_id.map(by_plan)))
 
 
+def _scored_trials(data: RunData, tune_stage: int) -> pd.DataFrame:
+    """The scored trials of one tuning stage (empty when the run has none)."""
+    tune = tune_rows(data)
+    return tune if tune.empty else tune[(tune.tune_stage == tune_stage) & tune.score.notna()]
+
+
 def table_lstm_units(data: RunData) -> Table | None:
     """T18: tuning stage 1, validation loss per LSTM width (mean over trials and seeds; * marks the best)."""
-    tune = tune_rows(data)
-    if tune.empty:
-        return None
-    one = tune[(tune.tune_stage == 1) & tune.score.notna()]
+    one = _scored_trials(data, 1)
     if one.empty:
         return None
     keys = [*agg.varying(one, ["protocol"]), "dataset"]
@@ -333,10 +336,7 @@ def table_lstm_units(data: RunData) -> Table | None:
 
 def table_tuned(data: RunData) -> Table | None:
     """T20: tuning stage 2, the best trial's hyperparameters per dataset (and seed)."""
-    tune = tune_rows(data)
-    if tune.empty:
-        return None
-    two = tune[(tune.tune_stage == 2) & tune.score.notna()]
+    two = _scored_trials(data, 2)
     if two.empty:
         return None
     keys = [*agg.varying(two, ["protocol"]), "dataset", "seed"]

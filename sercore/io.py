@@ -28,11 +28,13 @@ _UMASK = _current_umask()
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temp path beside `path`; on success rename it onto `path`, on failure delete it."""
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temp path beside `path`; on success rename it onto `path`, on failure delete it.
+
+    `suffix` is for writers that insist on a file extension (Keras wants `.keras`)."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
     # mkstemp creates 0600; give the file the mode a plain open() would (umask applied) so shared
     # run folders and reports stay readable by the group/others the user intends.
     os.fchmod(fd, 0o666 & ~_UMASK)

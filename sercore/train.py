@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,14 +140,8 @@ def fit(model: keras.Model, data: Prepared, settings: TrainSettings, workdir: Pa
 
 def save_model(model: keras.Model, path: Path) -> None:
     """Atomic .keras save (Keras insists on the suffix, so the temp file keeps it)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with io.atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def predictions_table(data: Prepared, proba: np.ndarray) -> pd.DataFrame:
