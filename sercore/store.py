@@ -15,10 +15,8 @@ import json
 import logging
 import multiprocessing
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -33,7 +31,7 @@ from . import audio, augment, features
 from .datasets import LOADERS, corpus_root, kept, load_corpus
 from .env import JobEnv
 from .errors import DataError, SertackError
-from .io import write_json, write_parquet
+from .io import atomic_dir, write_json, write_parquet
 from .specs import CorpusSpec, FeatureSettings, FeaturesJob
 
 log = logging.getLogger(__name__)
@@ -247,9 +245,7 @@ def _tables(spec: CorpusSpec, files: pd.DataFrame, rejected: pd.DataFrame, chose
 def _write_entry(final: Path, arrays: list[np.ndarray], meta: pd.DataFrame, files_table: pd.DataFrame,
                  settings: dict[str, object]) -> None:
     """Write the entry into a temp folder beside `final`, then rename it into place (all or nothing)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    with atomic_dir(final) as tmp:
         # Filled array by array: no second (N, 261, 128) copy in memory as np.concatenate would make.
         x = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np.float32,
                                       shape=(sum(map(len, arrays)), *arrays[0].shape[1:]))
@@ -262,13 +258,6 @@ def _write_entry(final: Path, arrays: list[np.ndarray], meta: pd.DataFrame, file
         write_parquet(meta, tmp / "meta.parquet")
         write_parquet(files_table, tmp / "files.parquet")
         write_json(tmp / "settings.json", settings)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # a concurrent job finished the same entry first; keep its copy
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def open_store(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, *, workers: int | None = None,

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 
+from ..io import atomic_dir
 from .base import CorpusLoader, ParseError
 
 GENERATOR_VERSION = 2
@@ -85,9 +83,7 @@ def settings_hash(per_class: int, emotions: tuple[str, ...]) -> str:
 
 def generate(folder: Path, per_class: int, emotions: tuple[str, ...]) -> None:
     """Write the corpus into `folder` (which must not exist) atomically: temp folder, then rename."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder) as tmp:  # another process finishing first leaves an identical copy
         for s_idx, speaker in enumerate(SPEAKERS):
             (tmp / speaker).mkdir()
             for emotion in sorted(emotions):
@@ -96,13 +92,6 @@ def generate(folder: Path, per_class: int, emotions: tuple[str, ...]) -> None:
                     rng = np.random.default_rng([GENERATOR_VERSION, s_idx, e_idx, i])
                     y = utterance(speaker, emotion, rng)
                     sf.write(tmp / speaker / f"{speaker}-{emotion}-{i:03d}.wav", y, NATIVE_RATE, subtype="PCM_16")
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # another process finished first; its copy is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def ensure(cache_dir: Path, per_class: int | None, emotions: tuple[str, ...]) -> Path:
