@@ -1,4 +1,4 @@
-"""`python -m runner plan|submit|status|reduce`: the runner's command line.
+"""`python -m runner plan|submit|status|reduce|calibrate`: the runner's command line.
 
 User mistakes (any SertackError: bad grid, missing run folder, bad flag value) print `error: <line>` and exit 2;
 a local run with failed jobs exits 1 after listing them.
@@ -47,7 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("grid", type=Path)
     p.add_argument("--set", dest="overrides", **overrides)
     p.add_argument("--json", action="store_true", help="print {stage: {total, done, failed, pending}}")
+    p.add_argument("--estimate", action="store_true", help="predicted worker-hours and wall time per stage")
+    p.add_argument("--gpus", type=int, default=1, metavar="N", help="with --estimate: workers running at once")
+    p.add_argument("--calibration", type=Path, help="with --estimate: a `calibrate` JSON (default: the shipped one)")
+    p.add_argument("--executor", choices=("local", "debug", "slurm"), help="with --estimate: default the grid's")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("calibrate", help="measure this machine's unit costs for `plan --estimate` (a few minutes)")
+    p.add_argument("--grid", action="append", default=[], type=Path, help="also measure this grid's models")
+    p.add_argument("--set", dest="overrides", **overrides)
+    p.add_argument("--models", default="", help="ARCH:WIDTH,... (default final:0.25,final:0.5,m0:0.25,m1:0.25)")
+    p.add_argument("--batches", default="1,8,32,128", help="batch sizes timed (default 1,8,32,128)")
+    p.add_argument("--out", type=Path, default=Path("calibration.json"))
+    p.add_argument("--json", action="store_true", help="also print the calibration")
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("submit", help="run (local, debug) or submit (slurm) the jobs not yet done")
     p.add_argument("grid", type=Path)
@@ -75,6 +88,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from .plan import states
 
     grid = load_grid(args.grid, args.overrides)
+    if args.estimate:
+        return _estimate(grid, args)
     paths = RunPaths(grid.output)
     counts = {s: v.counts() for s, v in states(paths, {s: [j.id for j in jobs] for s, jobs in grid.jobs.items()}).items()}
     if args.json:
@@ -83,6 +98,38 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"{grid.name}: {grid.count()} jobs, run folder {paths.root}")
         _table(counts, ("total", "done", "failed", "pending"))
     return 0
+
+
+def _estimate(grid: Any, args: argparse.Namespace) -> int:
+    from sercore.errors import ConfigError
+
+    from .cost import estimate, hms, load_calibration, totals
+    from .dispatch import cache_dir
+
+    if args.gpus < 1:
+        raise ConfigError(f"--gpus {args.gpus}: must be at least 1")
+    cal = load_calibration(args.calibration)
+    executor = args.executor or grid.settings.executor
+    est = estimate(grid, cal, workers=args.gpus, executor=executor, cache=cache_dir(grid, RunPaths(grid.output)))
+    tot = totals(est)
+    if args.json:
+        print(json.dumps({"calibration": cal.label, "calibration_file": cal.source, "executor": executor,
+                          "workers": args.gpus, "stages": {s: e.to_json() for s, e in est.items()},
+                          "total": tot}, indent=2))
+        return 0
+    print(f"{grid.name}: {tot['jobs']} jobs, executor {executor}, {args.gpus} worker(s)\ncalibration: {cal.label}")
+    print(f"{'stage':<11}{'jobs':>7}{'tasks':>7}{'workers':>8}{'worker-h':>10}{'wall':>10}")
+    for s, e in est.items():
+        flag = "  (width extrapolated)" if e.extrapolated else ""
+        print(f"{s:<11}{e.jobs:>7}{e.tasks:>7}{e.workers:>8}{e.worker_s / 3600:>10.3f}{hms(e.wall_s):>10}{flag}")
+    print(f"{'total':<11}{tot['jobs']:>7}{'':>15}{tot['worker_hours']:>10.3f}{hms(tot['wall_hours'] * 3600):>10}")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import cmd_calibrate
+
+    return cmd_calibrate(args)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

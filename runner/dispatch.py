@@ -86,6 +86,12 @@ def submit(
         runs.append(run)
         if dry_run or not todo:
             continue
+        pack = grid.resources(stage).pack
+        if pack > 1:  # several jobs per process (runner/pack.py)
+            from .pack import in_process
+
+            in_process(paths, run, todo, pack, stop_at_error=executor == "debug", progress=progress)
+            continue
         _in_process(paths, run, todo, stop_at_error=executor == "debug", progress=progress)
     return runs
 
@@ -164,7 +170,11 @@ def _slurm(
             executor = slurm.make_executor(paths.logs(stage), grid.resources(stage), profile, grid.settings.container,
                                            f"{grid.name}-{stage}", binds, dependency=dependency)
             ids: dict[str, str] = {}
-            for start in range(0, len(todo), max_n):
+            if grid.resources(stage).pack > 1:  # several jobs per array task (runner/pack.py)
+                from .pack import submit_packs
+
+                ids, run.slurm_ids = submit_packs(executor, paths, stage, todo, grid.resources(stage).pack, max_n)
+            for start in range(0, len(todo) if not ids else 0, max_n):
                 chunk = [e.id for e in todo[start:start + max_n]]
                 jobs = executor.map_array(Worker(), [str(paths.root)] * len(chunk), [stage] * len(chunk), chunk)
                 ids.update({jid: job.job_id for jid, job in zip(chunk, jobs)})

@@ -21,6 +21,8 @@ class Resources(BaseModel):
     qos: str | None = None
     constraint: str | None = None
     array_parallelism: int = Field(64, ge=1)  # max simultaneously running tasks of one array
+    # jobs of this stage run one after another in one array task and one process (runner/pack.py)
+    pack: int = Field(1, ge=1)
 
 
 class SiteProfile(BaseModel):

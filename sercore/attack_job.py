@@ -14,12 +14,14 @@ standardised units. We add L0/L2/L-inf norms, the loss on the adversarial exampl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
 import math
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,8 +117,10 @@ class _Attacker:
         from .estimator import make_classifier
 
         self.job = job
-        self.estimator = make_classifier(
-            model, n_classes, clip, compiled=job.estimator == "compiled", max_batch=job.batch_size
+        compiled = job.estimator == "compiled"
+        self.estimator = _shared(
+            ("estimator", id(model), n_classes, tuple(clip), compiled, job.batch_size),
+            lambda: make_classifier(model, n_classes, clip, compiled=compiled, max_batch=job.batch_size),
         )
         self.attack = attack_info(job.attack).build(self.estimator, params, job.batch_size)
 
@@ -206,6 +210,39 @@ def _write_examples(rows: pd.DataFrame, chunk_dir: Path, chunks: list[int], path
                  y_adv=by["y_adv"].to_numpy(np.int64))
 
 
+# Inside reuse_models(): what successive jobs of one process share (one model at a time), else None.
+_SHARED: dict[tuple, Any] | None = None
+
+
+@contextlib.contextmanager
+def reuse_models() -> Iterator[None]:
+    """Successive attack jobs in this block share each model, its data and its compiled estimator.
+
+    runner/pack.py runs a pack of jobs inside it: a model is loaded, and its predict/gradient functions traced,
+    once per pack instead of once per job. Results are unchanged: every chunk reseeds numpy/TF, and the
+    estimator holds no state between calls besides its traced functions.
+    """
+    global _SHARED
+    outer = _SHARED
+    _SHARED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        if outer is None:
+            _SHARED = None
+
+
+def _shared(key: tuple, make: Callable[[], Any]) -> Any:
+    """make() outside reuse_models(); inside, one value per key, dropping everything when a new model comes."""
+    if _SHARED is None:
+        return make()
+    if key not in _SHARED:
+        if key[0] == "model":
+            _SHARED.clear()  # packs are grouped by model: keep one model (and its estimators) in memory
+        _SHARED[key] = make()
+    return _SHARED[key]
+
+
 def load_model(upstream: Path | None) -> keras.Model:
     """The trained model of the target job (its artefact folder is handed over as JobEnv.upstream)."""
     import keras
@@ -242,7 +279,7 @@ def _prepare_once(spec: DataSpec, cache_dir: Path) -> Prepared:
 def run_attack(job: AttackJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     """Attack the test set slice of `job.target`'s model; returns one row per attacked sample."""
     validate_params(job.attack, job.params)
-    model = load_model(env.upstream)
+    model = _shared(("model", str(env.upstream)), lambda: load_model(env.upstream))
     data = _prepare_once(job.target.data, Path(env.cache_dir))
     check_scaler(env.upstream, data)
     return attack_prepared(job, data, model, Path(workdir))

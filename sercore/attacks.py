@@ -152,14 +152,21 @@ class AttackInfo:
     paper: str
     norm_bound: str | None = None  # "linf": the result must satisfy linf <= eps
     stochastic: bool = False  # draws from numpy's global RNG (seeded per chunk by the job)
+    fast_class: str | None = None  # same results, hot loop compiled (sercore.fast_attacks): compiled estimator only
 
-    def load(self) -> type[EvasionAttack]:
-        module, cls = self.art_class.rsplit(".", 1)
+    def load(self, compiled: bool = False) -> type[EvasionAttack]:
+        path = self.fast_class if compiled and self.fast_class else self.art_class
+        module, cls = path.rsplit(".", 1)
         return getattr(importlib.import_module(module), cls)
 
     def build(self, estimator: Any, params: dict[str, Any], batch_size: int) -> EvasionAttack:
-        """The ART attack over `estimator`; `params` must come from validate_params."""
-        cls = self.load()
+        """The ART attack over `estimator`; `params` must come from validate_params.
+
+        With sercore's compiled estimator, attacks with a `fast_class` use it (ART's own class otherwise).
+        """
+        from .estimator import CompiledTensorFlowV2Classifier
+
+        cls = self.load(compiled=isinstance(estimator, CompiledTensorFlowV2Classifier))
         accepted = inspect.signature(cls.__init__).parameters
         kwargs = dict(params)
         if "batch_size" in accepted:
@@ -174,7 +181,8 @@ ATTACKS: dict[str, AttackInfo] = {
     a.name: a
     for a in (
         AttackInfo("fgsm", f"{_EVASION}.FastGradientMethod", FgsmParams, "https://arxiv.org/abs/1412.6572", "linf"),
-        AttackInfo("bim", f"{_EVASION}.BasicIterativeMethod", BimParams, "https://arxiv.org/abs/1607.02533", "linf"),
+        AttackInfo("bim", f"{_EVASION}.BasicIterativeMethod", BimParams, "https://arxiv.org/abs/1607.02533", "linf",
+                   fast_class="sercore.fast_attacks.CompiledBIM"),
         AttackInfo("deepfool", f"{_EVASION}.DeepFool", DeepFoolParams, "https://arxiv.org/abs/1511.04599"),
         AttackInfo(
             "jsma", f"{_EVASION}.SaliencyMapMethod", JsmaParams, "https://arxiv.org/abs/1511.07528", stochastic=True
@@ -182,7 +190,8 @@ ATTACKS: dict[str, AttackInfo] = {
         AttackInfo("cw_l2", f"{_EVASION}.CarliniL2Method", CwL2Params, "https://arxiv.org/abs/1608.04644"),
         AttackInfo("cw_linf", f"{_EVASION}.CarliniLInfMethod", CwLinfParams, "https://arxiv.org/abs/1608.04644"),
         AttackInfo(
-            "pixel", f"{_EVASION}.PixelAttack", PixelParams, "https://arxiv.org/abs/1710.08864", stochastic=True
+            "pixel", f"{_EVASION}.PixelAttack", PixelParams, "https://arxiv.org/abs/1710.08864", stochastic=True,
+            fast_class="sercore.fast_attacks.FastPixelAttack",
         ),
         AttackInfo(
             "boundary", "sercore.seeded.SeededBoundaryAttack", BoundaryParams,

@@ -1,0 +1,218 @@
+"""`python -m runner calibrate`: measure, once per machine, the unit costs the cost model (runner/cost.py) needs.
+
+    python -m runner calibrate [--grid G]... [--models final:0.25,m0:0.5] [--batches 1,8,32,128] [--out FILE]
+
+Measured here, in this process unless said otherwise, on seeded synthetic (261, 128, 1) inputs:
+- startup_s: a fresh interpreter importing TensorFlow, Keras, ART and sercore's job modules (a subprocess);
+- features_per_version_s: `sercore.store.extract` of generated utterances with the paper's 8 augmentations,
+  per (file x version), one core;
+- data_per_segment_s: `sercore.data.prepare` on a small built store, per segment;
+- model_load_s: `keras.models.load_model` of a saved final model;
+- per (arch, width): forward and forward+backward seconds per sample with the compiled estimator at each batch
+  size (warm: after tracing), a training step per sample (Keras fit, batch 32, second epoch), and trace_s (first
+  call minus a warm one). `--grid` adds every (arch, width) a grid trains or attacks.
+The JSON (default `calibration.json`) names the machine and the load average it was measured under.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SHAPE = (261, 128, 1)
+DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("m0", 0.25), ("m1", 0.25))
+IMPORTS = "import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, sercore.train"
+
+
+def grid_models(grid: Any) -> list[tuple[str, float]]:
+    """(arch, width) of every model a grid trains, tunes or attacks (tune stage 1 trains M1)."""
+    from sercore.specs import AttackJob, TrainJob, TuneJob
+
+    found: list[tuple[str, float]] = []
+    for jobs in grid.jobs.values():
+        for j in jobs:
+            s = j.spec
+            if isinstance(s, TrainJob):
+                found.append((s.model.arch, s.model.width))
+            elif isinstance(s, TuneJob):
+                found.append(("m1" if s.stage == 1 else "final", s.model.width))
+            elif isinstance(s, AttackJob):
+                found.append((s.target.model.arch, s.target.model.width))
+    return list(dict.fromkeys(found))
+
+
+def startup_s(reps: int = 2) -> float:
+    """Fastest of `reps` fresh interpreters importing what every job imports."""
+    best = float("inf")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", IMPORTS], check=True, env=env, capture_output=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _best(fn: Any, reps: int) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
+    """(feature extraction s per file version, prepare s per segment) on a tiny generated corpus."""
+    from sercore import data, store
+    from sercore.datasets import synthetic
+    from sercore.specs import CorpusSpec, DataSpec, FeatureSettings
+
+    corpus = CorpusSpec(name="synthetic", synthetic_per_class=2)
+    root = synthetic.ensure(tmp, 2, corpus.kept_emotions)
+    paths = sorted(Path(root).rglob("*.wav"))[: files + 1]
+    aug = FeatureSettings(augment=True)
+    store.extract(paths[0], aug)  # librosa's first-call costs: paid once per process, not per file
+    t0 = time.perf_counter()
+    n_versions = sum(len(store.extract(p, aug).versions) for p in paths[1:])
+    per_version = (time.perf_counter() - t0) / max(1, n_versions)
+    spec = DataSpec(corpus=corpus, features=FeatureSettings(augment=False))
+    prepared = data.prepare(spec, tmp, workers=1)  # builds the store
+    n = len(prepared.x_train) + len(prepared.x_val) + len(prepared.x_test)
+    per_segment = _best(lambda: data.prepare(spec, tmp, workers=1), 2) / n
+    return per_version, per_segment
+
+
+def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> dict[str, Any]:
+    """Per-sample forward / forward+backward by batch, training step per sample, trace seconds."""
+    import keras
+    import numpy as np
+
+    from sercore.estimator import make_classifier
+    from sercore.models import build_model
+    from sercore.specs import ModelSpec
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    model = build_model(ModelSpec(arch=arch, width=width), 5)
+    x = rng.normal(size=(max(batches + [64]), *SHAPE)).astype(np.float32)
+    y = rng.integers(0, 5, len(x))
+    est = make_classifier(model, 5, (-10.0, 10.0), compiled=True, max_batch=max(batches))
+    forward, grad, trace = {}, {}, 0.0
+    for b in batches:
+        xb, yb = x[:b], y[:b]
+        t_first = _best(lambda: est.predict(xb), 1)
+        g_first = _best(lambda: est.loss_gradient(xb, yb), 1)
+        forward[b] = _best(lambda: est.predict(xb), reps) / b
+        grad[b] = _best(lambda: est.loss_gradient(xb, yb), reps) / b
+        trace = max(trace, t_first - forward[b] * b + g_first - grad[b] * b)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    times: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            times.append(time.perf_counter() - self.t0)
+
+    model.fit(x[:64], y[:64], epochs=3, batch_size=32, verbose=0, callbacks=[Clock()])
+    return {"arch": arch, "width": width, "forward_s": forward, "grad_s": grad,
+            "train_step_s": min(times[1:]) / 64, "trace_s": max(0.0, trace),
+            "train_trace_s": max(0.0, times[0] - min(times[1:]))}
+
+
+def model_load_s(tmp: Path) -> float:
+    import keras
+
+    from sercore.models import build_model
+    from sercore.specs import ModelSpec
+
+    path = tmp / "model.keras"
+    build_model(ModelSpec(arch="final", width=0.25), 5).save(path)
+    return _best(lambda: keras.models.load_model(path, compile=False), 2)
+
+
+def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any = print) -> dict[str, Any]:
+    """Every measurement above, as the calibration dict runner.cost.load_calibration reads."""
+    import tensorflow as tf
+
+    load0 = os.getloadavg()[0]
+    gpus = tf.config.list_physical_devices("GPU")
+    device = "gpu" if gpus else "cpu"
+    if gpus:
+        device = str(tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu"))
+    out: dict[str, Any] = {}
+    progress("startup (fresh interpreter + imports) ...")
+    out["startup_s"] = startup_s()
+    with tempfile.TemporaryDirectory(prefix="sertack-calibrate-") as tmp:
+        progress("feature extraction and data preparation ...")
+        out["features_per_version_s"], out["data_per_segment_s"] = data_costs(Path(tmp))
+        out["model_load_s"] = model_load_s(Path(tmp))
+    out["models"] = []
+    for arch, width in models:
+        progress(f"model {arch} width {width} ...")
+        out["models"].append(model_costs(arch, width, batches))
+    load1 = os.getloadavg()[0]
+    host = socket.gethostname()
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return {
+        "label": f"measured on {host} ({os.cpu_count()} cores, {device}) by `python -m runner calibrate` at "
+                 f"{stamp}, load average {load0:.1f}-{load1:.1f}",
+        "device": device, "host": host, "cores": os.cpu_count(), "platform": platform.platform(),
+        "tensorflow": tf.__version__, "measured_at": stamp, "load_average": [round(load0, 2), round(load1, 2)],
+        "batches": batches, **out,
+    }
+
+
+def parse_models(text: str) -> list[tuple[str, float]]:
+    from sercore.errors import ConfigError
+    from sercore.specs import ARCHS
+
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        arch, _, width = item.partition(":")
+        try:
+            w = float(width or 1.0)
+        except ValueError as exc:
+            raise ConfigError(f"--models {item}: width must be a number (got {width!r})") from exc
+        if arch not in ARCHS:
+            raise ConfigError(f"--models {item}: unknown arch {arch!r} (expected one of {', '.join(ARCHS)})")
+        out.append((arch, w))
+    return out
+
+
+def cmd_calibrate(args: Any) -> int:
+    from sercore.errors import ConfigError
+    from sercore.io import write_json
+
+    from .grid import load_grid
+
+    models = parse_models(args.models) if args.models else []
+    for g in args.grid:
+        models += grid_models(load_grid(g, args.overrides))
+    models = list(dict.fromkeys(models or DEFAULT_MODELS))
+    try:
+        batches = sorted({int(b) for b in args.batches.split(",")})
+    except ValueError as exc:
+        raise ConfigError(f"--batches {args.batches}: expected comma-separated integers") from exc
+    if not batches or batches[0] < 1:
+        raise ConfigError(f"--batches {args.batches}: batch sizes must be >= 1")
+    t0 = time.perf_counter()
+    result = calibrate(models, batches, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    result["calibrate_s"] = round(time.perf_counter() - t0, 1)
+    write_json(args.out, result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['label']}\nwrote {args.out} in {result['calibrate_s']:.0f} s; use it with "
+              f"`python -m runner plan GRID --estimate --calibration {args.out}`")
+    return 0

@@ -1,0 +1,401 @@
+"""Predict a grid's cost before submitting it: worker-hours and wall time per stage on N workers.
+
+    python -m runner plan GRID --estimate [--gpus N] [--calibration FILE] [--json]
+
+Every job's time is `fixed + work`. `work` counts what the job computes, in units measured once per machine by
+`python -m runner calibrate` (runner/calibrate.py): seconds per sample of a forward pass and of a forward+backward
+pass at several batch sizes, and of a training step, per (architecture, width); seconds per file version of
+feature extraction; seconds per segment to load and prepare data. `fixed` is what every job pays however small:
+interpreter + TensorFlow import, model load, tracing the compiled functions; the local executor pays the import
+once per stage, Slurm once per job (plus `slurm_task_s`), a pack (runner/pack.py) once per pack.
+
+Model evaluations per attacked sample come from each attack's parameters (`attack_evals`, formulas documented in
+docs/attacks.md "Cost before you submit"): loop bounds read from ART 1.20's code, times a per-attack `typical`
+fraction for the loops that stop early (DeepFool, JSMA, C&W, PixelAttack, Boundary), measured by counting the
+evaluations the compiled estimator really ran (`EvalCounter` in sercore.estimator) in benchmarks/attacks.py.
+
+Wall time on N workers: each stage's jobs are scheduled longest-first on min(N, array_parallelism) workers and
+stages run one after another (an upper bound: Slurm lets the studies, tuning and training overlap).
+Pure functions over the expanded grid; nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sercore.errors import ConfigError
+from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeaturesJob, TrainJob, TuneJob
+
+DEFAULT_CALIBRATION = Path(__file__).with_name("data") / "calibration-devvm-cpu.json"
+
+# Kept files and segments per kept file and version when the feature store is not built yet (with a store in
+# the run's cache its exact segment count is used). emodb and synthetic: measured (docs/data.md: 339 kept files,
+# 4181 segments with the 9 versions; the demo's 60 synthetic files give 89); emovo and ravdess: assumed from their mean utterance lengths (not measured).
+KEPT_FILES = {"emodb": 339, "emovo": 420, "ravdess": 960}
+SEGMENTS_PER_VERSION = {"emodb": 4181 / 9 / 339, "emovo": 1.5, "ravdess": 1.3, "synthetic": 89 / 60}
+SYNTHETIC_SPEAKERS, SYNTHETIC_PER_CLASS = 4, 8
+TEST_FRACTION, VAL_FRACTION = 0.2, 0.2  # sercore.splits: 80/20, then 20 % of the rest for validation
+
+# Fraction of an attack's loop bound that it runs on average (1 = no early stop). Measured with EvalCounter on
+# the benchmark model (benchmarks/attacks.py --json `evals` vs `evals_bound`); see docs/attacks.md.
+TYPICAL = {"fgsm": 1.0, "bim": 1.0, "deepfool": 0.5, "jsma": 0.15, "cw_l2": 0.6, "cw_linf": 0.5, "pixel": 0.6,
+           "boundary": 0.6}
+
+
+# ---------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """Seconds per sample for one (arch, width): forward and forward+backward by batch size, training step."""
+
+    arch: str
+    width: float
+    forward_s: dict[int, float]
+    grad_s: dict[int, float]
+    train_step_s: float
+    trace_s: float = 0.0  # first predict + first gradient call minus warm ones (attack jobs)
+    train_trace_s: float = 0.0  # first training epoch minus a warm one (every fit: train job, tune trial)
+
+    def per_sample(self, kind: str, batch: int) -> float:
+        """Per-sample cost at a batch size: log-log interpolation between measured batches, flat outside."""
+        table = self.forward_s if kind == "F" else self.grad_s
+        return _interp(table, batch)
+
+
+def _interp(table: dict[int, float], batch: int) -> float:
+    sizes = sorted(table)
+    if batch <= sizes[0]:
+        return table[sizes[0]]
+    if batch >= sizes[-1]:
+        return table[sizes[-1]]
+    for lo, hi in zip(sizes, sizes[1:]):
+        if lo <= batch <= hi:
+            t = (math.log(batch) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            return math.exp((1 - t) * math.log(table[lo]) + t * math.log(table[hi]))
+    return table[sizes[-1]]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What `python -m runner calibrate` measured on one machine (see the JSON's `label`)."""
+
+    label: str
+    device: str
+    startup_s: float  # interpreter + import of TensorFlow, Keras, ART and sercore
+    model_load_s: float
+    data_per_segment_s: float  # open the store, split, normalise, standardise: per segment
+    features_per_version_s: float  # feature extraction per (file x version), one core
+    models: tuple[ModelCost, ...]
+    slurm_task_s: float = 2.0  # scheduling + srun start per array task (dev cluster: see docs/runner.md)
+    source: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def model(self, arch: str, width: float) -> tuple[ModelCost, bool]:
+        """The measured cost of (arch, width); else the nearest width of that arch (or of `final`), scaled.
+
+        Returns (cost, exact). Scaling between widths uses the exponent fitted on the arch's measured widths
+        (2.0 when only one: conv FLOPs grow with filters in x filters out).
+        """
+        same = [m for m in self.models if m.arch == arch] or [m for m in self.models if m.arch == "final"]
+        if not same:
+            raise ConfigError(f"{self.source}: calibration has no model to scale from (arch {arch})")
+        for m in same:
+            if m.arch == arch and math.isclose(m.width, width):
+                return m, True
+        alpha = _width_exponent(same)
+        near = min(same, key=lambda m: abs(math.log(m.width / width)))
+        k = (width / near.width) ** alpha
+        return ModelCost(arch, width, {b: v * k for b, v in near.forward_s.items()},
+                         {b: v * k for b, v in near.grad_s.items()}, near.train_step_s * k, near.trace_s,
+                         near.train_trace_s), False
+
+
+def _width_exponent(models: list[ModelCost]) -> float:
+    pts = sorted({(m.width, m.train_step_s) for m in models if m.train_step_s > 0})
+    if len(pts) < 2:
+        return 2.0
+    (w0, c0), (w1, c1) = pts[0], pts[-1]
+    return max(0.5, min(3.0, math.log(c1 / c0) / math.log(w1 / w0)))
+
+
+def load_calibration(path: str | Path | None = None) -> Calibration:
+    """Read a calibration JSON (default: the shipped one for this project's development CPU machine)."""
+    path = Path(path) if path is not None else DEFAULT_CALIBRATION
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        models = tuple(
+            ModelCost(m["arch"], float(m["width"]), {int(k): float(v) for k, v in m["forward_s"].items()},
+                      {int(k): float(v) for k, v in m["grad_s"].items()}, float(m["train_step_s"]),
+                      float(m.get("trace_s", 0.0)), float(m.get("train_trace_s", 0.0)))
+            for m in d["models"]
+        )
+        return Calibration(
+            label=d["label"], device=d["device"], startup_s=float(d["startup_s"]),
+            model_load_s=float(d["model_load_s"]), data_per_segment_s=float(d["data_per_segment_s"]),
+            features_per_version_s=float(d["features_per_version_s"]), models=models,
+            slurm_task_s=float(d.get("slurm_task_s", 2.0)), source=str(path), raw=d,
+        )
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read calibration ({exc.strerror}); run `python -m runner calibrate`") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a calibration file ({type(exc).__name__}: {exc})") from exc
+
+
+# ---------------------------------------------------------------- data sizes
+
+
+def corpus_files(corpus: CorpusSpec) -> int:
+    if corpus.name == "synthetic":
+        per_class = corpus.synthetic_per_class or SYNTHETIC_PER_CLASS
+        return SYNTHETIC_SPEAKERS * len(corpus.kept_emotions) * per_class
+    paper = len(corpus.kept_emotions) if corpus.emotions is None else len(corpus.emotions)
+    return round(KEPT_FILES[corpus.name] * paper / 5)
+
+
+def versions(job_features: Any) -> int:
+    return 1 + (len(job_features.pitch_steps) + len(job_features.stretch_rates) if job_features.augment else 0)
+
+
+def segments(data: DataSpec | FeaturesJob, cache: Path | None = None) -> int:
+    """Segments of a corpus after augmentation: the built store's count when there is one, else the table."""
+    corpus, feats = data.corpus, data.features
+    if cache is not None:
+        found = _store_segments(corpus, feats, cache)
+        if found is not None:
+            return found
+    return max(1, round(corpus_files(corpus) * versions(feats) * SEGMENTS_PER_VERSION[corpus.name]))
+
+
+def _store_segments(corpus: CorpusSpec, feats: Any, cache: Path) -> int | None:
+    """Rows of an existing store entry with this corpus and these settings (meta.parquet's footer only)."""
+    import pyarrow.parquet as pq
+
+    root = Path(cache) / "features"
+    if not root.is_dir():
+        return None
+    want_corpus, want_feats = corpus.model_dump(mode="json"), feats.model_dump(mode="json")
+    for entry in root.glob(f"{corpus.name}-*/settings.json"):
+        try:
+            s = json.loads(entry.read_text(encoding="utf-8"))
+            if s.get("features") == want_feats and s.get("corpus") == want_corpus:
+                return int(pq.ParquetFile(entry.with_name("meta.parquet")).metadata.num_rows)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def split_sizes(n: int) -> tuple[int, int, int]:
+    test = math.ceil(n * TEST_FRACTION)
+    val = math.floor((n - test) * VAL_FRACTION)
+    return n - test - val, val, test
+
+
+# ---------------------------------------------------------------- per-job work
+
+
+def hyperband_epochs(max_epochs: int, factor: int, iterations: int, max_trials: int | None) -> tuple[int, int]:
+    """(trials, epochs trained) of keras-tuner's Hyperband schedule (its _get_size/_get_epochs, min_epochs 1).
+
+    A trial continued into the next round trains only the extra epochs (keras-tuner's `tuner/initial_epoch`).
+    """
+    brackets, e = 0, float(max_epochs)
+    while e >= 1:
+        e, brackets = e / factor, brackets + 1
+    end0 = math.ceil(1 + math.log(max_epochs, factor))
+    trials = epochs = 0
+    for _ in range(iterations):
+        for b in reversed(range(brackets)):
+            prev = 0
+            for r in range(b + 1):
+                size = math.ceil(end0 / (b + 1) * factor ** (b - r))
+                ep = math.ceil(max_epochs / factor ** (b - r))
+                if max_trials is not None:
+                    size = max(0, min(size, max_trials - trials))
+                trials += size
+                epochs += size * (ep - prev)
+                prev = ep
+    return trials, epochs
+
+
+def attack_evals(attack: str, params: dict[str, Any], n_classes: int, batch: int) -> list[tuple[str, float, int]]:
+    """Model evaluations per attacked sample: (kind F|G, count, batch it runs at). Loop bounds x TYPICAL.
+
+    F = forward pass, G = forward+backward of one sample. Every job also predicts the clean and the adversarial
+    chunk (2 F) and ART predicts the labels to attack (1 F); those are added by the caller.
+    """
+    p, t = params, TYPICAL.get(attack, 1.0)
+    if attack == "fgsm":
+        return [("G", 1 + p.get("num_random_init", 0), batch)]
+    if attack == "bim":
+        return [("G", p["max_iter"] * t, batch)]
+    if attack == "deepfool":
+        k = min(p["nb_grads"], n_classes)
+        return [("G", (1 + p["max_iter"] * t) * k, batch), ("F", p["max_iter"] * t, batch)]
+    if attack == "jsma":
+        # ART: at most floor(gamma * cells / 2) steps (two cells per step), one class gradient + predict each
+        steps = max(1, math.floor(p["gamma"] * 261 * 128 / 2)) * t
+        return [("G", steps, batch), ("F", steps, batch)]
+    if attack == "cw_l2":
+        iters = p["binary_search_steps"] * p["max_iter"] * t
+        # per iteration: two class gradients, a loss evaluation and the line search (up to halving + doubling)
+        return [("G", 2 * iters, batch), ("F", iters * (1 + (p["max_halving"] + p["max_doubling"]) * 0.25), batch)]
+    if attack == "cw_linf":
+        consts = max(1, math.ceil(math.log(p["largest_const"] / p["initial_const"]) / math.log(p["const_factor"])))
+        taus = max(1, math.ceil(math.log(1 / 256) / math.log(p["decrease_factor"])))
+        runs = consts * taus * t  # per sample, one at a time: Adam max_iter steps of (loss + gradient)
+        return [("G", 2 * runs * p["max_iter"], 1), ("F", runs * (2 * p["max_iter"] + 2), 1)]
+    if attack == "pixel":
+        th = p["th"] or 1  # th=None searches th by bisection (up to 7 runs); counted as one run
+        pop = max(5, max(1, 400 // (3 * th)) * 3 * th)
+        gens = p["max_iter"] * t
+        return [("F", pop * (1 + gens), pop), ("F", gens + 1, 1)]
+    if attack == "boundary":
+        it = p["max_iter"] * t
+        return [("F", p["init_size"] * 0.1, 1), ("F", it * p["sample_size"], p["sample_size"]),
+                ("F", it * p["sample_size"] * 0.5, max(1, p["sample_size"] // 2))]
+    raise ConfigError(f"no cost model for attack {attack!r}")
+
+
+def attack_samples(job: AttackJob, n_test: int) -> int:
+    n = n_test if job.limit is None else min(n_test, job.limit)
+    chunks = math.ceil(n / job.chunk_size)
+    mine = len(range(chunks)[job.slice::job.slices]) if job.slices > 1 else chunks
+    return min(n, mine * job.chunk_size)
+
+
+@dataclass
+class JobCost:
+    """One job's predicted seconds: `fixed` paid per job/process, `work` its own compute, `shared` once per model."""
+
+    stage: str
+    fixed: float
+    work: float
+    model_key: str = ""  # jobs of one pack sharing this key load model and data once
+    shared: float = 0.0
+    exact: bool = True
+
+
+def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
+    if isinstance(job, FeaturesJob):
+        n = corpus_files(job.corpus) * versions(job.features)
+        return JobCost("features", 0.0, n * cal.features_per_version_s, job.job_id)
+    if isinstance(job, TrainJob):
+        n = segments(job.data, cache)
+        tr, va, _ = split_sizes(n)
+        m, exact = cal.model(job.model.arch, job.model.width)
+        work = job.train.epochs * (tr * m.train_step_s + va * m.per_sample("F", 256))
+        return JobCost("train", m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
+    if isinstance(job, TuneJob):
+        n = segments(job.data, cache)
+        tr, va, _ = split_sizes(n)
+        m, exact = cal.model("m1" if job.stage == 1 else "final", job.model.width)
+        trials, epochs = hyperband_epochs(job.max_epochs, job.factor, job.hyperband_iterations, job.max_trials)
+        work = epochs * job.executions_per_trial * (tr * m.train_step_s + va * m.per_sample("F", 256))
+        fits = trials * job.executions_per_trial
+        return JobCost("tune", fits * m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
+    if isinstance(job, AttackJob):
+        from sercore.attacks import validate_params
+
+        n_test = split_sizes(segments(job.target.data, cache))[2]
+        n = attack_samples(job, n_test)
+        m, exact = cal.model(job.target.model.arch, job.target.model.width)
+        n_classes = len(job.target.data.corpus.kept_emotions)
+        batch = min(job.batch_size, job.chunk_size, max(n, 1))
+        evals = [("F", 3.0, batch), *attack_evals(job.attack, validate_params(job.attack, job.params), n_classes,
+                                                  batch)]
+        work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
+        shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
+        return JobCost("attack", m.trace_s, work, job.target.job_id, shared, exact)
+    raise ConfigError(f"no cost model for {type(job).__name__}")
+
+
+# ---------------------------------------------------------------- stage totals
+
+
+@dataclass
+class StageEstimate:
+    stage: str
+    jobs: int
+    worker_s: float  # sum of the tasks' times: what a cluster bills
+    wall_s: float  # on min(N, array_parallelism) workers
+    workers: int
+    tasks: int
+    extrapolated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"jobs": self.jobs, "tasks": self.tasks, "workers": self.workers,
+                "worker_hours": round(self.worker_s / 3600, 4), "wall_hours": round(self.wall_s / 3600, 4),
+                "worker_s": round(self.worker_s, 1), "wall_s": round(self.wall_s, 1),
+                "extrapolated_width": self.extrapolated}
+
+
+def makespan(durations: Iterable[float], workers: int) -> float:
+    """Longest-processing-time-first schedule on `workers` identical workers (what an array's throttle does)."""
+    loads = [0.0] * max(1, workers)
+    for d in sorted(durations, reverse=True):
+        heapq.heapreplace(loads, loads[0] + d)
+    return max(loads)
+
+
+def task_times(costs: list[JobCost], cal: Calibration, executor: str, pack: int) -> list[float]:
+    """Seconds per array task (slurm) or one process (local) for one stage's jobs.
+
+    local: one process per stage pays startup once; each job loads its model and data (data kept for the next
+    job of the same model) and traces. slurm: every task pays startup + slurm_task_s; a pack of k jobs pays them,
+    and each distinct model's load, once, and traces each attack configuration once per pack.
+    """
+    if executor == "local":
+        total, last = cal.startup_s, None
+        for c in costs:
+            total += c.fixed + c.work + (c.shared if c.model_key != last else cal.model_load_s * (c.stage == "attack"))
+            last = c.model_key
+        return [total]
+    pack = max(1, pack)
+    ordered = sorted(costs, key=lambda c: c.model_key)  # runner/pack.py groups jobs of one model the same way
+    tasks = []
+    for i in range(0, len(ordered), pack):
+        group = ordered[i:i + pack]
+        models = {c.model_key: c.shared for c in group}
+        tasks.append(cal.startup_s + cal.slurm_task_s + sum(models.values())
+                     + sum(c.fixed + c.work for c in group))
+    return tasks
+
+
+def estimate(grid: Any, cal: Calibration, *, workers: int = 1, executor: str | None = None,
+             cache: Path | None = None) -> dict[str, StageEstimate]:
+    """Per stage: jobs, tasks, worker-seconds and wall seconds on `workers` concurrent workers."""
+    executor = executor or grid.settings.executor
+    out: dict[str, StageEstimate] = {}
+    for stage in grid.stages:
+        costs = [job_cost(j.spec, cal, cache) for j in grid.jobs[stage]]
+        res = grid.resources(stage)
+        if stage == "features":  # the store extracts files in parallel on the job's cores
+            cores = min(res.cpus, int(cal.raw.get("cores") or res.cpus))
+            for c in costs:
+                c.work /= max(1, cores)
+        pack = getattr(res, "pack", 1) if executor != "local" else 1
+        tasks = task_times(costs, cal, executor, pack)
+        n_workers = 1 if executor == "local" else min(workers, res.array_parallelism)
+        out[stage] = StageEstimate(stage, len(costs), sum(tasks), makespan(tasks, n_workers), n_workers,
+                                   len(tasks), not all(c.exact for c in costs))
+    return out
+
+
+def totals(est: dict[str, StageEstimate]) -> dict[str, float]:
+    return {"worker_hours": round(sum(e.worker_s for e in est.values()) / 3600, 4),
+            "wall_hours": round(sum(e.wall_s for e in est.values()) / 3600, 4),
+            "jobs": sum(e.jobs for e in est.values())}
+
+
+def hms(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"

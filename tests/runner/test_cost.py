@@ -1,0 +1,129 @@
+"""runner.cost: the pre-submit estimate (pure arithmetic over an expanded grid; no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from runner import cost
+from runner.cli import main
+from runner.grid import load_grid
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def calibration(tmp_path: Path, **changes: object) -> Path:
+    """A small calibration file with round numbers (per-sample costs fall with the batch size)."""
+    d = {
+        "label": "test numbers", "device": "cpu", "cores": 2, "startup_s": 5.0, "model_load_s": 0.5,
+        "data_per_segment_s": 0.001, "features_per_version_s": 0.1, "slurm_task_s": 2.0,
+        "models": [
+            {"arch": "final", "width": 0.25, "forward_s": {"1": 0.02, "32": 0.004}, "grad_s": {"1": 0.06, "32": 0.012},
+             "train_step_s": 0.02, "trace_s": 3.0, "train_trace_s": 4.0},
+            {"arch": "final", "width": 0.5, "forward_s": {"1": 0.08, "32": 0.016}, "grad_s": {"1": 0.24, "32": 0.048},
+             "train_step_s": 0.08, "trace_s": 3.0, "train_trace_s": 4.0},
+        ],
+        **changes,
+    }
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(d))
+    return path
+
+
+def test_hyperband_schedule_matches_keras_tuner_arithmetic() -> None:
+    # max_epochs 2, factor 2: brackets 1 and 0; bracket 1 runs 2 trials x 1 epoch, then 1 trial x 1 more epoch;
+    # bracket 0 runs 2 trials x 2 epochs -> 5 trials, 7 epochs. max_trials stops the schedule early.
+    assert cost.hyperband_epochs(2, 2, 1, None) == (5, 7)
+    assert cost.hyperband_epochs(2, 2, 1, 2) == (2, 2)
+    assert cost.hyperband_epochs(2, 2, 3, None) == (15, 21)
+
+
+def test_attack_evaluations_follow_the_parameters() -> None:
+    bim = {k: c for k, c, _ in cost.attack_evals("bim", {"max_iter": 20, "eps": 0.1, "eps_step": 0.1}, 5, 16)}
+    assert bim["G"] == 20 * cost.TYPICAL["bim"]
+    # PixelAttack: population ~400 whatever th (ART: popsize = 400 // (3 th) times 3 th parameters)
+    px = cost.attack_evals("pixel", {"th": 5, "max_iter": 2}, 5, 16)
+    assert px[0][2] == 390 and px[0][1] == pytest.approx(390 * (1 + 2 * cost.TYPICAL["pixel"]))
+    deep = dict((k, c) for k, c, _ in cost.attack_evals("deepfool", {"max_iter": 5, "nb_grads": 3}, 5, 8))
+    assert deep["G"] == pytest.approx((1 + 5 * cost.TYPICAL["deepfool"]) * 3)
+    with pytest.raises(Exception, match="no cost model"):
+        cost.attack_evals("nope", {}, 5, 8)
+
+
+def test_makespan_is_longest_first_on_n_workers() -> None:
+    assert cost.makespan([3, 3, 2, 2, 2], 2) == 7  # greedy longest-first (the optimum, 6, needs a search)
+    assert cost.makespan([5, 1, 1], 4) == 5
+    assert cost.makespan([], 3) == 0
+
+
+def test_width_between_measured_ones_is_scaled_and_flagged(tmp_path: Path) -> None:
+    cal = cost.load_calibration(calibration(tmp_path))
+    exact, ok = cal.model("final", 0.5)
+    assert ok and exact.train_step_s == 0.08
+    mid, ok = cal.model("final", 1.0)  # exponent fitted on 0.25 -> 0.5: cost x4 per doubling
+    assert not ok and mid.train_step_s == pytest.approx(0.32)
+    assert cost.ModelCost("final", 1, {1: 0.1, 100: 0.001}, {1: 1.0}, 0.1).per_sample("F", 10) == pytest.approx(0.01)
+
+
+def test_estimate_of_the_demo_grid(tmp_path: Path) -> None:
+    grid = load_grid(REPO / "grids" / "demo.yaml", [f"output={tmp_path / 'run'}"])
+    cal = cost.load_calibration(calibration(tmp_path))
+    local = cost.estimate(grid, cal, executor="local")
+    assert list(local) == grid.stages and all(e.wall_s > 0 for e in local.values())
+    assert all(e.tasks == 1 for e in local.values())  # local: one process per stage
+    one = cost.estimate(grid, cal, workers=1, executor="slurm")
+    many = cost.estimate(grid, cal, workers=8, executor="slurm")
+    assert one["attack"].tasks == len(grid.jobs["attack"])
+    assert many["attack"].wall_s < one["attack"].wall_s
+    assert many["attack"].worker_s == pytest.approx(one["attack"].worker_s)
+    # slurm pays startup + task per job: more worker time than one local process
+    assert one["attack"].worker_s > local["attack"].worker_s
+    t = cost.totals(one)
+    assert t["jobs"] == grid.count() and t["worker_hours"] == pytest.approx(sum(e.worker_s for e in one.values()) / 3600, abs=1e-3)
+
+
+def test_packing_removes_per_job_overhead_from_the_estimate(tmp_path: Path) -> None:
+    cal = cost.load_calibration(calibration(tmp_path))
+    plain = load_grid(REPO / "grids" / "demo.yaml", [f"output={tmp_path / 'run'}"])
+    packed = load_grid(REPO / "grids" / "demo.yaml", [f"output={tmp_path / 'run'}", "resources.attack={pack: 4}"])
+    a = cost.estimate(plain, cal, executor="slurm")["attack"]
+    b = cost.estimate(packed, cal, executor="slurm")["attack"]
+    assert b.tasks == math.ceil(a.jobs / 4)
+    saved = (a.tasks - b.tasks) * (cal.startup_s + cal.slurm_task_s)
+    assert a.worker_s - b.worker_s >= saved - 1e-6
+
+
+def test_store_segments_replace_the_table(tmp_path: Path) -> None:
+    from sercore.specs import CorpusSpec, FeaturesJob, FeatureSettings
+
+    job = FeaturesJob(corpus=CorpusSpec(name="synthetic", synthetic_per_class=3), features=FeatureSettings(augment=False))
+    assert cost.segments(job) == round(60 * cost.SEGMENTS_PER_VERSION["synthetic"])
+    import pandas as pd
+
+    entry = tmp_path / "features" / "synthetic-abc"
+    entry.mkdir(parents=True)
+    (entry / "settings.json").write_text(json.dumps({"corpus": job.corpus.model_dump(mode="json"),
+                                                     "features": job.features.model_dump(mode="json")}))
+    pd.DataFrame({"a": range(123)}).to_parquet(entry / "meta.parquet")
+    assert cost.segments(job, tmp_path) == 123
+
+
+def test_cli_estimate_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grid = str(REPO / "grids" / "demo.yaml")
+    out = f"output={tmp_path / 'run'}"
+    assert main(["plan", grid, "--set", out, "--estimate", "--gpus", "4", "--json",
+                 "--calibration", str(calibration(tmp_path))]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["workers"] == 4 and set(d["stages"]) == {"features", "tune", "norm_study", "arch_study", "train", "attack"}
+    assert d["total"]["wall_hours"] > 0 and d["calibration"] == "test numbers"
+    assert main(["plan", grid, "--set", out, "--estimate"]) == 0  # the shipped calibration, table output
+    text = capsys.readouterr().out
+    assert "calibration: measured on" in text and "total" in text
+    assert main(["plan", grid, "--set", out, "--estimate", "--gpus", "0"]) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main(["plan", grid, "--set", out, "--estimate", "--calibration", str(bad)]) == 2
+    assert "not a calibration file" in capsys.readouterr().err
