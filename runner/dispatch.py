@@ -160,10 +160,13 @@ def _slurm(
         waits = sorted({t.split("_")[0] for t in active.values()})
         if dry_run:
             if todo:
-                chunks = (len(todo) + max_n - 1) // max_n
-                echo(f"# {stage}: {len(todo)} jobs in {chunks} array(s) of at most {max_n}")
+                pack = grid.resources(stage).pack
+                tasks = -(-len(todo) // pack)
+                chunks = (tasks + max_n - 1) // max_n
+                packed = f" in {tasks} packed tasks of up to {pack}" if pack > 1 else ""
+                echo(f"# {stage}: {len(todo)} jobs{packed} in {chunks} array(s) of at most {max_n}")
                 echo(slurm.sbatch_script(paths.logs(stage), grid.resources(stage), profile, grid.settings.container,
-                                         f"{grid.name}-{stage}", binds, map_count=min(len(todo), max_n),
+                                         f"{grid.name}-{stage}", binds, map_count=min(tasks, max_n),
                                          dependency=dependency))
             continue
         if todo:

@@ -1,0 +1,196 @@
+"""runner.pack: several jobs in one process give the same shards as one job per process, and resume job by job.
+
+Local executor here (slow); the Slurm path (a packed array task, fault-injected, resubmitted) is marked `slurm`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from runner.dispatch import submit
+from runner.grid import load_grid
+from runner.pack import pack_groups
+from runner.paths import RunPaths
+from runner.plan import PlanEntry
+
+REPO = Path(__file__).resolve().parents[2]
+VOLATILE = re.compile(r"^(host|device|finished_at)$|(train|generate)_s$|per_s$")
+
+GRID = {
+    "name": "pack",
+    "seeds": [0],
+    "protocols": ["paper"],
+    "corpora": [{"name": "synthetic", "synthetic_per_class": 2}],
+    "features": {"augment": False},
+    "resources": {"default": {"mem": "2G", "time": 10}},
+    "stages": {
+        "features": {},
+        "train": {"model": {"width": 0.125, "lstm_units": 4}, "train": {"epochs": 1}},
+        "attack": {"limit": 4, "chunk_size": 2, "examples": 1,
+                   "attacks": {"fgsm": {"eps": [0.25, 1.0]}, "bim": {"max_iter": 2}, "pixel": {"th": 1, "max_iter": 1},
+                               "deepfool": {"max_iter": 2}}},
+    },
+}
+
+
+def test_pack_groups_keep_jobs_of_one_model_together() -> None:
+    e = [PlanEntry(str(i), "attack", {}, upstream=u) for i, u in enumerate("abab a")]
+    groups = pack_groups(e, 2)
+    assert [[x.upstream for x in g] for g in groups] == [["a", "a"], ["a", "b"], ["b", " "]]
+    assert [x.id for g in groups for x in g] == ["0", "2", "5", "1", "3", "4"]
+    assert pack_groups(e, 1) == [[x] for x in e]
+
+
+def write(tmp_path: Path, cache: Path, name: str, pack: int | None = None) -> Path:
+    grid = json.loads(json.dumps(GRID))
+    grid |= {"output": str(tmp_path / "run"), "cache": str(cache)}
+    if pack:
+        grid["resources"]["attack"] = {"pack": pack}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    return path
+
+
+def attack_rows(run: Path) -> pd.DataFrame:
+    frames = [pd.read_parquet(p) for p in sorted((run / "shards" / "attack").glob("*.parquet"))]
+    df = pd.concat(frames, ignore_index=True)
+    df = df.drop(columns=[c for c in df.columns if VOLATILE.search(c)])
+    return df.sort_values(["job_id", "sample"]).reset_index(drop=True)
+
+
+def forget_attacks(run: Path) -> None:
+    for sub in ("shards/attack", "artefacts/attack", "errors", "logs/attack"):
+        shutil.rmtree(run / sub, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_packed_equals_unpacked_and_resumes_per_job(tmp_path: Path, cache_dir: Path) -> None:
+    plain = load_grid(write(tmp_path, cache_dir, "plain"))
+    runs = submit(plain, executor="local", progress=False)
+    assert all(not r.failures for r in runs)
+    run = RunPaths(plain.output).root
+    expected = attack_rows(run)
+    ids = [j.id for j in plain.jobs["attack"]]
+    assert len(ids) == 5 and len(expected) == 5 * 4
+
+    # 1. packs of 3: same rows, one record per pack
+    forget_attacks(run)
+    packed = load_grid(write(tmp_path, cache_dir, "packed", pack=3))
+    (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
+    assert (r.succeeded, r.failures) == (5, [])
+    pd.testing.assert_frame_equal(attack_rows(run), expected)
+    records = [json.loads(p.read_text()) for p in (run / "logs" / "attack" / "packs").glob("*.json")]
+    assert sorted(len(rec["jobs"]) for rec in records) == [2, 3]
+
+    # 2. a job failing mid-pack: the others finish; the rerun redoes exactly that one
+    forget_attacks(run)
+    victim = [e.id for e in pack_groups([PlanEntry(j.id, "attack", {}, j.upstream) for j in packed.jobs["attack"]], 3)[0]][1]
+    os.environ["SERTACK_FAULT_INJECT"] = f"{victim}:raise"
+    try:
+        (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
+    finally:
+        del os.environ["SERTACK_FAULT_INJECT"]
+    assert [j for j, _ in r.failures] == [victim] and r.succeeded == 4
+    assert (run / "errors" / f"{victim}.txt").exists()
+    (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
+    assert (r.already_done, r.submitted, r.succeeded) == (4, 1, 1)
+    pd.testing.assert_frame_equal(attack_rows(run), expected)
+
+    # 3. a pack killed while its second job runs: the first job's shard stays and is not redone
+    forget_attacks(run)
+    env = {**os.environ, "SERTACK_FAULT_INJECT": f"{victim}:sleep=600"}
+    first = pack_groups([PlanEntry(j.id, "attack", {}, j.upstream) for j in packed.jobs["attack"]], 3)[0][0].id
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "submit", str(tmp_path / "packed.yaml"), "--stage",
+                             "attack", "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    shard = run / "shards" / "attack" / f"{first}.parquet"
+    deadline = time.monotonic() + 300
+    while not shard.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert shard.exists(), "the first job of the pack did not finish before the kill"
+    mtime = shard.stat().st_mtime
+    assert not (run / "shards" / "attack" / f"{victim}.parquet").exists()
+    (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
+    assert r.already_done >= 1 and not r.failures
+    assert shard.stat().st_mtime == mtime
+    pd.testing.assert_frame_equal(attack_rows(run), expected)
+
+
+def _slurm_up() -> bool:
+    conf = os.environ.get("SLURM_CONF") or "/tmp/sertack-slurm/etc/slurm.conf"
+    if not Path(conf).exists() or shutil.which("sbatch") is None:
+        return False
+    os.environ.setdefault("SLURM_CONF", conf)
+    return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=20).returncode == 0
+
+
+@pytest.mark.slurm
+def test_packed_slurm_array_task_runs_jobs_and_resumes(tmp_path: Path, cache_dir: Path) -> None:
+    if not _slurm_up():
+        pytest.skip("no Slurm controller answers (dev cluster: make slurm-up)")
+    (tmp_path / "l").mkdir()
+    (tmp_path / "s").mkdir()
+    local = load_grid(write(tmp_path / "l", cache_dir, "plain"))
+    assert all(not r.failures for r in submit(local, executor="local", progress=False))
+    expected = attack_rows(RunPaths(local.output).root)
+
+    path = write(tmp_path / "s", cache_dir, "packed", pack=4)
+    data = yaml.safe_load(path.read_text())
+    data["name"] = f"pack-{os.getpid()}"
+    path.write_text(yaml.safe_dump(data))
+    grid = load_grid(path)
+    run = RunPaths(grid.output).root
+    victim = grid.jobs["attack"][2].id
+
+    def cli(fault: str = "") -> None:
+        env = {**os.environ, "SERTACK_FAULT_INJECT": fault}
+        done = subprocess.run([sys.executable, "-m", "runner", "submit", str(path), "--executor", "slurm"],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            out = subprocess.run(["squeue", "-h", "--name", ",".join(f"{data['name']}-{s}" for s in grid.stages)],
+                                 capture_output=True, text=True)
+            if out.returncode == 0 and not out.stdout.strip():
+                return
+            time.sleep(3)
+        raise AssertionError("Slurm jobs still queued after 900 s")
+
+    cli(fault=f"{victim}:raise")
+    tasks = json.loads((run / "logs" / "attack" / "submitted.json").read_text())["jobs"]
+    assert len(tasks) == 5 and len(set(tasks.values())) == 2  # 5 jobs in packs of 4: two array tasks
+    done = {p.stem for p in (run / "shards" / "attack").glob("*.parquet")}
+    assert done == {j.id for j in grid.jobs["attack"]} - {victim}
+    assert (run / "errors" / f"{victim}.txt").read_text().startswith("RuntimeError: fault injected")
+    mtimes = {p.stem: p.stat().st_mtime for p in (run / "shards" / "attack").glob("*.parquet")}
+    cli()
+    after = {p.stem: p.stat().st_mtime for p in (run / "shards" / "attack").glob("*.parquet")}
+    assert set(after) == {j.id for j in grid.jobs["attack"]}
+    assert all(after[k] == v for k, v in mtimes.items())  # finished shards were not rewritten
+    pd.testing.assert_frame_equal(attack_rows(run), expected)
+
+
+def test_slurm_dry_run_counts_packed_tasks(tmp_path: Path) -> None:
+    grid = load_grid(REPO / "grids" / "demo.yaml", [f"output={tmp_path / 'run'}", "resources.attack={pack: 4}"])
+    lines: list[str] = []
+    runs = submit(grid, executor="slurm", dry_run=True, echo=lines.append)
+    n = len(grid.jobs["attack"])
+    assert [r.submitted for r in runs if r.stage == "attack"] == [n]
+    head = next(line for line in lines if line.startswith("# attack:"))
+    assert f"{n} jobs in {-(-n // 4)} packed tasks of up to 4" in head
+    script = lines[lines.index(head) + 1]
+    assert f"#SBATCH --array=0-{-(-n // 4) - 1}" in script

@@ -1,0 +1,51 @@
+"""sercore.fast_attacks: the compiled BIM loop and the vectorised PixelAttack give ART's adversarial examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sercore.attacks import ATTACKS, validate_params
+from sercore.estimator import make_classifier
+from tests.sercore.attack_fixtures import toy
+
+
+def adversarial(name: str, params: dict, compiled: bool, n: int = 11, max_batch: int = 8) -> tuple:
+    data, model = toy()
+    est = make_classifier(model, 3, data.clip_values, compiled=compiled, max_batch=max_batch, jit_compile=False)
+    attack = ATTACKS[name].build(est, validate_params(name, params), max_batch)
+    np.random.seed(7)
+    return attack.generate(data.x_test[:n]), type(attack).__name__, est
+
+
+@pytest.mark.parametrize("params", [{"eps": 0.25, "eps_step": 0.1, "max_iter": 5}, {"eps": 1.0, "max_iter": 12}])
+def test_compiled_bim_equals_art(params: dict) -> None:
+    stock, stock_cls, _ = adversarial("bim", params, compiled=False)
+    ours, ours_cls, est = adversarial("bim", params, compiled=True)  # 11 samples: pieces of 8 and 3 (padded to 4)
+    assert (stock_cls, ours_cls) == ("BasicIterativeMethod", "CompiledBIM")
+    np.testing.assert_array_equal(ours, stock)
+    assert est.evals["G"] == 11 * params["max_iter"]
+    assert np.abs(ours - toy()[0].x_test[:11]).max() <= params["eps"] + 1e-6
+
+
+def test_compiled_bim_falls_back_to_art_for_random_init() -> None:
+    data, model = toy()
+    est = make_classifier(model, 3, data.clip_values, compiled=True, max_batch=8)
+    attack = ATTACKS["bim"].build(est, validate_params("bim", {"max_iter": 2}), 8)
+    assert attack._covered({}) and not attack._covered({"mask": np.ones(3)})
+    attack.num_random_init = 1
+    attack._attack.num_random_init = 1
+    assert not attack._covered({})
+    x = data.x_test[:3]
+    np.random.seed(0)
+    x_adv = attack.generate(x)  # ART's own loop
+    assert x_adv.shape == x.shape and 0 < np.abs(x_adv - x).max() <= attack.eps + 1e-6
+
+
+@pytest.mark.parametrize("th", [1, 3])
+def test_fast_pixel_attack_equals_art(th: int) -> None:
+    stock, stock_cls, s_est = adversarial("pixel", {"th": th, "max_iter": 2}, compiled=False, n=4)
+    ours, ours_cls, o_est = adversarial("pixel", {"th": th, "max_iter": 2}, compiled=True, n=4)
+    assert (stock_cls, ours_cls) == ("PixelAttack", "FastPixelAttack")
+    np.testing.assert_array_equal(ours, stock)
+    assert o_est.evals["F"] > 4 * 100  # populations of ~400/(3 th) x 3 th candidates were evaluated
