@@ -280,6 +280,8 @@ class JobCost:
     model_key: str = ""  # jobs of one pack sharing this key load model and data once
     shared: float = 0.0
     exact: bool = True
+    trace: float = 0.0  # tracing the compiled estimator: per job, or once per trace_key in a pack
+    trace_key: str = ""  # model + attack: the functions one attack traces
 
 
 def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
@@ -312,7 +314,8 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
                                                   batch)]
         work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
         shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
-        return JobCost("attack", m.trace_s, work, job.target.job_id, shared, exact)
+        return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s,
+                       f"{job.target.job_id}:{job.attack}")
     raise ConfigError(f"no cost model for {type(job).__name__}")
 
 
@@ -354,7 +357,7 @@ def task_times(costs: list[JobCost], cal: Calibration, executor: str, pack: int)
     if executor == "local":
         total, last = cal.startup_s, None
         for c in costs:
-            total += c.fixed + c.work + (c.shared if c.model_key != last else cal.model_load_s * (c.stage == "attack"))
+            total += c.fixed + c.trace + c.work + (c.shared if c.model_key != last else cal.model_load_s * (c.stage == "attack"))
             last = c.model_key
         return [total]
     pack = max(1, pack)
@@ -363,7 +366,8 @@ def task_times(costs: list[JobCost], cal: Calibration, executor: str, pack: int)
     for i in range(0, len(ordered), pack):
         group = ordered[i:i + pack]
         models = {c.model_key: c.shared for c in group}
-        tasks.append(cal.startup_s + cal.slurm_task_s + sum(models.values())
+        traces = {c.trace_key: c.trace for c in group}  # a pack keeps each estimator's traced functions
+        tasks.append(cal.startup_s + cal.slurm_task_s + sum(models.values()) + sum(traces.values())
                      + sum(c.fixed + c.work for c in group))
     return tasks
 

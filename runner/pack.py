@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import submitit
 
@@ -29,6 +31,9 @@ from sercore.io import write_json
 from .paths import RunPaths
 from .plan import PlanEntry
 from .worker import run_one
+
+if TYPE_CHECKING:
+    from .dispatch import StageRun
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +101,7 @@ class PackWorker(submitit.helpers.Checkpointable):
         return json.dumps([str(RunPaths(Path(run_dir)).shard(stage, j)) for j in job_ids])
 
 
-def in_process(paths: RunPaths, run: object, todo: Sequence[PlanEntry], size: int, *, stop_at_error: bool,
+def in_process(paths: RunPaths, run: StageRun, todo: Sequence[PlanEntry], size: int, *, stop_at_error: bool,
                progress: bool) -> None:
     """The local/debug executors' loop with packs: one bar step per job, Keras state released per pack."""
     from tqdm import tqdm
@@ -104,23 +109,23 @@ def in_process(paths: RunPaths, run: object, todo: Sequence[PlanEntry], size: in
     from .dispatch import _release_memory
     from .plan import error_reason
 
-    bar = tqdm(total=len(todo), desc=f"{run.stage:<10}", unit="job", disable=not progress)  # type: ignore[attr-defined]
+    bar = tqdm(total=len(todo), desc=f"{run.stage:<10}", unit="job", disable=not progress, file=sys.stderr)
     try:
         for group in pack_groups(todo, size):
-            for job_id, exc in run_pack(paths.root, run.stage, [e.id for e in group]):  # type: ignore[attr-defined]
+            for job_id, exc in run_pack(paths.root, run.stage, [e.id for e in group]):
                 bar.update(1)
                 if exc is None:
-                    run.succeeded += 1  # type: ignore[attr-defined]
+                    run.succeeded += 1
                     continue
                 if stop_at_error:
                     raise exc
-                run.failures.append((job_id, error_reason(paths, job_id)))  # type: ignore[attr-defined]
+                run.failures.append((job_id, error_reason(paths, job_id)))
             _release_memory()
     finally:
         bar.close()
 
 
-def submit_packs(executor: object, paths: RunPaths, stage: str, todo: Sequence[PlanEntry], size: int,
+def submit_packs(executor: Any, paths: RunPaths, stage: str, todo: Sequence[PlanEntry], size: int,
                  max_array: int) -> tuple[dict[str, str], list[str]]:
     """Submit the packs as arrays of at most `max_array` tasks; ({job id: Slurm task id}, [array ids])."""
     groups = [[e.id for e in g] for g in pack_groups(todo, size)]
@@ -128,7 +133,7 @@ def submit_packs(executor: object, paths: RunPaths, stage: str, todo: Sequence[P
     arrays: list[str] = []
     for start in range(0, len(groups), max_array):
         chunk = groups[start:start + max_array]
-        jobs = executor.map_array(PackWorker(), [str(paths.root)] * len(chunk), [stage] * len(chunk), chunk)  # type: ignore[attr-defined]
+        jobs = executor.map_array(PackWorker(), [str(paths.root)] * len(chunk), [stage] * len(chunk), chunk)
         for group, job in zip(chunk, jobs):
             ids.update({jid: job.job_id for jid in group})
         arrays.append(jobs[0].job_id.split("_")[0])

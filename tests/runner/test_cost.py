@@ -121,7 +121,7 @@ def test_cli_estimate_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert d["total"]["wall_hours"] > 0 and d["calibration"] == "test numbers"
     assert main(["plan", grid, "--set", out, "--estimate"]) == 0  # the shipped calibration, table output
     text = capsys.readouterr().out
-    assert "calibration: measured on" in text and "total" in text
+    assert "calibration: sertack default: this project's shared 2-core development VM" in text and "total" in text
     assert main(["plan", grid, "--set", out, "--estimate", "--gpus", "0"]) == 2
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
