@@ -281,7 +281,7 @@ class JobCost:
     shared: float = 0.0
     exact: bool = True
     trace: float = 0.0  # tracing the compiled estimator: per job, or once per trace_key in a pack
-    trace_key: str = ""  # model + attack: the functions one attack traces
+    trace_key: str = ""  # the estimator whose traced functions a pack reuses (one per model)
 
 
 def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
@@ -314,8 +314,8 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
                                                   batch)]
         work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
         shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
-        return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s,
-                       f"{job.target.job_id}:{job.attack}")
+        # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
+        return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s, job.target.job_id)
     raise ConfigError(f"no cost model for {type(job).__name__}")
 
 

@@ -159,14 +159,14 @@ class AttackInfo:
         module, cls = path.rsplit(".", 1)
         return getattr(importlib.import_module(module), cls)
 
-    def build(self, estimator: Any, params: dict[str, Any], batch_size: int) -> EvasionAttack:
+    def build(self, estimator: Any, params: dict[str, Any], batch_size: int, fast: bool | None = None) -> EvasionAttack:
         """The ART attack over `estimator`; `params` must come from validate_params.
 
-        With sercore's compiled estimator, attacks with a `fast_class` use it (ART's own class otherwise).
+        `fast` None: attacks with a `fast_class` use it over sercore's compiled estimator, ART's class otherwise.
         """
         from .estimator import CompiledTensorFlowV2Classifier
 
-        cls = self.load(compiled=isinstance(estimator, CompiledTensorFlowV2Classifier))
+        cls = self.load(compiled=isinstance(estimator, CompiledTensorFlowV2Classifier) if fast is None else fast)
         accepted = inspect.signature(cls.__init__).parameters
         kwargs = dict(params)
         if "batch_size" in accepted:

@@ -134,7 +134,8 @@ class FastPixelAttack(PixelAttack):
 
     def _success(self, base: np.ndarray, x: np.ndarray, target_class: np.ndarray) -> bool:
         predicted = int(np.argmax(self.estimator.predict(self._population(base, x))[0]))
-        return (predicted == target_class) if self.targeted else (predicted != target_class)
+        # a Python bool: ART's differential evolution stops only when the callback returns `True` itself (`is True`)
+        return bool(predicted == target_class) if self.targeted else bool(predicted != target_class)
 
     def _population(self, base: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Rescaled perturbed images of a population: what ART's predict_fn feeds the estimator, bit for bit."""
