@@ -11,8 +11,8 @@ once per stage, Slurm once per job (plus `slurm_task_s`), a pack (runner/pack.py
 
 Model evaluations per attacked sample come from each attack's parameters (`attack_evals`, formulas documented in
 docs/attacks.md "Cost before you submit"): loop bounds read from ART 1.20's code, times a per-attack `typical`
-fraction for the loops that stop early (DeepFool, JSMA, C&W, PixelAttack, Boundary), measured by counting the
-evaluations the compiled estimator really ran (`EvalCounter` in sercore.estimator) in benchmarks/attacks.py.
+fraction for the loops that stop early (DeepFool, JSMA, C&W, PixelAttack, Boundary): rough guesses so far, to be
+fitted from the evaluations the estimators count (`estimator.evals`), which benchmarks/attacks.py prints.
 
 Wall time on N workers: each stage's jobs are scheduled longest-first on min(N, array_parallelism) workers and
 stages run one after another (an upper bound: Slurm lets the studies, tuning and training overlap).
@@ -42,8 +42,9 @@ SEGMENTS_PER_VERSION = {"emodb": 4181 / 9 / 339, "emovo": 1.5, "ravdess": 1.3, "
 SYNTHETIC_SPEAKERS, SYNTHETIC_PER_CLASS = 4, 8
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.2  # sercore.splits: 80/20, then 20 % of the rest for validation
 
-# Fraction of an attack's loop bound that it runs on average (1 = no early stop). Measured with EvalCounter on
-# the benchmark model (benchmarks/attacks.py --json `evals` vs `evals_bound`); see docs/attacks.md.
+# Fraction of an attack's loop bound that it runs on average (1 = no early stop). FGSM and BIM have no early
+# stop; the others are rough guesses, NOT yet fitted: benchmarks/attacks.py --json prints, per attack, the
+# evaluations counted (`evals`) beside these bounds (`evals_bound`) to fit them on a real model.
 TYPICAL = {"fgsm": 1.0, "bim": 1.0, "deepfool": 0.5, "jsma": 0.15, "cw_l2": 0.6, "cw_linf": 0.5, "pixel": 0.6,
            "boundary": 0.6}
 

@@ -39,8 +39,7 @@ GRID = {
         "features": {},
         "train": {"model": {"width": 0.125, "lstm_units": 4}, "train": {"epochs": 1}},
         "attack": {"limit": 4, "chunk_size": 2, "examples": 1,
-                   "attacks": {"fgsm": {"eps": [0.25, 1.0]}, "bim": {"max_iter": 2}, "pixel": {"th": 1, "max_iter": 1},
-                               "deepfool": {"max_iter": 2}}},
+                   "attacks": {"fgsm": {"eps": [0.25, 1.0]}, "bim": {"max_iter": 2}}},
     },
 }
 
@@ -83,35 +82,35 @@ def test_packed_equals_unpacked_and_resumes_per_job(tmp_path: Path, cache_dir: P
     run = RunPaths(plain.output).root
     expected = attack_rows(run)
     ids = [j.id for j in plain.jobs["attack"]]
-    assert len(ids) == 5 and len(expected) == 5 * 4
+    assert len(ids) == 3 and len(expected) == 3 * 4
 
-    # 1. packs of 3: same rows, one record per pack
+    # 1. packs of 2: same rows, one record per pack
     forget_attacks(run)
-    packed = load_grid(write(tmp_path, cache_dir, "packed", pack=3))
+    packed = load_grid(write(tmp_path, cache_dir, "packed", pack=2))
     (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
-    assert (r.succeeded, r.failures) == (5, [])
+    assert (r.succeeded, r.failures) == (3, [])
     pd.testing.assert_frame_equal(attack_rows(run), expected)
     records = [json.loads(p.read_text()) for p in (run / "logs" / "attack" / "packs").glob("*.json")]
-    assert sorted(len(rec["jobs"]) for rec in records) == [2, 3]
+    assert sorted(len(rec["jobs"]) for rec in records) == [1, 2]
 
     # 2. a job failing mid-pack: the others finish; the rerun redoes exactly that one
     forget_attacks(run)
-    victim = [e.id for e in pack_groups([PlanEntry(j.id, "attack", {}, j.upstream) for j in packed.jobs["attack"]], 3)[0]][1]
+    victim = [e.id for e in pack_groups([PlanEntry(j.id, "attack", {}, j.upstream) for j in packed.jobs["attack"]], 2)[0]][1]
     os.environ["SERTACK_FAULT_INJECT"] = f"{victim}:raise"
     try:
         (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
     finally:
         del os.environ["SERTACK_FAULT_INJECT"]
-    assert [j for j, _ in r.failures] == [victim] and r.succeeded == 4
+    assert [j for j, _ in r.failures] == [victim] and r.succeeded == 2
     assert (run / "errors" / f"{victim}.txt").exists()
     (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
-    assert (r.already_done, r.submitted, r.succeeded) == (4, 1, 1)
+    assert (r.already_done, r.submitted, r.succeeded) == (2, 1, 1)
     pd.testing.assert_frame_equal(attack_rows(run), expected)
 
     # 3. a pack killed while its second job runs: the first job's shard stays and is not redone
     forget_attacks(run)
     env = {**os.environ, "SERTACK_FAULT_INJECT": f"{victim}:sleep=600"}
-    first = pack_groups([PlanEntry(j.id, "attack", {}, j.upstream) for j in packed.jobs["attack"]], 3)[0][0].id
+    first = pack_groups([PlanEntry(j.id, "attack", {}, j.upstream) for j in packed.jobs["attack"]], 2)[0][0].id
     proc = subprocess.Popen([sys.executable, "-m", "runner", "submit", str(tmp_path / "packed.yaml"), "--stage",
                              "attack", "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -148,7 +147,7 @@ def test_packed_slurm_array_task_runs_jobs_and_resumes(tmp_path: Path, cache_dir
     assert all(not r.failures for r in submit(local, executor="local", progress=False))
     expected = attack_rows(RunPaths(local.output).root)
 
-    path = write(tmp_path / "s", cache_dir, "packed", pack=4)
+    path = write(tmp_path / "s", cache_dir, "packed", pack=2)
     data = yaml.safe_load(path.read_text())
     data["name"] = f"pack-{os.getpid()}"
     path.write_text(yaml.safe_dump(data))
@@ -172,7 +171,7 @@ def test_packed_slurm_array_task_runs_jobs_and_resumes(tmp_path: Path, cache_dir
 
     cli(fault=f"{victim}:raise")
     tasks = json.loads((run / "logs" / "attack" / "submitted.json").read_text())["jobs"]
-    assert len(tasks) == 5 and len(set(tasks.values())) == 2  # 5 jobs in packs of 4: two array tasks
+    assert len(tasks) == 3 and len(set(tasks.values())) == 2  # 3 jobs in packs of 2: two array tasks
     done = {p.stem for p in (run / "shards" / "attack").glob("*.parquet")}
     assert done == {j.id for j in grid.jobs["attack"]} - {victim}
     assert (run / "errors" / f"{victim}.txt").read_text().startswith("RuntimeError: fault injected")

@@ -9,6 +9,8 @@ from sercore.attacks import ATTACKS, validate_params
 from sercore.estimator import make_classifier
 from tests.sercore.attack_fixtures import toy
 
+pytestmark = pytest.mark.slow  # ~80 s in all on the loaded 2-core VM (trains the toy model, runs each attack twice)
+
 
 def adversarial(name: str, params: dict, compiled: bool, n: int = 11, max_batch: int = 8, art: bool = False) -> tuple:
     """(x_adv, attack class name, estimator); `art` builds ART's own class even over the compiled estimator."""
