@@ -3,12 +3,16 @@ a folder it does not own and never mixes two grids in one run.
 
     empty or absent folder   -> a new run: run.json is created first, atomically and exclusively (os.link), so
                                 two submits racing into a new folder agree on one marker
-    run.json of a run        -> same grid (sha256 of the grid after --set and ${VAR}) carries on; a different
-                                grid is refused, naming both, unless `replace=True` (--replace-grid), which
-                                first moves the old grid.yaml, run.json and plan/ to RUN/replaced/<UTC time>/
+    run.json of a run        -> the same grid carries on; a different grid is refused, naming both, unless
+                                `replace=True` (--replace-grid), which first moves the old grid.yaml,
+                                run.json and plan/ to RUN/replaced/<UTC time>/
+
+"The same grid" means the same planned jobs: `grid_hash` is the sha256 of the job ids per stage, so changing
+resources, executor, profile, container or output (a copied run folder) continues the run, while adding a seed
+or changing an epoch count is another grid.
     anything else            -> refused: the folder holds someone's files and is not a run
 
-Runs made before the marker had run.json without `grid_hash`: their hash is taken from their grid.yaml.
+Runs made before the marker had run.json without `grid_hash`: their hash is taken from their plan files.
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sercore import __version__
 from sercore.errors import ConfigError
 from sercore.io import write_json
@@ -33,15 +35,20 @@ from .paths import RunPaths
 _OWN_TEMP = ".run.json."  # atomic_path's temp name for run.json: a racing submit may see only that
 
 
-def grid_hash(raw: dict[str, Any]) -> str:
-    """sha256 of the grid's canonical JSON (after overrides and interpolation): what the run was planned from."""
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+def grid_hash(jobs: dict[str, list[str]]) -> str:
+    """sha256 of the planned job ids per stage: what the run computes, whatever its resources or folder."""
+    canon = {stage: sorted(ids) for stage, ids in jobs.items() if ids}
+    return hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _grid_jobs(grid: Grid) -> dict[str, list[str]]:
+    return {stage: [j.id for j in jobs] for stage, jobs in grid.jobs.items()}
 
 
 def meta(grid: Grid, cache_dir: Path, stages: list[str]) -> dict[str, Any]:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return {"name": grid.name, "source": str(grid.source), "grid_file": str(Path(grid.source).absolute()),
-            "grid_hash": grid_hash(grid.raw), "sertack": __version__, "cache": str(Path(cache_dir).absolute()),
+            "grid_hash": grid_hash(_grid_jobs(grid)), "sertack": __version__, "cache": str(Path(cache_dir).absolute()),
             "stages": stages, "created": now, "planned_at": now}
 
 
@@ -53,12 +60,17 @@ def read_marker(paths: RunPaths) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or not ({"grid_hash"} <= set(data) or {"name", "stages", "cache"} <= set(data)):
         return None
-    if "grid_hash" not in data:  # a run from before the marker: hash the grid it froze
-        try:
-            data["grid_hash"] = grid_hash(yaml.safe_load(paths.grid.read_text(encoding="utf-8")))
-        except (OSError, yaml.YAMLError):
-            data["grid_hash"] = ""
+    if "grid_hash" not in data:  # a run from before the marker: hash the plan it froze
+        data["grid_hash"] = grid_hash({stage: _plan_ids(paths, stage) for stage in data.get("stages", [])})
     return data
+
+
+def _plan_ids(paths: RunPaths, stage: str) -> list[str]:
+    try:
+        with paths.plan(stage).open(encoding="utf-8") as fh:
+            return [json.loads(line)["id"] for line in fh if line.strip()]
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 def check(grid: Grid, paths: RunPaths, *, replace: bool = False) -> dict[str, Any] | None:
@@ -74,7 +86,7 @@ def check(grid: Grid, paths: RunPaths, *, replace: bool = False) -> dict[str, An
             raise ConfigError(f"{root}: output folder is not empty and is not a sertack run (no valid "
                               f"{paths.run_meta.name}; holds {shown}); choose another `output` or empty it")
         return None
-    new = grid_hash(grid.raw)
+    new = grid_hash(_grid_jobs(grid))
     if marker["grid_hash"] != new and not replace:
         old_file = marker.get("grid_file") or marker.get("source") or "?"
         same_file = old_file == str(Path(grid.source).absolute())
