@@ -17,14 +17,13 @@ import yaml
 from runner.dispatch import submit
 from runner.grid import load_grid
 from runner.paths import STAGES, RunPaths
-from tests.runner.conftest import BASE, fake_attacks, fake_jobs, make_grid, write_grid  # noqa: F401 - fixtures
+from tests.runner.conftest import fake_attacks, fake_jobs, make_grid  # noqa: F401 - fixtures
+from tests.runner.test_local_e2e import TINY as E2E
 
+# test_local_e2e's tiny synthetic grid with fewer stages: features, a final model, two FGSM jobs.
 TINY = {
+    **E2E,
     "name": "rel",
-    "seeds": [0],
-    "protocols": ["paper"],
-    "corpora": [{"name": "synthetic", "synthetic_per_class": 2}],
-    "features": {"augment": False},
     "stages": {
         "features": {},
         "train": {"model": {"width": 0.125, "lstm_units": 4}, "train": {"epochs": 2}},

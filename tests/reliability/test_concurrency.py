@@ -104,3 +104,33 @@ def test_slurm_submitters_take_turns(make_grid, monkeypatch) -> None:
         assert not done.is_set() and said and said[0].startswith(f"waiting: submitting into {paths.root} is held by pid")
     worker.join(timeout=30)
     assert done.is_set()
+
+
+@pytest.mark.slurm
+def test_two_slurm_submits_queue_each_job_once(tmp_path: Path, cache_dir: Path) -> None:
+    """On the dev cluster: two `submit --executor slurm` started together queue one task per job in all."""
+    name = f"rel11-{os.getpid()}"
+    grid_file = tiny_grid(tmp_path, tmp_path / "run", cache_dir, name=name, stages={"features": {}})
+    cmd = [sys.executable, "-m", "runner", "submit", str(grid_file), "--executor", "slurm"]
+    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    paths = RunPaths(tmp_path / "run")
+    try:
+        assert [p.returncode for p in procs] == [0, 0], outs
+        job = load_grid(grid_file).jobs["features"][0].id
+        task = read_submitted(paths, "features")["jobs"][job]
+        names = subprocess.run(["sacct", "-X", "-n", "-P", "--name", f"{name}-features", "-o", "JobID",
+                                "--starttime", "now-1hour"], capture_output=True, text=True)
+        queued = subprocess.run(["squeue", "-h", "-r", "-n", f"{name}-features", "-o", "%i"], capture_output=True,
+                                text=True)
+        arrays = {t.split("_")[0] for t in (names.stdout + queued.stdout).split()}
+        assert arrays == {task.split("_")[0]}, (arrays, outs)  # one array in all
+        lines = [line for out, _ in outs for line in out.splitlines() if line.startswith("features")]
+        assert sum("submitted 1 " in line for line in lines) == 1, outs
+        # The other submit saw the task queued (or, on a fast cluster, already finished): submitted nothing.
+        assert sum("submitted 0" in line and ("1 still queued/running" in line or "1 already done" in line)
+                   for line in lines) == 1, outs
+    finally:
+        for array in read_submitted(paths, "features").get("arrays", []):
+            subprocess.run(["scancel", array], capture_output=True)
