@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from runner.cli import main
-from runner.grid import load_grid
 from runner.locks import attempts
 from runner.plan import read_plan
 from runner.reduce import reduce_run
