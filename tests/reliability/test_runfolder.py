@@ -74,3 +74,18 @@ def test_output_and_cache_pointing_at_files(tmp_path: Path, capsys) -> None:
         f"error: {grid}: cache: {tmp_path / 'afile'} is a file, not a folder (got '{tmp_path / 'afile' / 'cache'}')",
     ]
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_run_from_before_the_marker_is_recognised_and_upgraded(tmp_path: Path) -> None:
+    grid = write_grid(tmp_path, SMALL)
+    assert main(["submit", str(grid), "--no-progress"]) == 0
+    paths = RunPaths(tmp_path / "run")
+    meta = json.loads(paths.run_meta.read_text())
+    legacy = {k: meta[k] for k in ("name", "source", "cache", "stages", "planned_at")}  # the old run.json
+    paths.run_meta.write_text(json.dumps(legacy))
+    assert main(["submit", str(grid), "--no-progress"]) == 0  # same plan: the same run
+    upgraded = json.loads(paths.run_meta.read_text())
+    assert upgraded["grid_hash"] == meta["grid_hash"] and upgraded["created"] == legacy["planned_at"]
+    other = write_grid(tmp_path, changed(SMALL, seeds=[0, 1]), "other.yaml")
+    paths.run_meta.write_text(json.dumps(legacy))
+    assert main(["submit", str(other), "--no-progress"]) == 2  # another plan is refused for old runs too
