@@ -3,8 +3,8 @@
 A job is done when its shard exists and is valid (runner.shards: readable footer, run columns, rows, its own job
 id) and failed when only its error file exists or its shard is invalid; everything else is pending (`status`
 further splits pending into queued/running with Slurm's accounting). States come from two directory listings per
-stage plus one footer read per new shard (remembered by size and mtime), so planning against 10,000 shards costs
-milliseconds once they were checked.
+stage plus one footer read per new shard (threaded; remembered by size and mtime), so planning against 10,000
+already-checked shards costs one stat each (~0.2-0.4 s on the loaded dev VM).
 """
 
 from __future__ import annotations

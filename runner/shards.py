@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from sercore.io import parquet_problem, set_aside, write_json, write_text
+from sercore.io import parquet_footer, set_aside, write_json, write_text
 
 from .locks import JobBusy, locked
 from .paths import RunPaths
@@ -31,6 +30,7 @@ RUN_COLUMNS = ("job_id", "stage", "host", "device", "finished_at")
 MIN_ROWS = {"attack": 0}  # a slice past the end of a small test set has no rows; every other job has >= 1
 CHECKED = ".checked.json"
 CORRUPT = "CorruptShard"
+_THREADS = min(16, (os.cpu_count() or 2) * 4)
 
 
 @dataclass
@@ -54,12 +54,10 @@ def list_shards(paths: RunPaths, stage: str) -> dict[str, os.DirEntry]:
 
 def shard_problem(path: Path, stage: str, job_id: str) -> str | None:
     """Why this shard is not a valid result of `job_id`, or None."""
-    problem = parquet_problem(path, RUN_COLUMNS, MIN_ROWS.get(stage, 1))
+    meta, problem = parquet_footer(path, RUN_COLUMNS, MIN_ROWS.get(stage, 1))
     if problem:
         return problem
-    meta = pq.read_metadata(path)
-    names = meta.schema.names
-    col = names.index("job_id")
+    col = meta.schema.names.index("job_id")
     for i in range(meta.num_row_groups):
         stats = meta.row_group(i).column(col).statistics
         if stats is not None and stats.has_min_max and {stats.min, stats.max} != {job_id}:
@@ -74,6 +72,7 @@ def check_stage(paths: RunPaths, stage: str, planned: list[str] | set[str], *, r
     checked = _read_checked(paths, stage)
     out = StageShards(unplanned=set(entries) - set(planned))
     fresh: dict[str, list[int]] = {}
+    unchecked: list[tuple[str, Path, list[int]]] = []
     for job_id in planned:
         entry = entries.get(job_id)
         if entry is None:
@@ -83,13 +82,17 @@ def check_stage(paths: RunPaths, stage: str, planned: list[str] | set[str], *, r
         if checked.get(job_id) == key:
             out.good.add(job_id)
             fresh[job_id] = key
-            continue
-        problem = shard_problem(Path(entry.path), stage, job_id)
-        if problem is None:
-            out.good.add(job_id)
-            fresh[job_id] = key
         else:
-            out.bad[job_id] = problem
+            unchecked.append((job_id, Path(entry.path), key))
+    # Footer reads are I/O-bound (a network filesystem's latency, not CPU): overlap them as the reducer does.
+    with ThreadPoolExecutor(min(_THREADS, max(1, len(unchecked)))) as pool:
+        problems = pool.map(lambda item: shard_problem(item[1], stage, item[0]), unchecked)
+        for (job_id, _, key), problem in zip(unchecked, problems, strict=True):
+            if problem is None:
+                out.good.add(job_id)
+                fresh[job_id] = key
+            else:
+                out.bad[job_id] = problem
     if fresh != checked:
         try:
             write_json(paths.shard_dir(stage) / CHECKED, fresh)

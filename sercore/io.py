@@ -102,23 +102,30 @@ def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
         np.savez(fh, **arrays)
 
 
-def parquet_problem(path: str | os.PathLike[str], columns: tuple[str, ...] = (), min_rows: int = 1) -> str | None:
-    """Why a finished Parquet file cannot be trusted (footer unreadable, columns missing, too few rows), or None.
+def parquet_footer(path: str | os.PathLike[str], columns: tuple[str, ...] = (),
+                   min_rows: int = 1) -> tuple[Any, str | None]:
+    """(footer metadata or None, why the finished Parquet file cannot be trusted or None).
 
-    Reads the footer only (~0.3 ms): a file truncated by a killed job or a copy gone wrong has no footer."""
+    Reads the footer only (~0.3 ms): a file truncated by a killed job or a copy gone wrong has no footer;
+    missing columns or too few rows are the other problems."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         meta = pq.read_metadata(path)
     except (pa.ArrowException, OSError) as exc:
-        return f"unreadable Parquet ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+        return None, f"unreadable Parquet ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
     missing = [c for c in columns if c not in meta.schema.names]
     if missing:
-        return f"columns missing: {', '.join(missing)}"
+        return meta, f"columns missing: {', '.join(missing)}"
     if meta.num_rows < min_rows:
-        return f"{meta.num_rows} rows (expected at least {min_rows})"
-    return None
+        return meta, f"{meta.num_rows} rows (expected at least {min_rows})"
+    return meta, None
+
+
+def parquet_problem(path: str | os.PathLike[str], columns: tuple[str, ...] = (), min_rows: int = 1) -> str | None:
+    """Why a finished Parquet file cannot be trusted, or None (see `parquet_footer`)."""
+    return parquet_footer(path, columns, min_rows)[1]
 
 
 def set_aside(path: str | os.PathLike[str], folder: str | os.PathLike[str], reason: str) -> Path:
