@@ -15,7 +15,8 @@ import pandas as pd
 ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "attack", "params"]
 TRAIN_KEYS = ["study", "dataset", "protocol", "arch", "normalization", "standardize", "width"]
 TUNE_KEYS = ["dataset", "protocol", "stage"]
-ATTACK_METRICS = ["clean_accuracy", "clean_accuracy_male", "clean_accuracy_female", "accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation",
+ATTACK_METRICS = ["clean_accuracy", "clean_accuracy_male", "clean_accuracy_female",
+                  "accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation",
                   "perturbation_male", "perturbation_female", "loss", "loss_male", "loss_female", "time_s", "n"]
 # Paper's attack order (Tables 4-6); other registry names follow alphabetically.
 ATTACK_ORDER = ["fgsm", "bim", "deepfool", "jsma", "cw", "cw_l2", "cw_linf", "pixel", "boundary"]

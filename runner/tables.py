@@ -206,7 +206,8 @@ def tables_by_gender(s: Summary) -> list[Table]:
 
     cols = ["all", "male", "female"]
     acc = _per_attack(s, s.paper_best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
-                      "Accuracy under attack (best configuration), all / male / female", agg.cw_notes(s.paper_best), cols)
+                      "Accuracy under attack (best configuration), all / male / female",
+                      agg.cw_notes(s.paper_best), cols)
     original_row(s, acc, "clean_accuracy", {"all": "", "male": "_male", "female": "_female"}, ACC, top=False)
     return [acc, _per_attack(s, s.paper_best, _gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
                              "Mean perturbation |Δx| per cell (best configuration), all / male / female",
