@@ -125,3 +125,108 @@ def tables_gender_columns(s: Summary) -> list[Table]:
             original_row(s, table, "clean_accuracy", cols, ACC, top=False)
         out.append(table)
     return out
+
+
+# ---------------------------------------------------------------- Tables 7-10, 19, 21
+
+NORMS = {"l0": "L0", "l2": "L2", "linf": "L∞"}
+
+
+def table_distance(s: Summary, metrics: dict[str, list[str]]) -> Table | None:
+    """T7: the distance each attack minimises (the paper's Section 3.2), for the attacks in this run."""
+    if s.best.empty:
+        return None
+    rows = []
+    for attack in sorted(s.best.attack.unique(), key=agg.attack_rank):
+        key = {"cw_l2": ["l2"], "cw_linf": ["linf"]}.get(attack) or metrics.get(attack, [])
+        rows.append({"attack": agg.ATTACK_NAMES.get(attack, attack),
+                     **{label: ("✓" if norm in key else "") for norm, label in NORMS.items()}})
+    data = pd.DataFrame([{"attack": a, "metrics": ",".join(m)} for a, m in metrics.items()])
+    return Table("T07_distance_metric", "Distance metric each attack minimises", _frame(rows, 1), data,
+                 ["From the paper's Section 3.2 (its Table 7 lost its column headers in the text); the two C&W "
+                  "variants are L2 and L∞."])
+
+
+def _frame(rows: list[dict], labels: int) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    df.attrs["labels"] = labels
+    return df
+
+
+def tables_corpus(files: pd.DataFrame) -> list[Table]:
+    """T8 (file durations), T9 (files per emotion, every emotion) and T10 (kept files, segments after
+    augmentation and 3 s split/repeat) from the features stage's per-file rows."""
+    if files.empty or "duration_s" not in files:
+        return []
+    files = files.drop_duplicates(["dataset", "path"])
+    datasets = sorted(files.dataset.unique(), key=agg.dataset_rank)
+    names = [_ds(d) for d in datasets]
+    stats = files.groupby("dataset").duration_s.describe()  # count mean std (ddof 1) min 25% 50% 75% max
+    t8 = pd.DataFrame([{"statistic": k, **{_ds(d): f"{stats.loc[d, k]:.3f}" for d in datasets}}
+                       for k in ("mean", "std", "min", "25%", "50%", "75%", "max")])
+    counts = files.groupby(["emotion", "dataset"]).size().unstack("dataset").reindex(columns=datasets)
+    counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False, kind="mergesort").index]
+    t9 = pd.DataFrame([{"emotion": e, **{_ds(d): ("–" if pd.isna(r[d]) else f"{r[d]:.0f}") for d in datasets}}
+                       for e, r in counts.iterrows()])
+    kept = files[files.kept.astype(bool)].groupby("dataset").agg(files=("path", "size"),
+                                                                segments=("n_segments", "sum"))
+    t10 = pd.DataFrame([{"dataset": _ds(d), "files": int(kept.loc[d, "files"]),
+                         "segments": int(kept.loc[d, "segments"]),
+                         "factor": f"{kept.loc[d, 'segments'] / kept.loc[d, 'files']:.3f}"}
+                        for d in datasets if d in kept.index])
+    for t in (t8, t9, t10):
+        t.attrs["labels"] = 1
+    note = f"All {len(files)} files the corpus loaders recognised ({', '.join(names)})."
+    return [Table("T08_durations", "File durations (s) before any processing", t8, stats.reset_index(), [note]),
+            Table("T09_emotions", "Files per emotion, every emotion of the corpus", t9, counts.reset_index(), [note]),
+            Table("T10_segments", "Files kept (the paper's five emotions) and segments after augmentation and "
+                  "3 s split/repeat", t10, kept.reset_index(), ["factor = segments / files."])]
+
+
+def tuned_label(r: pd.Series) -> str:
+    """'final_tuned' for a final model trained with the paper's Table 20 values of its corpus, else 'final_base'."""
+    from sercore.models import PAPER_TUNED
+
+    ref = PAPER_TUNED.get(str(r.dataset))
+    keys = ("dropout", "lstm_dropout", "learning_rate", "batch_size")
+    same = ref is not None and all(pd.notna(r.get(k)) and float(r[k]) == float(getattr(ref, k)) for k in keys)
+    return "final_tuned" if same else "final_base"
+
+
+def table_models(data_train: pd.DataFrame, arch: pd.DataFrame, name: str, title: str,
+                 models: dict[str, str], note: str) -> Table | None:
+    """T19 / T21: accuracy and loss per dataset (mean ± std over seeds) of the named model groups."""
+    groups: dict[str, pd.DataFrame] = {}
+    final = data_train.assign(_m=data_train.apply(tuned_label, axis=1)) if not data_train.empty else data_train
+    for key, label in models.items():
+        src = (arch[arch.arch == "m1"] if key == "m1" and not arch.empty and "arch" in arch
+               else final[final._m == key] if not final.empty else final)
+        if len(src):
+            groups[label] = src
+    if not groups:
+        return None
+    datasets = sorted({d for g in groups.values() for d in g.dataset.unique()}, key=agg.dataset_rank)
+    rows, data = [], []
+    for label, g in groups.items():
+        for metric in ("accuracy", "loss"):
+            rec = {"model": label, "metric": metric}
+            for d in datasets:
+                v = g.loc[g.dataset == d, metric] if metric in g else pd.Series(dtype=float)
+                rec[_ds(d)] = agg.fmt_mean_std(v.mean(), v.std(ddof=1) if len(v) > 1 else None, ".4f") \
+                    if len(v) else "–"
+                data.append({"model": label, "metric": metric, "dataset": d, "mean": v.mean(), "seeds": len(v)})
+            rows.append(rec)
+    return Table(name, title, _frame(rows, 2), pd.DataFrame(data), [note])
+
+
+def tables_models(train: pd.DataFrame, arch: pd.DataFrame) -> tuple[Table | None, Table | None]:
+    has_m1 = not arch.empty and "arch" in arch and (arch.arch == "m1").any()
+    t19 = None if not has_m1 else table_models(train, arch, "T19_m1_vs_final", "M1 (BiLSTM 3 units) vs the final model (BiLSTM 256): test "
+                       "accuracy and loss", {"m1": "M1", "final_base": "final (base)", "final_tuned": "final (tuned)"},
+                       "M1 from the architecture study; 'tuned' = trained with the paper's Table 20 values, 'base' "
+                       "= any other final model. The paper's Table 19 compares M1 with the base model.")
+    t21 = table_models(train, arch, "T21_tuning_effect", "Final model before (base) and after tuning: test accuracy "
+                       "and loss", {"final_base": "final (base)", "final_tuned": "final (tuned)"},
+                       "'tuned' = trained with the paper's Table 20 values; 'base' = any other final model (add one "
+                       "to the grid's train stage to fill the row).")
+    return t19, t21

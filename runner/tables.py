@@ -351,14 +351,17 @@ def table_composition(s: Summary) -> Table | None:
 
 def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     """Every table the run's stages support, in paper order."""
-    from .paper_tables import tables_gender_columns, tables_rank
+    from . import paper_tables as pt
+    from .paper_compare import paper_results
 
     s = s or summarize(data)
     out: list[Table | None] = [table_study(data, s, "norm_study"), table_study(data, s, "arch_study"),
                                table_clean(s)]
     if not s.best.empty:
-        out += [table_best(s), *tables_by_gender(s)]
-    out += [table_lstm_units(data), table_tuned(data), table_composition(s)]
+        out += [table_best(s), *tables_by_gender(s), pt.table_distance(s, paper_results()["table_7"])]
+    out += [*pt.tables_corpus(data.frame("features")), table_lstm_units(data)]
+    t19, t21 = pt.tables_models(s.train, data.frame("arch_study"))
+    out += [t19, table_tuned(data), t21, table_composition(s)]
     if not s.best.empty:
-        out += [*tables_sweep(s), table_best_time(s), *tables_rank(s), *tables_gender_columns(s)]
+        out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
     return [t for t in out if t is not None]
