@@ -221,10 +221,11 @@ def table_models(data_train: pd.DataFrame, arch: pd.DataFrame, name: str, title:
 
 def tables_models(train: pd.DataFrame, arch: pd.DataFrame) -> tuple[Table | None, Table | None]:
     has_m1 = not arch.empty and "arch" in arch and (arch.arch == "m1").any()
-    t19 = None if not has_m1 else table_models(train, arch, "T19_m1_vs_final", "M1 (BiLSTM 3 units) vs the final model (BiLSTM 256): test "
-                       "accuracy and loss", {"m1": "M1", "final_base": "final (base)", "final_tuned": "final (tuned)"},
-                       "M1 from the architecture study; 'tuned' = trained with the paper's Table 20 values, 'base' "
-                       "= any other final model. The paper's Table 19 compares M1 with the base model.")
+    t19 = None if not has_m1 else table_models(
+        train, arch, "T19_m1_vs_final", "M1 (BiLSTM 3 units) vs the final model (BiLSTM 256): test accuracy and loss",
+        {"m1": "M1", "final_base": "final (base)", "final_tuned": "final (tuned)"},
+        "M1 from the architecture study; 'tuned' = trained with the paper's Table 20 values, 'base' = any other "
+        "final model. The paper's Table 19 compares M1 with the base model.")
     t21 = table_models(train, arch, "T21_tuning_effect", "Final model before (base) and after tuning: test accuracy "
                        "and loss", {"final_base": "final (base)", "final_tuned": "final (tuned)"},
                        "'tuned' = trained with the paper's Table 20 values; 'base' = any other final model (add one "

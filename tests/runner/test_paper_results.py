@@ -18,7 +18,7 @@ def test_structure() -> None:
     for no, t in d["tables"].items():
         assert t["kind"] in KINDS, no
         for key, vals in [*t["rows"].items(), *(t.get("ranks") or {}).items()]:
-            assert len(vals) == len(t["columns"]), f"table {no} row {key}: {len(vals)} values, {len(t['columns'])} columns"
+            assert len(vals) == len(t["columns"]), f"table {no} row {key}: {len(vals)} values"
             assert all(v is None or isinstance(v, int | float) for v in vals), (no, key)
         for cell in t.get("printed") or {}:
             row, col = cell.split(" | ")
