@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import aggregate as agg
 from .render import Table
-from .tables import ACC, PERT, Summary, _ds, _per_attack
+from .tables import ACC, PERT, Summary, _ds, _label_frame, _per_attack
 
 GENDERS = {"all": "", "male": "_male", "female": "_female"}
 
@@ -142,15 +142,9 @@ def table_distance(s: Summary, metrics: dict[str, list[str]]) -> Table | None:
         rows.append({"attack": agg.ATTACK_NAMES.get(attack, attack),
                      **{label: ("✓" if norm in key else "") for norm, label in NORMS.items()}})
     data = pd.DataFrame([{"attack": a, "metrics": ",".join(m)} for a, m in metrics.items()])
-    return Table("T07_distance_metric", "Distance metric each attack minimises", _frame(rows, 1), data,
+    return Table("T07_distance_metric", "Distance metric each attack minimises", _label_frame(rows, 1), data,
                  ["From the paper's Section 3.2 (its Table 7 lost its column headers in the text); the two C&W "
                   "variants are L2 and L∞."])
-
-
-def _frame(rows: list[dict], labels: int) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    df.attrs["labels"] = labels
-    return df
 
 
 def tables_corpus(files: pd.DataFrame) -> list[Table]:
@@ -216,7 +210,7 @@ def table_models(data_train: pd.DataFrame, arch: pd.DataFrame, name: str, title:
                     if len(v) else "–"
                 data.append({"model": label, "metric": metric, "dataset": d, "mean": v.mean(), "seeds": len(v)})
             rows.append(rec)
-    return Table(name, title, _frame(rows, 2), pd.DataFrame(data), [note])
+    return Table(name, title, _label_frame(rows, 2), pd.DataFrame(data), [note])
 
 
 def tables_models(train: pd.DataFrame, arch: pd.DataFrame) -> tuple[Table | None, Table | None]:
