@@ -24,7 +24,6 @@ import yaml
 from . import aggregate as agg
 from .paper_tables import dataset_ranks, tuned_label
 from .reduce import RunData
-from .render import Table
 from .tables import Summary, table_tuned, tune_rows
 
 PAPER_RESULTS = Path(__file__).parent / "data" / "paper_results.yaml"
@@ -319,86 +318,3 @@ def compared_cells(data: RunData, s: Summary) -> pd.DataFrame:
         return cells.assign(ours=math.nan, delta=math.nan)
     merged = cells.merge(ours.dropna(subset=["ours"]), on=KEYS, how="left")
     return merged.assign(delta=merged.ours - merged.paper)
-
-
-def _fmt(v: float, what: str, metric: str) -> str:
-    if v is None or pd.isna(v):
-        return "–"
-    if what == "rank":
-        return f"{v:g}"
-    if metric == "accuracy":
-        return f"{v:.4f}"
-    return f"{v:.0f}" if float(v).is_integer() else f"{v:.4g}"
-
-
-def _delta_text(v: float, what: str, metric: str) -> str:
-    if v is None or pd.isna(v):
-        return "–"
-    return f"{v:+g}" if what == "rank" else format(v, "+.4f" if metric == "accuracy" else "+.3g")
-
-
-def summary_line(cells: pd.DataFrame) -> dict[str, Any]:
-    """cells printed, cells compared, median |Δ| and the worst cell of one table."""
-    done = cells.dropna(subset=["ours"])
-    rec: dict[str, Any] = {"printed": len(cells), "compared": len(done), "median_abs_delta": math.nan,
-                           "worst_cell": "–", "worst_delta": math.nan}
-    if len(done):
-        worst = done.loc[done.delta.abs().idxmax()]
-        rec.update(median_abs_delta=float(done.delta.abs().median()), worst_delta=float(worst.delta),
-                   worst_cell=f"{worst.row} | {worst.column}" + (" (rank)" if worst.what == "rank" else ""))
-    return rec
-
-
-def _contradiction_notes(no: str) -> list[str]:
-    out = []
-    for c in paper_results().get("contradictions", []):
-        if any(cell.split(" | ")[0] == no for cell in c["cells"]) or str(c.get("primary")) == no:
-            out.append(f"The paper contradicts itself: {', '.join(c['cells'])} print {c['printed']}, "
-                       f"{c['versus']} prints {c['other']}; both are compared, each in its table.")
-    return out
-
-
-def comparison_tables(data: RunData, s: Summary) -> list[Table]:
-    """P00 (one summary line per paper table) and one P<table> per table with at least one compared cell."""
-    cells = compared_cells(data, s)
-    tables = paper_results()["tables"]
-    out, summary = [], []
-    for no, t in sorted(tables.items(), key=lambda kv: int(str(kv[0]).split("-")[0])):
-        sub = cells[cells.table == str(no)]
-        line = summary_line(sub)
-        summary.append({"table": str(no), "title": t["title"], **line})
-        done = sub.dropna(subset=["ours"])
-        if done.empty:
-            continue
-        metric = t.get("metric", "")
-        rows = []
-        for _, c in done.iterrows():
-            m = c.column if metric == "metric" else metric
-            rec = {"row": c.row, "column": c.column + (" (rank)" if c.what == "rank" else ""),
-                   "paper": _fmt(c.paper, c.what, m), "ours": _fmt(c.ours, c.what, m),
-                   "Δ": _delta_text(c.delta, c.what, m)}
-            if "time" in m:
-                rec["ours / paper"] = f"{c.ours / c.paper:.3g}" if c.paper else "–"
-            rows.append(rec)
-        display = pd.DataFrame(rows)
-        display.attrs["labels"] = 2
-        worst = f"{line['worst_cell']} (Δ {line['worst_delta']:+.3g})"
-        notes = [f"{line['compared']} of {line['printed']} printed cells compared; median |Δ| "
-                 f"{line['median_abs_delta']:.3g}; worst {worst}. Δ = ours − paper.",
-                 *_contradiction_notes(str(no))]
-        name = f"P{str(no).split('-')[0].zfill(2)}_paper_table_{no}"
-        out.append(Table(name, f"Paper vs reproduced, Table {no}: {t['title']}", display, done.reset_index(drop=True),
-                         notes))
-    frame = pd.DataFrame(summary)
-    display = frame.assign(median_abs_delta=frame.median_abs_delta.map(lambda v: "–" if pd.isna(v) else f"{v:.3g}"),
-                           worst_delta=frame.worst_delta.map(lambda v: "–" if pd.isna(v) else f"{v:+.3g}"))
-    display = display.rename(columns={"median_abs_delta": "median |Δ|", "worst_cell": "worst cell",
-                                      "worst_delta": "worst Δ"})
-    display.attrs["labels"] = 2
-    total, compared = int(frame.printed.sum()), int(frame.compared.sum())
-    head = Table("P00_paper_summary", "Paper vs reproduced: every printed number, one line per paper table",
-                 display, frame, [f"{compared} of the paper's {total} printed numbers compared (paper protocol, "
-                                  "attacks on predicted labels, the paper's corpora, the stages in this run).",
-                                  "Configurations are matched by the paper's swept parameter; settings this run "
-                                  "fixed differently (epochs, width, max_iter, limit) are in its grid."])
-    return [head, *out]

@@ -22,7 +22,7 @@ from sercore.io import write_json, write_text
 
 from .compare import protocol_tables
 from .figures import Media, build_figures
-from .paper_compare import comparison_tables
+from .paper_report import comparison_tables
 from .reduce import RunData
 from .render import Table, to_markdown, write_table
 from .tables import build_tables, summarize

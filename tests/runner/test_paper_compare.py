@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.paper_compare import comparison_tables, compared_cells, summary_line
+from runner.paper_compare import compared_cells
+from runner.paper_report import comparison_tables, summary_line
 from runner.paths import RunPaths
 from runner.reduce import RunData
 from tests.runner.test_paper_tables import _summary
@@ -56,3 +57,14 @@ def test_summary_line_and_tables(cells: pd.DataFrame) -> None:
     assert int(head.data.printed.sum()) == 974
     p5 = next(t for t in tables if t.name == "P05_paper_table_5")
     assert p5.notes[0].startswith("45 of 72 printed cells compared") and any("contradicts" in n for n in p5.notes)
+
+
+def test_table4_picks_compared_with_the_papers_rule() -> None:
+    tables = comparison_tables(RunData(paths=RunPaths(Path("/nonexistent")), stages={}), _summary())
+    p4 = next(t for t in tables if t.name == "P04_paper_picks").display
+    df = p4[p4.attack == "DeepFool"]
+    assert list(df.ours) == ["max_iter=5"] * 3 and set(df.same) == {"yes"}
+    fgsm = p4[(p4.attack == "FGSM") & (p4.dataset == "EMOVO")].iloc[0]
+    assert (fgsm.paper, fgsm.ours, fgsm.same) == ("eps=0.5", "eps=0.5", "yes")
+    assert set(p4[p4.attack == "C&W"].ours) == {"attack=cw_linf"}
+    assert set(p4.same) == {"yes"}  # the hand-made table holds the paper's own values
