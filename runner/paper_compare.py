@@ -179,7 +179,7 @@ def _rank(no: str, t: dict, run: _Run) -> list[dict]:
             out.append(_cell(no, a, d, ours))
     if run.paper_best.empty:
         return out
-    ranked = dataset_ranks(Summary(**{**run.s.__dict__, "paper_best": run.paper_best}), t["metric"])
+    ranked = dataset_ranks(run.paper_best, run.s.variants, t["metric"])
     ranked = ranked[ranked.dataset.isin(PAPER_DATASETS)]
     full = {a for a, grp in ranked.groupby("attack") if set(grp.dataset) == set(PAPER_DATASETS)}
     for a in t.get("ranks") or {}:

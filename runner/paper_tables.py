@@ -70,12 +70,11 @@ def original_row(s: Summary, table: Table, metric: str, columns: dict[str, str],
     table.notes.append("Original: accuracy without attack on the attacked samples (the paper's Table 3 values).")
 
 
-def dataset_ranks(s: Summary, metric: str) -> pd.DataFrame:
-    """paper_best plus `rank`: the rank of each dataset within (variants, attack) by `metric`_mean (1 = lowest;
+def dataset_ranks(best: pd.DataFrame, variants: list[str], metric: str) -> pd.DataFrame:
+    """`best` plus `rank`: the rank of each dataset within (variants, attack) by `metric`_mean (1 = lowest;
     exact ties share the average rank)."""
-    best = s.paper_best.copy()
-    best["rank"] = best.groupby([*s.variants, "attack"], dropna=False)[f"{metric}_mean"].rank(method="average")
-    return best
+    return best.assign(rank=best.groupby([*variants, "attack"], dropna=False)[f"{metric}_mean"].rank(
+        method="average"))
 
 
 def tables_rank(s: Summary) -> list[Table]:
@@ -83,7 +82,7 @@ def tables_rank(s: Summary) -> list[Table]:
     out = []
     for metric, spec, name, what in (("accuracy", ACC, "T45_rank_accuracy", "accuracy under attack"),
                                      ("perturbation", PERT, "T46_rank_perturbation", "mean perturbation")):
-        ranked = dataset_ranks(s, metric)
+        ranked = dataset_ranks(s.paper_best, s.variants, metric)
 
         def cell(r: pd.Series, metric: str = metric, spec: str = spec) -> str:
             return f"{agg.fmt_mean_std(r[f'{metric}_mean'], None, spec)} ({r['rank']:g})"
