@@ -13,6 +13,7 @@ from runner.paper_compare import compared_cells
 from runner.paper_report import comparison_tables, summary_line
 from runner.paths import RunPaths
 from runner.reduce import RunData
+from runner.tables import Summary
 from tests.runner.test_paper_tables import _summary
 
 
@@ -68,3 +69,12 @@ def test_table4_picks_compared_with_the_papers_rule() -> None:
     assert (fgsm.paper, fgsm.ours, fgsm.same) == ("eps=0.5", "eps=0.5", "yes")
     assert set(p4[p4.attack == "C&W"].ours) == {"attack=cw_linf"}
     assert set(p4.same) == {"yes"}  # the hand-made table holds the paper's own values
+
+
+def test_a_run_without_the_papers_stages_compares_nothing() -> None:
+    empty = pd.DataFrame()
+    s = Summary(train=empty, attack_seeds=empty, attack_configs=empty, best=empty, attack_incomplete={},
+                train_incomplete={}, variants=[], paper_best=empty)
+    tables = comparison_tables(RunData(paths=RunPaths(Path("/nonexistent")), stages={}), s)
+    assert [t.name for t in tables] == ["P00_paper_summary"]
+    assert tables[0].data.compared.sum() == 0 and tables[0].notes[0].startswith("0 of the paper's 974")
