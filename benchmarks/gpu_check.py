@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Run as a script, this folder comes first on sys.path and its runner.py would shadow the runner package.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 # Paper Table 44, EmoDB column: execution time in seconds of the best-performing configuration (TITAN V).
 PAPER_TABLE44_EMODB_S = {"fgsm": 1.272, "bim": 24.962, "deepfool": 7.520, "jsma": 225.941, "cw_l2": 4230.925,
