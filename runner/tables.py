@@ -7,12 +7,13 @@ standard deviation over seeds; a cell whose planned jobs are not all done carrie
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from . import aggregate as agg
+from .folds import epoch_caps, pool_folds, table_pooled, table_training
 from .reduce import RunData
 from .render import INCOMPLETE, INCOMPLETE_NOTE, Table
 
@@ -31,6 +32,7 @@ class Summary:
     attack_incomplete: dict[tuple, str]
     train_incomplete: dict[tuple, str]
     variants: list[str]  # of VARIANTS, the ones that take several values in this run
+    train_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # final-study rows before pooling the folds
 
 
 def summarize(data: RunData) -> Summary:
@@ -43,13 +45,15 @@ def summarize(data: RunData) -> Summary:
     train = data.frame("train")
     if not train.empty and "study" in train:
         train = train[train.study == "final"]
+    runs, train = train, pool_folds(train)  # k-fold rows become one row per configuration and seed
     planned_train = pd.concat([agg.plan_keys(s, data.plan(s), data.stages[s].status)
                                for s in ("train", "norm_study", "arch_study") if s in data.stages] or
                               [pd.DataFrame()], ignore_index=True)
     variants = [v for v in VARIANTS if len({*_values(configs, v), *_values(train, v)}) > 1]
     return Summary(train=train, attack_seeds=seeds, attack_configs=configs, best=best,
                    attack_incomplete=agg.incomplete_groups(planned_att, agg.ATTACK_KEYS),
-                   train_incomplete=agg.incomplete_groups(planned_train, agg.TRAIN_KEYS), variants=variants)
+                   train_incomplete=agg.incomplete_groups(planned_train, agg.TRAIN_KEYS), variants=variants,
+                   train_runs=runs)
 
 
 def _values(df: pd.DataFrame, col: str) -> set:
@@ -382,7 +386,8 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     """Every table the run's stages support, in paper order."""
     s = s or summarize(data)
     out: list[Table | None] = [table_study(data, s, "norm_study"), table_study(data, s, "arch_study"),
-                               table_clean(s)]
+                               table_clean(s), table_pooled(s.train),
+                               table_training(s.train_runs, epoch_caps(data.plan("train")))]
     if not s.best.empty:
         out += [table_best(s), *tables_by_gender(s)]
     out += [table_lstm_units(data), table_tuned(data), table_composition(s)]

@@ -286,3 +286,19 @@ def test_more_slices_than_chunks(make_grid) -> None:
     assert any("stages.attack.slices.cw_linf: 2 slices but limit 8 / chunk_size 64 makes only 1 chunk(s)" in p
                for p in found)
     load_grid(make_grid(stages__attack__limit=8, stages__attack__chunk_size=4))  # 2 chunks: fine
+
+
+def test_folds_expand_under_the_leak_free_protocol_only(make_grid) -> None:
+    grid = load_grid(make_grid(stages__train__folds=3))
+    train = [j.spec for j in grid.jobs["train"]]
+    clean = sorted((s.data.seed, s.data.fold) for s in train if s.data.protocol == "clean")
+    assert clean == [(seed, f) for seed in (0, 1) for f in range(3)]
+    assert {s.data.folds for s in train if s.data.protocol == "clean"} == {3}
+    assert [(s.data.folds, s.data.fold) for s in train if s.data.protocol == "paper"] == [(None, 0)] * 2
+    # attacks target every fold's model, so attack rows pool over all test recordings too
+    assert len(grid.jobs["attack"]) == len(train) * 4
+
+
+def test_bad_folds_value_names_the_key(make_grid) -> None:
+    assert any("stages.train.folds" in p and "greater than or equal to 2" in p
+               for p in problems(make_grid(stages__train__folds=1)))
