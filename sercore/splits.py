@@ -115,3 +115,22 @@ def clean_fold_split(meta: pd.DataFrame, labels: np.ndarray, seed: int, fold: in
     assignment = group_folds(labels[orig_idx], groups[orig_idx], folds, seed)
     test_groups = {g for g, f in assignment.items() if f == fold}
     return _grouped_sides(meta, labels, groups, test_groups, seed, group_key, val_size, val_augmented)
+
+
+def split_sizes(meta: pd.DataFrame, labels: np.ndarray, seed: int = 0, folds: int = 5) -> pd.DataFrame:
+    """Recordings, segments and speakers per side of every protocol's split (docs/data.md's size table):
+    paper, clean hold-out, clean k-fold by recording and by speaker (one row per fold and side)."""
+    plans: list[tuple[str, int | None, Split]] = [("paper", None, paper_split(labels, seed)),
+                                                  ("clean", None, clean_split(meta, labels, seed))]
+    for key in ("recording", "speaker"):
+        if meta[key].nunique() >= folds:
+            plans += [(f"clean {folds}-fold by {key}", f, clean_fold_split(meta, labels, seed, f, folds, key))
+                      for f in range(folds)]
+    rows = []
+    for name, fold, split in plans:
+        for side, idx in zip(Split._fields, split):
+            m = meta.iloc[idx]
+            rows.append({"protocol": name, "fold": fold, "side": side, "recordings": m["recording"].nunique(),
+                         "segments": len(idx), "original_segments": int((m["version"] == ORIGINAL).sum()),
+                         "speakers": m["speaker"].nunique()})
+    return pd.DataFrame(rows).astype({"fold": "Int64"})

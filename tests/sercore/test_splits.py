@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sercore.errors import JobError
-from sercore.splits import clean_fold_split, clean_split, group_folds, paper_split
+from sercore.splits import clean_fold_split, clean_split, group_folds, paper_split, split_sizes
 
 
 def _meta(n_rec: int = 60, versions: int = 3, chunks: int = 2) -> tuple[pd.DataFrame, np.ndarray]:
@@ -110,3 +110,15 @@ def test_group_folds_bad_values() -> None:
         clean_fold_split(meta, y, seed=0, fold=0, folds=7)
     with pytest.raises(JobError, match="fold 5 out of range"):
         clean_fold_split(meta, y, seed=0, fold=5, folds=5)
+
+
+def test_split_sizes_counts_every_side() -> None:
+    meta, y = _meta()
+    sizes = split_sizes(meta, y, seed=0, folds=3)
+    assert set(sizes.protocol) == {"paper", "clean", "clean 3-fold by recording", "clean 3-fold by speaker"}
+    for (name, fold), grp in sizes.groupby(["protocol", "fold"], dropna=False):
+        assert grp.side.tolist() == ["train", "val", "test"]
+        if name != "paper":  # grouped: the sides' recordings partition the corpus
+            assert grp.recordings.sum() == 60
+    by_rec = sizes[sizes.protocol == "clean 3-fold by recording"]
+    assert by_rec[by_rec.side == "test"].original_segments.sum() == 120  # every original segment tested once
