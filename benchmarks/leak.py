@@ -4,9 +4,10 @@
 
 Reads RUN/results/train.parquet (written by `python -m runner reduce RUN_DIR` or `submit --reduce`) and prints,
 per dataset and model configuration: each protocol's accuracy (all / male / female) with its 95 % bootstrap CI
-over test recordings, the paper-protocol model's accuracy on the original (non-augmented) versions of its test
-set only (the clean protocol tests originals only), and the leak (paper minus clean) with a CI from resampling
-both protocols' test recordings independently. Also the epochs run and best epochs per model.
+over test recordings; the paper-protocol model's accuracy on the original (non-augmented) versions of its test
+set only (the clean protocol tests originals only) and by how many segments of the same recording it trained
+on; the leak (paper minus clean) with a CI from resampling both protocols' test recordings independently; and
+the epochs run and best epochs per model.
 """
 
 from __future__ import annotations
@@ -46,24 +47,38 @@ def difference_ci(a: pd.DataFrame, b: pd.DataFrame, seed: int = 0) -> tuple[floa
     return float(point), float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def original_only(paths: RunPaths, row: pd.Series) -> dict[str, float] | None:
-    """Accuracy of a paper-protocol model on the original versions among its test segments."""
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if len(x) else float("nan")
+
+
+def paper_breakdown(paths: RunPaths, row: pd.Series) -> dict[str, float] | None:
+    """A leaky model's accuracy on the original versus the augmented versions among its test segments, and by
+    how many segments of the same recording it trained on (its split is recomputed from the job's DataSpec)."""
     pred_path = paths.artefacts("train", str(row["job_id"])) / "predictions.parquet"
     plan = {e["id"]: e for e in map(json.loads, paths.plan("train").read_text().splitlines())}
     if not pred_path.is_file() or row["job_id"] not in plan:
         return None
+    from sercore.data import split_indices
     from sercore.specs import DataSpec
     from sercore.store import open_store
+    from sercore.vocab import class_order
 
     spec = DataSpec(**plan[row["job_id"]]["spec"]["data"])
-    meta = json.loads(paths.run_meta.read_text())
-    store = open_store(spec.corpus, spec.features, Path(meta["cache"]))
+    store = open_store(spec.corpus, spec.features, Path(json.loads(paths.run_meta.read_text())["cache"]))
+    index = {e: i for i, e in enumerate(class_order(spec.corpus.kept_emotions))}
+    split = split_indices(spec, store.meta, store.meta["emotion"].map(index).to_numpy())
     pred = pd.read_parquet(pred_path)
-    version = store.meta["version"].to_numpy()[pred["segment"].to_numpy()]
+    seg = pred["segment"].to_numpy()
     correct = (pred["y_true"] == pred["y_pred"]).to_numpy()
-    orig = version == "original"
-    return {"n_original": int(orig.sum()), "accuracy_original": float(correct[orig].mean()),
-            "n_augmented": int((~orig).sum()), "accuracy_augmented": float(correct[~orig].mean())}
+    orig = store.meta["version"].to_numpy()[seg] == "original"
+    siblings = store.meta["recording"].iloc[split.train].value_counts()
+    k = store.meta["recording"].iloc[seg].map(siblings).fillna(0).to_numpy()
+    out = {"n_original": int(orig.sum()), "accuracy_original": _mean(correct[orig]),
+           "n_augmented": int((~orig).sum()), "accuracy_augmented": _mean(correct[~orig])}
+    for lo, hi in ((0, 0), (1, 4), (5, 8), (9, 10**6)):
+        m = (k >= lo) & (k <= hi)
+        out[f"siblings_{lo}-{hi if hi < 10**6 else 'more'}"] = (int(m.sum()), _mean(correct[m]))
+    return out
 
 
 def main() -> int:
@@ -86,7 +101,7 @@ def main() -> int:
                                                 "n_test_recordings", "n_folds", "fold_accuracies",
                                                 "epochs_run", "best_epoch", "epochs_run_folds", "best_epoch_folds")}
             if proto == "paper":
-                rec[proto] |= original_only(paths, r) or {}
+                rec[proto] |= paper_breakdown(paths, r) or {}
         if {"paper", "clean"} <= set(by):
             a, b = (pd.DataFrame(json.loads(by[x]["test_outcomes"])) for x in ("paper", "clean"))
             rec["leak"] = dict(zip(("all", "ci_low", "ci_high"), difference_ci(a, b)))
@@ -110,7 +125,10 @@ def main() -> int:
             if "accuracy_original" in r:
                 print(f"    on its {r['n_original']} original-version test segments: {r['accuracy_original']:.4f}; "
                       f"on its {r['n_augmented']} augmented ones: {r['accuracy_augmented']:.4f}")
-            if r.get("fold_accuracies"):
+                sib = {k.removeprefix("siblings_"): v for k, v in r.items() if k.startswith("siblings_")}
+                print("    by training segments of the same recording (n, accuracy): "
+                      + "; ".join(f"{k}: {n}, {a:.4f}" for k, (n, a) in sib.items()))
+            if isinstance(r.get("fold_accuracies"), str):
                 print(f"    per fold {r['fold_accuracies']}; epochs run {r['epochs_run_folds']}, "
                       f"best {r['best_epoch_folds']}")
             else:

@@ -386,11 +386,11 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     """Every table the run's stages support, in paper order."""
     s = s or summarize(data)
     out: list[Table | None] = [table_study(data, s, "norm_study"), table_study(data, s, "arch_study"),
-                               table_clean(s), table_pooled(s.train),
-                               table_training(s.train_runs, epoch_caps(data.plan("train")))]
+                               table_clean(s)]
     if not s.best.empty:
         out += [table_best(s), *tables_by_gender(s)]
     out += [table_lstm_units(data), table_tuned(data), table_composition(s)]
     if not s.best.empty:
         out += [*tables_sweep(s), table_best_time(s), *tables_rank(s), *tables_best_by_gender(s)]
+    out += [table_pooled(s.train), table_training(s.train_runs, epoch_caps(data.plan("train")))]
     return [t for t in out if t is not None]

@@ -44,7 +44,7 @@ def test_tables_match_golden_layout(reduced: tuple[RunData, Summary, dict[str, T
                 "T05_accuracy_by_gender", "T06_perturbation_by_gender", "T18_lstm_units", "T20_tuned_values",
                 "T22_test_composition", "T23-T43_fgsm_sweep", "T23-T43_bim_sweep", "T27_bim_loss",
                 "T23-T43_jsma_sweep", "T23-T43_cw_l2_sweep", "T44_best_time", "T45_rank_accuracy",
-                "T46_rank_perturbation", "T47_best_male", "T48_best_female"]
+                "T46_rank_perturbation", "T47_best_male", "T48_best_female", "X06_pooled_accuracy", "X07_training"]
     assert list(tables) == expected
     for name, table in tables.items():
         assert_golden(f"{name}.md", to_markdown(table))
@@ -143,7 +143,7 @@ def test_only_stages_in_the_run_give_tables(tmp_path: Path) -> None:
         shutil.rmtree(paths.shard_dir(stage))
         paths.plan(stage).unlink()
     names = [t.name for t in build_tables(load_run(paths.root, progress=False))]
-    assert names == ["T03_clean_accuracy", "T22_test_composition"]
+    assert names == ["T03_clean_accuracy", "T22_test_composition", "X06_pooled_accuracy", "X07_training"]
 
 
 def test_two_protocols_become_a_row_label(tmp_path: Path) -> None:
