@@ -63,7 +63,9 @@ def paper_breakdown(paths: RunPaths, row: pd.Series) -> dict[str, float] | None:
     from sercore.store import open_store
     from sercore.vocab import class_order
 
-    spec = DataSpec(**plan[row["job_id"]]["spec"]["data"])
+    data = dict(plan[row["job_id"]]["spec"]["data"])
+    data.setdefault("split_seed", data.get("seed", 0))  # a plan from before split_seed split with the seed
+    spec = DataSpec(**data)
     store = open_store(spec.corpus, spec.features, Path(json.loads(paths.run_meta.read_text())["cache"]))
     index = {e: i for i, e in enumerate(class_order(spec.corpus.kept_emotions))}
     split = split_indices(spec, store.meta, store.meta["emotion"].map(index).to_numpy())

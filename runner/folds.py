@@ -22,8 +22,8 @@ from . import aggregate as agg
 from .render import Table
 
 # Configuration columns of a train row: rows that agree on all of them (and differ in `fold`) are pooled.
-POOL_KEYS = [*agg.TRAIN_KEYS, "seed", "folds", "monitor", "dropout", "lstm_dropout", "lstm_units", "learning_rate",
-             "batch_size"]
+POOL_KEYS = [*agg.TRAIN_KEYS, "seed", "split_seed", "folds", "monitor", "dropout", "lstm_dropout", "lstm_units",
+             "learning_rate", "batch_size"]
 # "Few" epochs: a best epoch at or below max(EARLY_BEST_EPOCHS, EARLY_BEST_FRACTION x epochs run) is flagged.
 EARLY_BEST_EPOCHS = 3
 EARLY_BEST_FRACTION = 0.1

@@ -42,11 +42,13 @@ class Prepared:
 
 def split_indices(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray) -> Split:
     if spec.protocol == "paper":
-        return paper_split(labels, spec.seed)
+        return paper_split(labels, spec.effective_split_seed)
     if spec.folds is not None:
         key = "speaker" if spec.speaker_independent else "recording"
-        return clean_fold_split(meta, labels, spec.seed, spec.fold, spec.folds, key, val_augmented=spec.val_augmented)
-    return clean_split(meta, labels, spec.seed, spec.speaker_independent, val_augmented=spec.val_augmented)
+        return clean_fold_split(meta, labels, spec.effective_split_seed, spec.fold, spec.folds, key,
+                                val_augmented=spec.val_augmented)
+    return clean_split(meta, labels, spec.effective_split_seed, spec.speaker_independent,
+                       val_augmented=spec.val_augmented)
 
 
 def _min_max(x: np.ndarray) -> tuple[float, float]:
