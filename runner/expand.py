@@ -37,7 +37,7 @@ from .paths import STAGES
 log = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed")
+DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed", "folds", "val_augmented")
 STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
 ATTACK_OPTIONS = ("labels", "estimator", "limit", "chunk_size", "batch_size", "examples")
 FREE = "free"  # attack parameters: any key, lists sweep
@@ -268,8 +268,11 @@ def _model_stage(
             data_kw = {k: variant.pop(k) for k in DATA_KEYS if k in variant}
             model = build(ModelSpec, f"{path}.model", **(variant.pop("model", None) or {}))
             train = build(TrainSettings, f"{path}.train", **(variant.pop("train", None) or {}))
-            for (fi, fs), protocol, seed in itertools.product(enumerate(features), protocols, seeds):
-                data = build(DataSpec, path, corpus=corpus, features=fs, protocol=protocol, seed=seed, **data_kw)
+            combos = ((fi, fs, protocol, seed, kw)
+                      for (fi, fs), protocol, seed in itertools.product(enumerate(features), protocols, seeds)
+                      for kw in fold_variants(protocol, data_kw))
+            for fi, fs, protocol, seed, fold_kw in combos:
+                data = build(DataSpec, path, corpus=corpus, features=fs, protocol=protocol, seed=seed, **fold_kw)
                 if data is None or model is None:
                     continue
                 if stage == "tune":
@@ -282,6 +285,17 @@ def _model_stage(
                     up = feat_ids.get((corpus.name, fi))
                     out.append(Job(stage, spec, up, "features" if up else None))
     return out
+
+
+def fold_variants(protocol: str, data_kw: dict[str, Any]) -> list[dict[str, Any]]:
+    """`folds: K` expands to K jobs (fold 0..K-1) under the leak-free protocols; the paper protocol has no
+    folds (its single segment-level split is the paper's), so the key is dropped there."""
+    folds = data_kw.get("folds")
+    if protocol == "paper":
+        return [{k: v for k, v in data_kw.items() if k not in ("folds", "val_augmented")}]
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        return [data_kw]  # None, or a bad value DataSpec reports with its key path
+    return [{**data_kw, "fold": f} for f in range(folds)]
 
 
 def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import aggregate as agg
+from .folds import epoch_caps, pool_folds, table_pooled, table_training
 from .reduce import RunData
 from .render import INCOMPLETE, INCOMPLETE_NOTE, Table
 
@@ -33,6 +34,7 @@ class Summary:
     variants: list[str]  # of VARIANTS, the ones that take several values in this run
     # best with the paper's rows (one C&W row: agg.paper_best_configs), for Tables 4-6 and 44-48
     paper_best: pd.DataFrame = field(default_factory=pd.DataFrame)
+    train_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # final-study rows before pooling the folds
 
 
 def summarize(data: RunData) -> Summary:
@@ -45,6 +47,7 @@ def summarize(data: RunData) -> Summary:
     train = data.frame("train")
     if not train.empty and "study" in train:
         train = train[train.study == "final"]
+    runs, train = train, pool_folds(train)  # k-fold rows become one row per configuration and seed
     planned_train = pd.concat([agg.plan_keys(s, data.plan(s), data.stages[s].status)
                                for s in ("train", "norm_study", "arch_study") if s in data.stages] or
                               [pd.DataFrame()], ignore_index=True)
@@ -52,7 +55,8 @@ def summarize(data: RunData) -> Summary:
     return Summary(train=train, attack_seeds=seeds, attack_configs=configs, best=best,
                    attack_incomplete=agg.incomplete_groups(planned_att, agg.ATTACK_KEYS),
                    train_incomplete=agg.incomplete_groups(planned_train, agg.TRAIN_KEYS), variants=variants,
-                   paper_best=agg.paper_best_configs(configs) if not configs.empty else configs)
+                   paper_best=agg.paper_best_configs(configs) if not configs.empty else configs,
+                   train_runs=runs)
 
 
 def _values(df: pd.DataFrame, col: str) -> set:
@@ -364,4 +368,5 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     out += [t19, table_tuned(data), t21, table_composition(s)]
     if not s.best.empty:
         out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
+    out += [table_pooled(s.train), table_training(s.train_runs, epoch_caps(data.plan("train")))]
     return [t for t in out if t is not None]

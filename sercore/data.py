@@ -17,7 +17,7 @@ import pandas as pd
 from . import normalize as nz
 from .errors import JobError
 from .specs import DataSpec
-from .splits import Split, clean_split, paper_split
+from .splits import Split, clean_fold_split, clean_split, paper_split
 from .store import open_store
 from .vocab import class_order
 
@@ -43,7 +43,12 @@ class Prepared:
 def split_indices(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray) -> Split:
     if spec.protocol == "paper":
         return paper_split(labels, spec.effective_split_seed)
-    return clean_split(meta, labels, spec.effective_split_seed, spec.speaker_independent)
+    if spec.folds is not None:
+        key = "speaker" if spec.speaker_independent else "recording"
+        return clean_fold_split(meta, labels, spec.effective_split_seed, spec.fold, spec.folds, key,
+                                val_augmented=spec.val_augmented)
+    return clean_split(meta, labels, spec.effective_split_seed, spec.speaker_independent,
+                       val_augmented=spec.val_augmented)
 
 
 def _min_max(x: np.ndarray) -> tuple[float, float]:

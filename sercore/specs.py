@@ -108,12 +108,26 @@ class DataSpec(Spec):
     # test set is the one the paper attacked, up to file order); the training `seed` under `clean` (every seed
     # a fresh grouped split, so the spread over seeds includes the split's).
     split_seed: int | None = None
+    # Leak-free protocols only: grouped K-fold (None: one 80/20 hold-out). `fold` is the test fold, 0..folds-1;
+    # grids expand `folds: K` into K jobs (docs/data.md).
+    folds: int | None = Field(None, ge=2)
+    fold: int = Field(0, ge=0)
+    # Leak-free protocols: validation holds every version of its recordings (True) or only the originals.
+    val_augmented: bool = True
 
     @property
     def effective_split_seed(self) -> int:
         if self.split_seed is not None:
             return self.split_seed
         return PAPER_SPLIT_SEED if self.protocol == "paper" else self.seed
+
+    @model_validator(mode="after")
+    def _fold_rules(self) -> DataSpec:
+        if self.folds is not None and self.protocol == "paper":
+            raise ValueError("folds: grouped k-fold applies to the leak-free protocols only (got protocol 'paper')")
+        if self.fold >= (self.folds or 1):
+            raise ValueError(f"fold {self.fold} out of range for folds={self.folds} (expected 0..{(self.folds or 1) - 1})")
+        return self
 
 
 class ModelSpec(Spec):
@@ -137,6 +151,8 @@ class TrainSettings(Spec):
     deterministic: bool = False
     # XLA: "auto" picks what benchmarks/train.py measured fastest on this device class.
     jit_compile: bool | Literal["auto"] = "auto"
+    # What EarlyStopping (best weights restored) and ReduceLROnPlateau watch; the paper's code: val_loss.
+    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
 
 
 class FeaturesJob(Spec):

@@ -294,3 +294,19 @@ def test_split_seed_is_a_stage_key_and_sweeps(make_grid, tmp_path: Path) -> None
             for j in plain.jobs["train"]} == {("paper", 1938, 0), ("paper", 1938, 1), ("clean", 0, 0), ("clean", 1, 1)}
     swept = load_grid(make_grid(stages__train__split_seed=[7, 8]))
     assert sorted({j.spec.data.split_seed for j in swept.jobs["train"]}) == [7, 8] and len(swept.jobs["train"]) == 8
+
+
+def test_folds_expand_under_the_leak_free_protocol_only(make_grid) -> None:
+    grid = load_grid(make_grid(stages__train__folds=3))
+    train = [j.spec for j in grid.jobs["train"]]
+    clean = sorted((s.data.seed, s.data.fold) for s in train if s.data.protocol == "clean")
+    assert clean == [(seed, f) for seed in (0, 1) for f in range(3)]
+    assert {s.data.folds for s in train if s.data.protocol == "clean"} == {3}
+    assert [(s.data.folds, s.data.fold) for s in train if s.data.protocol == "paper"] == [(None, 0)] * 2
+    # attacks target every fold's model, so attack rows pool over all test recordings too
+    assert len(grid.jobs["attack"]) == len(train) * 4
+
+
+def test_bad_folds_value_names_the_key(make_grid) -> None:
+    assert any("stages.train.folds" in p and "greater than or equal to 2" in p
+               for p in problems(make_grid(stages__train__folds=1)))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sercore.errors import JobError
-from sercore.splits import clean_split, paper_split
+from sercore.splits import clean_fold_split, clean_split, group_folds, paper_split, split_sizes
 
 
 def _meta(n_rec: int = 60, versions: int = 3, chunks: int = 2) -> tuple[pd.DataFrame, np.ndarray]:
@@ -42,8 +42,8 @@ def test_clean_split_has_no_leak(speaker_independent: bool) -> None:
     key = "speaker" if speaker_independent else "recording"
     sides = [set(meta[key].iloc[idx]) for idx in s]
     assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
-    assert (meta.version.iloc[s.val] == "original").all() and (meta.version.iloc[s.test] == "original").all()
-    assert set(meta.version.iloc[s.train]) == {"original", "pitch1.0", "pitch2.0"}
+    assert (meta.version.iloc[s.test] == "original").all()
+    assert set(meta.version.iloc[s.train]) == set(meta.version.iloc[s.val]) == {"original", "pitch1.0", "pitch2.0"}
     if not speaker_independent:
         n_test = len(set(meta.recording.iloc[s.test]))
         assert n_test == 12 and len(set(meta.emotion.iloc[s.test])) == 3
@@ -58,3 +58,67 @@ def test_clean_split_needs_groups() -> None:
     meta["speaker"] = "one"
     with pytest.raises(JobError, match="at least 2 speaker groups"):
         clean_split(meta, y, seed=0, speaker_independent=True)
+
+
+def test_clean_validation_keeps_augmented_versions_out_of_train() -> None:
+    meta, y = _meta()
+    s = clean_split(meta, y, seed=3)
+    val_recs = set(meta.recording.iloc[s.val])
+    assert set(meta.version.iloc[s.val]) == {"original", "pitch1.0", "pitch2.0"}  # every version of val recordings
+    assert len(s.val) == len(val_recs) * 6 and not val_recs & set(meta.recording.iloc[s.train])
+    only = clean_split(meta, y, seed=3, val_augmented=False)
+    assert np.array_equal(only.test, s.test) and np.array_equal(only.train, s.train)
+    assert set(meta.version.iloc[only.val]) == {"original"} and set(meta.recording.iloc[only.val]) == val_recs
+
+
+@pytest.mark.parametrize("key", ["recording", "speaker"])
+def test_group_folds_test_every_group_exactly_once(key: str) -> None:
+    meta, y = _meta()
+    folds = 5
+    splits = [clean_fold_split(meta, y, seed=11, fold=f, folds=folds, group_key=key) for f in range(folds)]
+    tested = [meta[key].iloc[s.test].tolist() for s in splits]
+    tested_groups = [set(t) for t in tested]
+    # every group tested in exactly one fold, and the folds' test sides cover all original segments once
+    assert sorted(g for t in tested_groups for g in t) == sorted(set(meta[key]))
+    original = np.flatnonzero(meta.version == "original")
+    assert sorted(np.concatenate([s.test for s in splits]).tolist()) == original.tolist()
+    for s, test_groups in zip(splits, tested_groups):
+        # no version or chunk of a test group in train or validation, no validation group in train
+        assert not test_groups & set(meta[key].iloc[s.train]) and not test_groups & set(meta[key].iloc[s.val])
+        assert not set(meta[key].iloc[s.val]) & set(meta[key].iloc[s.train])
+        assert (meta.version.iloc[s.test] == "original").all()
+        assert len(s.train) + len(s.val) + len(meta[meta[key].isin(test_groups)]) == len(meta)
+    if key == "recording":
+        assert [len(t) for t in tested_groups] == [12] * 5
+        assert all(np.bincount(y[s.test]).tolist() == [8, 8, 8] for s in splits)  # stratified by emotion
+
+
+def test_group_folds_deterministic_for_a_seed() -> None:
+    meta, y = _meta()
+    orig = (meta.version == "original").to_numpy()
+    labels, groups = y[orig], meta.recording.to_numpy()[orig]
+    a = group_folds(labels, groups, 5, seed=4)
+    assert a == group_folds(labels, groups, 5, seed=4) and a != group_folds(labels, groups, 5, seed=5)
+    assert sorted(set(a.values())) == [0, 1, 2, 3, 4] and set(a) == set(groups)
+    # fold 0 is the test side the single hold-out draws with the same seed (test_size = 1 / folds)
+    assert np.array_equal(clean_fold_split(meta, y, seed=4, fold=0, folds=5).test, clean_split(meta, y, seed=4).test)
+
+
+def test_group_folds_bad_values() -> None:
+    meta, y = _meta(n_rec=6)
+    with pytest.raises(JobError, match="folds must be between 2 and the number of groups"):
+        clean_fold_split(meta, y, seed=0, fold=0, folds=7)
+    with pytest.raises(JobError, match="fold 5 out of range"):
+        clean_fold_split(meta, y, seed=0, fold=5, folds=5)
+
+
+def test_split_sizes_counts_every_side() -> None:
+    meta, y = _meta()
+    sizes = split_sizes(meta, y, seed=0, folds=3)
+    assert set(sizes.protocol) == {"paper", "clean", "clean 3-fold by recording", "clean 3-fold by speaker"}
+    for (name, fold), grp in sizes.groupby(["protocol", "fold"], dropna=False):
+        assert grp.side.tolist() == ["train", "val", "test"]
+        if name != "paper":  # grouped: the sides' recordings partition the corpus
+            assert grp.recordings.sum() == 60
+    by_rec = sizes[sizes.protocol == "clean 3-fold by recording"]
+    assert by_rec[by_rec.side == "test"].original_segments.sum() == 120  # every original segment tested once
