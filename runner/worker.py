@@ -47,6 +47,7 @@ def run_one(run_dir: str | Path, stage: str, job_id: str) -> Path:
             stage=stage,
             host=socket.gethostname(),
             device=_device(),
+            **container_provenance(),
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         write_parquet(df, shard)
@@ -111,6 +112,15 @@ def _device() -> str:
     except Exception:  # device naming is informational only
         return "gpu"
     return "cpu"
+
+
+def container_provenance() -> dict[str, str]:
+    """Which Apptainer image the job ran in: its path (APPTAINER_CONTAINER) and content hash; "" when bare.
+
+    SERTACK_IMAGE_HASH comes from the image's %environment (containers/sertack-debootstrap.def).
+    """
+    image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER") or ""
+    return {"container": image, "image_hash": os.environ.get("SERTACK_IMAGE_HASH", "") if image else ""}
 
 
 class Worker(submitit.helpers.Checkpointable):
