@@ -53,7 +53,7 @@ class ContainerSpec(BaseModel):
 def bind_list(paths: Iterable[str | Path]) -> list[str]:
     """Bind specs in first-seen order, without duplicates or folders inside another bound folder.
 
-    A spec is `PATH` (bound at the same path) or `SRC:DST`, both absolute; a ',' would split Apptainer's list.
+    A spec is `PATH` (bound at the same path) or `SRC:DST[:ro]`, both absolute; a ',' would split Apptainer's list.
     """
     specs: list[str] = []
     for raw in paths:
@@ -106,13 +106,13 @@ def check_binds(needed: Mapping[str, Path], binds: Iterable[str], user_binds: It
     out of the run folder (say `runs/x/data -> /mnt/corpora/emodb`) is followed inside the container, where
     only the bound folders exist. `user_binds` (container.binds) must exist here, or apptainer fails on the node.
     """
-    specs = list(binds)
+    specs = bind_list(binds)  # what apptainer gets: a folder inside another bound one is not bound itself
     for spec in user_binds:
         if not Path(spec.split(":")[0]).exists():
             raise ConfigError(f"container.binds: {spec.split(':')[0]} does not exist on this host")
-    bound = [Path(s.split(":")[-1] if ":" in s else s) for s in specs]
+    bound = [Path(s.split(":")[1] if ":" in s else s) for s in specs]  # SRC:DST[:ro] is seen at DST
     real = [b.resolve() for b in bound]
-    shown = ", ".join(bind_list(specs))
+    shown = ", ".join(specs)
     for key, raw in needed.items():
         path, target = Path(raw).absolute(), Path(raw).resolve()
         if not _covered(path, bound):

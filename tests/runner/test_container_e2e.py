@@ -74,6 +74,15 @@ def test_root_outside_every_bind_fails_before_submit(image: Path, tmp_path: Path
     assert not list(run.glob("logs/*/submitted.json")), "nothing was submitted"
 
 
+@pytest.mark.slurm
+def test_slurm_client_runs_inside_the_image(image: Path) -> None:
+    """What submitit's requeue needs: scontrol reaches the controller from inside the image."""
+    from runner.slurm import slurm_client_binds
+
+    done = apptainer("exec", "--bind", ",".join(slurm_client_binds()), str(image), "scontrol", "ping")
+    assert done.returncode == 0 and "is UP" in done.stdout, done.stdout + done.stderr
+
+
 # ---------------------------------------------------------------- the tiny grid through Slurm, in the image
 
 

@@ -75,6 +75,7 @@ def test_container_binds_cover_the_slurm_client(over_limit_job: submitit.Job) ->
     assert binds[0].endswith("/scontrol") and Path(binds[0]).is_file()
     assert str(Path(os.environ["SLURM_CONF"]).resolve().parent) in binds
     assert any(b.endswith("libmunge.so.2") for b in binds), binds
+    assert "/etc/passwd:/etc/passwd:ro" in binds, "scontrol resolves SlurmUser by name"
     assert any(Path(b, "auth_munge.so").is_file() for b in binds if ":" not in b), binds
 
 
