@@ -18,6 +18,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from sercore.errors import ConfigError
+from sercore.strict import BoolNumber
 from sercore.specs import (
     AttackJob,
     CorpusSpec,
@@ -36,7 +37,7 @@ from .paths import STAGES
 log = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-DATA_KEYS = ("normalization", "standardize", "speaker_independent")
+DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed")
 STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
 ATTACK_OPTIONS = ("labels", "estimator", "limit", "chunk_size", "batch_size", "examples")
 FREE = "free"  # attack parameters: any key, lists sweep
@@ -86,7 +87,9 @@ def pydantic_problems(exc: ValidationError, file: str, prefix: str) -> list[str]
         for part in err["loc"]:
             loc = f"{loc}[{part}]" if isinstance(part, int) else (f"{loc}.{part}" if loc else str(part))
         msg, kind, got = err["msg"].removeprefix("Value error, "), err["type"], err.get("input")
-        if kind == "extra_forbidden":
+        if isinstance(got, BoolNumber):
+            msg = got.message
+        elif kind == "extra_forbidden":
             msg = f"unknown key (got {got!r})"
         elif kind == "literal_error":
             msg = f"invalid value (got {got!r}; expected one of {err['ctx']['expected']})"

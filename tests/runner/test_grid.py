@@ -286,3 +286,11 @@ def test_more_slices_than_chunks(make_grid) -> None:
     assert any("stages.attack.slices.cw_linf: 2 slices but limit 8 / chunk_size 64 makes only 1 chunk(s)" in p
                for p in found)
     load_grid(make_grid(stages__attack__limit=8, stages__attack__chunk_size=4))  # 2 chunks: fine
+
+
+def test_split_seed_is_a_stage_key_and_sweeps(make_grid, tmp_path: Path) -> None:
+    plain = load_grid(make_grid())
+    assert {(j.spec.data.protocol, j.spec.data.effective_split_seed, j.spec.data.seed)
+            for j in plain.jobs["train"]} == {("paper", 1938, 0), ("paper", 1938, 1), ("clean", 0, 0), ("clean", 1, 1)}
+    swept = load_grid(make_grid(stages__train__split_seed=[7, 8]))
+    assert sorted({j.spec.data.split_seed for j in swept.jobs["train"]}) == [7, 8] and len(swept.jobs["train"]) == 8
