@@ -57,19 +57,20 @@ def test_nv_without_a_gpu_runs_the_hosts_python_minor(image: Path) -> None:
     assert done.stdout.strip() == str(sys.version_info[:2])
 
 
-def test_root_outside_every_bind_fails_before_submit(image: Path, tmp_path: Path) -> None:
-    """The cache is a symlink out of the (bound) run folder: jobs would not find it in the image."""
-    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
-    run.mkdir()
-    elsewhere.mkdir()
-    (run / "cache").symlink_to(elsewhere)
+def test_root_outside_every_bind_fails_before_submit(image: Path, emodb_root: Path, tmp_path: Path) -> None:
+    """The corpus root is a symlink inside the (bound) cache folder to a folder no bind covers."""
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    cache.mkdir()
+    (cache / "emodb").symlink_to(emodb_root.resolve())
+    data = tiny_grid(f"cbind{os.getpid()}", run, cache=str(cache), container={"image": str(image)})
+    data["corpora"] = [{"name": "emodb", "root": str(cache / "emodb")}]
+    data["stages"] = {"features": {}}
     grid = tmp_path / "g.yaml"
-    name = f"cbind{os.getpid()}"
-    grid.write_text(yaml.safe_dump(tiny_grid(name, run, cache=str(run / "cache"), container={"image": str(image)})))
+    grid.write_text(yaml.safe_dump(data))
     done = cli("submit", str(grid), "--executor", "slurm", ok=(2,))
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith(f"error: container: cache {run}/cache resolves to {elsewhere}, "), lines[0]
+    assert lines[0].startswith(f"error: container: corpora[0].root {cache}/emodb resolves to {emodb_root.resolve()}, ")
     assert "outside every container bind" in lines[0]
     assert not list(run.glob("logs/*/submitted.json")), "nothing was submitted"
 
