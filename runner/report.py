@@ -55,14 +55,18 @@ def provenance(data: RunData) -> dict[str, Any]:
             versions[pkg] = None
     hosts: dict[str, int] = {}
     devices: dict[str, int] = {}
+    images: dict[str, int] = {}
     stamps: list[str] = []
     for res in data.stages.values():
-        df = res.table.select([c for c in ("job_id", "host", "device", "finished_at") if c in res.table.column_names])
+        cols = ("job_id", "host", "device", "container", "image_hash", "finished_at")
+        df = res.table.select([c for c in cols if c in res.table.column_names])
         frame = df.to_pandas().drop_duplicates("job_id") if "job_id" in df.column_names else df.to_pandas()
         for col, acc in (("host", hosts), ("device", devices)):
             if col in frame:
                 for k, v in frame[col].fillna("?").value_counts().items():
                     acc[str(k)] = acc.get(str(k), 0) + int(v)
+        for k, v in _image_labels(frame).value_counts().items():
+            images[k] = images.get(k, 0) + int(v)
         if "finished_at" in frame:
             stamps += [str(x) for x in frame.finished_at.dropna()]
     status = data.status
@@ -70,11 +74,21 @@ def provenance(data: RunData) -> dict[str, Any]:
         "run": str(paths.root), "run_name": _run_name(paths.run_meta), "grid_sha256": grid_hash,
         "git_commit": _git_commit(), "python": platform.python_version(), "packages": versions,
         "hosts": dict(sorted(hosts.items())), "devices": dict(sorted(devices.items())),
+        "images": dict(sorted(images.items())),
         "first_finished": min(stamps) if stamps else None, "last_finished": max(stamps) if stamps else None,
         "reduced_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "jobs": {st: {k: int(v) for k, v in grp.status.value_counts().items()}
                  for st, grp in status.groupby("stage", sort=False)} if not status.empty else {},
     }
+
+
+def _image_labels(frame: pd.DataFrame) -> pd.Series:
+    """`sertack-<hash>.sif (hash <hash>)` per job that ran in an Apptainer image, `bare` otherwise."""
+    if "container" not in frame:
+        return pd.Series(["bare"] * len(frame), dtype=object)
+    name = frame.container.fillna("").map(lambda p: Path(p).name if p else "")
+    digest = frame.get("image_hash", pd.Series([""] * len(frame), index=frame.index)).fillna("")
+    return pd.Series([f"{n} (hash {h or '?'})" if n else "bare" for n, h in zip(name, digest)], dtype=object)
 
 
 def _run_name(path: Path) -> str | None:
@@ -99,7 +113,7 @@ def _md_provenance(p: dict[str, Any]) -> str:
     for key in ("run", "run_name", "grid_sha256", "git_commit", "python", "first_finished", "last_finished",
                 "reduced_at"):
         lines.append(f"| {key} | {p.get(key) if p.get(key) is not None else '–'} |")
-    for key in ("hosts", "devices", "packages", "jobs"):
+    for key in ("hosts", "devices", "images", "packages", "jobs"):
         val = p.get(key) or {}
         text = "; ".join(f"{k}: {v}" for k, v in val.items()) if val else "–"
         lines.append(f"| {key} | {text} |")

@@ -69,6 +69,7 @@ def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
             stage=stage,
             host=socket.gethostname(),
             device=_device(),
+            **container_provenance(),
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         write_parquet(df, shard)
@@ -132,6 +133,15 @@ def _device() -> str:
     except Exception:  # device naming is informational only
         return "gpu"
     return "cpu"
+
+
+def container_provenance() -> dict[str, str]:
+    """Which Apptainer image the job ran in: its path (APPTAINER_CONTAINER) and content hash; "" when bare.
+
+    SERTACK_IMAGE_HASH comes from the image's %environment (containers/sertack-debootstrap.def).
+    """
+    image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER") or ""
+    return {"container": image, "image_hash": os.environ.get("SERTACK_IMAGE_HASH", "") if image else ""}
 
 
 class Worker(submitit.helpers.Checkpointable):

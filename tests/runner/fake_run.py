@@ -36,6 +36,7 @@ def _corpus(name: str) -> CorpusSpec:
 
 def _job_cols(job_id: str, stage: str, k: int) -> dict:
     return {"job_id": job_id, "stage": stage, "host": f"node{k % 2}", "device": "NVIDIA H100" if k % 2 else "cpu",
+            "container": "/images/sertack-0123456789ab.sif" if k % 2 else "", "image_hash": "0123456789ab" if k % 2 else "",
             "finished_at": f"2026-11-24T1{k % 10}:00:00+00:00"}
 
 

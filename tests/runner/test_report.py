@@ -112,6 +112,8 @@ def test_provenance(report: Path) -> None:
     grid = report.parent / "grid.yaml"
     assert prov["grid_sha256"] == hashlib.sha256(grid.read_bytes()).hexdigest()
     assert set(prov["hosts"]) == {"node0", "node1"} and "NVIDIA H100" in prov["devices"]
+    assert set(prov["images"]) == {"bare", "sertack-0123456789ab.sif (hash 0123456789ab)"}, prov["images"]
+    assert sum(prov["images"].values()) == sum(prov["hosts"].values())
     assert prov["first_finished"] < prov["last_finished"]
     assert prov["packages"]["pyarrow"] and prov["jobs"]["attack"] == {"ok": 2 * 2 * 2 * 9}
 

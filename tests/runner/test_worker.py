@@ -32,8 +32,10 @@ def test_shard_has_job_rows_and_run_columns(planned, fake_jobs) -> None:
     shard = run_one(paths.root, "features", job.id)
     assert shard == paths.shard("features", job.id)
     df = pd.read_parquet(shard)
-    assert list(df.columns) == ["kind", "value", "job_id", "stage", "host", "device", "finished_at"]
+    assert list(df.columns) == ["kind", "value", "job_id", "stage", "host", "device", "container", "image_hash",
+                                "finished_at"]
     assert df.loc[0, "job_id"] == job.id and df.loc[0, "stage"] == "features" and df.loc[0, "device"] == "cpu"
+    assert df.loc[0, "container"] == "" and df.loc[0, "image_hash"] == "", "ran bare"
     assert (paths.artefacts("features", job.id) / "done.txt").exists()
     assert not any(p.name.startswith(".") for p in paths.shard_dir("features").iterdir())
 
@@ -102,3 +104,12 @@ def test_worker_is_checkpointable_and_picklable(planned, fake_jobs) -> None:
     assert again.args == (str(paths.root), "features", job.id)
     again.result()  # the requeued call re-enters run_one
     assert paths.shard("features", job.id).exists()
+
+
+def test_shard_records_the_image_it_ran_in(planned, fake_jobs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside Apptainer, APPTAINER_CONTAINER names the image and its %environment sets SERTACK_IMAGE_HASH."""
+    grid, paths = planned
+    monkeypatch.setenv("APPTAINER_CONTAINER", "/images/sertack-0123456789ab.sif")
+    monkeypatch.setenv("SERTACK_IMAGE_HASH", "0123456789ab")
+    df = pd.read_parquet(run_one(paths.root, "features", grid.jobs["features"][0].id))
+    assert (df.loc[0, "container"], df.loc[0, "image_hash"]) == ("/images/sertack-0123456789ab.sif", "0123456789ab")
