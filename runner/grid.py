@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sercore.errors import ConfigError
 from sercore.specs import CorpusSpec, FeatureSettings
+from sercore.stats import StatsSettings
 
 from .container import ContainerSpec
 from .expand import Job, check_name, expand_node, expand_stage_jobs, pydantic_problems
@@ -56,6 +57,7 @@ class Settings(BaseModel):
     seeds: tuple[int, ...] = Field((0,), min_length=1)
     protocols: tuple[Literal["paper", "clean"], ...] = Field(("paper",), min_length=1)
     resources: dict[str, Resources] = Field(default_factory=dict)
+    statistics: StatsSettings = StatsSettings()  # the report's bootstrap / tests (read by the reducer)
 
     @field_validator("name")
     @classmethod
