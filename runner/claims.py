@@ -27,7 +27,7 @@ from .tables import Summary
 CLEAN = "clean"
 
 
-def _by_seed(rows: pd.DataFrame, column: str) -> dict[int, np.ndarray]:
+def by_seed(rows: pd.DataFrame, column: str) -> dict[int, np.ndarray]:
     return {int(k): g[column].to_numpy(float) for k, g in rows.groupby("seed", sort=True)}
 
 
@@ -55,6 +55,16 @@ def conditions(s: Summary) -> list[tuple[dict, str, pd.DataFrame, str]]:
     return out
 
 
+def paired(sa: dict[int, np.ndarray], sb: dict[int, np.ndarray]) -> tuple[list, list]:
+    """Per-seed strata of two independent groups (corpora, protocols), paired by seed where both have it, else
+    by order: each pair is one stratum of the stratified bootstrap / permutation test."""
+    common = sorted(set(sa) & set(sb))
+    if common:
+        return [sa[k] for k in common], [sb[k] for k in common]
+    n = min(len(sa), len(sb))
+    return [sa[k] for k in sorted(sa)][:n], [sb[k] for k in sorted(sb)][:n]
+
+
 def _variant_text(v: dict) -> str:
     return ", ".join(f"{k}={val}" for k, val in v.items())
 
@@ -72,7 +82,7 @@ def claim_rows(s: Summary) -> pd.DataFrame:
         datasets = sorted(rows.dataset.unique(), key=agg.dataset_rank)
         for d in datasets:
             sub = rows[rows.dataset == d]
-            male, female = (_by_seed(sub[sub.gender.astype(str) == g], col) for g in ("male", "female"))
+            male, female = (by_seed(sub[sub.gender.astype(str) == g], col) for g in ("male", "female"))
             seeds = sorted(set(male) & set(female))
             a, b = [male[k] for k in seeds], [female[k] for k in seeds]
             effect, lo, hi = gap_ci(a, b, st)
@@ -82,17 +92,14 @@ def claim_rows(s: Summary) -> pd.DataFrame:
                         "p": difference_p(a, b, st, seed=2 * i), "n_a": sum(map(len, a)), "n_b": sum(map(len, b)),
                         "seeds": len(seeds)})
         for da, db in itertools.combinations(datasets, 2):
-            sa, sb = _by_seed(rows[rows.dataset == da], col), _by_seed(rows[rows.dataset == db], col)
-            common = sorted(set(sa) & set(sb))
-            pairs = [(sa[k], sb[k]) for k in common] or list(zip([sa[k] for k in sorted(sa)],
-                                                                  [sb[k] for k in sorted(sb)], strict=False))
-            a, b = [x for x, _ in pairs], [y for _, y in pairs]
+            sa, sb = by_seed(rows[rows.dataset == da], col), by_seed(rows[rows.dataset == db], col)
+            a, b = paired(sa, sb)
             effect, lo, hi = gap_ci(a, b, st)
             out.append({**variant, "family": "language", "condition": cond, "dataset": da, "dataset_b": db,
                         "claim": f"{prefix}{_condition_text(cond)}: {agg.DATASET_NAMES.get(da, da)} − "
                                  f"{agg.DATASET_NAMES.get(db, db)} accuracy", "effect": effect, "lo": lo, "hi": hi,
                         "p": difference_p(a, b, st, seed=2 * i + 1), "n_a": sum(map(len, a)),
-                        "n_b": sum(map(len, b)), "seeds": len(pairs)})
+                        "n_b": sum(map(len, b)), "seeds": len(a)})
     return pd.DataFrame(out)
 
 
@@ -141,7 +148,7 @@ def table_speakers(s: Summary) -> Table | None:
         if "speaker" not in rows:
             continue
         for (d, spk), grp in rows.groupby(["dataset", rows.speaker.astype(str)], sort=False):
-            est, lo, hi = mean_ci(list(_by_seed(grp, col).values()), s.stats)
+            est, lo, hi = mean_ci(list(by_seed(grp, col).values()), s.stats)
             key = (*variant.values(), d, spk)
             rec = recs.setdefault(key, {**variant, "dataset": d, "speaker": spk,
                                         "gender": str(grp.gender.iloc[0]), "samples": f"{len(grp) / max(1, grp.seed.nunique()):.0f}"})

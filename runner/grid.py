@@ -55,7 +55,7 @@ class Settings(BaseModel):
     container: ContainerSpec | None = None
     profile: str | None = None  # slurm/profiles/<site>.yaml
     seeds: tuple[int, ...] = Field((0,), min_length=1)
-    protocols: tuple[Literal["paper", "clean"], ...] = Field(("paper",), min_length=1)
+    protocols: tuple[Literal["paper", "clean", "speaker"], ...] = Field(("paper",), min_length=1)
     resources: dict[str, Resources] = Field(default_factory=dict)
     statistics: StatsSettings = StatsSettings()  # the report's bootstrap / tests (read by the reducer)
 
