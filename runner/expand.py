@@ -310,6 +310,9 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     block = dict(block)
     attacks = block.pop("attacks", None)
     slices = block.pop("slices", 1)
+    known = tuple(dict.fromkeys(t.spec.data.protocol for t in targets))
+    chosen = _stage_protocols(block.pop("protocols", None), known, f"{path}.protocols", file, problems)
+    targets = [t for t in targets if t.spec.data.protocol in chosen]
     if not isinstance(attacks, dict) or not attacks:
         problems.append(f"{file}: {path}.attacks: required mapping attack name -> parameters (got {attacks!r})")
         return []

@@ -319,3 +319,9 @@ def test_a_stage_may_run_a_subset_of_the_protocols(make_grid) -> None:
     assert {j.spec.data.protocol for j in grid.jobs["train"]} == {"paper", "clean", "speaker"}
     found = problems(make_grid(stages__tune__protocols=["speaker"]))
     assert any("stages.tune.protocols: must be a non-empty subset" in p for p in found)
+
+
+def test_attack_stage_may_attack_a_subset_of_the_protocols(make_grid) -> None:
+    grid = load_grid(make_grid(stages__attack__protocols=["clean"]))
+    assert {j.spec.target.data.protocol for j in grid.jobs["attack"]} == {"clean"}
+    assert len(grid.jobs["attack"]) == 2 * (2 + 2)  # 2 seeds x (fgsm 2 eps + cw_linf 2 slices)
