@@ -24,7 +24,7 @@ import submitit
 from sercore.env import JobEnv
 from sercore.errors import JobError
 from sercore.io import write_parquet, write_text
-from sercore.specs import TransferJob, job_from_dict
+from sercore.specs import TrainJob, TransferJob, job_from_dict
 
 from .paths import RunPaths
 from .plan import find_entry, read_meta
@@ -81,10 +81,8 @@ def _run(paths: RunPaths, stage: str, job_id: str) -> pd.DataFrame:
 
 def transfer_env(paths: RunPaths, spec: TransferJob, cache_dir: Path) -> JobEnv:
     """A transfer job reads the target model (upstream), the source model and every source attack job."""
-    needed = [("attack", a.job_id) for a in spec.attacks] + [(_model_stage(paths, spec.source.job_id),
-                                                               spec.source.job_id),
-                                                              (_model_stage(paths, spec.target.job_id),
-                                                               spec.target.job_id)]
+    needed = [("attack", a.job_id) for a in spec.attacks] + [(_model_stage(spec.source), spec.source.job_id),
+                                                              (_model_stage(spec.target), spec.target.job_id)]
     for stage, job_id in needed:
         if not paths.shard(stage, job_id).exists():
             raise JobError(f"upstream {stage} job {job_id} has no shard")
@@ -93,12 +91,9 @@ def transfer_env(paths: RunPaths, spec: TransferJob, cache_dir: Path) -> JobEnv:
     return JobEnv(cache_dir=cache_dir, upstream=paths.artefacts(needed[-1][0], spec.target.job_id), inputs=inputs)
 
 
-def _model_stage(paths: RunPaths, job_id: str) -> str:
-    """The stage whose shard folder holds a training job (final models and the two studies all run TrainJobs)."""
-    for stage in ("train", "arch_study", "norm_study"):
-        if paths.shard(stage, job_id).exists():
-            return stage
-    return "train"
+def _model_stage(job: TrainJob) -> str:
+    """The stage that runs a training job: final models in `train`, the studies in their own stages."""
+    return {"final": "train", "arch": "arch_study", "norm": "norm_study"}[job.study]
 
 
 def _write_error(paths: RunPaths, job_id: str, exc: BaseException) -> None:
