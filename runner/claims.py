@@ -150,8 +150,9 @@ def table_speakers(s: Summary) -> Table | None:
         for (d, spk), grp in rows.groupby(["dataset", rows.speaker.astype(str)], sort=False):
             est, lo, hi = mean_ci(list(by_seed(grp, col).values()), s.stats)
             key = (*variant.values(), d, spk)
+            per_seed = len(grp) / max(1, grp.seed.nunique())
             rec = recs.setdefault(key, {**variant, "dataset": d, "speaker": spk,
-                                        "gender": str(grp.gender.iloc[0]), "samples": f"{len(grp) / max(1, grp.seed.nunique()):.0f}"})
+                                        "gender": str(grp.gender.iloc[0]), "samples": f"{per_seed:.0f}"})
             rec[_short(cond)] = agg.fmt_ci(est, lo, hi, None, ".3f")
             data.append({**variant, "dataset": d, "speaker": spk, "gender": str(grp.gender.iloc[0]),
                          "condition": cond, "accuracy_mean": est, "accuracy_lo": lo, "accuracy_hi": hi,

@@ -233,7 +233,8 @@ def expand_stage_jobs(
             jobs["attack"] = _attack_stage(stages["attack"], jobs["train"], build)
     if "transfer" in stages:
         if "attack" not in jobs:
-            problems.append(f"{file}: stages.transfer: needs stages.attack (it replays the attacks' adversarial inputs)")
+            problems.append(f"{file}: stages.transfer: needs stages.attack (it replays the attacks' adversarial "
+                            "inputs)")
         else:
             jobs["transfer"] = _transfer_stage(stages["transfer"], jobs, build)
     return {s: list({j.id: j for j in jobs[s]}.values()) for s in STAGES if s in jobs}
@@ -289,7 +290,8 @@ def _model_stage(
     return out
 
 
-def _stage_protocols(value: Any, default: tuple[str, ...], path: str, file: str, problems: list[str]) -> tuple[str, ...]:
+def _stage_protocols(value: Any, default: tuple[str, ...], path: str, file: str,
+                     problems: list[str]) -> tuple[str, ...]:
     """A stage may run a subset of the grid's protocols (`protocols: [paper]`), e.g. the studies of a demo."""
     if value is None:
         return default
