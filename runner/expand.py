@@ -38,7 +38,7 @@ from .paths import STAGES
 log = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-DATA_KEYS = ("normalization", "standardize", "speaker_independent")
+DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed")
 STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
 ATTACK_OPTIONS = ("labels", "estimator", "limit", "chunk_size", "batch_size", "examples")
 FREE = "free"  # attack parameters: any key, lists sweep

@@ -21,8 +21,9 @@ import pandas as pd
 from sercore.io import write_json, write_text
 
 from .beyond import beyond_tables
-from .compare import comparison_tables, protocol_tables
+from .compare import protocol_tables
 from .figures import Media, beyond_figures, build_figures
+from .paper_report import comparison_tables
 from .reduce import RunData
 from .render import Table, to_markdown, write_table
 from .tables import build_tables, summarize
@@ -113,7 +114,7 @@ def _sections(data: RunData, audio_limit: int) -> tuple[list[Table], list[Table]
                                                         dict[str, Any], list[Table]]:
     s = summarize(data)
     tables = build_tables(data, s)
-    compare = comparison_tables(s)
+    compare = comparison_tables(data, s)
     protocol = protocol_tables(s)
     media = build_figures(data, s, data.paths.report_dir, audio_limit=audio_limit)
     beyond = beyond_tables(data, s)

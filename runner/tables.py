@@ -37,6 +37,8 @@ class Summary:
     attack_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # per-sample rows with plan keys and 0/1s
     stats: StatsSettings = field(default_factory=StatsSettings)  # the grid's `statistics` settings
     train_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # final models' per-sample predictions
+    # best with the paper's rows (one C&W row: agg.paper_best_configs), for Tables 4-6 and 44-48
+    paper_best: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def summarize(data: RunData) -> Summary:
@@ -60,7 +62,8 @@ def summarize(data: RunData) -> Summary:
                    attack_incomplete=agg.incomplete_groups(planned_att, agg.ATTACK_KEYS),
                    train_incomplete=agg.incomplete_groups(planned_train, agg.TRAIN_KEYS), variants=variants,
                    attack_rows=rows, stats=stats,
-                   train_predictions=unc.train_predictions(data.paths, list(train.job_id) if "job_id" in train else []))
+                   train_predictions=unc.train_predictions(data.paths, list(train.job_id) if "job_id" in train else []),
+                   paper_best=agg.paper_best_configs(configs) if not configs.empty else configs)
 
 
 def _values(df: pd.DataFrame, col: str) -> set:
@@ -168,7 +171,8 @@ def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, not
                     vals = {c: "–" for c in columns_per_dataset} if columns_per_dataset else "–"
                 else:
                     r = hit.iloc[0]
-                    key = tuple(r[k] for k in agg.ATTACK_KEYS)
+                    key = tuple(r[k] for k in agg.ATTACK_KEYS) if "source_attack" not in r else \
+                        tuple(r.source_attack if k == "attack" else r[k] for k in agg.ATTACK_KEYS)
                     bad = key in s.attack_incomplete
                     flagged |= bad
                     vals = cell(r)
@@ -186,16 +190,19 @@ def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, not
 
 
 def _param_text(r: pd.Series, s: Summary) -> str:
-    same = s.attack_configs[(s.attack_configs.attack == r.attack)]
+    attack = r.get("source_attack", r.attack)
+    same = s.attack_configs[(s.attack_configs.attack == attack)]
     swept = agg.swept_params(same.params)
-    return agg.params_label(r.params, swept) if swept else "(one setting)"
+    text = agg.params_label(r.params, swept) if swept else "(one setting)"
+    return f"{_att(attack)}: {text}" if attack != r.attack else text
 
 
 def table_best(s: Summary) -> Table:
     """T4: per attack and dataset, the configuration giving the lowest accuracy (ties: lowest perturbation)."""
-    return _per_attack(s, s.best, lambda r: _param_text(r, s), "T04_best_config",
+    return _per_attack(s, s.paper_best, lambda r: _param_text(r, s), "T04_best_config",
                        "Best configuration per attack and dataset (lowest accuracy under attack; ties: lowest "
-                       "mean perturbation)", ["Only the swept parameters are shown; the sweep tables list all."])
+                       "mean perturbation, then the cheapest)", ["Only the swept parameters are shown; the sweep "
+                                                                 "tables list all.", *agg.cw_notes(s.paper_best)])
 
 
 def _gender_cells(metric: str, spec: str):
@@ -207,62 +214,24 @@ def _gender_cells(metric: str, spec: str):
 
 def tables_by_gender(s: Summary) -> list[Table]:
     """T5 accuracy and T6 mean perturbation under the best configurations, all / male / female."""
+    from .paper_tables import original_row
+
     cols = ["all", "male", "female"]
-    return [_per_attack(s, s.best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
-                        "Accuracy under attack (best configuration), all / male / female", [unc.ci_note(s.stats)],
-                        cols),
-            _per_attack(s, s.best, _gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
-                        "Mean perturbation |Δx| per cell (best configuration), all / male / female",
-                        [unc.ci_note(s.stats)], cols)]
+    notes = [*agg.cw_notes(s.paper_best), unc.ci_note(s.stats)]
+    acc = _per_attack(s, s.paper_best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
+                      "Accuracy under attack (best configuration), all / male / female", notes, cols)
+    original_row(s, acc, "clean_accuracy", {"all": "", "male": "_male", "female": "_female"}, ACC, top=False)
+    return [acc, _per_attack(s, s.paper_best, _gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
+                             "Mean perturbation |Δx| per cell (best configuration), all / male / female", notes,
+                             cols)]
 
 
 def table_best_time(s: Summary) -> Table:
     """T44: generation time of the best configurations (seconds, summed over slices)."""
-    return _per_attack(s, s.best, lambda r: agg.fmt_mean_std(r.time_s_mean, r.time_s_std, TIME), "T44_best_time",
-                       "Time to generate the adversarial test set, best configurations (s)",
-                       ["Sum of each slice job's generate_s; hardware in the provenance section."])
-
-
-def rank_scores(s: Summary, metric: str) -> pd.DataFrame:
-    """Rank of each attack's best configuration within (variants, dataset) by `metric` (1 = lowest; ties share
-    the average rank), then the mean rank over datasets."""
-    best = s.best.copy()
-    best["rank"] = best.groupby([*s.variants, "dataset"], dropna=False)[f"{metric}_mean"].rank(method="average")
-    return best
-
-
-def tables_rank(s: Summary) -> list[Table]:
-    """T45 (accuracy) and T46 (perturbation) rank scores; the last column averages the ranks over datasets."""
-    out = []
-    for metric, name, what in (("accuracy", "T45_rank_accuracy", "accuracy under attack (1 = most effective)"),
-                               ("perturbation", "T46_rank_perturbation", "mean perturbation (1 = least visible)")):
-        ranked = rank_scores(s, metric)
-        means = ranked.groupby([*s.variants, "attack"], dropna=False)["rank"].mean()
-
-        def mean_rank(vkey: tuple, attack: str, means: pd.Series = means) -> dict[str, str]:
-            return {"mean rank": f"{means.loc[(*vkey, attack) if vkey else attack]:.2f}"}
-        table = _per_attack(s, ranked, lambda r: f"{r['rank']:g}", name, f"Rank score by {what}",
-                            ["Rank of each attack's best configuration among the attacks on one dataset; ties "
-                             "share the average rank; 'mean rank' averages over datasets."], extra=mean_rank)
-        table.data = ranked[[*agg.ATTACK_KEYS, f"{metric}_mean", "rank"]].reset_index(drop=True)
-        out.append(table)
-    return out
-
-
-def tables_best_by_gender(s: Summary) -> list[Table]:
-    """T47 / T48: best configuration chosen on male-only / female-only accuracy (ties: that gender's
-    perturbation), with that gender's accuracy and perturbation."""
-    out = []
-    for g, name in (("male", "T47_best_male"), ("female", "T48_best_female")):
-        best = agg.best_configs(s.attack_configs, f"accuracy_{g}_mean", f"perturbation_{g}_mean")
-
-        def cell(r: pd.Series, g: str = g) -> dict[str, str]:
-            return {"config": _param_text(r, s),
-                    "acc": agg.fmt_mean_std(r[f"accuracy_{g}_mean"], r[f"accuracy_{g}_std"], ACC),
-                    "pert": agg.fmt_mean_std(r[f"perturbation_{g}_mean"], r[f"perturbation_{g}_std"], PERT)}
-        out.append(_per_attack(s, best, cell, name, f"Best configuration on {g} speakers only (lowest {g} accuracy;"
-                               f" ties: lowest {g} perturbation)", None, ["config", "acc", "pert"]))
-    return out
+    return _per_attack(s, s.paper_best, lambda r: agg.fmt_mean_std(r.time_s_mean, r.time_s_std, TIME),
+                       "T44_best_time", "Time to generate the adversarial test set, best configurations (s)",
+                       ["Sum of each slice job's generate_s; hardware in the provenance section.",
+                        *agg.cw_notes(s.paper_best)])
 
 
 def tables_sweep(s: Summary) -> list[Table]:
@@ -394,12 +363,17 @@ def table_composition(s: Summary) -> Table | None:
 
 def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     """Every table the run's stages support, in paper order."""
+    from . import paper_tables as pt
+    from .paper_compare import paper_results
+
     s = s or summarize(data)
     out: list[Table | None] = [table_study(data, s, "norm_study"), table_study(data, s, "arch_study"),
                                table_clean(s)]
     if not s.best.empty:
-        out += [table_best(s), *tables_by_gender(s)]
-    out += [table_lstm_units(data), table_tuned(data), table_composition(s)]
+        out += [table_best(s), *tables_by_gender(s), pt.table_distance(s, paper_results()["table_7"])]
+    out += [*pt.tables_corpus(data.frame("features")), table_lstm_units(data)]
+    t19, t21 = pt.tables_models(s.train, data.frame("arch_study"))
+    out += [t19, table_tuned(data), t21, table_composition(s)]
     if not s.best.empty:
-        out += [*tables_sweep(s), table_best_time(s), *tables_rank(s), *tables_best_by_gender(s)]
+        out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
     return [t for t in out if t is not None]

@@ -103,6 +103,7 @@ def job_columns(job: AttackJob, params: dict[str, Any]) -> dict[str, Any]:
         "language": LANGUAGE[data.corpus.name],
         "protocol": data.protocol,
         "seed": data.seed,
+        "split_seed": data.effective_split_seed,
         "arch": job.target.model.arch,
         "model_id": job.target.job_id,
         "slice": job.slice,

@@ -42,10 +42,10 @@ class Prepared:
 
 def split_indices(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray) -> Split:
     if spec.protocol == "paper":
-        return paper_split(labels, spec.seed)
+        return paper_split(labels, spec.effective_split_seed)
     if spec.protocol == "speaker":
-        return speaker_split(meta, labels, spec.seed)
-    return clean_split(meta, labels, spec.seed, spec.speaker_independent)
+        return speaker_split(meta, labels, spec.effective_split_seed)
+    return clean_split(meta, labels, spec.effective_split_seed, spec.speaker_independent)
 
 
 def _min_max(x: np.ndarray) -> tuple[float, float]:

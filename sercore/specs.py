@@ -18,6 +18,8 @@ from .vocab import CORPORA, PAPER_EMOTIONS, Emotion
 ARCHS = ("m0", "m1", "m2", "m3", "m4", "m5", "m6", "final")
 NORMALIZATIONS = ("original", "norm_sum", "norm_max_global", "norm_max_local")
 PROTOCOLS = ("paper", "clean", "speaker")
+# The paper code's train_test_split(random_state=1938): the split of the models it attacked (Table 22).
+PAPER_SPLIT_SEED = 1938
 
 
 class Spec(BaseModel):
@@ -100,7 +102,18 @@ class DataSpec(Spec):
     standardize: bool = True
     # clean protocol only: keep each speaker on one side of the split.
     speaker_independent: bool = False
+    # Varies initialisation, shuffling and the stochastic attacks; the split only through `split_seed`.
     seed: int = 0
+    # Seed of the train/val/test split. None: the paper's 1938 under `paper` (its code's random_state, so the
+    # test set is the one the paper attacked, up to file order); the training `seed` under `clean` (every seed
+    # a fresh grouped split, so the spread over seeds includes the split's).
+    split_seed: int | None = None
+
+    @property
+    def effective_split_seed(self) -> int:
+        if self.split_seed is not None:
+            return self.split_seed
+        return PAPER_SPLIT_SEED if self.protocol == "paper" else self.seed
 
 
 class ModelSpec(Spec):

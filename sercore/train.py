@@ -190,6 +190,7 @@ def job_row(job: TrainJob) -> dict[str, Any]:
         "language": LANGUAGE[job.data.corpus.name],
         "protocol": job.data.protocol,
         "seed": job.data.seed,
+        "split_seed": job.data.effective_split_seed,
         "arch": job.model.arch,
         "width": job.model.width,
         "normalization": job.data.normalization,

@@ -325,3 +325,11 @@ def test_attack_stage_may_attack_a_subset_of_the_protocols(make_grid) -> None:
     grid = load_grid(make_grid(stages__attack__protocols=["clean"]))
     assert {j.spec.target.data.protocol for j in grid.jobs["attack"]} == {"clean"}
     assert len(grid.jobs["attack"]) == 2 * (2 + 2)  # 2 seeds x (fgsm 2 eps + cw_linf 2 slices)
+
+
+def test_split_seed_is_a_stage_key_and_sweeps(make_grid, tmp_path: Path) -> None:
+    plain = load_grid(make_grid())
+    assert {(j.spec.data.protocol, j.spec.data.effective_split_seed, j.spec.data.seed)
+            for j in plain.jobs["train"]} == {("paper", 1938, 0), ("paper", 1938, 1), ("clean", 0, 0), ("clean", 1, 1)}
+    swept = load_grid(make_grid(stages__train__split_seed=[7, 8]))
+    assert sorted({j.spec.data.split_seed for j in swept.jobs["train"]}) == [7, 8] and len(swept.jobs["train"]) == 8

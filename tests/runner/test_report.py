@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from runner.compare import paper_results
+from runner.paper_compare import paper_results
 from runner.reduce import reduce_run
 from tests.runner.fake_run import make_run
 
@@ -83,7 +83,7 @@ def test_readme_links_exist_and_sections_are_there(report: Path) -> None:
     for heading in ("## Provenance", "## Completeness", "## Tables", "## Paper vs reproduced",
                     "## Paper protocol vs leak-free protocol", "## Beyond the paper", "## Figures", "## Listen"):
         assert heading in text
-    for name in ("T03_clean_accuracy", "T05_accuracy_by_gender", "P03_clean_accuracy", "P05_attacks",
+    for name in ("T03_clean_accuracy", "T05_accuracy_by_gender", "P00_paper_summary", "P03_paper_table_3",
                  "X03_protocol_clean_accuracy", "X05_protocol_attacks", "R01_worst_case", "C01_claims",
                  "S01_speaker_accuracy", "X06_leak_measured_twice"):
         for ext in ("csv", "md", "tex"):
@@ -91,15 +91,17 @@ def test_readme_links_exist_and_sections_are_there(report: Path) -> None:
 
 
 def test_paper_comparison_uses_the_transcribed_numbers(report: Path) -> None:
-    p03 = pd.read_csv(report / "tables" / "P03_clean_accuracy.csv")
-    emodb_all = p03[(p03.dataset == "emodb") & (p03.subset == "all")].iloc[0]
-    assert emodb_all.paper == paper_results()["clean_accuracy"]["values"]["emodb"]["all"] == 0.9092
+    p03 = pd.read_csv(report / "tables" / "P03_paper_table_3.csv")
+    emodb_all = p03[(p03.column == "emodb") & (p03.row == "all")].iloc[0]
+    assert emodb_all.paper == paper_results()["tables"]["3"]["rows"]["all"][0] == 0.909
     results = pd.read_parquet(report.parent / "results" / "train.parquet")
     ours = results[(results.dataset == "emodb") & (results.protocol == "paper") & (results.study == "final")]
     assert emodb_all.ours == pytest.approx(ours.accuracy.mean())
-    p05 = pd.read_csv(report / "tables" / "P05_attacks.csv")
-    fgsm = p05[(p05.attack == "fgsm") & (p05.dataset == "emovo") & (p05.value == 0.5)].iloc[0]
-    assert fgsm.accuracy_paper == 0.070  # paper: FGSM eps 0.5 on EMOVO
+    p23 = pd.read_csv(report / "tables" / "P23_paper_table_23.csv")
+    fgsm = p23[(p23.row == "emovo/all") & (p23.column.astype(float) == 0.5)].iloc[0]
+    assert fgsm.paper == 0.070  # paper Table 23: FGSM eps 0.5 on EMOVO, all samples
+    summary = pd.read_csv(report / "tables" / "P00_paper_summary.csv")
+    assert summary.printed.sum() == 974 and summary.compared.sum() > 0
     x03 = (report / "tables" / "X03_protocol_clean_accuracy.md").read_text(encoding="utf-8")
     assert "inflation" in x03 and "EmoDB" in x03
 

@@ -41,10 +41,11 @@ def reduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunData, Summary,
 def test_tables_match_golden_layout(reduced: tuple[RunData, Summary, dict[str, Table]]) -> None:
     _, _, tables = reduced
     expected = ["T01_normalisation", "T02_architecture", "T03_clean_accuracy", "T04_best_config",
-                "T05_accuracy_by_gender", "T06_perturbation_by_gender", "T18_lstm_units", "T20_tuned_values",
-                "T22_test_composition", "T23-T43_fgsm_sweep", "T23-T43_bim_sweep", "T27_bim_loss",
+                "T05_accuracy_by_gender", "T06_perturbation_by_gender", "T07_distance_metric", "T08_durations",
+                "T09_emotions", "T10_segments", "T18_lstm_units", "T19_m1_vs_final", "T20_tuned_values",
+                "T21_tuning_effect", "T22_test_composition", "T23-T43_fgsm_sweep", "T23-T43_bim_sweep", "T27_bim_loss",
                 "T23-T43_jsma_sweep", "T23-T43_cw_l2_sweep", "T44_best_time", "T45_rank_accuracy",
-                "T46_rank_perturbation", "T47_best_male", "T48_best_female"]
+                "T46_rank_perturbation", "T47_gender_accuracy", "T48_gender_perturbation"]
     assert list(tables) == expected
     for name, table in tables.items():
         assert_golden(f"{name}.md", to_markdown(table))
@@ -143,7 +144,8 @@ def test_only_stages_in_the_run_give_tables(tmp_path: Path) -> None:
         shutil.rmtree(paths.shard_dir(stage))
         paths.plan(stage).unlink()
     names = [t.name for t in build_tables(load_run(paths.root, progress=False))]
-    assert names == ["T03_clean_accuracy", "T22_test_composition"]
+    assert names == ["T03_clean_accuracy", "T08_durations", "T09_emotions", "T10_segments", "T21_tuning_effect",
+                     "T22_test_composition"]  # features and final models only
 
 
 def test_two_protocols_become_a_row_label(tmp_path: Path) -> None:
@@ -152,7 +154,8 @@ def test_two_protocols_become_a_row_label(tmp_path: Path) -> None:
     t3 = tables["T03_clean_accuracy"].display
     assert list(t3.columns[:2]) == ["protocol", "dataset"] and set(t3.protocol) == {"paper", "clean"}
     t5 = tables["T05_accuracy_by_gender"].display
-    assert set(t5.protocol) == {"paper", "clean"} and len(t5) == 2 * len(ATTACKS)
+    assert set(t5.protocol) == {"paper", "clean"} and len(t5) == 2 * (len(ATTACKS) + 1)  # + the Original row
+    assert list(t5[t5.protocol == "clean"].attack)[-1] == "Original"
 
 
 def test_latex_escapes_and_markdown_pipes() -> None:
