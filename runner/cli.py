@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show what would run (and the sbatch text) without running")
     p.add_argument("--reduce", action="store_true", help="local/debug: merge the results and build the report at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--replace-grid", action="store_true",
+                   help="submit a different grid into an existing run (the old grid.yaml, run.json, plan/ go to "
+                        "RUN/replaced/)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("status", help="done / pending / running / failed per stage, and why jobs failed")
@@ -66,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reduce", help="merge shards into results/ and build report/")
     p.add_argument("run", type=Path)
+    p.add_argument("--strict", action="store_true", help="exit 1 (naming the jobs) if any planned job is not ok")
     p.set_defaults(func=cmd_reduce)
     return parser
 
@@ -92,7 +96,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     grid = load_grid(args.grid, args.overrides)
     executor = args.executor or grid.settings.executor
     try:
-        runs = submit(grid, executor=executor, stages=args.stage, dry_run=args.dry_run, progress=not args.no_progress)
+        runs = submit(grid, executor=executor, stages=args.stage, dry_run=args.dry_run, progress=not args.no_progress,
+                      replace_grid=args.replace_grid)
     except Exception as exc:
         if executor != "debug" or isinstance(exc, SertackError):
             raise
@@ -103,6 +108,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     for r in runs:
         ids = f" (Slurm arrays {', '.join(r.slurm_ids)})" if r.slurm_ids else ""
         extra = "" if args.dry_run or executor == "slurm" else f", {r.succeeded} ok, {len(r.failures)} failed"
+        if r.elsewhere:
+            extra += f", {r.elsewhere} run by another process meanwhile"
+        if r.held:
+            extra += f", {r.held} still queued/running from an earlier submission (not resubmitted)"
         print(f"{r.stage:<10} {r.total:>6} jobs, {r.already_done} already done, {verb} {r.submitted}{extra}{ids}")
     failures = [(r.stage, jid, why) for r in runs for jid, why in r.failures]
     _print_failures(failures)
@@ -111,6 +120,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"follow with: python -m runner status {paths.root}")
     elif args.reduce and not args.dry_run:
         print(f"report: {_reduce(paths.root) / 'index.html'}")
+        print(completeness(paths)[0])
     return 1 if failures else 0
 
 
@@ -124,12 +134,41 @@ def cmd_status(args: argparse.Namespace) -> int:
     counts = {s: {k: v[k] for k in ("total", "done", "pending", "running", "failed")} for s, v in report.items()}
     _table(counts, ("total", "done", "pending", "running", "failed"))
     _print_failures([(s, jid, why) for s, v in report.items() for jid, why in v["failures"].items()])
+    for stage, v in report.items():
+        if v["unplanned"]:
+            print(f"{stage}: {len(v['unplanned'])} shard(s) not in the plan (ignored by reduce): "
+                  f"{', '.join(v['unplanned'][:MAX_REASONS])}")
     return 0
 
 
 def cmd_reduce(args: argparse.Namespace) -> int:
-    print(f"report: {_reduce(RunPaths(args.run).root) / 'index.html'}")
+    paths = RunPaths(args.run)
+    print(f"report: {_reduce(paths.root) / 'index.html'}")
+    line, problems = completeness(paths)
+    print(line)
+    if args.strict and problems:
+        for stage, jid, state, why in problems[:MAX_REASONS]:
+            print(f"error: {stage} {jid} {state}: {why}", file=sys.stderr)
+        if len(problems) > MAX_REASONS:
+            print(f"error: ... and {len(problems) - MAX_REASONS} more (results/status.parquet)", file=sys.stderr)
+        return 1
     return 0
+
+
+def completeness(paths: RunPaths) -> tuple[str, list[tuple[str, str, str, str]]]:
+    """The one-line summary of results/status.parquet (written by reduce) and the planned jobs that are not ok."""
+    import pandas as pd
+
+    status = pd.read_parquet(paths.results_dir / "status.parquet")
+    planned = status[status.status != "unplanned"]
+    bad = planned[planned.status != "ok"]
+    problems = list(bad[["stage", "job_id", "status", "reason"]].itertuples(index=False, name=None))
+    extra = (status.status == "unplanned").sum()
+    tail = f"; {extra} unplanned shard(s) ignored" if extra else ""
+    if not problems:
+        return f"complete: {len(planned)}/{len(planned)} planned jobs ok{tail}", []
+    counts = ", ".join(f"{n} {s}" for s, n in bad.status.value_counts().sort_index().items())
+    return f"incomplete: {len(planned) - len(bad)}/{len(planned)} planned jobs ok ({counts}){tail}", problems
 
 
 def _reduce(run_dir: Path) -> Path:

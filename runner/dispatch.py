@@ -10,13 +10,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sercore.errors import ConfigError
 from sercore.io import write_json
@@ -25,7 +27,9 @@ from .grid import Grid
 from .paths import RunPaths
 from .plan import PlanEntry, StageState, error_reason, states, write_plan
 from .resources import load_profile
-from .worker import Worker, run_one
+from . import runfolder
+from .locks import JobBusy, locked
+from .worker import Worker, execute
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ class StageRun:
     succeeded: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (job id, one-line reason)
     slurm_ids: list[str] = field(default_factory=list)  # array ids (slurm)
+    elsewhere: int = 0  # jobs another process (a concurrent submit) held and finished meanwhile
+    held: int = 0  # slurm: jobs another submission still has queued or running (not submitted again)
 
 
 def cache_dir(grid: Grid, paths: RunPaths) -> Path:
@@ -68,19 +74,29 @@ def submit(
     dry_run: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    replace_grid: bool = False,
 ) -> list[StageRun]:
-    """Plan the run folder and run/submit the missing or failed jobs of the selected stages."""
+    """Plan the run folder and run/submit the missing or failed jobs of the selected stages.
+
+    The run folder must be empty, absent or a run of this grid (runner.runfolder; `replace_grid` archives
+    another grid's plan instead of refusing). Invalid shards are set aside and redone (runner.shards)."""
     executor = executor or grid.settings.executor
     if executor not in ("local", "debug", "slurm"):
         raise ConfigError(f"--executor {executor}: unknown executor (expected one of local, debug, slurm)")
     chosen = select_stages(grid, stages)
     paths = RunPaths(grid.output)
     plan = {s: [PlanEntry.from_job(j) for j in grid.jobs[s]] for s in grid.stages}
-    if not dry_run:
-        write_plan(grid, paths, cache_dir(grid, paths))
-    st = states(paths, plan)
+    if dry_run:
+        runfolder.check(grid, paths, replace=replace_grid)
+    else:
+        write_plan(grid, paths, cache_dir(grid, paths), replace=replace_grid)
     if executor == "slurm":
-        return _slurm(grid, paths, plan, st, chosen, dry_run, echo)
+        if dry_run:
+            return _slurm(grid, paths, plan, states(paths, plan), chosen, dry_run, echo)
+        # One submitter at a time per run: the second reads the first one's submitted.json and skips its tasks.
+        with _submit_lock(paths, echo):
+            return _slurm(grid, paths, plan, states(paths, plan, repair=True), chosen, dry_run, echo)
+    st = states(paths, plan, repair=not dry_run)
     runs = []
     for stage in chosen:
         todo = _todo(plan[stage], st[stage])
@@ -100,20 +116,40 @@ def _in_process(paths: RunPaths, run: StageRun, todo: list[PlanEntry], *, stop_a
     from tqdm import tqdm
 
     bar = tqdm(todo, desc=f"{run.stage:<10}", unit="job", disable=not progress, file=sys.stderr)
+    busy: list[PlanEntry] = []
     for entry in bar:
+        if not _run_entry(paths, run, entry, stop_at_error=stop_at_error, wait=False, bar=bar):
+            busy.append(entry)
+    if busy:  # held by a concurrent submit: wait for them, so the next stage finds their shards
+        log.warning("%s: %d job(s) are being run by another process; waiting for them", run.stage, len(busy))
+        for entry in busy:
+            _run_entry(paths, run, entry, stop_at_error=stop_at_error, wait=True, bar=bar)
+
+
+def _run_entry(paths: RunPaths, run: StageRun, entry: PlanEntry, *, stop_at_error: bool, wait: bool,
+               bar: Any) -> bool:
+    """Run one job in this process; False if another process holds it (and `wait` is off)."""
+    try:
         try:
-            run_one(paths.root, run.stage, entry.id)
+            _, ran = execute(paths.root, run.stage, entry.id, wait=wait)
+        except JobBusy:
+            return False
+        if ran:
             run.succeeded += 1
-        except Exception as exc:
-            if stop_at_error:
-                bar.close()
-                traceback.print_exc()
-                raise
-            run.failures.append((entry.id, error_reason(paths, entry.id)))
-            log.warning("%s job %s failed: %s", run.stage, entry.id, exc)
-        finally:
-            _release_memory()
-        bar.set_postfix(failed=len(run.failures))
+        else:
+            run.elsewhere += 1
+            run.submitted -= 1
+    except Exception as exc:
+        if stop_at_error:
+            bar.close()
+            traceback.print_exc()
+            raise
+        run.failures.append((entry.id, error_reason(paths, entry.id)))
+        log.warning("%s job %s failed: %s", run.stage, entry.id, exc)
+    finally:
+        _release_memory()
+    bar.set_postfix(failed=len(run.failures))
+    return True
 
 
 def _release_memory() -> None:
@@ -150,8 +186,10 @@ def _slurm(
         arrays = sorted({a for s in needs for a in arrays_of.get(s, [])})
         dependency = f"afterany:{':'.join(arrays)}" if arrays else None
         active = {} if dry_run else _active_tasks(paths, stage)
-        todo = [e for e in _todo(plan[stage], st[stage]) if e.id not in active]
-        run = StageRun(stage, st[stage].total, len(st[stage].done), submitted=len(todo))
+        missing = _todo(plan[stage], st[stage])
+        todo = [e for e in missing if e.id not in active]
+        run = StageRun(stage, st[stage].total, len(st[stage].done), submitted=len(todo),
+                       held=len(missing) - len(todo))
         runs.append(run)
         waits = sorted({t.split("_")[0] for t in active.values()})
         if dry_run:
@@ -174,6 +212,17 @@ def _slurm(
             _record(paths, stage, ids)
         arrays_of[stage] = run.slurm_ids + waits
     return runs
+
+
+@contextlib.contextmanager
+def _submit_lock(paths: RunPaths, echo: Callable[[str], None]) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(paths.submit_lock, what=f"submitting into {paths.root}"))
+        except JobBusy as exc:
+            echo(f"waiting: {exc}")
+            stack.enter_context(locked(paths.submit_lock, wait=True))
+        yield
 
 
 def _bind_paths(grid: Grid, paths: RunPaths) -> list[Path]:
@@ -205,7 +254,8 @@ def _active_tasks(paths: RunPaths, stage: str) -> dict[str, str]:
     jobs = read_submitted(paths, stage).get("jobs", {})
     if not jobs:
         return {}
-    from .slurm import sacct_states
+    from .slurm import sacct_states, squeue_tasks
 
     found = sacct_states(jobs.values())
-    return {jid: task for jid, task in jobs.items() if found.get(task) in ACTIVE}
+    queued = squeue_tasks(jobs.values())  # sacct lags a fresh submission by seconds; the controller does not
+    return {jid: task for jid, task in jobs.items() if found.get(task) in ACTIVE or task in queued}

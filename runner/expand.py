@@ -18,6 +18,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from sercore.errors import ConfigError
+from sercore.strict import BoolNumber
 from sercore.specs import (
     TRANSFERABLE_NORMALIZATIONS,
     AttackJob,
@@ -88,7 +89,9 @@ def pydantic_problems(exc: ValidationError, file: str, prefix: str) -> list[str]
         for part in err["loc"]:
             loc = f"{loc}[{part}]" if isinstance(part, int) else (f"{loc}.{part}" if loc else str(part))
         msg, kind, got = err["msg"].removeprefix("Value error, "), err["type"], err.get("input")
-        if kind == "extra_forbidden":
+        if isinstance(got, BoolNumber):
+            msg = got.message
+        elif kind == "extra_forbidden":
             msg = f"unknown key (got {got!r})"
         elif kind == "literal_error":
             msg = f"invalid value (got {got!r}; expected one of {err['ctx']['expected']})"

@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from sercore.errors import ConfigError
 from sercore.specs import CorpusSpec, FeatureSettings
 from sercore.stats import StatsSettings
+from sercore.strict import StrictNumbers
 
 from .container import ContainerSpec
 from .expand import Job, check_name, expand_node, expand_stage_jobs, pydantic_problems
+from .gridfile import load_yaml, path_problems
 from .paths import STAGES
 from .resources import Resources, load_profile
 
@@ -43,7 +45,7 @@ class GridError(ConfigError):
         super().__init__("\n".join(problems))
 
 
-class Settings(BaseModel):
+class Settings(StrictNumbers):
     """The grid's top level minus the science (corpora, features, stages), validated strictly."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -112,16 +114,13 @@ class Grid:
 # ---------------------------------------------------------------- raw dict handling
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read grid ({exc.strerror})") from exc
-    try:
-        # The C safe loader when built (same safe subset, ~10x faster on big sweeps), else yaml.safe_load.
-        data = yaml.load(text, Loader=yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+def read_yaml(path: Path, problems: list[str] | None = None) -> dict[str, Any]:
+    """The grid's mapping; duplicate keys go to `problems` (runner.gridfile), syntax errors raise FILE:LINE:COL."""
+    data, duplicates = load_yaml(path)
+    if problems is not None:
+        problems.extend(duplicates)
+    elif duplicates:
+        raise GridError(duplicates)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a grid is a mapping of keys (got {type(data).__name__})")
     return data
@@ -187,18 +186,22 @@ def load_grid(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Gr
     """Read, override, interpolate, validate and expand a grid file; raise GridError listing every problem."""
     src = Path(path)
     file = str(path)
-    raw = apply_overrides(read_yaml(src), overrides, file)
-    return build_grid(raw, src)
+    early: list[str] = []
+    raw = apply_overrides(read_yaml(src, early), overrides, file)
+    return build_grid(raw, src, early)
 
 
-def build_grid(raw: dict[str, Any], source: Path) -> Grid:
+def build_grid(raw: dict[str, Any], source: Path, problems: list[str] | None = None) -> Grid:
     file = str(source)
-    problems: list[str] = []
+    problems = list(problems or [])
     data = interpolate(raw, "", problems, file)
     for key in data:
         if key not in TOP_KEYS:
             problems.append(f"{file}: {key}: unknown key (expected one of {', '.join(TOP_KEYS)})")
     settings = _settings(data, file, problems)
+    if settings is not None:
+        problems.extend(path_problems(file, "output", settings.output or f"runs/{settings.name}"))
+        problems.extend(path_problems(file, "cache", settings.cache))
     corpora = _corpora(data.get("corpora"), file, problems)
     features = _features(data.get("features"), file, problems)
     stages = data.get("stages")

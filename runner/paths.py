@@ -9,6 +9,9 @@
       errors/<id>.txt            traceback of the last failed attempt (removed when the job later succeeds)
       logs/<stage>/              submitit folders and Slurm stdout/stderr
       logs/<stage>/submitted.json    Slurm ids of the last submission: {"arrays": [...], "jobs": {id: "A_i"}}
+      locks/<stage>/<id>.lock    flock held while the job runs (holder pid/host, attempt count); submit.lock
+      quarantine/<stage>/        corrupt shards set aside (<id>.<UTC time>.parquet + .reason.txt), never deleted
+      replaced/<UTC time>/       grid.yaml, run.json and plan/ of a grid replaced with `submit --replace-grid`
       cache/                     feature stores + synthetic corpus, unless the grid names another cache
       results/<stage>.parquet    compacted shards (reduce)
       report/                    tables, figures, audio, index.html, README.md (reduce)
@@ -76,3 +79,17 @@ class RunPaths:
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    def lock(self, stage: str, job_id: str) -> Path:
+        return self.root / "locks" / stage / f"{job_id}.lock"
+
+    @property
+    def submit_lock(self) -> Path:
+        return self.root / "locks" / "submit.lock"
+
+    def quarantine(self, stage: str) -> Path:
+        return self.root / "quarantine" / stage
+
+    @property
+    def replaced_dir(self) -> Path:
+        return self.root / "replaced"

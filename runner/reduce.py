@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from sercore.errors import DataError
 from sercore.io import atomic_path, write_parquet
 
+from .shards import list_shards as _shard_entries
 from .paths import STAGES, RunPaths
 
 log = logging.getLogger(__name__)
@@ -97,17 +98,7 @@ def read_plan(paths: RunPaths, stage: str) -> list[dict[str, Any]]:
 
 def list_shards(paths: RunPaths, stage: str) -> dict[str, Path]:
     """job id -> shard file; temp files ('.x.tmp') and '_'-prefixed names are skipped as pyarrow does."""
-    folder = paths.shard_dir(stage)
-    if not folder.is_dir():
-        return {}
-    found = {}
-    with os.scandir(folder) as it:
-        for entry in it:
-            name = entry.name
-            if name.startswith((".", "_")) or not name.endswith(".parquet") or not entry.is_file():
-                continue
-            found[name[: -len(".parquet")]] = Path(entry.path)
-    return found
+    return {job_id: Path(e.path) for job_id, e in _shard_entries(paths, stage).items()}
 
 
 def _error_reason(path: Path) -> str:
@@ -184,7 +175,8 @@ def merge_stage(paths: RunPaths, stage: str, *, progress: bool = False) -> Merge
         raise DataError(f"unknown stage {stage!r} (expected one of {', '.join(STAGES)})")
     plan = read_plan(paths, stage)
     shards = list_shards(paths, stage)
-    ids = list(shards)
+    planned = {e["id"] for e in plan}
+    ids = [i for i in shards if not plan or i in planned]  # unplanned shards are listed, never merged
     with ThreadPoolExecutor(_THREADS) as pool:
         results = pool.map(_read_schema, [shards[i] for i in ids])
         if progress and len(ids) > 200:
@@ -221,7 +213,7 @@ def _status(paths: RunPaths, stage: str, plan: list[dict[str, Any]], shards: dic
     planned_set = set(planned)
     for job_id in sorted(set(shards) - planned_set):
         state = "unreadable" if job_id in unreadable else "unplanned"
-        rows.append((job_id, stage, state, unreadable.get(job_id, "shard not in the plan (kept)")))
+        rows.append((job_id, stage, state, unreadable.get(job_id, "shard not in the plan (not merged; kept)")))
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 

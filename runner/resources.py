@@ -6,8 +6,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sercore.strict import StrictNumbers
 
-class Resources(BaseModel):
+
+class Resources(StrictNumbers):
     """What one job of a stage asks Slurm for. GPU stages get --gpus-per-task."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

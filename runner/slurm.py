@@ -250,3 +250,15 @@ def sacct_states(slurm_ids: Iterable[str]) -> dict[str, str]:
         for task in _expand_task_ids(job_id.strip()):
             states[task] = state.split()[0]
     return states
+
+
+def squeue_tasks(slurm_ids: Iterable[str]) -> set[str]:
+    """Tasks of the given arrays the controller still has queued or running (`123_4`), one squeue call.
+
+    squeue asks slurmctld directly, so it sees a submission at once where sacct can lag by seconds: two
+    submits back to back must not both think a just-queued task is gone. Empty set if squeue is unavailable."""
+    bases = sorted({str(i).split("_")[0] for i in slurm_ids})
+    if not bases:
+        return set()
+    out = _run(["squeue", "--noheader", "--array", "--format=%i", "--jobs", ",".join(bases)], timeout=_SACCT_TIMEOUT_S)
+    return {t for line in (out or "").split() for t in _expand_task_ids(line.strip())}

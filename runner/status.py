@@ -21,14 +21,17 @@ ENDED_BADLY = {"FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "
 
 
 def run_status(paths: RunPaths) -> dict[str, dict[str, Any]]:
-    """{stage: {total, done, pending, running, failed, failures: {job id: reason}}}."""
+    """{stage: {total, done, pending, running, failed, failures: {job id: reason}, unplanned: [ids]}}.
+
+    Read-only: an invalid shard is reported as failed with its reason (CorruptShard: ...); `submit` sets it
+    aside and redoes it. Shards whose id is not in the plan are listed under `unplanned` (reduce ignores them)."""
     plan = read_plan(paths)
     st = states(paths, plan)
     tasks = {s: read_submitted(paths, s).get("jobs", {}) for s in plan}
     slurm = _sacct([t for per in tasks.values() for t in per.values()])
     report: dict[str, dict[str, Any]] = {}
     for stage, s in st.items():
-        failures = {jid: error_reason(paths, jid) for jid in sorted(s.failed)}
+        failures = {jid: s.reasons.get(jid) or error_reason(paths, jid) for jid in sorted(s.failed)}
         pending, running = set(s.pending), set()
         for jid in s.pending | s.failed:
             task = tasks[stage].get(jid)
@@ -47,6 +50,7 @@ def run_status(paths: RunPaths) -> dict[str, dict[str, Any]]:
             "running": len(running),
             "failed": len(failures),
             "failures": failures,
+            "unplanned": sorted(s.unplanned),
         }
     return report
 

@@ -1,6 +1,7 @@
 """The worker: one planned job -> one shard. Runs the same in-process (local/debug) and on a Slurm node.
 
-Idempotent: a job whose shard exists returns at once, and finished shards are never rewritten. The shard is
+Idempotent: a job whose valid shard exists returns at once, and finished shards are never rewritten; a job runs
+under its per-job flock (runner.locks), so it never runs twice at once. The shard is
 written atomically; a failure leaves `errors/<id>.txt` (one-line reason, then the traceback) and re-raises so the
 executor records the failure. `Worker` is a submitit Checkpointable: on TIMEOUT or preemption submitit requeues
 the same call, which re-enters `run_one`; the job itself resumes from what it persisted in its artefact folder
@@ -26,20 +27,41 @@ from sercore.errors import JobError
 from sercore.io import write_parquet, write_text
 from sercore.specs import TrainJob, TransferJob, job_from_dict
 
+from .locks import JobBusy, locked
 from .paths import RunPaths
 from .plan import find_entry, read_meta
+from .shards import set_aside_shard, shard_ok, shard_problem
 
 log = logging.getLogger(__name__)
 
 FAULT_ENV = "SERTACK_FAULT_INJECT"
 
 
-def run_one(run_dir: str | Path, stage: str, job_id: str) -> Path:
-    """Run one job of the plan and return its shard path (skips the work if the shard already exists)."""
+def run_one(run_dir: str | Path, stage: str, job_id: str, *, wait: bool = False) -> Path:
+    """Run one job of the plan and return its shard path (skips the work if a valid shard already exists)."""
+    return execute(run_dir, stage, job_id, wait=wait)[0]
+
+
+def execute(run_dir: str | Path, stage: str, job_id: str, *, wait: bool = False) -> tuple[Path, bool]:
+    """(shard, whether this call ran the job). The job runs under its lock (runner.locks), so two submits or
+    a duplicated Slurm task never run it twice at once: the second raises JobBusy (wait=False) or waits and
+    then finds the shard. An invalid shard is set aside (runner.shards) and the job redone."""
     paths = RunPaths(Path(run_dir))
     shard = paths.shard(stage, job_id)
-    if shard.exists():
-        return shard
+    if shard_ok(paths, stage, job_id):
+        return shard, False
+    with locked(paths.lock(stage, job_id), wait=wait, what=f"{stage} job {job_id}") as held:
+        if shard.exists():
+            problem = shard_problem(shard, stage, job_id)
+            if problem is None:  # another process finished it while we waited
+                return shard, False
+            set_aside_shard(paths, stage, job_id, problem)
+        held.attempt()
+        _run_locked(paths, stage, job_id, shard)
+    return shard, True
+
+
+def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
     try:
         df = _run(paths, stage, job_id)
         df = df.assign(
@@ -54,7 +76,6 @@ def run_one(run_dir: str | Path, stage: str, job_id: str) -> Path:
         _write_error(paths, job_id, exc)
         raise
     paths.error(job_id).unlink(missing_ok=True)
-    return shard
 
 
 def _run(paths: RunPaths, stage: str, job_id: str) -> pd.DataFrame:
@@ -140,4 +161,8 @@ class Worker(submitit.helpers.Checkpointable):
 
     def __call__(self, run_dir: str, stage: str, job_id: str) -> str:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        return str(run_one(run_dir, stage, job_id))
+        try:
+            return str(run_one(run_dir, stage, job_id))
+        except JobBusy as exc:  # a duplicate task (two submits, a manual resubmit): the holder does the work
+            log.warning("skipped: %s", exc)
+            return f"skipped: {exc}"

@@ -148,6 +148,28 @@ def _fresh_chunk_dir(chunk_dir: Path, job: AttackJob) -> None:
         io.write_json(manifest, {"job_id": job.job_id, "job": job.model_dump(mode="json")})
 
 
+def _chunk_ok(path: Path, n_rows: int, with_examples: bool) -> bool:
+    """A persisted chunk is reused only if it reads back whole; else it is set aside (kept) and redone.
+
+    A job killed while the filesystem lost data, or a copy gone wrong, leaves a truncated file that would
+    otherwise fail every rerun with pyarrow's "Could not open Parquet input source '<Buffer>'"."""
+    examples = path.with_name(path.name.replace(".parquet", ".examples.npz"))
+    problem = io.parquet_problem(path, ("sample", "y_adv"), n_rows)
+    if problem is None and with_examples:
+        try:
+            with np.load(examples) as z:
+                z["adversarial"].shape  # noqa: B018 - reading it is the check
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            problem = f"examples file {examples.name} unreadable ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return True
+    moved = io.set_aside(path, path.parent / "quarantine", problem)
+    if examples.exists():
+        io.set_aside(examples, path.parent / "quarantine", problem)
+    log.warning("%s: %s; set aside to %s, redoing the chunk", path, problem, moved)
+    return False
+
+
 def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir: Path) -> pd.DataFrame:
     """The body of `run_attack` once data and model are in memory (tests feed them directly)."""
     params = validate_params(job.attack, job.params)
@@ -166,7 +188,7 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
     attacker: _Attacker | None = None
     for chunk, idx in plan:
         path = chunk_dir / f"chunk-{chunk:05d}.parquet"
-        if path.exists():
+        if path.exists() and _chunk_ok(path, len(idx), np.isin(idx, examples).any()):
             continue
         attacker = attacker or _Attacker(job, params, model, n_classes, tuple(data.clip_values))
         x = np.asarray(data.x_test[idx], dtype=np.float32)
@@ -190,7 +212,7 @@ def _assemble(
     job: AttackJob, params: dict, meta: pd.DataFrame, plan: list, chunk_dir: Path, workdir: Path
 ) -> pd.DataFrame:
     """Rows of every chunk of the slice plus sample and job columns; writes examples.npz."""
-    frames = [pd.read_parquet(chunk_dir / f"chunk-{c:05d}.parquet") for c, _ in plan]
+    frames = [_read_chunk(chunk_dir / f"chunk-{c:05d}.parquet") for c, _ in plan]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["sample", "chunk"])
     m = meta.iloc[rows["sample"].to_numpy()]
     for col in ("emotion", "gender", "speaker", "path"):
@@ -209,6 +231,13 @@ def _assemble(
     rows["samples_per_s"] = len(rows) / generate_s if generate_s > 0 else float("nan")
     _write_examples(rows, chunk_dir, [c for c, _ in plan], workdir / "examples.npz")
     return rows
+
+
+def _read_chunk(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors name a '<Buffer>', not the file
+        raise JobError(f"{path}: unreadable attack chunk ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
 
 
 def _write_examples(rows: pd.DataFrame, chunk_dir: Path, chunks: list[int], path: Path) -> None:

@@ -48,9 +48,9 @@ Untargeted = Annotated[bool, BeforeValidator(_only_false)]
 
 
 class Params(BaseModel):
-    """Base of every parameter model: frozen, unknown keys rejected."""
+    """Base of every parameter model: frozen, unknown keys rejected, finite numbers only (no `eps: .inf`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class FgsmParams(Params):

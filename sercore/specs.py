@@ -11,8 +11,9 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from .strict import StrictNumbers
 from .vocab import CORPORA, PAPER_EMOTIONS, Emotion
 
 ARCHS = ("m0", "m1", "m2", "m3", "m4", "m5", "m6", "final")
@@ -22,8 +23,8 @@ PROTOCOLS = ("paper", "clean", "speaker")
 PAPER_SPLIT_SEED = 1938
 
 
-class Spec(BaseModel):
-    """Base: frozen, no unknown keys, hashable by canonical JSON."""
+class Spec(StrictNumbers):
+    """Base: frozen, no unknown keys, finite numbers and no booleans for them, hashable by canonical JSON."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

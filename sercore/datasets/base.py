@@ -8,6 +8,7 @@ features are computed later, in `sercore.store`.
 from __future__ import annotations
 
 import logging
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -47,8 +48,23 @@ def kept(files: pd.DataFrame, emotions: tuple[str, ...] | list[str]) -> pd.DataF
     return files[files["emotion"].isin(list(emotions))].reset_index(drop=True)
 
 
-def check_audio(path: Path) -> tuple[float, str | None]:
-    """(duration in s, None) for a usable file, else (duration or 0, reason). Never raises."""
+def declared_frames(path: Path) -> int | None:
+    """Frames the WAV header's data chunk declares (None if not a PCM WAV the `wave` module reads).
+
+    libsndfile clamps a truncated file to the bytes present without complaint, so its `frames` alone cannot
+    tell a file cut in half from a short recording; the header still says how long it was meant to be."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            return w.getnframes()
+    except (wave.Error, EOFError, OSError):
+        return None
+
+
+def check_audio(path: Path, sample_rate: int | None = None) -> tuple[float, str | None]:
+    """(duration in s, None) for a usable file, else (duration or 0, reason). Never raises.
+
+    `sample_rate`: the rate the corpus was recorded at; a file whose header claims another rate (re-encoded,
+    or a patched header that would silently stretch it in time and pitch) is rejected."""
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for anything unreadable
@@ -56,6 +72,13 @@ def check_audio(path: Path) -> tuple[float, str | None]:
     if info.frames == 0:
         return 0.0, "empty: no audio frames"
     duration = info.frames / info.samplerate
+    if sample_rate is not None and info.samplerate != sample_rate:
+        return duration, (f"sample rate {info.samplerate} Hz in the header, but this corpus is recorded at "
+                          f"{sample_rate} Hz (re-encoded or corrupt header)")
+    declared = declared_frames(path) if path.suffix.lower() == ".wav" else None
+    if declared is not None and declared > info.frames:
+        return duration, (f"truncated: header declares {declared} frames ({declared / info.samplerate:.3f} s), "
+                          f"the file holds {info.frames}")
     if duration < MIN_DURATION_S:
         return duration, f"too short: {duration:.3f} s < {MIN_DURATION_S} s"
     try:
@@ -75,6 +98,8 @@ class CorpusLoader:
     name: ClassVar[str]
     # One line shown when the root is missing or holds nothing recognisable.
     layout: ClassVar[str]
+    # The rate every recording of the corpus has (None: any); files with another rate are rejected.
+    sample_rate: ClassVar[int | None] = None
 
     # --- hooks -------------------------------------------------------------------------------------------
     def list_files(self, root: Path) -> list[Path]:
@@ -105,7 +130,7 @@ class CorpusLoader:
             except ParseError as exc:
                 rejected.append({"dataset": self.name, "path": rel.as_posix(), "reason": str(exc)})
                 continue
-            duration, reason = check_audio(path) if check else (float("nan"), None)
+            duration, reason = check_audio(path, self.sample_rate) if check else (float("nan"), None)
             if reason:
                 rejected.append({"dataset": self.name, "path": rel.as_posix(), "reason": reason})
                 continue

@@ -19,6 +19,7 @@ _NAME = re.compile(r"^(\d\d)([a-b]\d\d)([A-Z])([a-z])$")
 class EmoDB(CorpusLoader):
     name = "emodb"
     layout = "a flat folder of EmoDB WAV files named like 03a01Fa.wav (speaker, text, emotion letter, take)"
+    sample_rate = 16000
 
     def list_files(self, root: Path) -> list[Path]:
         return sorted(p for p in root.iterdir() if p.suffix.lower() == ".wav" and p.is_file())

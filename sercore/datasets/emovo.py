@@ -19,6 +19,7 @@ _NAME = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]+\d*)$")
 class EMOVO(CorpusLoader):
     name = "emovo"
     layout = "speaker folders f1 f2 f3 m1 m2 m3 with files named like dis-f1-b1.wav"
+    sample_rate = 48000
 
     def parse(self, rel: Path) -> dict[str, Any]:
         m = _NAME.match(rel.stem.lower())

@@ -20,6 +20,7 @@ _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 class RAVDESS(CorpusLoader):
     name = "ravdess"
     layout = "folders Actor_01..Actor_24 with files named like 03-01-05-01-02-01-12.wav"
+    sample_rate = 48000
 
     def parse(self, rel: Path) -> dict[str, Any]:
         m = _NAME.match(rel.stem)

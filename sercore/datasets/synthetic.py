@@ -106,6 +106,7 @@ def ensure(cache_dir: Path, per_class: int | None, emotions: tuple[str, ...]) ->
 class Synthetic(CorpusLoader):
     name = "synthetic"
     layout = "speaker folders m1 m2 f1 f2 with files named like f1-happiness-003.wav (see sercore.datasets.synthetic)"
+    sample_rate = NATIVE_RATE
 
     def parse(self, rel: Path) -> dict[str, Any]:
         parts = rel.stem.split("-")

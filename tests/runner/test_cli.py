@@ -37,7 +37,8 @@ def test_submit_local_then_status(make_grid, fake_jobs, capsys, monkeypatch) -> 
     assert main(["status", str(run), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["norm_study"]["failed"] == 1 and status["norm_study"]["failures"][bad].startswith("RuntimeError")
-    assert status["train"] == {"total": 4, "done": 4, "pending": 0, "running": 0, "failed": 0, "failures": {}}
+    assert status["train"] == {"total": 4, "done": 4, "pending": 0, "running": 0, "failed": 0, "failures": {},
+                               "unplanned": []}
     assert main(["plan", str(path), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["norm_study"]["done"] == plan["norm_study"]["total"] - 1

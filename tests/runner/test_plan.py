@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from runner.grid import load_grid
 from runner.paths import RunPaths
 from runner.plan import error_reason, find_entry, read_meta, read_plan, states, write_plan
 from sercore.errors import ConfigError, JobError
+from sercore.io import write_parquet
 from sercore.specs import job_from_dict
 
 pytestmark = pytest.mark.usefixtures("fake_attacks")
@@ -48,8 +50,13 @@ def test_dropped_stage_loses_its_plan(make_grid) -> None:
     paths = RunPaths(grid.output)
     write_plan(grid, paths, paths.cache)
     smaller = load_grid(make_grid(stages__attack=None))
-    write_plan(smaller, paths, paths.cache)
+    with pytest.raises(ConfigError, match="is a run of an earlier version of grid .*--replace-grid"):
+        write_plan(smaller, paths, paths.cache)  # never silently replaces another grid's plan
+    assert "attack" in read_plan(paths)
+    write_plan(smaller, paths, paths.cache, replace=True)
     assert "attack" not in read_plan(paths)
+    (old,) = paths.replaced_dir.iterdir()  # the replaced grid's files are kept, not deleted
+    assert (old / "plan" / "attack.jsonl").is_file() and (old / "grid.yaml").is_file()
 
 
 def test_states_from_shards_and_errors(make_grid) -> None:
@@ -58,7 +65,8 @@ def test_states_from_shards_and_errors(make_grid) -> None:
     plan = write_plan(grid, paths, paths.cache)
     train = [e.id for e in plan["train"]]
     paths.shard_dir("train").mkdir(parents=True)
-    paths.shard("train", train[0]).write_bytes(b"x")
+    write_parquet(pd.DataFrame({"job_id": [train[0]], "stage": "train", "host": "h", "device": "cpu",
+                                "finished_at": "t"}), paths.shard("train", train[0]))
     (paths.shard_dir("train") / f".{train[1]}.parquet.tmp").write_bytes(b"half")  # in-flight: not done
     paths.error_dir.mkdir()
     paths.error(train[2]).write_text("ValueError: boom\n\ntraceback...")

@@ -78,7 +78,7 @@ def test_unplanned_shard_is_kept_and_listed(tmp_path: Path) -> None:
     paths = _tiny_stage(tmp_path, {"a": pd.DataFrame({"x": [1]}), "extra": pd.DataFrame({"x": [2]})}, plan=["a"])
     res = merge_stage(paths, "train")
     assert dict(zip(res.status.job_id, res.status.status, strict=True)) == {"a": "ok", "extra": "unplanned"}
-    assert sorted(res.frame.x) == [1, 2] and res.complete
+    assert sorted(res.frame.x) == [1] and res.complete  # listed, never merged (issue 11, case 3)
 
 
 def test_temp_files_are_not_shards(tmp_path: Path) -> None:

@@ -1,0 +1,149 @@
+"""Which shards of a stage can be trusted: listing, the one validity check, and setting corrupt ones aside.
+
+A shard counts as done only if its Parquet footer reads, it has the runner's columns (every worker adds
+job_id, stage, host, device, finished_at), enough rows (>= 1; attack slices may legitimately be empty), and its
+`job_id` column statistics name this job (a shard copied under another job's name is not that job's result).
+An invalid shard is moved to RUN/quarantine/<stage>/<id>.<UTC time>.parquet with a `.reason.txt` (never
+deleted) and `errors/<id>.txt` gets the reason, so `status` shows the job as failed and `submit` redoes it.
+
+Footer checks cost ~0.3 ms each, so results are remembered in a hidden `shards/<stage>/.checked.json`
+({id: [size, mtime_ns]}): a rerun against 10,000 unchanged shards costs one stat per shard.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sercore.io import parquet_footer, set_aside, write_json, write_text
+
+from .locks import JobBusy, locked
+from .paths import RunPaths
+
+log = logging.getLogger(__name__)
+
+RUN_COLUMNS = ("job_id", "stage", "host", "device", "finished_at")
+MIN_ROWS = {"attack": 0}  # a slice past the end of a small test set has no rows; every other job has >= 1
+CHECKED = ".checked.json"
+CORRUPT = "CorruptShard"
+_THREADS = min(16, (os.cpu_count() or 2) * 4)
+
+
+@dataclass
+class StageShards:
+    """A stage's shard folder against its plan: trusted ids, invalid ones (id -> reason), unplanned ids."""
+
+    good: set[str] = field(default_factory=set)
+    bad: dict[str, str] = field(default_factory=dict)
+    unplanned: set[str] = field(default_factory=set)
+
+
+def list_shards(paths: RunPaths, stage: str) -> dict[str, os.DirEntry]:
+    """job id -> directory entry of each finished shard; temp ('.x.tmp') and '_' names are skipped."""
+    try:
+        with os.scandir(paths.shard_dir(stage)) as it:
+            return {e.name[: -len(".parquet")]: e for e in it
+                    if e.name.endswith(".parquet") and not e.name.startswith((".", "_")) and e.is_file()}
+    except FileNotFoundError:
+        return {}
+
+
+def shard_problem(path: Path, stage: str, job_id: str) -> str | None:
+    """Why this shard is not a valid result of `job_id`, or None."""
+    meta, problem = parquet_footer(path, RUN_COLUMNS, MIN_ROWS.get(stage, 1))
+    if problem:
+        return problem
+    col = meta.schema.names.index("job_id")
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(col).statistics
+        if stats is not None and stats.has_min_max and {stats.min, stats.max} != {job_id}:
+            found = stats.min if stats.min != job_id else stats.max
+            return f"holds rows of job {found!r}, not {job_id!r} (a copied or renamed shard)"
+    return None
+
+
+def check_stage(paths: RunPaths, stage: str, planned: list[str] | set[str], *, repair: bool) -> StageShards:
+    """Validate the planned shards of one stage; with `repair`, set the invalid ones aside (see module doc)."""
+    entries = list_shards(paths, stage)
+    checked = _read_checked(paths, stage)
+    out = StageShards(unplanned=set(entries) - set(planned))
+    fresh: dict[str, list[int]] = {}
+    unchecked: list[tuple[str, Path, list[int]]] = []
+    for job_id in planned:
+        entry = entries.get(job_id)
+        if entry is None:
+            continue
+        st = entry.stat()
+        key = [st.st_size, st.st_mtime_ns]
+        if checked.get(job_id) == key:
+            out.good.add(job_id)
+            fresh[job_id] = key
+        else:
+            unchecked.append((job_id, Path(entry.path), key))
+    # Footer reads are I/O-bound (a network filesystem's latency, not CPU): overlap them as the reducer does.
+    with ThreadPoolExecutor(min(_THREADS, max(1, len(unchecked)))) as pool:
+        problems = pool.map(lambda item: shard_problem(item[1], stage, item[0]), unchecked)
+        for (job_id, _, key), problem in zip(unchecked, problems, strict=True):
+            if problem is None:
+                out.good.add(job_id)
+                fresh[job_id] = key
+            else:
+                out.bad[job_id] = problem
+    if fresh != checked:
+        try:
+            write_json(paths.shard_dir(stage) / CHECKED, fresh)
+        except OSError:  # a read-only run folder: checks are just not remembered
+            pass
+    if repair:
+        for job_id, problem in list(out.bad.items()):
+            try:
+                reason = quarantine(paths, stage, job_id, problem)
+            except JobBusy:  # its job is running right now and will write a fresh shard
+                reason = None
+            if reason:
+                out.bad[job_id] = reason
+            else:
+                out.bad.pop(job_id)
+    else:
+        out.bad = {j: f"{CORRUPT}: {p} (the next submit sets it aside and redoes the job)" for j, p in out.bad.items()}
+    return out
+
+
+def quarantine(paths: RunPaths, stage: str, job_id: str, problem: str) -> str | None:
+    """Move the shard aside under the job's lock; write the reason to errors/<id>.txt and return it.
+
+    None when the shard is gone or valid by the time the lock is held (another process redid the job)."""
+    shard = paths.shard(stage, job_id)
+    with locked(paths.lock(stage, job_id), what=f"{stage} job {job_id}"):
+        if not shard.exists():
+            return None
+        problem = shard_problem(shard, stage, job_id) or ""
+        if not problem:
+            return None
+        return set_aside_shard(paths, stage, job_id, problem)
+
+
+def set_aside_shard(paths: RunPaths, stage: str, job_id: str, problem: str) -> str:
+    """The move itself; the caller holds the job's lock."""
+    dest = set_aside(paths.shard(stage, job_id), paths.quarantine(stage), problem)
+    reason = f"{CORRUPT}: {problem}; set aside to {dest.relative_to(paths.root)}"
+    write_text(paths.error(job_id), f"{reason}\n")
+    log.warning("%s shard %s: %s", stage, job_id, reason)
+    return reason
+
+
+def shard_ok(paths: RunPaths, stage: str, job_id: str) -> bool:
+    """The worker's check: a shard exists and is valid (caller holds the job's lock to repair)."""
+    shard = paths.shard(stage, job_id)
+    return shard.exists() and shard_problem(shard, stage, job_id) is None
+
+
+def _read_checked(paths: RunPaths, stage: str) -> dict[str, list[int]]:
+    try:
+        return json.loads((paths.shard_dir(stage) / CHECKED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
