@@ -34,6 +34,8 @@ from .worker import Worker, execute
 
 log = logging.getLogger(__name__)
 
+# Stages that read more than their plan upstream: transfer also loads the target models (train and studies).
+EXTRA_NEEDS = {"transfer": {"train", "arch_study", "norm_study"}}
 ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "PREEMPTED"}
 
 
@@ -184,7 +186,7 @@ def _slurm(
     for stage in chosen:
         # Wait only for the stages this stage's jobs read from (e.g. the studies and tune need features, not
         # each other), so independent stages share the cluster instead of queueing behind one another.
-        needs = sorted({e.upstream_stage for e in plan[stage] if e.upstream_stage})
+        needs = sorted({e.upstream_stage for e in plan[stage] if e.upstream_stage} | EXTRA_NEEDS.get(stage, set()))
         arrays = sorted({a for s in needs for a in arrays_of.get(s, [])})
         dependency = f"afterany:{':'.join(arrays)}" if arrays else None
         active = {} if dry_run else _active_tasks(paths, stage)

@@ -302,3 +302,10 @@ def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int =
     media += spectrogram_panels(picks, folder / "figures")
     media += audio_examples(data, picks, folder / "audio", limit=audio_limit)
     return media
+
+
+def beyond_figures(data: RunData, s: Summary, tables: list, folder: Path) -> list[Media]:
+    """Figures of the "beyond the paper" tables (transfer heatmaps); imported lazily so this module stays light."""
+    from .transfer_tables import transfer_figures
+
+    return transfer_figures(tables, folder)

@@ -177,7 +177,7 @@ def table_pooled(pooled: pd.DataFrame) -> Table | None:
     notes = [f"Accuracy over all test segments of all folds; [low, high]: {CI_LEVEL:.0%} percentile bootstrap over "
              f"test recordings ({N_RESAMPLES} resamples, scipy.stats.bootstrap). Fold spread: min–max and sample "
              "standard deviation of the per-fold accuracies."]
-    return Table("X06_pooled_accuracy", "Clean test accuracy pooled over folds, with bootstrap CIs", df, ordered,
+    return Table("X08_pooled_accuracy", "Clean test accuracy pooled over folds, with bootstrap CIs", df, ordered,
                  notes)
 
 
@@ -220,7 +220,7 @@ def table_training(train: pd.DataFrame, max_epochs: dict[str, int] | None = None
              f"means <= max({EARLY_BEST_EPOCHS}, {EARLY_BEST_FRACTION:.0%} of the epochs run)."]
     if flags:
         notes.append(f"{flags} model(s) carry a warning.")
-    return Table("X07_training", "Training: best epoch and monitored values per model", df, train, notes)
+    return Table("X09_training", "Training: best epoch and monitored values per model", df, train, notes)
 
 
 def epoch_caps(plan: list[dict[str, Any]]) -> dict[str, int]:

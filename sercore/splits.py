@@ -1,4 +1,4 @@
-"""Train/validation/test splits of feature-store segments, both protocols, seeded and machine-independent.
+"""Train/validation/test splits of feature-store segments, all three protocols, seeded and machine-independent.
 
 `paper`: what the paper's code did. A stratified random split of *segments* (80/20, sklearn
 train_test_split), then Keras' validation_split=0.2: the last 20 % of the training rows in that order. Augmented
@@ -8,6 +8,8 @@ chunk of a recording is on one side; test keeps only original (non-augmented) se
 of its recordings (by default: 9x the segments, so early stopping does not follow the noise of a few dozen).
 Grouped k-fold (`clean_fold_split`): fold f of K is the test side, so across the K folds every recording (or
 speaker) is tested exactly once; validation is a grouped, stratified hold-out of the remaining training groups.
+`speaker` (speaker_split): test speakers held out, as many male as female; validation = whole recordings of
+the other speakers; augmented copies on the training side only.
 """
 
 from __future__ import annotations
@@ -134,3 +136,46 @@ def split_sizes(meta: pd.DataFrame, labels: np.ndarray, seed: int = 0, folds: in
                          "segments": len(idx), "original_segments": int((m["version"] == ORIGINAL).sum()),
                          "speakers": m["speaker"].nunique()})
     return pd.DataFrame(rows).astype({"fold": "Int64"})
+
+
+def speaker_split(meta: pd.DataFrame, labels: np.ndarray, seed: int, test_size: float = 0.2,
+                  val_size: float = 0.2) -> Split:
+    """Speaker-independent protocol (`speaker`): the test set holds every original segment of k male and k female
+    speakers (k = round(speakers x test_size / 2), at least 1), so accuracy is measured on voices the model never
+    heard and the gender comparison is balanced by speaker. Validation: whole recordings of the remaining
+    speakers (originals only, stratified by emotion); training: everything else of those speakers, augmented
+    copies included. Speakers of unknown gender stay on the training side."""
+    speakers = meta[["speaker", "gender"]].astype(str).drop_duplicates("speaker")
+    pools = {g: sorted(speakers.speaker[speakers.gender == g]) for g in ("male", "female")}
+    k = max(1, round(sum(map(len, pools.values())) * test_size / 2))
+    if min(map(len, pools.values())) < k + 1:
+        counts = ", ".join(f"{len(v)} {g}" for g, v in pools.items())
+        raise JobError(f"speaker split: {k} test speaker(s) per gender need at least {k + 1} speakers of each "
+                       f"gender (found {counts})")
+    rng = np.random.default_rng(seed)
+    test_speakers = {str(s) for pool in pools.values() for s in rng.choice(pool, size=k, replace=False)}
+    spk = meta["speaker"].astype(str).to_numpy()
+    recording = meta["recording"].astype(str).to_numpy()
+    original = (meta["version"] == ORIGINAL).to_numpy()
+    in_test = np.isin(spk, list(test_speakers))
+    rest = np.flatnonzero(original & ~in_test)
+    in_val = np.isin(recording, _val_recordings(recording[rest], labels[rest], val_size, rng))
+    split = Split(np.flatnonzero(~in_test & ~in_val), np.flatnonzero(in_val & original),
+                  np.flatnonzero(in_test & original))
+    if min(map(len, split)) == 0:
+        raise JobError(f"speaker split left an empty side (train {len(split.train)}, val {len(split.val)}, "
+                       f"test {len(split.test)})")
+    return split
+
+
+def _val_recordings(recording: np.ndarray, labels: np.ndarray, size: float, rng: np.random.Generator) -> list[str]:
+    """About `size` of the recordings of each emotion (at least one where there are two), drawn whole. Drawn
+    per emotion rather than with StratifiedGroupKFold, which refuses classes with fewer segments than folds
+    (what is left of a small corpus once whole speakers are held out)."""
+    recs = pd.DataFrame({"recording": recording, "label": labels}).drop_duplicates("recording")
+    chosen: list[str] = []
+    for _, grp in recs.groupby("label", sort=True):
+        pool = sorted(grp.recording)
+        k = max(round(len(pool) * size), 1 if len(pool) >= 2 else 0)
+        chosen += [str(r) for r in rng.choice(pool, size=k, replace=False)] if k else []
+    return chosen

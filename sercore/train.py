@@ -298,7 +298,7 @@ def register_cli(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train one model and print test accuracy overall/male/female")
     p.add_argument("corpus", choices=sorted(PAPER_TUNED), help="dataset name")
     p.add_argument("root", nargs="?", default=None, help="corpus folder (not for synthetic)")
-    p.add_argument("--protocol", choices=["paper", "clean"], default="paper")
+    p.add_argument("--protocol", choices=["paper", "clean", "speaker"], default="paper")
     p.add_argument("--arch", choices=list(ARCHS), default="final")
     p.add_argument("--epochs", type=int, default=TrainSettings().epochs, help="maximum epochs (default 100)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (1.0 = paper)")

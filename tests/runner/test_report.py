@@ -81,10 +81,11 @@ def test_readme_links_exist_and_sections_are_there(report: Path) -> None:
         else:
             assert sf.info(report / link).samplerate == 16000
     for heading in ("## Provenance", "## Completeness", "## Tables", "## Paper vs reproduced",
-                    "## Paper protocol vs leak-free protocol", "## Figures", "## Listen"):
+                    "## Paper protocol vs leak-free protocol", "## Beyond the paper", "## Figures", "## Listen"):
         assert heading in text
     for name in ("T03_clean_accuracy", "T05_accuracy_by_gender", "P00_paper_summary", "P03_paper_table_3",
-                 "X03_protocol_clean_accuracy", "X05_protocol_attacks"):
+                 "X03_protocol_clean_accuracy", "X05_protocol_attacks", "R01_worst_case", "C01_claims",
+                 "S01_speaker_accuracy", "X06_leak_measured_twice"):
         for ext in ("csv", "md", "tex"):
             assert (report / "tables" / f"{name}.{ext}").is_file()
 

@@ -53,6 +53,18 @@ def test_clean_protocol_has_no_leak(cache_dir: Path, speaker_independent: bool) 
     assert p.clip_values == (float(np.floor(p.x_train.min())), float(np.ceil(p.x_train.max())))
 
 
+def test_speaker_protocol_holds_out_one_speaker_per_gender(cache_dir: Path) -> None:
+    p = prepare(DataSpec(corpus=TINY, protocol="speaker", seed=2), cache_dir)
+    spk = [set(m["speaker"]) for m in (p.meta_train, p.meta_val, p.meta_test)]
+    assert len(spk[2]) == 2 and set(p.meta_test["gender"]) == {"male", "female"}  # 4 speakers: 1 + 1 tested
+    assert not (spk[0] & spk[2] or spk[1] & spk[2])
+    tr, va, te = _sides(p)
+    assert not (tr & va or tr & te or va & te)
+    assert (p.meta_test["version"] == "original").all() and p.meta_train["version"].nunique() == 9
+    assert np.abs(p.x_train.mean(axis=0)).max() < 1e-3  # scaler fitted on train only, as `clean`
+    assert p.clip_values == (float(np.floor(p.x_train.min())), float(np.ceil(p.x_train.max())))
+
+
 @pytest.mark.parametrize("normalization", ["norm_sum", "norm_max_global", "norm_max_local"])
 def test_normalisations_without_standardising(cache_dir: Path, normalization: str) -> None:
     p = prepare(DataSpec(corpus=TINY, normalization=normalization, standardize=False), cache_dir)

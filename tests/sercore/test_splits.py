@@ -122,3 +122,36 @@ def test_split_sizes_counts_every_side() -> None:
             assert grp.recordings.sum() == 60
     by_rec = sizes[sizes.protocol == "clean 3-fold by recording"]
     assert by_rec[by_rec.side == "test"].original_segments.sum() == 120  # every original segment tested once
+def _speaker_meta(n_speakers: int = 10) -> tuple[pd.DataFrame, np.ndarray]:
+    meta, y = _meta(n_rec=120)
+    meta["speaker"] = [f"s{int(r[3:]) % n_speakers}" for r in meta.recording]
+    meta["gender"] = ["male" if int(s[1:]) % 2 == 0 else "female" for s in meta.speaker]
+    return meta, y
+
+
+def test_speaker_split_holds_out_balanced_speakers() -> None:
+    from sercore.splits import speaker_split
+
+    meta, y = _speaker_meta(10)  # 5 male, 5 female: one of each held out (20 % of 10)
+    s = speaker_split(meta, y, seed=4)
+    test_spk = set(meta.speaker.iloc[s.test])
+    assert len(test_spk) == 2 and set(meta.gender.iloc[s.test]) == {"male", "female"}
+    assert not test_spk & set(meta.speaker.iloc[s.train]) and not test_spk & set(meta.speaker.iloc[s.val])
+    assert not set(meta.recording.iloc[s.val]) & set(meta.recording.iloc[s.train])  # val: whole recordings
+    assert (meta.version.iloc[s.val] == "original").all() and (meta.version.iloc[s.test] == "original").all()
+    assert set(meta.version.iloc[s.train]) == {"original", "pitch1.0", "pitch2.0"}  # augmentation: train only
+    # every original segment of the test speakers is tested
+    assert len(s.test) == int(((meta.version == "original") & meta.speaker.isin(test_spk)).sum())
+    again = speaker_split(meta, y, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(s, again))
+    others = {frozenset(meta.speaker.iloc[speaker_split(meta, y, seed=k).test]) for k in range(8)}
+    assert len(others) > 1  # the seed picks the speakers
+
+
+def test_speaker_split_needs_speakers_of_both_genders() -> None:
+    from sercore.splits import speaker_split
+
+    meta, y = _speaker_meta(4)
+    meta.loc[meta.speaker == "s1", "gender"] = "male"  # 3 male, 1 female: nothing left to train on for female
+    with pytest.raises(JobError, match="need at least 2 speakers of each gender"):
+        speaker_split(meta, y, seed=0)
