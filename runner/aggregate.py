@@ -116,19 +116,27 @@ def _gender_mean(df: pd.DataFrame, col: str, gender: str) -> float:
     return float(sub.mean()) if len(sub) else float("nan")
 
 
+def keyed_attack_rows(rows: pd.DataFrame, planned: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Attack rows with the plan's configuration keys and 0/1 columns `correct` (y_adv == y_true), `fooled`
+    (y_adv != y_clean) and `clean_correct`: the per-sample outcomes every attack statistic starts from."""
+    if rows.empty:
+        return rows
+    for col, default in (("labels", "predicted"), ("estimator", "compiled"), ("protocol", "paper"), ("seed", 0)):
+        if col not in rows:
+            rows = rows.assign(**{col: default})
+    rows = _with_plan_keys(rows, planned if planned is not None else pd.DataFrame(), ATTACK_KEYS)
+    return rows.assign(correct=(rows.y_adv == rows.y_true).astype(float),
+                       fooled=(rows.y_adv != rows.y_clean).astype(float),
+                       clean_correct=(rows.y_clean == rows.y_true).astype(float))
+
+
 def attack_summary(rows: pd.DataFrame, planned: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (configuration, seed): accuracy (vs true labels) overall/male/female, success rate
     (y_adv != y_clean), mean per-sample perturbation overall/male/female, mean adversarial loss, and time
     (sum of generate_s over the configuration's slice jobs, each job counted once)."""
     if rows.empty:
         return pd.DataFrame(columns=[*ATTACK_KEYS, "seed", *ATTACK_METRICS])
-    for col, default in (("labels", "predicted"), ("estimator", "compiled"), ("protocol", "paper"), ("seed", 0)):
-        if col not in rows:
-            rows = rows.assign(**{col: default})
-    rows = _with_plan_keys(rows, planned if planned is not None else pd.DataFrame(), ATTACK_KEYS)
-    rows = rows.assign(correct=(rows.y_adv == rows.y_true).astype(float),
-                       fooled=(rows.y_adv != rows.y_clean).astype(float),
-                       clean_correct=(rows.y_clean == rows.y_true).astype(float))
+    rows = keyed_attack_rows(rows, planned)
     param_cols = sorted(c for c in rows.columns if c.startswith("param_"))
     out = []
     for key, grp in rows.groupby([*ATTACK_KEYS, "seed"], dropna=False, sort=False):
@@ -248,4 +256,16 @@ def fmt_mean_std(mean: float, std: float, spec: str | tuple[str, str]) -> str:
     text = format(mean, mean_spec)
     if std is not None and not pd.isna(std):
         text += " ± " + format(std, std_spec)
+    return text
+
+
+def fmt_ci(mean: float, lo: float | None, hi: float | None, std: float | None, spec: str | tuple[str, str]) -> str:
+    """'0.412 [0.371, 0.455]' (95 % CI over test samples), then ' ± 0.010' (std over seeds) when there are
+    several seeds; without a CI the same as `fmt_mean_std`."""
+    mean_spec = spec[0] if isinstance(spec, tuple) else spec
+    if mean is None or pd.isna(mean) or lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return fmt_mean_std(mean, std, spec)
+    text = f"{format(mean, mean_spec)} [{format(lo, mean_spec)}, {format(hi, mean_spec)}]"
+    if std is not None and not pd.isna(std):
+        text += " ± " + format(std, spec[1] if isinstance(spec, tuple) else spec)
     return text

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -53,7 +53,7 @@ class ContainerSpec(BaseModel):
 def bind_list(paths: Iterable[str | Path]) -> list[str]:
     """Bind specs in first-seen order, without duplicates or folders inside another bound folder.
 
-    A spec is `PATH` (bound at the same path) or `SRC:DST`, both absolute; a ',' would split Apptainer's list.
+    A spec is `PATH` (bound at the same path) or `SRC:DST[:ro]`, both absolute; a ',' would split Apptainer's list.
     """
     specs: list[str] = []
     for raw in paths:
@@ -92,3 +92,32 @@ def check_container(container: ContainerSpec | None) -> None:
     image = Path(container.image)
     if not image.is_file():
         raise ConfigError(f"container.image: {image} does not exist (build it with: {BUILD_HINT})")
+
+
+def _covered(path: Path, bound: list[Path]) -> bool:
+    return any(path == b or path.is_relative_to(b) for b in bound)
+
+
+def check_binds(needed: Mapping[str, Path], binds: Iterable[str], user_binds: Iterable[str] = ()) -> None:
+    """Fail before submitting when a job would not see a path it needs inside the image.
+
+    `needed`: what jobs read or write, by the grid key it comes from (`output`, `cache`, `corpora[0].root`).
+    A path is seen inside the image when it lies under a bound folder and so does its real location: a symlink
+    out of the run folder (say `runs/x/data -> /mnt/corpora/emodb`) is followed inside the container, where
+    only the bound folders exist. `user_binds` (container.binds) must exist here, or apptainer fails on the node.
+    """
+    specs = bind_list(binds)  # what apptainer gets: a folder inside another bound one is not bound itself
+    for spec in user_binds:
+        if not Path(spec.split(":")[0]).exists():
+            raise ConfigError(f"container.binds: {spec.split(':')[0]} does not exist on this host")
+    bound = [Path(s.split(":")[1] if ":" in s else s) for s in specs]  # SRC:DST[:ro] is seen at DST
+    real = [b.resolve() for b in bound]
+    shown = ", ".join(specs)
+    for key, raw in needed.items():
+        path, target = Path(raw).absolute(), Path(raw).resolve()
+        if not _covered(path, bound):
+            raise ConfigError(f"container: {key} {path} is outside every container bind ({shown}); "
+                              f"add it to container.binds")
+        if not _covered(target, real):
+            raise ConfigError(f"container: {key} {path} resolves to {target}, which is outside every container bind "
+                              f"({shown}), so jobs in the image would not find it; add {target} to container.binds")

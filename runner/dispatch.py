@@ -23,6 +23,7 @@ from typing import Any
 from sercore.errors import ConfigError
 from sercore.io import write_json
 
+from .container import check_binds
 from .grid import Grid
 from .paths import RunPaths
 from .plan import PlanEntry, StageState, error_reason, states, write_plan
@@ -33,6 +34,8 @@ from .worker import Worker, execute
 
 log = logging.getLogger(__name__)
 
+# Stages that read more than their plan upstream: transfer also loads the target models (train and studies).
+EXTRA_NEEDS = {"transfer": {"train", "arch_study", "norm_study"}}
 ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "PREEMPTED"}
 
 
@@ -181,12 +184,15 @@ def _slurm(
     profile = load_profile(grid.settings.profile)
     max_n = slurm.max_array_size(profile)
     binds = _bind_paths(grid, paths)
+    container = grid.settings.container
+    if container is not None and not dry_run:  # before anything is submitted
+        check_binds(_needed_paths(grid, paths), [*map(str, binds), *container.binds], container.binds)
     arrays_of: dict[str, list[str]] = {}  # stage -> Slurm arrays its jobs run in (new and still queued)
     runs = []
     for stage in chosen:
         # Wait only for the stages this stage's jobs read from (e.g. the studies and tune need features, not
         # each other), so independent stages share the cluster instead of queueing behind one another.
-        needs = sorted({e.upstream_stage for e in plan[stage] if e.upstream_stage})
+        needs = sorted({e.upstream_stage for e in plan[stage] if e.upstream_stage} | EXTRA_NEEDS.get(stage, set()))
         arrays = sorted({a for s in needs for a in arrays_of.get(s, [])})
         dependency = f"afterany:{':'.join(arrays)}" if arrays else None
         active = {} if dry_run else _active_tasks(paths, stage)
@@ -238,9 +244,15 @@ def _submit_lock(paths: RunPaths, echo: Callable[[str], None]) -> Iterator[None]
 
 def _bind_paths(grid: Grid, paths: RunPaths) -> list[Path]:
     """What a containerised job must see at the same absolute path: run folder, cache, corpus roots."""
-    corpora = grid.raw.get("corpora") or []
-    roots = sorted({Path(c["root"]).absolute() for c in corpora if isinstance(c, dict) and c.get("root")})
+    roots = sorted({p.absolute() for key, p in _needed_paths(grid, paths).items() if key.startswith("corpora")})
     return [paths.root, cache_dir(grid, paths), *roots]
+
+
+def _needed_paths(grid: Grid, paths: RunPaths) -> dict[str, Path]:
+    """The same paths by the grid key they come from, for check_binds' error messages."""
+    corpora = grid.raw.get("corpora") or []
+    roots = {f"corpora[{i}].root": Path(c["root"]) for i, c in enumerate(corpora) if isinstance(c, dict) and c.get("root")}
+    return {"output": paths.root, "cache": cache_dir(grid, paths), **roots}
 
 
 def _record(paths: RunPaths, stage: str, ids: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from sercore.errors import ConfigError
 from sercore.strict import BoolNumber
 from sercore.specs import (
+    TRANSFERABLE_NORMALIZATIONS,
     AttackJob,
     CorpusSpec,
     DataSpec,
@@ -29,6 +30,7 @@ from sercore.specs import (
     Spec,
     TrainJob,
     TrainSettings,
+    TransferJob,
     TuneJob,
 )
 
@@ -37,7 +39,7 @@ from .paths import STAGES
 log = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed")
+DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed", "folds", "val_augmented")
 STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
 ATTACK_OPTIONS = ("labels", "estimator", "limit", "chunk_size", "batch_size", "examples")
 FREE = "free"  # attack parameters: any key, lists sweep
@@ -232,6 +234,12 @@ def expand_stage_jobs(
             problems.append(f"{file}: stages.attack: needs stages.train (attacks target the final training jobs)")
         else:
             jobs["attack"] = _attack_stage(stages["attack"], jobs["train"], build)
+    if "transfer" in stages:
+        if "attack" not in jobs:
+            problems.append(f"{file}: stages.transfer: needs stages.attack (it replays the attacks' adversarial "
+                            "inputs)")
+        else:
+            jobs["transfer"] = _transfer_stage(stages["transfer"], jobs, build)
     return {s: list({j.id: j for j in jobs[s]}.values()) for s in STAGES if s in jobs}
 
 
@@ -252,6 +260,7 @@ def _model_stage(
         return []
     block = dict(block)
     per_corpus = block.pop("per_corpus", None) or {}
+    protocols = _stage_protocols(block.pop("protocols", None), protocols, f"{path}.protocols", file, problems)
     names = [c.name for c in corpora]
     if not isinstance(per_corpus, dict):
         problems.append(f"{file}: {path}.per_corpus: expected a mapping corpus -> settings (got {per_corpus!r})")
@@ -268,8 +277,11 @@ def _model_stage(
             data_kw = {k: variant.pop(k) for k in DATA_KEYS if k in variant}
             model = build(ModelSpec, f"{path}.model", **(variant.pop("model", None) or {}))
             train = build(TrainSettings, f"{path}.train", **(variant.pop("train", None) or {}))
-            for (fi, fs), protocol, seed in itertools.product(enumerate(features), protocols, seeds):
-                data = build(DataSpec, path, corpus=corpus, features=fs, protocol=protocol, seed=seed, **data_kw)
+            combos = ((fi, fs, protocol, seed, kw)
+                      for (fi, fs), protocol, seed in itertools.product(enumerate(features), protocols, seeds)
+                      for kw in fold_variants(protocol, data_kw))
+            for fi, fs, protocol, seed, fold_kw in combos:
+                data = build(DataSpec, path, corpus=corpus, features=fs, protocol=protocol, seed=seed, **fold_kw)
                 if data is None or model is None:
                     continue
                 if stage == "tune":
@@ -284,6 +296,32 @@ def _model_stage(
     return out
 
 
+def fold_variants(protocol: str, data_kw: dict[str, Any]) -> list[dict[str, Any]]:
+    """`folds: K` expands to K jobs (fold 0..K-1) under `clean`; the paper protocol has no folds (its single
+    segment-level split is the paper's) and `speaker` has its own gender-balanced speaker hold-out, so the key is
+    dropped there."""
+    folds = data_kw.get("folds")
+    if protocol in ("paper", "speaker"):
+        return [{k: v for k, v in data_kw.items() if k not in ("folds", "val_augmented")}]
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        return [data_kw]  # None, or a bad value DataSpec reports with its key path
+    return [{**data_kw, "fold": f} for f in range(folds)]
+
+
+def _stage_protocols(value: Any, default: tuple[str, ...], path: str, file: str,
+                     problems: list[str]) -> tuple[str, ...]:
+    """A stage may run a subset of the grid's protocols (`protocols: [paper]`), e.g. the studies of a demo."""
+    if value is None:
+        return default
+    items = value if isinstance(value, list) else [value]
+    bad = [p for p in items if p not in default]
+    if bad or not items:
+        problems.append(f"{file}: {path}: must be a non-empty subset of the grid's protocols (got {value!r}; "
+                        f"expected some of {', '.join(default)})")
+        return default
+    return tuple(items)
+
+
 def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     file, problems, path = build.file, build.problems, "stages.attack"
     if not isinstance(block, dict):
@@ -292,6 +330,9 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     block = dict(block)
     attacks = block.pop("attacks", None)
     slices = block.pop("slices", 1)
+    known = tuple(dict.fromkeys(t.spec.data.protocol for t in targets))
+    chosen = _stage_protocols(block.pop("protocols", None), known, f"{path}.protocols", file, problems)
+    targets = [t for t in targets if t.spec.data.protocol in chosen]
     if not isinstance(attacks, dict) or not attacks:
         problems.append(f"{file}: {path}.attacks: required mapping attack name -> parameters (got {attacks!r})")
         return []
@@ -332,6 +373,48 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
             for param, i in itertools.product(checked, range(n)):
                 spec = AttackJob(target=target.spec, attack=name, params=param, slices=n, slice=i, **opts)
                 out.append(Job("attack", spec, target.id, "train", attack_id(spec, target_json)))
+    return out
+
+
+TRANSFER_TARGETS = ("train", "arch_study", "norm_study")
+
+
+def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> list[Job]:
+    """One TransferJob per (source model, target model of the same corpus/features/normalisation): it replays
+    every selected attack job of the source on the target. Targets: the final models (other seeds and
+    protocols, and the source itself: the replay check) and the study models of the stages named."""
+    file, problems, path = build.file, build.problems, "stages.transfer"
+    block = {} if block in (None, True) else block
+    if not isinstance(block, dict):
+        problems.append(f"{file}: {path}: expected a mapping with optional `attacks` and `targets` (got {block!r})")
+        return []
+    for key in block:
+        if key not in ("attacks", "targets"):
+            problems.append(f"{file}: {path}.{key}: unknown key (expected one of attacks, targets)")
+    names = list(dict.fromkeys(j.spec.attack for j in jobs["attack"]))
+    wanted = block.get("attacks") or names
+    targets = block.get("targets") or [t for t in TRANSFER_TARGETS if t in jobs]
+    for key, got, valid in (("attacks", wanted, names), ("targets", targets, TRANSFER_TARGETS)):
+        for item in got if isinstance(got, list) else [got]:
+            if item not in valid:
+                problems.append(f"{file}: {path}.{key}: {item!r} is not one of this grid's {key} (expected one of "
+                                f"{', '.join(valid)})")
+    by_source: dict[str, list[Job]] = {}
+    for j in jobs["attack"]:
+        if j.spec.attack in wanted:
+            by_source.setdefault(j.upstream or "", []).append(j)
+    candidates = [j for stage in TRANSFER_TARGETS if stage in targets for j in jobs.get(stage, [])]
+    out: list[Job] = []
+    for attacks in by_source.values():
+        src = attacks[0].spec.target.data
+        for target in candidates:
+            tgt = target.spec.data
+            if (tgt.corpus, tgt.features, tgt.normalization) != (src.corpus, src.features, src.normalization) or \
+                    src.normalization not in TRANSFERABLE_NORMALIZATIONS:
+                continue
+            spec = build(TransferJob, path, attacks=tuple(a.spec for a in attacks), target=target.spec)
+            if spec is not None:
+                out.append(Job("transfer", spec, attacks[0].id, "attack"))
     return out
 
 

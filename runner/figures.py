@@ -9,6 +9,7 @@ with the reference, which is harmless: the audio is peak-normalised.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,10 +260,52 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
     return out
 
 
+def curve_figure(train: pd.DataFrame, folder: Path) -> list[Media]:
+    """Figure: loss and accuracy per epoch (train solid, validation dashed) per model configuration, every
+    fold of a k-fold configuration overlaid, the restored (best) epoch marked."""
+    if train.empty or "curves" not in train or train["curves"].isna().all():
+        return []
+    keys = [k for k in ("dataset", "protocol", "width", "monitor", "seed") if k in train]
+    groups = list(train.groupby(keys, dropna=False, sort=True))
+    fig, axes = plt.subplots(len(groups), 2, figsize=(10, 2.6 * len(groups)), squeeze=False)
+    for (key, grp), (ax_loss, ax_acc) in zip(groups, axes):
+        label = ", ".join(f"{k}={v}" for k, v in zip(keys, key if isinstance(key, tuple) else (key,)))
+        for j, (_, r) in enumerate(grp.sort_values("fold", na_position="first").iterrows()):
+            if not isinstance(r.get("curves"), str):
+                continue
+            c = json.loads(r["curves"])
+            epochs = np.arange(1, len(c.get("loss", [])) + 1)
+            color = f"C{j % 10}"
+            for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+                for prefix, style in (("", "-"), ("val_", "--")):
+                    vals = c.get(prefix + metric)
+                    if vals:
+                        ax.plot(epochs[:len(vals)], [np.nan if v is None else v for v in vals], style, color=color,
+                                lw=1, label=f"{'val' if prefix else 'train'}" + (
+                                    f" fold {int(r['fold'])}" if not pd.isna(r.get("fold")) else ""))
+                if r.get("best_epoch"):
+                    ax.axvline(r["best_epoch"], color=color, lw=0.6, alpha=0.6)
+        ax_loss.set(title=f"{label}: loss", xlabel="epoch")
+        ax_acc.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
+        ax_acc.legend(fontsize=6, ncol=2, loc="lower right")
+    fig.tight_layout()
+    path = _save(fig, Path(folder) / "training_curves.png")
+    return [Media(path, "Training curves per model: train (solid) and validation (dashed) loss and accuracy; "
+                        "vertical lines: the restored (best) epoch", "figure")]
+
+
 def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int = 4) -> list[Media]:
     """Every figure and sound the run supports, written under `folder` (figures/ and audio/)."""
     media = bar_figures(s, folder / "figures")
+    media += curve_figure(s.train_runs, folder / "figures")
     picks = example_jobs(data, s)
     media += spectrogram_panels(picks, folder / "figures")
     media += audio_examples(data, picks, folder / "audio", limit=audio_limit)
     return media
+
+
+def beyond_figures(data: RunData, s: Summary, tables: list, folder: Path) -> list[Media]:
+    """Figures of the "beyond the paper" tables (transfer heatmaps); imported lazily so this module stays light."""
+    from .transfer_tables import transfer_figures
+
+    return transfer_figures(tables, folder)

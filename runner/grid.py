@@ -25,6 +25,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from sercore.errors import ConfigError
 from sercore.specs import CorpusSpec, FeatureSettings
+from sercore.stats import StatsSettings
 from sercore.strict import StrictNumbers
 
 from .container import ContainerSpec
@@ -56,8 +57,9 @@ class Settings(StrictNumbers):
     container: ContainerSpec | None = None
     profile: str | None = None  # slurm/profiles/<site>.yaml
     seeds: tuple[int, ...] = Field((0,), min_length=1)
-    protocols: tuple[Literal["paper", "clean"], ...] = Field(("paper",), min_length=1)
+    protocols: tuple[Literal["paper", "clean", "speaker"], ...] = Field(("paper",), min_length=1)
     resources: dict[str, Resources] = Field(default_factory=dict)
+    statistics: StatsSettings = StatsSettings()  # the report's bootstrap / tests (read by the reducer)
 
     @field_validator("name")
     @classmethod

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-STAGES: tuple[str, ...] = ("features", "tune", "norm_study", "arch_study", "train", "attack")
+STAGES: tuple[str, ...] = ("features", "tune", "norm_study", "arch_study", "train", "attack", "transfer")
 
 
 @dataclass(frozen=True)

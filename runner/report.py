@@ -20,8 +20,9 @@ import pandas as pd
 
 from sercore.io import write_json, write_text
 
+from .beyond import beyond_tables
 from .compare import protocol_tables
-from .figures import Media, build_figures
+from .figures import Media, beyond_figures, build_figures
 from .paper_report import comparison_tables
 from .reduce import RunData
 from .render import Table, to_markdown, write_table
@@ -31,6 +32,9 @@ PACKAGES = ("sertack", "tensorflow", "keras", "adversarial-robustness-toolbox", 
             "pandas", "pyarrow", "scikit-learn", "submitit", "matplotlib")
 AUDIO_FILE_CAP = 2 * 2**20  # bytes per embedded WAV
 AUDIO_TOTAL_CAP = 12 * 2**20  # bytes of embedded audio in index.html
+BEYOND_INTRO = ("What the paper's single numbers cannot say, from the same run: worst-case robustness, tests of the "
+                "paper's comparisons, per-speaker accuracy, the leak measured with two leak-free protocols and "
+                "transfer between models (docs/report.md).")
 
 
 def _git_commit() -> str | None:
@@ -55,14 +59,18 @@ def provenance(data: RunData) -> dict[str, Any]:
             versions[pkg] = None
     hosts: dict[str, int] = {}
     devices: dict[str, int] = {}
+    images: dict[str, int] = {}
     stamps: list[str] = []
     for res in data.stages.values():
-        df = res.table.select([c for c in ("job_id", "host", "device", "finished_at") if c in res.table.column_names])
+        cols = ("job_id", "host", "device", "container", "image_hash", "finished_at")
+        df = res.table.select([c for c in cols if c in res.table.column_names])
         frame = df.to_pandas().drop_duplicates("job_id") if "job_id" in df.column_names else df.to_pandas()
         for col, acc in (("host", hosts), ("device", devices)):
             if col in frame:
                 for k, v in frame[col].fillna("?").value_counts().items():
                     acc[str(k)] = acc.get(str(k), 0) + int(v)
+        for k, v in _image_labels(frame).value_counts().items():
+            images[k] = images.get(k, 0) + int(v)
         if "finished_at" in frame:
             stamps += [str(x) for x in frame.finished_at.dropna()]
     status = data.status
@@ -70,11 +78,21 @@ def provenance(data: RunData) -> dict[str, Any]:
         "run": str(paths.root), "run_name": _run_name(paths.run_meta), "grid_sha256": grid_hash,
         "git_commit": _git_commit(), "python": platform.python_version(), "packages": versions,
         "hosts": dict(sorted(hosts.items())), "devices": dict(sorted(devices.items())),
+        "images": dict(sorted(images.items())),
         "first_finished": min(stamps) if stamps else None, "last_finished": max(stamps) if stamps else None,
         "reduced_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "jobs": {st: {k: int(v) for k, v in grp.status.value_counts().items()}
                  for st, grp in status.groupby("stage", sort=False)} if not status.empty else {},
     }
+
+
+def _image_labels(frame: pd.DataFrame) -> pd.Series:
+    """`sertack-<hash>.sif (hash <hash>)` per job that ran in an Apptainer image, `bare` otherwise."""
+    if "container" not in frame:
+        return pd.Series(["bare"] * len(frame), dtype=object)
+    name = frame.container.fillna("").map(lambda p: Path(p).name if p else "")
+    digest = frame.get("image_hash", pd.Series([""] * len(frame), index=frame.index)).fillna("")
+    return pd.Series([f"{n} (hash {h or '?'})" if n else "bare" for n, h in zip(name, digest)], dtype=object)
 
 
 def _run_name(path: Path) -> str | None:
@@ -99,7 +117,7 @@ def _md_provenance(p: dict[str, Any]) -> str:
     for key in ("run", "run_name", "grid_sha256", "git_commit", "python", "first_finished", "last_finished",
                 "reduced_at"):
         lines.append(f"| {key} | {p.get(key) if p.get(key) is not None else '–'} |")
-    for key in ("hosts", "devices", "packages", "jobs"):
+    for key in ("hosts", "devices", "images", "packages", "jobs"):
         val = p.get(key) or {}
         text = "; ".join(f"{k}: {v}" for k, v in val.items()) if val else "–"
         lines.append(f"| {key} | {text} |")
@@ -107,13 +125,15 @@ def _md_provenance(p: dict[str, Any]) -> str:
 
 
 def _sections(data: RunData, audio_limit: int) -> tuple[list[Table], list[Table], list[Table], list[Media], Table,
-                                                        dict[str, Any]]:
+                                                        dict[str, Any], list[Table]]:
     s = summarize(data)
     tables = build_tables(data, s)
     compare = comparison_tables(data, s)
     protocol = protocol_tables(s)
     media = build_figures(data, s, data.paths.report_dir, audio_limit=audio_limit)
-    return tables, compare, protocol, media, completeness_table(data), provenance(data)
+    beyond = beyond_tables(data, s)
+    media += beyond_figures(data, s, beyond, data.paths.report_dir / "figures")
+    return tables, compare, protocol, media, completeness_table(data), provenance(data), beyond
 
 
 def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) -> Path:
@@ -122,17 +142,17 @@ def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) 
     out = data.paths.report_dir
     for sub in ("tables", "figures", "audio"):  # a rerun must not leave a previous reduce's files behind
         shutil.rmtree(out / sub, ignore_errors=True)
-    tables, compare, protocol, media, complete, prov = _sections(data, audio_limit)
-    for t in [*tables, *compare, *protocol, complete]:
+    tables, compare, protocol, media, complete, prov, beyond = _sections(data, audio_limit)
+    for t in [*tables, *compare, *protocol, *beyond, complete]:
         write_table(t, out / "tables")
     write_json(out / "provenance.json", prov)
-    write_text(out / "README.md", render_markdown(tables, compare, protocol, media, complete, prov, out))
-    write_text(out / "index.html", render_html(tables, compare, protocol, media, complete, prov))
+    write_text(out / "README.md", render_markdown(tables, compare, protocol, media, complete, prov, out, beyond))
+    write_text(out / "index.html", render_html(tables, compare, protocol, media, complete, prov, beyond))
     return out
 
 
 def render_markdown(tables: list[Table], compare: list[Table], protocol: list[Table], media: list[Media],
-                    complete: Table, prov: dict[str, Any], root: Path) -> str:
+                    complete: Table, prov: dict[str, Any], root: Path, beyond: list[Table] | None = None) -> str:
     parts = [f"# sertack report: {prov.get('run_name') or Path(prov['run']).name}", "",
              "Reproduction of *A systematic evaluation of adversarial attacks against speech emotion recognition "
              "models*. Tables are also in `tables/` as CSV (numbers) and LaTeX.", "", "## Provenance", "",
@@ -143,6 +163,8 @@ def render_markdown(tables: list[Table], compare: list[Table], protocol: list[Ta
         parts += ["## Paper vs reproduced", ""] + [to_markdown(t) for t in compare]
     if protocol:
         parts += ["## Paper protocol vs leak-free protocol", ""] + [to_markdown(t) for t in protocol]
+    if beyond:
+        parts += ["## Beyond the paper", "", BEYOND_INTRO, ""] + [to_markdown(t) for t in beyond]
     figs = [m for m in media if m.kind == "figure"]
     sounds = [m for m in media if m.kind == "audio"]
     if figs:
@@ -180,14 +202,14 @@ _CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 
 
 
 def render_html(tables: list[Table], compare: list[Table], protocol: list[Table], media: list[Media],
-                complete: Table, prov: dict[str, Any]) -> str:
+                complete: Table, prov: dict[str, Any], beyond: list[Table] | None = None) -> str:
     title = html.escape(f"sertack report: {prov.get('run_name') or Path(prov['run']).name}")
     prov_rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v) if isinstance(v, dict) else str(v))}</td></tr>"
         for k, v in prov.items())
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
              f"<style>{_CSS}</style></head><body>\n<h1>{title}</h1>",
-             _toc([*tables, *compare, *protocol]),
+             _toc([*tables, *compare, *protocol, *(beyond or [])]),
              "<h2>Provenance</h2>", f"<table><tbody>{prov_rows}</tbody></table>", "<h2>Completeness</h2>",
              _html_table(complete) if not complete.display.empty else "<p>Every planned job finished.</p>",
              "<h2>Tables</h2>", *[_html_table(t) for t in tables]]
@@ -195,6 +217,8 @@ def render_html(tables: list[Table], compare: list[Table], protocol: list[Table]
         parts += ["<h2>Paper vs reproduced</h2>", *[_html_table(t) for t in compare]]
     if protocol:
         parts += ["<h2>Paper protocol vs leak-free protocol</h2>", *[_html_table(t) for t in protocol]]
+    if beyond:
+        parts += ["<h2>Beyond the paper</h2>", f"<p>{html.escape(BEYOND_INTRO)}</p>", *[_html_table(t) for t in beyond]]
     figs = [m for m in media if m.kind == "figure"]
     if figs:
         parts.append("<h2>Figures</h2>")

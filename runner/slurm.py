@@ -85,6 +85,8 @@ def slurm_client_binds() -> list[str]:
 
     The scontrol binary, Slurm's library/plugin folder, libmunge, the munge socket folder and the folder of
     the Slurm config. Only paths that exist here are returned (login and compute nodes share a layout).
+    Also the host's /etc/passwd and /etc/group, read-only: scontrol resolves the config's SlurmUser (and the
+    job's user) by name and stops with "Invalid user for SlurmUser" where the image lacks that account.
     """
     found: list[Path] = []
     scontrol = shutil.which("scontrol")
@@ -107,6 +109,7 @@ def slurm_client_binds() -> list[str]:
     found.append(Path("/run/munge").resolve())
     conf = os.environ.get("SLURM_CONF") or _config().get("SLURM_CONF") or "/etc/slurm/slurm.conf"
     found.append(Path(conf).resolve().parent)
+    specs += [f"{p}:{p}:ro" for p in ("/etc/passwd", "/etc/group") if Path(p).is_file()]
     return list(dict.fromkeys([*(str(p) for p in found if p.exists()), *specs]))
 
 

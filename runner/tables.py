@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sercore.stats import StatsSettings
+
 from . import aggregate as agg
+from . import uncertainty as unc
+from .folds import epoch_caps, pool_folds, table_pooled, table_training
 from .reduce import RunData
 from .render import INCOMPLETE, INCOMPLETE_NOTE, Table
 
@@ -31,8 +35,12 @@ class Summary:
     attack_incomplete: dict[tuple, str]
     train_incomplete: dict[tuple, str]
     variants: list[str]  # of VARIANTS, the ones that take several values in this run
+    attack_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # per-sample rows with plan keys and 0/1s
+    stats: StatsSettings = field(default_factory=StatsSettings)  # the grid's `statistics` settings
+    train_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # final models' per-sample predictions
     # best with the paper's rows (one C&W row: agg.paper_best_configs), for Tables 4-6 and 44-48
     paper_best: pd.DataFrame = field(default_factory=pd.DataFrame)
+    train_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # final-study rows before pooling the folds
 
 
 def summarize(data: RunData) -> Summary:
@@ -41,10 +49,14 @@ def summarize(data: RunData) -> Summary:
         if "attack" in data.stages else pd.DataFrame()
     seeds = agg.attack_summary(att, planned_att)
     configs = agg.over_seeds(seeds, agg.ATTACK_KEYS, agg.ATTACK_METRICS) if not seeds.empty else seeds
+    stats = unc.run_settings(data.paths)
+    rows = agg.keyed_attack_rows(att, planned_att)
+    configs = unc.with_attack_cis(configs, rows, stats)
     best = agg.best_configs(configs) if not configs.empty else configs
     train = data.frame("train")
     if not train.empty and "study" in train:
         train = train[train.study == "final"]
+    runs, train = train, pool_folds(train)  # k-fold rows become one row per configuration and seed
     planned_train = pd.concat([agg.plan_keys(s, data.plan(s), data.stages[s].status)
                                for s in ("train", "norm_study", "arch_study") if s in data.stages] or
                               [pd.DataFrame()], ignore_index=True)
@@ -52,7 +64,10 @@ def summarize(data: RunData) -> Summary:
     return Summary(train=train, attack_seeds=seeds, attack_configs=configs, best=best,
                    attack_incomplete=agg.incomplete_groups(planned_att, agg.ATTACK_KEYS),
                    train_incomplete=agg.incomplete_groups(planned_train, agg.TRAIN_KEYS), variants=variants,
-                   paper_best=agg.paper_best_configs(configs) if not configs.empty else configs)
+                   attack_rows=rows, stats=stats,
+                   train_predictions=unc.train_predictions(data.paths, list(train.job_id) if "job_id" in train else []),
+                   paper_best=agg.paper_best_configs(configs) if not configs.empty else configs,
+                   train_runs=runs)
 
 
 def _values(df: pd.DataFrame, col: str) -> set:
@@ -126,6 +141,7 @@ def table_clean(s: Summary) -> Table | None:
     keys = [*agg.varying(s.train, ["protocol", "arch", "width", "normalization", "standardize"]), "dataset"]
     extra = [k for k in agg.TRAIN_KEYS if k not in keys and k in s.train]
     stats = _seed_table(s.train, [*keys, *extra], ["accuracy", "accuracy_male", "accuracy_female", "n_test"])
+    stats = unc.with_clean_cis(stats, s.train, s.train_predictions, [*keys, *extra], s.stats)
     stats = stats.sort_values(keys, key=lambda c: c.map(lambda v: agg.dataset_rank(v)) if c.name == "dataset"
                               else c).reset_index(drop=True)
     out, flagged = [], False
@@ -134,12 +150,12 @@ def table_clean(s: Summary) -> Table | None:
         flagged |= bad
         rec = {k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys}
         for m, label in (("accuracy", "all"), ("accuracy_male", "male"), ("accuracy_female", "female")):
-            rec[label] = agg.fmt_mean_std(r[f"{m}_mean"], r[f"{m}_std"], ACC) + (f" {INCOMPLETE}" if bad else "")
+            rec[label] = unc.ci_text(r, m, ACC) + (f" {INCOMPLETE}" if bad else "")
         rec["test samples"] = f"{r['n_test_mean']:.0f}" if "n_test_mean" in r else "–"
         rec["seeds"] = int(r["n_seeds"])
         out.append(rec)
-    return Table("T03_clean_accuracy", "Clean test accuracy: all / male / female (mean ± std over seeds)",
-                 _label_frame(out, len(keys)), stats, _notes(flagged))
+    return Table("T03_clean_accuracy", "Clean test accuracy: all / male / female (mean [95 % CI] ± std over seeds)",
+                 _label_frame(out, len(keys)), stats, _notes(flagged, [unc.ci_note(s.stats)]))
 
 
 def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, notes: list[str] | None = None,
@@ -195,7 +211,7 @@ def table_best(s: Summary) -> Table:
 
 def _gender_cells(metric: str, spec: str):
     def cell(r: pd.Series) -> dict[str, str]:
-        return {g: agg.fmt_mean_std(r[f"{metric}{suf}_mean"], r[f"{metric}{suf}_std"], spec)
+        return {g: unc.ci_text(r, f"{metric}{suf}", spec)
                 for g, suf in (("all", ""), ("male", "_male"), ("female", "_female"))}
     return cell
 
@@ -205,13 +221,13 @@ def tables_by_gender(s: Summary) -> list[Table]:
     from .paper_tables import original_row
 
     cols = ["all", "male", "female"]
+    notes = [*agg.cw_notes(s.paper_best), unc.ci_note(s.stats)]
     acc = _per_attack(s, s.paper_best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
-                      "Accuracy under attack (best configuration), all / male / female",
-                      agg.cw_notes(s.paper_best), cols)
+                      "Accuracy under attack (best configuration), all / male / female", notes, cols)
     original_row(s, acc, "clean_accuracy", {"all": "", "male": "_male", "female": "_female"}, ACC, top=False)
     return [acc, _per_attack(s, s.paper_best, _gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
-                             "Mean perturbation |Δx| per cell (best configuration), all / male / female",
-                             agg.cw_notes(s.paper_best), cols)]
+                             "Mean perturbation |Δx| per cell (best configuration), all / male / female", notes,
+                             cols)]
 
 
 def table_best_time(s: Summary) -> Table:
@@ -239,8 +255,7 @@ def tables_sweep(s: Summary) -> list[Table]:
             flagged |= key in s.attack_incomplete
             label = {**{v: r[v] for v in s.variants}, "dataset": _ds(r.dataset),
                      "parameters": agg.params_label(r.params, swept or None) if swept else "(one setting)"}
-            f = lambda m, spec, r=r, key=key: _flag(agg.fmt_mean_std(r[f"{m}_mean"], r[f"{m}_std"], spec), key,
-                                                    s.attack_incomplete)
+            f = lambda m, spec, r=r, key=key: _flag(unc.ci_text(r, m, spec), key, s.attack_incomplete)
             rows.append({**label, "accuracy": f("accuracy", ACC), "male": f("accuracy_male", ACC),
                          "female": f("accuracy_female", ACC), "success rate": f("success_rate", ACC),
                          "perturbation": f("perturbation", PERT), "time (s)": f("time_s", TIME),
@@ -248,9 +263,10 @@ def tables_sweep(s: Summary) -> list[Table]:
             loss_rows.append({**label, "loss": f("loss", LOSS), "male": f("loss_male", LOSS),
                               "female": f("loss_female", LOSS)})
         notes = [f"Fixed parameters: {const}."] if const != "(defaults)" else []
+        notes.append(unc.ci_note(s.stats))
         n_labels = len(s.variants) + 2
         data = sub.reset_index(drop=True)
-        out.append(Table(f"T23-T43_{attack}_sweep", f"{_att(attack)} parameter sweep (mean ± std over seeds)",
+        out.append(Table(f"T23-T43_{attack}_sweep", f"{_att(attack)} parameter sweep (mean [CI] ± std over seeds)",
                          _label_frame(rows, n_labels), data, _notes(flagged, notes)))
         if attack == "bim":
             out.append(Table("T27_bim_loss", "BIM: mean adversarial loss (cross-entropy vs true labels)",
@@ -364,4 +380,5 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     out += [t19, table_tuned(data), t21, table_composition(s)]
     if not s.best.empty:
         out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
+    out += [table_pooled(s.train), table_training(s.train_runs, epoch_caps(data.plan("train")))]
     return [t for t in out if t is not None]

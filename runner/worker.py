@@ -25,7 +25,7 @@ import submitit
 from sercore.env import JobEnv
 from sercore.errors import JobError
 from sercore.io import write_parquet, write_text
-from sercore.specs import job_from_dict
+from sercore.specs import TrainJob, TransferJob, job_from_dict
 
 from .locks import JobBusy, locked
 from .paths import RunPaths
@@ -69,6 +69,7 @@ def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
             stage=stage,
             host=socket.gethostname(),
             device=_device(),
+            **container_provenance(),
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         write_parquet(df, shard)
@@ -92,10 +93,29 @@ def _run(paths: RunPaths, stage: str, job_id: str) -> pd.DataFrame:
     _fault_inject(job_id)
     env = JobEnv(cache_dir=Path(read_meta(paths)["cache"]), upstream=upstream)
     spec = job_from_dict(entry.spec)
+    if spec.kind == "transfer":
+        env = transfer_env(paths, spec, env.cache_dir)
     df = run_job(spec, paths.artefacts(stage, job_id), env)
     if not isinstance(df, pd.DataFrame):
         raise JobError(f"{stage} job {job_id}: job function returned {type(df).__name__}, not a DataFrame")
     return df
+
+
+def transfer_env(paths: RunPaths, spec: TransferJob, cache_dir: Path) -> JobEnv:
+    """A transfer job reads the target model (upstream), the source model and every source attack job."""
+    needed = [("attack", a.job_id) for a in spec.attacks] + [(_model_stage(spec.source), spec.source.job_id),
+                                                              (_model_stage(spec.target), spec.target.job_id)]
+    for stage, job_id in needed:
+        if not paths.shard(stage, job_id).exists():
+            raise JobError(f"upstream {stage} job {job_id} has no shard")
+    inputs = {a.job_id: paths.artefacts("attack", a.job_id) for a in spec.attacks}
+    inputs["source"] = paths.artefacts(needed[-2][0], spec.source.job_id)
+    return JobEnv(cache_dir=cache_dir, upstream=paths.artefacts(needed[-1][0], spec.target.job_id), inputs=inputs)
+
+
+def _model_stage(job: TrainJob) -> str:
+    """The stage that runs a training job: final models in `train`, the studies in their own stages."""
+    return {"final": "train", "arch": "arch_study", "norm": "norm_study"}[job.study]
 
 
 def _write_error(paths: RunPaths, job_id: str, exc: BaseException) -> None:
@@ -132,6 +152,15 @@ def _device() -> str:
     except Exception:  # device naming is informational only
         return "gpu"
     return "cpu"
+
+
+def container_provenance() -> dict[str, str]:
+    """Which Apptainer image the job ran in: its path (APPTAINER_CONTAINER) and content hash; "" when bare.
+
+    SERTACK_IMAGE_HASH comes from the image's %environment (containers/sertack-debootstrap.def).
+    """
+    image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER") or ""
+    return {"container": image, "image_hash": os.environ.get("SERTACK_IMAGE_HASH", "") if image else ""}
 
 
 class Worker(submitit.helpers.Checkpointable):

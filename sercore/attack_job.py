@@ -55,6 +55,11 @@ def chunk_plan(n_test: int, job: AttackJob) -> list[tuple[int, np.ndarray]]:
     return [(int(c), np.arange(c * job.chunk_size, min(n, (c + 1) * job.chunk_size))) for c in mine]
 
 
+def delta_path(chunk_dir: Path, chunk: int) -> Path:
+    """Where a chunk's adversarial deltas live (`sample`, `delta` float16 (n, frames, mels))."""
+    return Path(chunk_dir) / f"chunk-{chunk:05d}.delta.npz"
+
+
 def chunk_seed(seed: int, chunk: int) -> int:
     """Independent, reproducible seed per (data seed, chunk): slices and resumes see the same random numbers."""
     return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
@@ -192,6 +197,10 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
         attacker = attacker or _Attacker(job, params, model, n_classes, tuple(data.clip_values))
         x = np.asarray(data.x_test[idx], dtype=np.float32)
         x_adv, cols, generate_s = attacker.run(x, np.asarray(data.y_test[idx], np.int64), chunk)
+        # The adversarial inputs themselves, for the transfer stage: x_adv - x in float16 (written before the rows,
+        # like the examples, so a chunk with rows always has them). See docs/attacks.md for the disk cost.
+        io.write_npz_compressed(delta_path(chunk_dir, chunk), sample=idx.astype(np.int64),
+                                delta=(x_adv - x)[..., 0].astype(np.float16))
         keep = np.isin(idx, examples)
         if keep.any():  # written before the rows: a chunk with rows always has its examples
             io.write_npz(chunk_dir / f"chunk-{chunk:05d}.examples.npz", sample=idx[keep],
@@ -213,6 +222,12 @@ def _assemble(
     for col in ("emotion", "gender", "speaker", "path"):
         if col in m:
             rows.insert(1, col, m[col].astype(str).to_numpy())
+    # Stable ids across models of one corpus: the store row and the source recording (`sample` is only the
+    # index into this model's test set).
+    if "segment" in m:
+        rows.insert(1, "segment", m["segment"].to_numpy(np.int64))
+    if "recording" in m:
+        rows.insert(1, "recording", m["recording"].astype(str).to_numpy())
     generate_s = float(rows.groupby("chunk")["chunk_generate_s"].first().sum()) if len(rows) else 0.0
     for k, v in job_columns(job, params).items():
         rows[k] = v

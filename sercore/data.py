@@ -3,7 +3,7 @@
 Fast on a cache hit (the store is memory-mapped; only the chosen normalisation runs) and deterministic: the
 same DataSpec gives the same arrays on every machine. Labels are indices into `classes` (alphabetical, as the
 paper's OneHotEncoder). What the standardiser and the clip values are fitted on depends on the protocol:
-`paper` the whole dataset (the paper's leak), `clean` the training rows only.
+`paper` the whole dataset (the paper's leak), `clean` and `speaker` the training rows only.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 from . import normalize as nz
 from .errors import JobError
 from .specs import DataSpec
-from .splits import Split, clean_split, paper_split
+from .splits import Split, clean_fold_split, clean_split, paper_split, speaker_split
 from .store import open_store
 from .vocab import class_order
 
@@ -43,7 +43,14 @@ class Prepared:
 def split_indices(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray) -> Split:
     if spec.protocol == "paper":
         return paper_split(labels, spec.effective_split_seed)
-    return clean_split(meta, labels, spec.effective_split_seed, spec.speaker_independent)
+    if spec.protocol == "speaker":
+        return speaker_split(meta, labels, spec.effective_split_seed)
+    if spec.folds is not None:
+        key = "speaker" if spec.speaker_independent else "recording"
+        return clean_fold_split(meta, labels, spec.effective_split_seed, spec.fold, spec.folds, key,
+                                val_augmented=spec.val_augmented)
+    return clean_split(meta, labels, spec.effective_split_seed, spec.speaker_independent,
+                       val_augmented=spec.val_augmented)
 
 
 def _min_max(x: np.ndarray) -> tuple[float, float]:

@@ -31,7 +31,8 @@ def _counts(series: Any) -> dict[str, int]:
 
 
 def describe(corpus: str, root: str | Path | None = None, *, segments: bool = False,
-             cache_dir: Path | None = None, workers: int | None = None, progress: bool = False) -> dict[str, Any]:
+             cache_dir: Path | None = None, workers: int | None = None, progress: bool = False,
+             splits: int | None = None, seed: int = 0) -> dict[str, Any]:
     """Summary of a corpus copy as a JSON-ready dict (see the module docstring)."""
     spec = _spec(corpus, root)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -56,6 +57,13 @@ def describe(corpus: str, root: str | Path | None = None, *, segments: bool = Fa
                     "segments_by_emotion": _counts(store.meta["emotion"]),
                     "segments_by_gender": _counts(store.meta["gender"]),
                     "rejected": store.rejected[["path", "reason"]].to_dict("records")})
+        if splits:
+            from .splits import split_sizes
+            from .vocab import class_order
+
+            index = {e: i for i, e in enumerate(class_order(spec.kept_emotions))}
+            sizes = split_sizes(store.meta, store.meta["emotion"].map(index).to_numpy(), seed, splits)
+            out["splits"] = sizes.astype(object).where(sizes.notna(), None).to_dict("records")
     return out
 
 
@@ -75,11 +83,16 @@ def _print_text(d: dict[str, Any]) -> None:
         print(f"  segments by version: {d['segments_by_version']}")
     for r in d["rejected"]:
         print(f"  rejected {r['path']}: {r['reason']}")
+    if d.get("splits"):
+        import pandas as pd
+
+        print("  split sizes (recordings / segments / original segments / speakers per side):")
+        print(pd.DataFrame(d["splits"]).fillna("").to_string(index=False))
 
 
 def _run(args: argparse.Namespace) -> int:
-    d = describe(args.corpus, args.root, segments=args.segments, cache_dir=args.cache, workers=args.workers,
-                 progress=not args.json)
+    d = describe(args.corpus, args.root, segments=args.segments or bool(args.splits), cache_dir=args.cache,
+                 workers=args.workers, progress=not args.json, splits=args.splits, seed=args.seed)
     if args.json:
         print(json.dumps(d, sort_keys=True))
     else:
@@ -94,6 +107,9 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("root", nargs="?", default=None, help="corpus folder (optional for synthetic)")
     p.add_argument("--segments", action="store_true", help="build or reuse the feature store; count segments")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--splits", type=int, default=None, metavar="K",
+                   help="also the split sizes of every protocol, k-fold ones with K folds (implies --segments)")
+    p.add_argument("--seed", type=int, default=0, help="split seed for --splits")
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default $SERTACK_CACHE or ~/.cache/sertack)")
     p.add_argument("--workers", type=int, default=None, help="feature processes (default: all cores)")
     p.set_defaults(func=_run)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,9 @@ class JobEnv:
     cache_dir: Path
     # Artefact folder of the job this one consumes (an attack job's training job), else None.
     upstream: Path | None = None
+    # Further named input folders (a transfer job: "source" = the source model's train folder, and one per
+    # attack job id = that attack job's folder).
+    inputs: Mapping[str, Path] = field(default_factory=dict, hash=False, compare=False)
 
     @classmethod
     def default(cls, upstream: Path | None = None) -> JobEnv:

@@ -102,6 +102,12 @@ def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
         np.savez(fh, **arrays)
 
 
+def write_npz_compressed(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
+    """np.savez_compressed, atomically: for bulky arrays that compress well (sparse or few-valued deltas)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
 def parquet_footer(path: str | os.PathLike[str], columns: tuple[str, ...] = (),
                    min_rows: int = 1) -> tuple[Any, str | None]:
     """(footer metadata or None, why the finished Parquet file cannot be trusted or None).

@@ -19,6 +19,7 @@ _ENTRY = {
     "train": ("sercore.train", "run_train"),
     "tune": ("sercore.tune", "run_tune"),
     "attack": ("sercore.attack_job", "run_attack"),
+    "transfer": ("sercore.transfer_job", "run_transfer"),
 }
 
 

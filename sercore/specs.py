@@ -18,7 +18,7 @@ from .vocab import CORPORA, PAPER_EMOTIONS, Emotion
 
 ARCHS = ("m0", "m1", "m2", "m3", "m4", "m5", "m6", "final")
 NORMALIZATIONS = ("original", "norm_sum", "norm_max_global", "norm_max_local")
-PROTOCOLS = ("paper", "clean")
+PROTOCOLS = ("paper", "clean", "speaker")
 # The paper code's train_test_split(random_state=1938): the split of the models it attacked (Table 22).
 PAPER_SPLIT_SEED = 1938
 
@@ -97,7 +97,8 @@ class FeatureSettings(Spec):
 class DataSpec(Spec):
     corpus: CorpusSpec
     features: FeatureSettings = FeatureSettings()
-    protocol: Literal["paper", "clean"] = "paper"
+    # speaker: test speakers held out, as many male as female (sercore.splits.speaker_split)
+    protocol: Literal["paper", "clean", "speaker"] = "paper"
     normalization: Literal["original", "norm_sum", "norm_max_global", "norm_max_local"] = "original"
     standardize: bool = True
     # clean protocol only: keep each speaker on one side of the split.
@@ -108,12 +109,26 @@ class DataSpec(Spec):
     # test set is the one the paper attacked, up to file order); the training `seed` under `clean` (every seed
     # a fresh grouped split, so the spread over seeds includes the split's).
     split_seed: int | None = None
+    # Leak-free protocols only: grouped K-fold (None: one 80/20 hold-out). `fold` is the test fold, 0..folds-1;
+    # grids expand `folds: K` into K jobs (docs/data.md).
+    folds: int | None = Field(None, ge=2)
+    fold: int = Field(0, ge=0)
+    # Leak-free protocols: validation holds every version of its recordings (True) or only the originals.
+    val_augmented: bool = True
 
     @property
     def effective_split_seed(self) -> int:
         if self.split_seed is not None:
             return self.split_seed
         return PAPER_SPLIT_SEED if self.protocol == "paper" else self.seed
+
+    @model_validator(mode="after")
+    def _fold_rules(self) -> DataSpec:
+        if self.folds is not None and self.protocol in ("paper", "speaker"):
+            raise ValueError(f"folds: grouped k-fold applies to protocol 'clean' only (got protocol '{self.protocol}')")
+        if self.fold >= (self.folds or 1):
+            raise ValueError(f"fold {self.fold} out of range for folds={self.folds} (expected 0..{(self.folds or 1) - 1})")
+        return self
 
 
 class ModelSpec(Spec):
@@ -137,6 +152,8 @@ class TrainSettings(Spec):
     deterministic: bool = False
     # XLA: "auto" picks what benchmarks/train.py measured fastest on this device class.
     jit_compile: bool | Literal["auto"] = "auto"
+    # What EarlyStopping (best weights restored) and ReduceLROnPlateau watch; the paper's code: val_loss.
+    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
 
 
 class FeaturesJob(Spec):
@@ -196,10 +213,39 @@ class AttackJob(Spec):
         return self
 
 
-JobSpec = Annotated[FeaturesJob | TrainJob | TuneJob | AttackJob, Field(discriminator="kind")]
+# Normalisations whose scale is fitted per split (norm_max_global divides by the fitting set's maximum) cannot be
+# carried from one model to another: their inputs are not comparable, so transfer excludes them.
+TRANSFERABLE_NORMALIZATIONS = ("original", "norm_sum", "norm_max_local")
 
 
-def job_from_dict(data: dict[str, Any]) -> FeaturesJob | TrainJob | TuneJob | AttackJob:
+class TransferJob(Spec):
+    """Replay the adversarial inputs of `attacks` (all crafted on one source model) on the `target` model."""
+
+    kind: Literal["transfer"] = "transfer"
+    attacks: tuple[AttackJob, ...] = Field(min_length=1)
+    target: TrainJob
+
+    @property
+    def source(self) -> TrainJob:
+        return self.attacks[0].target
+
+    @model_validator(mode="after")
+    def _same_pipeline(self) -> TransferJob:
+        src, tgt = self.source.data, self.target.data
+        if any(a.target != self.source for a in self.attacks):
+            raise ValueError("every attack of a transfer job must target the same source model")
+        if (src.corpus, src.features, src.normalization) != (tgt.corpus, tgt.features, tgt.normalization):
+            raise ValueError("source and target need the same corpus, features and normalisation")
+        if src.normalization not in TRANSFERABLE_NORMALIZATIONS:
+            raise ValueError(f"normalisation {src.normalization!r} cannot be transferred (its scale is fitted per "
+                             f"split; expected one of {', '.join(TRANSFERABLE_NORMALIZATIONS)})")
+        return self
+
+
+JobSpec = Annotated[FeaturesJob | TrainJob | TuneJob | AttackJob | TransferJob, Field(discriminator="kind")]
+
+
+def job_from_dict(data: dict[str, Any]) -> FeaturesJob | TrainJob | TuneJob | AttackJob | TransferJob:
     """Rebuild a job spec from its JSON form (the run plan stores specs this way)."""
     from pydantic import TypeAdapter
 

@@ -91,12 +91,14 @@ def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[k
     """The paper's early stopping and learning-rate schedule, plus resume support when `backup_dir` is set."""
     import keras
 
+    mode = monitor_mode(settings.monitor)
     cbs: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=settings.early_stopping_patience, mode="min", restore_best_weights=True
+            monitor=settings.monitor, patience=settings.early_stopping_patience, mode=mode, restore_best_weights=True
         ),
         keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=settings.reduce_lr_factor, patience=settings.reduce_lr_patience, min_delta=1e-4
+            monitor=settings.monitor, factor=settings.reduce_lr_factor, patience=settings.reduce_lr_patience,
+            min_delta=1e-4, mode=mode,
         ),
     ]
     cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=_log_epoch))
@@ -109,6 +111,37 @@ def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[k
         cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
         cbs.append(keras.callbacks.CSVLogger(str(log_path), append=True))
     return cbs
+
+
+def monitor_mode(monitor: str) -> str:
+    """'min' for a loss, 'max' for an accuracy (what EarlyStopping's 'auto' would guess, made explicit)."""
+    return "max" if monitor.endswith("accuracy") else "min"
+
+
+def best_epoch(hist: pd.DataFrame, monitor: str) -> int:
+    """1-based epoch whose weights EarlyStopping restores: the first best value of `monitor` (0: no history)."""
+    if hist.empty or monitor not in hist:
+        return 0
+    col = hist[monitor]
+    return int(col.idxmax() if monitor_mode(monitor) == "max" else col.idxmin()) + 1
+
+
+CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+def curves_json(hist: pd.DataFrame) -> str:
+    """The per-epoch curves as one JSON object of lists (a train-row column; NaN becomes null)."""
+    cols = [c for c in CURVES if c in hist] + (["lr"] if "lr" in hist and "learning_rate" not in hist else [])
+    return json.dumps({c: [None if pd.isna(v) else round(float(v), 6) for v in hist[c]] for c in cols})
+
+
+def outcomes_json(data: Prepared, proba: np.ndarray) -> str:
+    """Per test sample: recording, gender and whether the prediction is right, so the reducer can pool folds
+    and bootstrap over recordings without the artefacts (one JSON object of three lists)."""
+    meta = data.meta_test
+    rec = meta["recording"] if "recording" in meta else meta["path"]
+    return json.dumps({"recording": rec.astype(str).tolist(), "gender": meta["gender"].astype(str).tolist(),
+                       "correct": (proba.argmax(axis=1) == data.y_test).astype(int).tolist()})
 
 
 def _log_epoch(epoch: int, logs: dict[str, float] | None) -> None:
@@ -200,6 +233,9 @@ def job_row(job: TrainJob) -> dict[str, Any]:
         "lstm_units": arch.lstm_units,  # at width 1.0; the model has round(units * width)
         "learning_rate": job.train.learning_rate,
         "batch_size": job.train.batch_size,
+        "folds": job.data.folds,
+        "fold": job.data.fold if job.data.folds is not None else None,
+        "monitor": job.train.monitor,
     }
 
 
@@ -245,7 +281,9 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
     row = job_row(job) | {
         "n_params": int(model.count_params()),
         "epochs_run": int(len(hist)),
-        "best_epoch": int(hist["val_loss"].idxmin()) + 1 if len(hist) else 0,
+        "best_epoch": best_epoch(hist, job.train.monitor),
+        "curves": curves_json(hist),
+        "test_outcomes": outcomes_json(data, proba),
         "train_s": round(train_s, 3),
         "n_train": len(data.x_train),
         "n_val": len(data.x_val),
@@ -260,13 +298,22 @@ def register_cli(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train one model and print test accuracy overall/male/female")
     p.add_argument("corpus", choices=sorted(PAPER_TUNED), help="dataset name")
     p.add_argument("root", nargs="?", default=None, help="corpus folder (not for synthetic)")
-    p.add_argument("--protocol", choices=["paper", "clean"], default="paper")
+    p.add_argument("--protocol", choices=["paper", "clean", "speaker"], default="paper")
     p.add_argument("--arch", choices=list(ARCHS), default="final")
     p.add_argument("--epochs", type=int, default=TrainSettings().epochs, help="maximum epochs (default 100)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (1.0 = paper)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=None, help="default: the paper's tuned value (Table 20)")
     p.add_argument("--learning-rate", type=float, default=None, help="default: the paper's tuned value")
+    p.add_argument("--monitor", choices=["val_loss", "val_accuracy"], default="val_loss",
+                   help="early stopping / LR schedule monitor (paper: val_loss)")
+    p.add_argument("--patience", type=int, default=TrainSettings().early_stopping_patience,
+                   help="early stopping patience (paper: 10)")
+    p.add_argument("--lr-patience", type=int, default=TrainSettings().reduce_lr_patience,
+                   help="ReduceLROnPlateau patience (paper: 6)")
+    p.add_argument("--folds", type=int, default=None, help="leak-free protocol: grouped k-fold with K folds")
+    p.add_argument("--fold", type=int, default=0, help="with --folds: the test fold, 0..K-1")
+    p.add_argument("--speaker-independent", action="store_true", help="clean protocol: group by speaker")
     p.add_argument("--out", type=Path, default=None, help="artefact folder (default ./sertack-train/<job id>)")
     p.set_defaults(func=_cli_train)
 
@@ -277,12 +324,16 @@ def cli_job(args: argparse.Namespace) -> TrainJob:
     root = str(Path(args.root).resolve()) if args.root else None
     return TrainJob(
         study="final" if args.arch == "final" else "arch",
-        data=DataSpec(corpus=CorpusSpec(name=args.corpus, root=root), protocol=args.protocol, seed=args.seed),
+        data=DataSpec(corpus=CorpusSpec(name=args.corpus, root=root), protocol=args.protocol, seed=args.seed,
+                      folds=args.folds, fold=args.fold, speaker_independent=args.speaker_independent),
         model=ModelSpec(arch=args.arch, width=args.width, dropout=tuned.dropout, lstm_dropout=tuned.lstm_dropout),
         train=TrainSettings(
             epochs=args.epochs,
             batch_size=args.batch_size or tuned.batch_size,
             learning_rate=args.learning_rate or tuned.learning_rate,
+            monitor=args.monitor,
+            early_stopping_patience=args.patience,
+            reduce_lr_patience=args.lr_patience,
         ),
     )
 
@@ -299,7 +350,8 @@ def _cli_train(args: argparse.Namespace) -> int:
     out = args.out or Path("sertack-train") / job.job_id
     row = run_train(job, out, JobEnv.default()).iloc[0]
     print(
-        f"{row['dataset']} {row['protocol']} {row['arch']} width={row['width']} seed={row['seed']}: "
+        f"{row['dataset']} {row['protocol']} {row['arch']} width={row['width']} seed={row['seed']}"
+        + (f" fold={row['fold']}/{row['folds']}" if pd.notna(row.get("folds")) else "") + f" monitor={row['monitor']}: "
         f"{row['epochs_run']} epochs (best {row['best_epoch']}) in {row['train_s']:.0f} s, "
         f"n_train={row['n_train']} n_val={row['n_val']} n_test={row['n_test']}"
     )

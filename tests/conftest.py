@@ -53,7 +53,23 @@ def slurm_available() -> str | None:
     return None
 
 
+def container_available() -> str | None:
+    """None when apptainer runs here and SERTACK_TEST_IMAGE names a built image, else the reason to skip."""
+    if shutil.which("apptainer") is None:
+        return "apptainer not on PATH (as root: bash containers/install-apptainer.sh, which `make test` runs)"
+    image = os.environ.get("SERTACK_TEST_IMAGE")
+    if not image:
+        return "SERTACK_TEST_IMAGE not set (make test builds the image as root: bash containers/build-image.sh)"
+    if not Path(image).is_file():
+        return f"SERTACK_TEST_IMAGE={image}: no such image (bash containers/build-image.sh builds it)"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    no_container = container_available() if any("container" in item.keywords for item in items) else None
+    for item in items:
+        if "container" in item.keywords and no_container:
+            item.add_marker(pytest.mark.skip(reason=no_container))
     reason = None
     checked = False
     for item in items:

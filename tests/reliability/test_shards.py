@@ -49,7 +49,7 @@ def test_truncated_and_garbage_shards_are_set_aside_shown_and_redone(copy_run, f
     assert not paths.error(train).exists() and not paths.error(attack).exists()  # redone: no stale error
     assert all(s["failed"] == 0 and s["done"] == s["total"] for s in run_status(paths).values())
 
-    reduce_run(paths.root, progress=False)
+    reduce_run(paths.root, progress=False, audio_limit=0)
     assert_same_results(paths, type(paths)(finished_run))
     assert_same_tables(paths, type(paths)(finished_run))
 
@@ -74,7 +74,7 @@ def test_truncated_attack_chunk_is_named_set_aside_and_redone(copy_run, finished
     assert kept.read_bytes() == raw[: len(raw) // 2]
     assert kept.with_name(kept.name + ".reason.txt").read_text().startswith("unreadable Parquet")
     assert chunk.exists() and attempts(paths.lock("attack", job)) == 2  # the first run, then this repair
-    reduce_run(paths.root, progress=False)
+    reduce_run(paths.root, progress=False, audio_limit=0)
     assert_same_results(paths, type(paths)(finished_run))
     assert_same_tables(paths, type(paths)(finished_run))
 

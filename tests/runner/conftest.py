@@ -102,3 +102,19 @@ def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr("sercore.jobs.entry_point", make)
     return calls
+
+
+@pytest.fixture(scope="session")
+def bare_tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny synthetic grid (tests/runner/tiny.py) run bare in-process and reduced, once per session.
+
+    The reference the Slurm and container end-to-end tests compare their reduced tables with.
+    """
+    from tests.runner.tiny import cli, tiny_grid
+
+    root = tmp_path_factory.mktemp("bare-tiny")
+    grid = root / "bare.yaml"
+    grid.write_text(yaml.safe_dump(tiny_grid("bare-tiny", root / "run")))
+    cli("submit", str(grid), "--executor", "local", "--no-progress", ok=(0,))
+    cli("reduce", str(root / "run"), ok=(0,))
+    return root / "run"

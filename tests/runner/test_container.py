@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from runner.container import ContainerSpec, bind_list, check_container, wrap_python
+from runner.container import ContainerSpec, bind_list, check_binds, check_container, wrap_python
 from sercore.errors import ConfigError
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -29,6 +29,8 @@ SLURM_CLIENT = [
     "/run/munge",
     "/etc/slurm",
     "/usr/lib/x86_64-linux-gnu/libmunge.so.2.0.0:/usr/lib/x86_64-linux-gnu/libmunge.so.2",
+    "/etc/passwd:/etc/passwd:ro",
+    "/etc/group:/etc/group:ro",
 ]
 
 
@@ -89,3 +91,28 @@ def test_check_container_accepts_present_image_and_none(tmp_path: Path, monkeypa
     image.write_bytes(b"")
     assert check_container(ContainerSpec(image=str(image))) is None
     assert check_container(None) is None
+
+
+def test_check_binds_accepts_paths_under_a_bind(tmp_path: Path) -> None:
+    (tmp_path / "run" / "data").mkdir(parents=True)
+    check_binds({"output": tmp_path / "run", "corpora[0].root": tmp_path / "run" / "data"}, [str(tmp_path / "run")])
+
+
+def test_check_binds_names_a_root_that_leaves_every_bind_through_a_symlink(tmp_path: Path) -> None:
+    """The root is under the bound run folder, but it is a symlink, which the container follows."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "run" / "data").symlink_to(tmp_path / "elsewhere")
+    needed = {"output": tmp_path / "run", "corpora[0].root": tmp_path / "run" / "data"}
+    automatic = [str(p) for p in needed.values()]  # as runner.dispatch binds them
+    with pytest.raises(ConfigError, match=rf"corpora\[0\].root .*/run/data resolves to {tmp_path}/elsewhere, "
+                                          r"which is outside every container bind"):
+        check_binds(needed, automatic)
+    check_binds(needed, [*automatic, str(tmp_path / "elsewhere")])  # bound too: fine
+
+
+def test_check_binds_names_a_path_outside_every_bind_and_a_missing_user_bind(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"container: cache /cache/x is outside every container bind \(/runs\)"):
+        check_binds({"cache": Path("/cache/x")}, ["/runs"])
+    with pytest.raises(ConfigError, match=rf"container.binds: {tmp_path}/nope does not exist on this host"):
+        check_binds({}, [], [str(tmp_path / "nope")])

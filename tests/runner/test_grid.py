@@ -288,9 +288,64 @@ def test_more_slices_than_chunks(make_grid) -> None:
     load_grid(make_grid(stages__attack__limit=8, stages__attack__chunk_size=4))  # 2 chunks: fine
 
 
+def test_transfer_stage_pairs_sources_with_same_pipeline_targets(make_grid) -> None:
+    from sercore.specs import TransferJob
+
+    grid = load_grid(make_grid(stages__transfer={"attacks": ["fgsm"]}))
+    jobs = grid.jobs["transfer"]
+    # 4 sources (protocols x seeds) x (4 final + 8 arch + 8 norm_study models with `original`; norm_sum excluded)
+    assert len(jobs) == 4 * 20 and grid.stages[-1] == "transfer"
+    attack_ids = {j.id for j in grid.jobs["attack"]}
+    for j in jobs:
+        assert isinstance(j.spec, TransferJob) and j.upstream_stage == "attack" and j.upstream in attack_ids
+        assert {a.attack for a in j.spec.attacks} == {"fgsm"} and len(j.spec.attacks) == 2  # both eps
+        assert j.spec.target.data.normalization == "original"
+    assert sum(j.spec.source == j.spec.target for j in jobs) == 4  # the replay diagonal
+    only_final = load_grid(make_grid(stages__transfer={"targets": ["train"]})).jobs["transfer"]
+    assert len(only_final) == 4 * 4 and {len(j.spec.attacks) for j in only_final} == {4}  # fgsm x2 + cw_linf x2
+
+
+def test_transfer_stage_problems(make_grid, tmp_path: Path) -> None:
+    found = problems(make_grid(stages__transfer={"attacks": ["pgd"], "targets": ["tune"], "extra": 1}))
+    assert any("stages.transfer.attacks: 'pgd' is not one of this grid's attacks" in p for p in found)
+    assert any("stages.transfer.targets: 'tune'" in p for p in found)
+    assert any("stages.transfer.extra: unknown key" in p for p in found)
+    assert any("needs stages.attack" in p for p in problems(make_grid(stages__attack=None, stages__transfer={})))
+
+
+def test_a_stage_may_run_a_subset_of_the_protocols(make_grid) -> None:
+    grid = load_grid(make_grid(stages__tune__protocols=["paper"], protocols=["paper", "clean", "speaker"]))
+    assert {j.spec.data.protocol for j in grid.jobs["tune"]} == {"paper"}
+    assert {j.spec.data.protocol for j in grid.jobs["train"]} == {"paper", "clean", "speaker"}
+    found = problems(make_grid(stages__tune__protocols=["speaker"]))
+    assert any("stages.tune.protocols: must be a non-empty subset" in p for p in found)
+
+
+def test_attack_stage_may_attack_a_subset_of_the_protocols(make_grid) -> None:
+    grid = load_grid(make_grid(stages__attack__protocols=["clean"]))
+    assert {j.spec.target.data.protocol for j in grid.jobs["attack"]} == {"clean"}
+    assert len(grid.jobs["attack"]) == 2 * (2 + 2)  # 2 seeds x (fgsm 2 eps + cw_linf 2 slices)
+
+
 def test_split_seed_is_a_stage_key_and_sweeps(make_grid, tmp_path: Path) -> None:
     plain = load_grid(make_grid())
     assert {(j.spec.data.protocol, j.spec.data.effective_split_seed, j.spec.data.seed)
             for j in plain.jobs["train"]} == {("paper", 1938, 0), ("paper", 1938, 1), ("clean", 0, 0), ("clean", 1, 1)}
     swept = load_grid(make_grid(stages__train__split_seed=[7, 8]))
     assert sorted({j.spec.data.split_seed for j in swept.jobs["train"]}) == [7, 8] and len(swept.jobs["train"]) == 8
+
+
+def test_folds_expand_under_the_leak_free_protocol_only(make_grid) -> None:
+    grid = load_grid(make_grid(stages__train__folds=3))
+    train = [j.spec for j in grid.jobs["train"]]
+    clean = sorted((s.data.seed, s.data.fold) for s in train if s.data.protocol == "clean")
+    assert clean == [(seed, f) for seed in (0, 1) for f in range(3)]
+    assert {s.data.folds for s in train if s.data.protocol == "clean"} == {3}
+    assert [(s.data.folds, s.data.fold) for s in train if s.data.protocol == "paper"] == [(None, 0)] * 2
+    # attacks target every fold's model, so attack rows pool over all test recordings too
+    assert len(grid.jobs["attack"]) == len(train) * 4
+
+
+def test_bad_folds_value_names_the_key(make_grid) -> None:
+    assert any("stages.train.folds" in p and "greater than or equal to 2" in p
+               for p in problems(make_grid(stages__train__folds=1)))

@@ -81,10 +81,11 @@ def test_readme_links_exist_and_sections_are_there(report: Path) -> None:
         else:
             assert sf.info(report / link).samplerate == 16000
     for heading in ("## Provenance", "## Completeness", "## Tables", "## Paper vs reproduced",
-                    "## Paper protocol vs leak-free protocol", "## Figures", "## Listen"):
+                    "## Paper protocol vs leak-free protocol", "## Beyond the paper", "## Figures", "## Listen"):
         assert heading in text
     for name in ("T03_clean_accuracy", "T05_accuracy_by_gender", "P00_paper_summary", "P03_paper_table_3",
-                 "X03_protocol_clean_accuracy", "X05_protocol_attacks"):
+                 "X03_protocol_clean_accuracy", "X05_protocol_attacks", "R01_worst_case", "C01_claims",
+                 "S01_speaker_accuracy", "X06_leak_measured_twice"):
         for ext in ("csv", "md", "tex"):
             assert (report / "tables" / f"{name}.{ext}").is_file()
 
@@ -112,6 +113,8 @@ def test_provenance(report: Path) -> None:
     grid = report.parent / "grid.yaml"
     assert prov["grid_sha256"] == hashlib.sha256(grid.read_bytes()).hexdigest()
     assert set(prov["hosts"]) == {"node0", "node1"} and "NVIDIA H100" in prov["devices"]
+    assert set(prov["images"]) == {"bare", "sertack-0123456789ab.sif (hash 0123456789ab)"}, prov["images"]
+    assert sum(prov["images"].values()) == sum(prov["hosts"].values())
     assert prov["first_finished"] < prov["last_finished"]
     assert prov["packages"]["pyarrow"] and prov["jobs"]["attack"] == {"ok": 2 * 2 * 2 * 9}
 

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import yaml
 
 from runner import slurm
 from runner.resources import Resources, SiteProfile
+from tests.runner.tiny import assert_same_results, cli, poll as _poll, shard_table, tiny_grid, wait_for_queue
 
 pytestmark = pytest.mark.slurm
 
@@ -32,15 +32,6 @@ pytestmark = pytest.mark.slurm
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 PROFILE = SiteProfile(python=sys.executable, env={"SERTACK_E2E": "from-profile"})
-
-
-def _poll(check: Callable[[], bool], timeout_s: float, every_s: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(every_s)
-    return check()
 
 
 def gpu_task(i: int) -> dict[str, str | int]:
@@ -84,6 +75,7 @@ def test_container_binds_cover_the_slurm_client(over_limit_job: submitit.Job) ->
     assert binds[0].endswith("/scontrol") and Path(binds[0]).is_file()
     assert str(Path(os.environ["SLURM_CONF"]).resolve().parent) in binds
     assert any(b.endswith("libmunge.so.2") for b in binds), binds
+    assert "/etc/passwd:/etc/passwd:ro" in binds, "scontrol resolves SlurmUser by name"
     assert any(Path(b, "auth_munge.so").is_file() for b in binds if ":" not in b), binds
 
 
@@ -106,39 +98,6 @@ def test_gpu_array_runs_and_sacct_reports_each_task(over_limit_job: submitit.Job
 
 # ---------------------------------------------------------------- the runner CLI on Slurm
 
-REPO = Path(__file__).resolve().parents[2]
-# Columns that legitimately differ between two runs of the same jobs: where and when they ran, wall times.
-VOLATILE = re.compile(r"^(host|device|finished_at)$|(train|generate)_s$|per_s$")
-
-
-def tiny_grid(name: str, output: Path, **extra: object) -> dict:
-    """features (CPU) -> train (1 fake GPU) -> four fgsm attacks (CPU), all tiny."""
-    return {
-        "name": name,
-        "output": str(output),
-        "seeds": [0],
-        "protocols": ["paper"],
-        "corpora": [{"name": "synthetic", "synthetic_per_class": 2}],
-        "features": {"augment": False},
-        "resources": {"default": {"mem": "2G", "time": 10}, "train": {"gpus": 1}},
-        "stages": {
-            "features": {},
-            "train": {"model": {"width": 0.25}, "train": {"epochs": 1}},
-            "attack": {"limit": 4, "attacks": {"fgsm": {"eps": [0.05, 0.1, 0.5, 1.0]}}},
-        },
-        **extra,
-    }
-
-
-def cli(*args: str, fault: str = "", timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SERTACK_FAULT_INJECT": fault}
-    done = subprocess.run(
-        [sys.executable, "-m", "runner", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert done.returncode in (0, 1), f"runner {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 def run_status(run: Path) -> dict:
     return json.loads(cli("status", str(run), "--json").stdout)
 
@@ -147,29 +106,6 @@ def submitted(run: Path, stage: str) -> dict[str, str]:
     """{job id: Slurm task id} of the latest submission of each job (written by the dispatcher)."""
     path = run / "logs" / stage / "submitted.json"
     return json.loads(path.read_text())["jobs"] if path.exists() else {}
-
-
-def wait_for_queue(job_names: list[str], timeout_s: float) -> None:
-    """Until Slurm has nothing queued or running under these job names (array tasks included)."""
-
-    def empty() -> bool:
-        out = subprocess.run(
-            ["squeue", "-h", "-o", "%i %T", "--name", ",".join(job_names)], capture_output=True, text=True
-        )
-        return out.returncode == 0 and not out.stdout.strip()
-
-    assert _poll(empty, timeout_s, every_s=3), f"jobs {job_names} still queued after {timeout_s} s"
-
-
-def shard_table(run: Path, stage: str) -> pd.DataFrame:
-    frames = [pd.read_parquet(p) for p in sorted((run / "shards" / stage).glob("*.parquet"))]
-    return _stable(pd.concat(frames, ignore_index=True))
-
-
-def _stable(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.drop(columns=[c for c in df.columns if VOLATILE.search(c)])
-    keys = [c for c in ("job_id", "sample", "path") if c in df.columns]
-    return df.sort_values(keys).reset_index(drop=True)
 
 
 @dataclass
@@ -198,15 +134,14 @@ def _mtimes(run: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+def scenario(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Scenario:
     from runner.grid import load_grid
 
     root = tmp_path_factory.mktemp("cli-e2e")
-    a, b, t = root / "run-a", root / "run-b", root / "run-t"
+    a, t = root / "run-a", root / "run-t"
     grid_a = root / "a.yaml"
     tag = f"e2e{os.getpid()}"  # Slurm job names are `<grid name>-<stage>`: unique per test session
     grid_a.write_text(yaml.safe_dump(tiny_grid(f"{tag}-a", a)))
-    (root / "b.yaml").write_text(yaml.safe_dump(tiny_grid(f"{tag}-b", b)))
     # T: the features job sleeps past a 2-minute limit; the profile drops the fault on the requeued run.
     # Slurm sends USR2 at its 30 s check once at most signal_delay_s + 30 s remain: 60-90 s into a run here,
     # which leaves the requeued run at least 60 s (a 1-minute limit would signal every run at its first check).
@@ -227,8 +162,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     tasks = submitted(a, "attack")
     # cancel half of the attack array while it still waits for the train stage
     subprocess.run(["scancel", *(tasks[j] for j in cancelled)], check=True)
-    # the uninterrupted reference runs in-process meanwhile
-    cli("submit", str(root / "b.yaml"), "--executor", "local", "--no-progress")
+    b = request.getfixturevalue("bare_tiny_run")  # the uninterrupted reference runs in-process meanwhile
 
     names = [f"{tag}-a-{s}" for s in ids]
     wait_for_queue(names, 300)
@@ -294,12 +228,8 @@ def test_job_over_time_limit_is_requeued_through_the_runner(scenario: Scenario) 
 
 
 def test_reduced_tables_equal_those_of_an_uninterrupted_run(scenario: Scenario) -> None:
-    for run in (scenario.a, scenario.b):
-        cli("reduce", str(run))
-    for stage in scenario.ids:
-        got = _stable(pd.read_parquet(scenario.a / "results" / f"{stage}.parquet"))
-        want = _stable(pd.read_parquet(scenario.b / "results" / f"{stage}.parquet"))
-        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-5, obj=f"results/{stage}.parquet")
+    cli("reduce", str(scenario.a))  # the bare reference is reduced by its fixture
+    assert_same_results(scenario.a, scenario.b, list(scenario.ids))
 
 
 # Last in the file on purpose: its job was submitted by the module's first test and has been running since.

@@ -45,7 +45,8 @@ def test_tables_match_golden_layout(reduced: tuple[RunData, Summary, dict[str, T
                 "T09_emotions", "T10_segments", "T18_lstm_units", "T19_m1_vs_final", "T20_tuned_values",
                 "T21_tuning_effect", "T22_test_composition", "T23-T43_fgsm_sweep", "T23-T43_bim_sweep", "T27_bim_loss",
                 "T23-T43_jsma_sweep", "T23-T43_cw_l2_sweep", "T44_best_time", "T45_rank_accuracy",
-                "T46_rank_perturbation", "T47_gender_accuracy", "T48_gender_perturbation"]
+                "T46_rank_perturbation", "T47_gender_accuracy", "T48_gender_perturbation",
+                "X08_pooled_accuracy", "X09_training"]
     assert list(tables) == expected
     for name, table in tables.items():
         assert_golden(f"{name}.md", to_markdown(table))
@@ -145,7 +146,7 @@ def test_only_stages_in_the_run_give_tables(tmp_path: Path) -> None:
         paths.plan(stage).unlink()
     names = [t.name for t in build_tables(load_run(paths.root, progress=False))]
     assert names == ["T03_clean_accuracy", "T08_durations", "T09_emotions", "T10_segments", "T21_tuning_effect",
-                     "T22_test_composition"]  # features and final models only
+                     "T22_test_composition", "X08_pooled_accuracy", "X09_training"]  # features and final models only
 
 
 def test_two_protocols_become_a_row_label(tmp_path: Path) -> None:

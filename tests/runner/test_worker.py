@@ -32,8 +32,10 @@ def test_shard_has_job_rows_and_run_columns(planned, fake_jobs) -> None:
     shard = run_one(paths.root, "features", job.id)
     assert shard == paths.shard("features", job.id)
     df = pd.read_parquet(shard)
-    assert list(df.columns) == ["kind", "value", "job_id", "stage", "host", "device", "finished_at"]
+    assert list(df.columns) == ["kind", "value", "job_id", "stage", "host", "device", "container", "image_hash",
+                                "finished_at"]
     assert df.loc[0, "job_id"] == job.id and df.loc[0, "stage"] == "features" and df.loc[0, "device"] == "cpu"
+    assert df.loc[0, "container"] == "" and df.loc[0, "image_hash"] == "", "ran bare"
     assert (paths.artefacts("features", job.id) / "done.txt").exists()
     assert not any(p.name.startswith(".") for p in paths.shard_dir("features").iterdir())
 
@@ -102,3 +104,39 @@ def test_worker_is_checkpointable_and_picklable(planned, fake_jobs) -> None:
     assert again.args == (str(paths.root), "features", job.id)
     again.result()  # the requeued call re-enters run_one
     assert paths.shard("features", job.id).exists()
+
+
+def test_shard_records_the_image_it_ran_in(planned, fake_jobs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside Apptainer, APPTAINER_CONTAINER names the image and its %environment sets SERTACK_IMAGE_HASH."""
+    grid, paths = planned
+    monkeypatch.setenv("APPTAINER_CONTAINER", "/images/sertack-0123456789ab.sif")
+    monkeypatch.setenv("SERTACK_IMAGE_HASH", "0123456789ab")
+    df = pd.read_parquet(run_one(paths.root, "features", grid.jobs["features"][0].id))
+    assert (df.loc[0, "container"], df.loc[0, "image_hash"]) == ("/images/sertack-0123456789ab.sif", "0123456789ab")
+
+
+def test_transfer_job_gets_its_model_and_attack_folders(make_grid, fake_jobs, monkeypatch) -> None:
+    grid = load_grid(make_grid(stages__transfer={"attacks": ["fgsm"], "targets": ["arch_study"]}))
+    paths = RunPaths(grid.output)
+    write_plan(grid, paths, paths.cache)
+    job = grid.jobs["transfer"][0]
+    spec = job.spec
+    with pytest.raises(JobError, match="has no shard"):
+        run_one(paths.root, "transfer", job.id)
+    run_one(paths.root, "features", grid.jobs["features"][0].id)
+    run_one(paths.root, "train", spec.source.job_id)
+    for a in spec.attacks:
+        run_one(paths.root, "attack", a.job_id)
+    with pytest.raises(JobError, match=f"upstream arch_study job {spec.target.job_id} has no shard"):
+        run_one(paths.root, "transfer", job.id)
+    run_one(paths.root, "arch_study", spec.target.job_id)
+    seen = {}
+
+    def fake_transfer(s, workdir, env):
+        seen.update(upstream=env.upstream, inputs=dict(env.inputs))
+        return pd.DataFrame({"kind": ["transfer"]})
+    monkeypatch.setattr("sercore.jobs.entry_point", lambda kind: fake_transfer)
+    run_one(paths.root, "transfer", job.id)
+    assert seen["upstream"] == paths.artefacts("arch_study", spec.target.job_id)
+    assert seen["inputs"]["source"] == paths.artefacts("train", spec.source.job_id)
+    assert {k for k in seen["inputs"] if k != "source"} == {a.job_id for a in spec.attacks}

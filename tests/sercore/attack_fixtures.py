@@ -31,6 +31,8 @@ def make_data(n_train: int = 240, n_test: int = 30, seed: int = 0, signal: float
         "speaker": [f"s{i % 4}" for i in range(n_test)],
         "gender": ["female" if i % 4 < 2 else "male" for i in range(n_test)],
         "emotion": [CLASSES[k] for k in y_test],
+        "segment": np.arange(n_test, dtype=np.int64) + 1000,  # store rows: not the test-set index
+        "recording": [f"r{i // 2:03d}" for i in range(n_test)],
     })
     lo, hi = min(x_train.min(), x_test.min()), max(x_train.max(), x_test.max())
     return SimpleNamespace(

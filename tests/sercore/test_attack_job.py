@@ -207,3 +207,37 @@ def test_cli_set_is_checked_like_a_grid() -> None:
         cli_params(["bim"], ["bim.max_iter=five"])
     with pytest.raises(ConfigError, match="expected ATTACK.PARAM=VALUE"):
         cli_params(["bim"], ["fgsm.eps=1"])
+
+
+def test_sample_ids_are_stable_across_jobs_and_slices(tmp_path: Path) -> None:
+    """Worst-case robustness and transfer join attack rows of different jobs on `sample` (one model) and
+    `segment` (any model of the corpus): both must name the same test sample in every job and slice."""
+    data, model = toy()
+    frames = [attack_prepared(job("fgsm"), data, model, tmp_path / "fgsm"),
+              attack_prepared(job("deepfool"), data, model, tmp_path / "deepfool"),
+              *[attack_prepared(job("fgsm", params={"eps": 0.25}, slices=2, slice=k), data, model, tmp_path / f"s{k}")
+                for k in range(2)]]
+    ident = ["sample", "segment", "recording", "path", "speaker", "gender", "y_true", "y_clean"]
+    first = frames[0][ident].sort_values("sample").reset_index(drop=True)
+    for other in frames[1:2]:
+        pd.testing.assert_frame_equal(other[ident].sort_values("sample").reset_index(drop=True), first)
+    sliced = pd.concat(frames[2:], ignore_index=True)[ident].sort_values("sample").reset_index(drop=True)
+    pd.testing.assert_frame_equal(sliced, first)
+    meta = data.meta_test
+    assert (first.segment.to_numpy() == meta.segment.to_numpy()[first["sample"]]).all()
+
+
+def test_adversarial_deltas_are_kept_per_chunk(tmp_path: Path) -> None:
+    data, model = toy()
+    rows = attack_prepared(job("fgsm"), data, model, tmp_path)
+    chunk_dir = tmp_path / "chunks"
+    for c in sorted(rows.chunk.unique()):
+        with np.load(attack_job.delta_path(chunk_dir, c)) as npz:
+            sample, delta = npz["sample"], npz["delta"]
+        assert delta.dtype == np.float16 and delta.shape == (len(sample), *SHAPE[:2])
+        assert sorted(sample) == sorted(rows[rows.chunk == c]["sample"])
+        # FGSM moves each cell by at most eps (0.75), clipping may shorten it
+        assert np.abs(delta.astype(np.float32)).max() <= 0.75 + 1e-3
+        per_cell = np.abs(delta.astype(np.float64)).reshape(len(sample), -1).mean(axis=1)
+        by = rows.set_index("sample").loc[sample]
+        assert np.allclose(per_cell, by.perturbation, rtol=2e-3)  # the float16 delta is the row's perturbation

@@ -47,9 +47,21 @@ def test_clean_protocol_has_no_leak(cache_dir: Path, speaker_independent: bool) 
     if speaker_independent:
         spk = [set(m["speaker"]) for m in (p.meta_train, p.meta_val, p.meta_test)]
         assert not (spk[0] & spk[1] or spk[0] & spk[2] or spk[1] & spk[2])
-    assert (p.meta_test["version"] == "original").all() and (p.meta_val["version"] == "original").all()
-    assert p.meta_train["version"].nunique() == 9
+    assert (p.meta_test["version"] == "original").all()
+    assert p.meta_train["version"].nunique() == p.meta_val["version"].nunique() == 9  # val: all versions
     assert np.abs(p.x_train.mean(axis=0)).max() < 1e-3  # fitted on train only
+    assert p.clip_values == (float(np.floor(p.x_train.min())), float(np.ceil(p.x_train.max())))
+
+
+def test_speaker_protocol_holds_out_one_speaker_per_gender(cache_dir: Path) -> None:
+    p = prepare(DataSpec(corpus=TINY, protocol="speaker", seed=2), cache_dir)
+    spk = [set(m["speaker"]) for m in (p.meta_train, p.meta_val, p.meta_test)]
+    assert len(spk[2]) == 2 and set(p.meta_test["gender"]) == {"male", "female"}  # 4 speakers: 1 + 1 tested
+    assert not (spk[0] & spk[2] or spk[1] & spk[2])
+    tr, va, te = _sides(p)
+    assert not (tr & va or tr & te or va & te)
+    assert (p.meta_test["version"] == "original").all() and p.meta_train["version"].nunique() == 9
+    assert np.abs(p.x_train.mean(axis=0)).max() < 1e-3  # scaler fitted on train only, as `clean`
     assert p.clip_values == (float(np.floor(p.x_train.min())), float(np.ceil(p.x_train.max())))
 
 
@@ -117,3 +129,16 @@ def test_split_seed_is_separate_from_the_training_seed() -> None:
     clean = [DataSpec(corpus=TINY, protocol="clean", seed=s) for s in (0, 1)]
     assert [d.effective_split_seed for d in clean] == [0, 1]
     assert DataSpec(corpus=TINY, protocol="clean", seed=1, split_seed=5).effective_split_seed == 5
+
+
+def test_clean_folds_test_every_recording_once(cache_dir: Path) -> None:
+    """Grouped 5-fold on the synthetic store: each recording tested in exactly one fold, never trained on there."""
+    seen: list[str] = []
+    for fold in range(5):
+        p = prepare(DataSpec(corpus=TINY, protocol="clean", folds=5, fold=fold, seed=2), cache_dir)
+        tr, va, te = _sides(p)
+        assert not (tr & te or va & te or tr & va)
+        assert (p.meta_test["version"] == "original").all()
+        seen += sorted(te)
+    every = prepare(DataSpec(corpus=TINY, protocol="clean", seed=2), cache_dir)
+    assert sorted(seen) == sorted(set().union(*_sides(every)))  # all 20 recordings, once each

@@ -71,6 +71,35 @@ def test_artefacts_and_row(trained: tuple[dict, Path], toy: Prepared) -> None:
     assert list(scaler["classes"]) == list(CLASSES)
 
 
+def test_row_carries_curves_best_epoch_and_outcomes(trained: tuple[dict, Path]) -> None:
+    row, workdir = trained
+    hist = pd.read_csv(workdir / "history.csv")
+    curves = json.loads(row["curves"])
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(curves)
+    np.testing.assert_allclose(curves["val_loss"], hist["val_loss"], atol=1e-5)
+    assert row["best_epoch"] == int(hist["val_loss"].idxmin()) + 1 and row["monitor"] == "val_loss"
+    pred = pd.read_parquet(workdir / "predictions.parquet")
+    out = json.loads(row["test_outcomes"])
+    assert out["correct"] == (pred["y_true"] == pred["y_pred"]).astype(int).tolist()
+    assert out["recording"] == pred["path"].tolist() and out["gender"] == pred["gender"].tolist()
+    assert row["folds"] is None and row["fold"] is None
+
+
+def test_monitor_setting_drives_callbacks_and_best_epoch() -> None:
+    from sercore.train import best_epoch, callbacks
+
+    acc = TrainSettings(monitor="val_accuracy", early_stopping_patience=3, reduce_lr_patience=2)
+    stop, plateau = callbacks(acc)[:2]
+    assert (stop.monitor, stop.mode, stop.patience, stop.restore_best_weights) == ("val_accuracy", "max", 3, True)
+    assert (plateau.monitor, plateau.mode, plateau.patience) == ("val_accuracy", "max", 2)
+    assert callbacks(TrainSettings())[0].mode == "min"  # the paper's val_loss
+    hist = pd.DataFrame({"val_loss": [1.0, 0.5, 0.7, 0.6], "val_accuracy": [0.3, 0.5, 0.8, 0.8]})
+    assert best_epoch(hist, "val_loss") == 2 and best_epoch(hist, "val_accuracy") == 3  # first best
+    assert best_epoch(hist.iloc[:0], "val_loss") == 0
+    with pytest.raises(Exception, match="val_accuracy"):
+        TrainSettings(monitor="accuracy")  # type: ignore[arg-type]
+
+
 def test_gender_accuracies_match_predictions_subsets(trained: tuple[dict, Path]) -> None:
     row, workdir = trained
     pred = pd.read_parquet(workdir / "predictions.parquet")
@@ -138,6 +167,12 @@ def test_cli_job_uses_table_20() -> None:
     assert (job.model.dropout, job.model.lstm_dropout) == (0.3, 0.0)
     assert (job.train.learning_rate, job.train.batch_size, job.train.epochs) == (1e-4, 8, 5)
     assert job.data.corpus.root == "/data/emovo" and job.model.width == 0.5
+    job = train.cli_job(parser.parse_args(["train", "emodb", "/data/emodb", "--protocol", "clean", "--folds", "5",
+                                           "--fold", "3", "--monitor", "val_accuracy", "--patience", "4"]))
+    assert (job.data.folds, job.data.fold, job.train.monitor, job.train.early_stopping_patience) == \
+        (5, 3, "val_accuracy", 4)
+    with pytest.raises(Exception, match="leak-free protocols only"):
+        train.cli_job(parser.parse_args(["train", "emodb", "/data/emodb", "--folds", "5"]))
 
 
 def test_requeued_job_resumes_from_backup(toy: Prepared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

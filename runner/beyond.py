@@ -1,0 +1,25 @@
+"""The report's "Beyond the paper" section: what the paper's single numbers cannot say, from the same run.
+
+R01 worst-case robust accuracy (runner.robustness), C01 the paper's comparisons as tests and S01 per-speaker
+accuracy (runner.claims), X06 paper vs clean vs speaker protocol (runner.protocols),
+TR01 transfer matrices (runner.transfer_tables). Each builder returns None when the run lacks its inputs.
+"""
+
+from __future__ import annotations
+
+from .claims import table_claims, table_speakers
+from .protocols import table_leak
+from .reduce import RunData
+from .render import Table
+from .robustness import table_worst_case
+from .tables import Summary
+from .transfer_tables import table_transfer
+from .uncertainty import ci_note
+
+
+def beyond_tables(data: RunData, s: Summary) -> list[Table]:
+    """Every "beyond the paper" table the run supports, in report order."""
+    found = [table_worst_case(s.attack_rows, s.variants, s.stats, ci_note(s.stats)) if not s.attack_rows.empty
+             else None, table_claims(s), table_speakers(s),
+             table_leak(s), table_transfer(data.frame("transfer"), s.best, s.stats)]
+    return [t for t in found if t is not None]
