@@ -317,6 +317,13 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
         shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
         # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
         return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s, job.target.job_id)
+    if getattr(job, "kind", None) == "transfer":  # replay stored adversarial inputs: 2 forward passes per sample
+        n_test = split_sizes(segments(job.target.data, cache))[2]
+        m, exact = cal.model(job.target.model.arch, job.target.model.width)
+        n = sum(attack_samples(a, n_test) for a in job.attacks)
+        shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
+        return JobCost("transfer", 0.0, 2 * n * m.per_sample("F", 256), job.target.job_id, shared, exact,
+                       m.trace_s, job.target.job_id)
     raise ConfigError(f"no cost model for {type(job).__name__}")
 
 
