@@ -30,7 +30,7 @@ test: install
 	@if [ -f $(SLURM_ROOT)/etc/slurm.conf ]; then export SLURM_CONF=$(SLURM_ROOT)/etc/slurm.conf; fi; \
 	  image=$$(PY=$(BIN)/python bash containers/ensure.sh) || exit 1; \
 	  if [ -n "$$image" ]; then export SERTACK_TEST_IMAGE=$$image PATH="$$PATH:/usr/local/bin"; fi; \
-	  $(BIN)/python -m pytest -q
+	  $(BIN)/python -m pytest -q --durations=25
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m 'not slow and not slurm and not container'
