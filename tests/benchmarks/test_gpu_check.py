@@ -46,4 +46,5 @@ def test_tiny_gpu_check_on_real_emodb(tmp_path: Path) -> None:
     if not (EMODB.is_dir() and any(EMODB.glob("*.wav"))):
         pytest.skip(f"real EmoDB not found at {EMODB} (set EMODB_ROOT)")
     report = run_check(tmp_path / "emodb", "--corpus", "emodb", "--root", str(EMODB))
-    assert report["corpus"] == "emodb" and report["train"]["n_test"] > 100
+    # --size tiny turns augmentation off, so the paper split's 20 % test side holds ~90 of EmoDB's original segments
+    assert report["corpus"] == "emodb" and report["train"]["n_test"] > 80
