@@ -177,8 +177,9 @@ def table_pooled(pooled: pd.DataFrame) -> Table | None:
     notes = [f"Accuracy over all test segments of all folds; [low, high]: {CI_LEVEL:.0%} percentile bootstrap over "
              f"test recordings ({N_RESAMPLES} resamples, scipy.stats.bootstrap). Fold spread: min–max and sample "
              "standard deviation of the per-fold accuracies."]
-    return Table("X08_pooled_accuracy", "Clean test accuracy pooled over folds, with bootstrap CIs", df, ordered,
-                 notes)
+    # the CSV's columns sorted: a merged train frame's column order depends on which shard pyarrow read first
+    return Table("X08_pooled_accuracy", "Clean test accuracy pooled over folds, with bootstrap CIs", df,
+                 ordered[sorted(ordered.columns)], notes)
 
 
 def early_best(best: Any, run: Any) -> bool:
@@ -220,7 +221,8 @@ def table_training(train: pd.DataFrame, max_epochs: dict[str, int] | None = None
              f"means <= max({EARLY_BEST_EPOCHS}, {EARLY_BEST_FRACTION:.0%} of the epochs run)."]
     if flags:
         notes.append(f"{flags} model(s) carry a warning.")
-    return Table("X09_training", "Training: best epoch and monitored values per model", df, train, notes)
+    return Table("X09_training", "Training: best epoch and monitored values per model", df,
+                 train[sorted(train.columns)], notes)
 
 
 def epoch_caps(plan: list[dict[str, Any]]) -> dict[str, int]:
