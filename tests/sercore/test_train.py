@@ -171,7 +171,7 @@ def test_cli_job_uses_table_20() -> None:
                                            "--fold", "3", "--monitor", "val_accuracy", "--patience", "4"]))
     assert (job.data.folds, job.data.fold, job.train.monitor, job.train.early_stopping_patience) == \
         (5, 3, "val_accuracy", 4)
-    with pytest.raises(Exception, match="leak-free protocols only"):
+    with pytest.raises(Exception, match="applies to protocol 'clean' only"):
         train.cli_job(parser.parse_args(["train", "emodb", "/data/emodb", "--folds", "5"]))
 
 
