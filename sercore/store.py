@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -30,7 +31,7 @@ import pandas as pd
 from . import audio, augment, features
 from .datasets import LOADERS, corpus_root, kept, load_corpus
 from .env import JobEnv
-from .errors import DataError, SertackError
+from .errors import DataError
 from .io import atomic_dir, write_json, write_parquet
 from .specs import CorpusSpec, FeatureSettings, FeaturesJob
 
@@ -285,34 +286,21 @@ def open_store(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, *
 def _build_in_subprocess(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, workers: int,
                          progress: bool) -> None:
     """Build in a fresh interpreter: forking a process with TensorFlow loaded can deadlock, and spawning
-    workers from it re-runs the caller's __main__ (fatal for scripts without a main guard)."""
-    cmd = [sys.executable, "-m", "sercore.store", corpus.canonical_json(), features.canonical_json(),
-           str(cache_dir), "--workers", str(workers)] + ([] if progress else ["--quiet"])
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
-    if proc.returncode != 0:
-        lines = proc.stdout.strip().splitlines()
-        raise DataError(lines[-1] if lines else f"feature store build failed (exit {proc.returncode}): {cmd}")
+    workers from it re-runs the caller's __main__ (fatal for scripts without a main guard).
 
-
-def _main(argv: list[str] | None = None) -> int:
-    """`python -m sercore.store CORPUS_JSON FEATURES_JSON CACHE_DIR`: the subprocess side of the build."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m sercore.store")
-    ap.add_argument("corpus")
-    ap.add_argument("features")
-    ap.add_argument("cache_dir", type=Path)
-    ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
-        open_store(CorpusSpec.model_validate_json(args.corpus), FeatureSettings.model_validate_json(args.features),
-                   args.cache_dir, workers=args.workers, progress=not args.quiet)
-    except SertackError as exc:
-        print(str(exc))
-        return 2
-    return 0
+    The child reports through its exit status and an error file (sercore/cli/store_build.py)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".store-build-", dir=cache_dir) as tmp:
+        error_file = Path(tmp) / "error.txt"
+        cmd = [sys.executable, "-m", "sercore.cli.store_build", corpus.canonical_json(), features.canonical_json(),
+               str(cache_dir), "--workers", str(workers), "--error-file", str(error_file)]
+        cmd += [] if progress else ["--quiet"]
+        proc = subprocess.run(cmd, check=False)
+        if proc.returncode == 0:
+            return
+        message = error_file.read_text().strip() if error_file.is_file() else ""
+    raise DataError(message or f"{corpus.name}: feature store build failed (exit {proc.returncode}) in a child "
+                               f"process; its stderr above says why: {' '.join(cmd[:3])} ...")
 
 
 def run_features(job: FeaturesJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
@@ -320,6 +308,3 @@ def run_features(job: FeaturesJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     store = open_store(job.corpus, job.features, env.cache_dir, progress=False)
     return store.files[FILE_TABLE_COLUMNS].copy()
 
-
-if __name__ == "__main__":
-    sys.exit(_main())
