@@ -21,7 +21,6 @@ the same code runs on a CPU in tests.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess

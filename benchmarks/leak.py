@@ -94,7 +94,7 @@ def main() -> int:
     out = []
     keys = ["dataset", "width", "monitor", "seed"]
     for key, grp in pooled.groupby(keys, dropna=False):
-        rec: dict = dict(zip(keys, key))
+        rec: dict = dict(zip(keys, key, strict=False))
         by = {r["protocol"]: r for _, r in grp.iterrows()}
         for proto, r in by.items():
             rec[proto] = {m: r.get(m) for m in ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "accuracy_male",
@@ -106,10 +106,10 @@ def main() -> int:
                 rec[proto] |= paper_breakdown(paths, r) or {}
         if {"paper", "clean"} <= set(by):
             a, b = (pd.DataFrame(json.loads(by[x]["test_outcomes"])) for x in ("paper", "clean"))
-            rec["leak"] = dict(zip(("all", "ci_low", "ci_high"), difference_ci(a, b)))
+            rec["leak"] = dict(zip(("all", "ci_low", "ci_high"), difference_ci(a, b), strict=False))
             for g in ("male", "female"):
                 rec[f"leak_{g}"] = dict(zip(("all", "ci_low", "ci_high"),
-                                            difference_ci(a[a.gender == g], b[b.gender == g])))
+                                            difference_ci(a[a.gender == g], b[b.gender == g]), strict=False))
         out.append(rec)
     if args.json:
         print(json.dumps(out, default=lambda o: None if o is None or (isinstance(o, float) and np.isnan(o)) else

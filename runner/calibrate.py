@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,7 @@ def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any
         out["models"].append(model_costs(arch, width, batches))
     load1 = os.getloadavg()[0]
     host = socket.gethostname()
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
     return {
         "label": f"measured on {host} ({os.cpu_count()} cores, {device}) by `python -m runner calibrate` at "
                  f"{stamp}, load average {load0:.1f}-{load1:.1f}",

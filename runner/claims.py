@@ -119,7 +119,7 @@ def table_claims(s: Summary) -> Table | None:
         return "–" if pd.isna(v) else format(v, spec)
     display = pd.DataFrame({
         "claim": df.claim, "effect": df.effect.map(lambda v: num(v, "+.4f")),
-        f"{s.stats.confidence:.0%} CI": [f"[{num(lo, '+.4f')}, {num(hi, '+.4f')}]" for lo, hi in zip(df.lo, df.hi)],
+        f"{s.stats.confidence:.0%} CI": [f"[{num(lo, '+.4f')}, {num(hi, '+.4f')}]" for lo, hi in zip(df.lo, df.hi, strict=False)],
         "p": df.p.map(lambda v: num(v, ".3g")), "p (Holm)": df.p_holm.map(lambda v: num(v, ".3g")),
         "verdict": df.verdict})
     display.attrs["labels"] = 1

@@ -76,7 +76,7 @@ def _interp(table: dict[int, float], batch: int) -> float:
         return table[sizes[0]]
     if batch >= sizes[-1]:
         return table[sizes[-1]]
-    for lo, hi in zip(sizes, sizes[1:]):
+    for lo, hi in zip(sizes, sizes[1:], strict=False):
         if lo <= batch <= hi:
             t = (math.log(batch) - math.log(lo)) / (math.log(hi) - math.log(lo))
             return math.exp((1 - t) * math.log(table[lo]) + t * math.log(table[hi]))

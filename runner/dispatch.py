@@ -23,13 +23,13 @@ from typing import Any
 from sercore.errors import ConfigError
 from sercore.io import write_json
 
+from . import runfolder
 from .container import check_binds
 from .grid import Grid
+from .locks import JobBusy, locked
 from .paths import RunPaths
 from .plan import PlanEntry, StageState, error_reason, states, write_plan
 from .resources import load_profile
-from . import runfolder
-from .locks import JobBusy, locked
 from .worker import Worker, execute
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def _slurm(
             for start in range(0, len(todo) if not ids else 0, max_n):
                 chunk = [e.id for e in todo[start:start + max_n]]
                 jobs = executor.map_array(Worker(), [str(paths.root)] * len(chunk), [stage] * len(chunk), chunk)
-                ids.update({jid: job.job_id for jid, job in zip(chunk, jobs)})
+                ids.update({jid: job.job_id for jid, job in zip(chunk, jobs, strict=False)})
                 run.slurm_ids.append(jobs[0].job_id.split("_")[0])
             _record(paths, stage, ids)
         arrays_of[stage] = run.slurm_ids + waits

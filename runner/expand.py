@@ -18,7 +18,6 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from sercore.errors import ConfigError
-from sercore.strict import BoolNumber
 from sercore.specs import (
     TRANSFERABLE_NORMALIZATIONS,
     AttackJob,
@@ -33,6 +32,7 @@ from sercore.specs import (
     TransferJob,
     TuneJob,
 )
+from sercore.strict import BoolNumber
 
 from .paths import STAGES
 

@@ -268,8 +268,8 @@ def curve_figure(train: pd.DataFrame, folder: Path) -> list[Media]:
     keys = [k for k in ("dataset", "protocol", "width", "monitor", "seed") if k in train]
     groups = list(train.groupby(keys, dropna=False, sort=True))
     fig, axes = plt.subplots(len(groups), 2, figsize=(10, 2.6 * len(groups)), squeeze=False)
-    for (key, grp), (ax_loss, ax_acc) in zip(groups, axes):
-        label = ", ".join(f"{k}={v}" for k, v in zip(keys, key if isinstance(key, tuple) else (key,)))
+    for (key, grp), (ax_loss, ax_acc) in zip(groups, axes, strict=False):
+        label = ", ".join(f"{k}={v}" for k, v in zip(keys, key if isinstance(key, tuple) else (key,), strict=False))
         for j, (_, r) in enumerate(grp.sort_values("fold", na_position="first").iterrows()):
             if not isinstance(r.get("curves"), str):
                 continue

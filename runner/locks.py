@@ -17,7 +17,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ def locked(path: Path, *, wait: bool = False, what: str = "") -> Iterator[Held]:
         except BlockingIOError:
             raise JobBusy(f"{what or path.name} is held by {describe(holder(path))} (lock {path})") from None
         held = Held(fd, {"pid": os.getpid(), "host": socket.gethostname(),
-                         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         "started": datetime.now(UTC).isoformat(timespec="seconds"),
                          "attempts": int(holder(path).get("attempts", 0))})
         held._write()
         yield held

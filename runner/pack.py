@@ -134,7 +134,7 @@ def submit_packs(executor: Any, paths: RunPaths, stage: str, todo: Sequence[Plan
     for start in range(0, len(groups), max_array):
         chunk = groups[start:start + max_array]
         jobs = executor.map_array(PackWorker(), [str(paths.root)] * len(chunk), [stage] * len(chunk), chunk)
-        for group, job in zip(chunk, jobs):
+        for group, job in zip(chunk, jobs, strict=False):
             ids.update({jid: job.job_id for jid in group})
         arrays.append(jobs[0].job_id.split("_")[0])
     return ids, arrays

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from sercore.errors import DataError
 from sercore.io import atomic_path, write_parquet
 
-from .shards import list_shards as _shard_entries
 from .paths import STAGES, RunPaths
+from .shards import list_shards as _shard_entries
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import json
 import platform
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ def provenance(data: RunData) -> dict[str, Any]:
         "hosts": dict(sorted(hosts.items())), "devices": dict(sorted(devices.items())),
         "images": dict(sorted(images.items())),
         "first_finished": min(stamps) if stamps else None, "last_finished": max(stamps) if stamps else None,
-        "reduced_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "reduced_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "jobs": {st: {k: int(v) for k, v in grp.status.value_counts().items()}
                  for st, grp in status.groupby("stage", sort=False)} if not status.empty else {},
     }
@@ -92,7 +92,7 @@ def _image_labels(frame: pd.DataFrame) -> pd.Series:
         return pd.Series(["bare"] * len(frame), dtype=object)
     name = frame.container.fillna("").map(lambda p: Path(p).name if p else "")
     digest = frame.get("image_hash", pd.Series([""] * len(frame), index=frame.index)).fillna("")
-    return pd.Series([f"{n} (hash {h or '?'})" if n else "bare" for n, h in zip(name, digest)], dtype=object)
+    return pd.Series([f"{n} (hash {h or '?'})" if n else "bare" for n, h in zip(name, digest, strict=False)], dtype=object)
 
 
 def _run_name(path: Path) -> str | None:

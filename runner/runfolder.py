@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def _grid_jobs(grid: Grid) -> dict[str, list[str]]:
 
 
 def meta(grid: Grid, cache_dir: Path, stages: list[str]) -> dict[str, Any]:
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     return {"name": grid.name, "source": str(grid.source), "grid_file": str(Path(grid.source).absolute()),
             "grid_hash": grid_hash(_grid_jobs(grid)), "sertack": __version__, "cache": str(Path(cache_dir).absolute()),
             "stages": stages, "created": now, "planned_at": now}
@@ -125,7 +125,7 @@ def claim(grid: Grid, paths: RunPaths, cache_dir: Path, stages: list[str], *, re
 
 def _archive(paths: RunPaths) -> Path:
     """Move grid.yaml, run.json and plan/ to replaced/<UTC time>/ (nothing is deleted)."""
-    dest = paths.replaced_dir / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = paths.replaced_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     dest.mkdir(parents=True)
     for src in (paths.grid, paths.run_meta, paths.plan("x").parent):
         if src.exists():

@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -70,7 +70,7 @@ def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
             host=socket.gethostname(),
             device=_device(),
             **container_provenance(),
-            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         write_parquet(df, shard)
     except Exception as exc:  # not SystemExit/KeyboardInterrupt: a requeue or a user abort is no failure

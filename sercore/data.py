@@ -21,6 +21,7 @@ from .splits import Split, clean_fold_split, clean_split, paper_split, speaker_s
 from .store import open_store
 from .vocab import class_order
 
+
 @dataclass(frozen=True)
 class Prepared:
     """Model-ready arrays. x: float32 (n, 261, 128, 1); y: int64 indices into `classes`."""
@@ -75,7 +76,7 @@ def prepare(spec: DataSpec, cache_dir: Path, *, workers: int | None = None, prog
         fit_idx = np.sort(np.concatenate(split)) if spec.protocol == "paper" else np.sort(split.train)
         dataset_max = max(nz.global_max(store.x[fit_idx[i:i + 1024]]) for i in range(0, len(fit_idx), 1024))
     parts = {name: nz.normalize(store.x[idx], spec.normalization, dataset_max)
-             for name, idx in zip(("train", "val", "test"), split)}
+             for name, idx in zip(("train", "val", "test"), split, strict=False)}
 
     mean = std = None
     if spec.standardize:

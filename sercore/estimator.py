@@ -27,7 +27,6 @@ import numpy as np
 import tensorflow as tf
 from art.estimators.classification import TensorFlowV2Classifier
 
-
 # Padded sizes: powers of two up to PAD_STEP, then multiples of PAD_STEP (PixelAttack's ~400-candidate populations
 # would waste a third of their compute padded to a power of two); at most max_batch / PAD_STEP + 6 shapes per job.
 PAD_STEP = 32

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import IO, Any
 
@@ -138,10 +139,10 @@ def set_aside(path: str | os.PathLike[str], folder: str | os.PathLike[str], reas
     """Move a corrupt artefact into `folder` as `<stem>.<UTC time><suffix>` with a `.reason.txt` beside it.
 
     Never deletes: the file is kept for inspection, and the caller redoes the work."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     src = Path(path)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     dest = Path(folder) / f"{src.stem}.{stamp}{src.suffix}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dest)

@@ -6,8 +6,9 @@ Imports are lazy so the runner can plan and validate grids without loading Tenso
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 

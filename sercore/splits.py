@@ -130,7 +130,7 @@ def split_sizes(meta: pd.DataFrame, labels: np.ndarray, seed: int = 0, folds: in
                       for f in range(folds)]
     rows = []
     for name, fold, split in plans:
-        for side, idx in zip(Split._fields, split):
+        for side, idx in zip(Split._fields, split, strict=False):
             m = meta.iloc[idx]
             rows.append({"protocol": name, "fold": fold, "side": side, "recordings": m["recording"].nunique(),
                          "segments": len(idx), "original_segments": int((m["version"] == ORIGINAL).sum()),

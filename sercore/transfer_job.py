@@ -30,7 +30,7 @@ from .attack_job import chunk_plan, delta_path, load_model
 from .attacks import params_json, validate_params
 from .env import JobEnv
 from .errors import JobError
-from .specs import AttackJob, DataSpec, TransferJob, TrainJob
+from .specs import AttackJob, DataSpec, TrainJob, TransferJob
 
 if TYPE_CHECKING:
     import keras

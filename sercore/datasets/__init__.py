@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..specs import CorpusSpec
+from . import synthetic as _synthetic
 from .base import FILE_COLUMNS, Corpus, CorpusLoader, ParseError, kept
 from .emodb import EmoDB
 from .emovo import EMOVO
 from .ravdess import RAVDESS
 from .synthetic import Synthetic
-from . import synthetic as _synthetic
 
 LOADERS: dict[str, type[CorpusLoader]] = {"emodb": EmoDB, "emovo": EMOVO, "ravdess": RAVDESS,
                                           "synthetic": Synthetic}

@@ -10,7 +10,6 @@ import pytest
 from runner.grid import GridError, load_grid
 from sercore.errors import ConfigError
 
-
 GRID = """\
 name: t
 seeds: [0]

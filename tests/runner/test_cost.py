@@ -97,7 +97,7 @@ def test_packing_removes_per_job_overhead_from_the_estimate(tmp_path: Path) -> N
 
 
 def test_store_segments_replace_the_table(tmp_path: Path) -> None:
-    from sercore.specs import CorpusSpec, FeaturesJob, FeatureSettings
+    from sercore.specs import CorpusSpec, FeatureSettings, FeaturesJob
 
     job = FeaturesJob(corpus=CorpusSpec(name="synthetic", synthetic_per_class=3), features=FeatureSettings(augment=False))
     assert cost.segments(job) == round(60 * cost.SEGMENTS_PER_VERSION["synthetic"])

@@ -93,7 +93,7 @@ class FakeExecutor:
         assert isinstance(fn, dispatch.Worker)
         array = str(FakeExecutor.next_id)
         FakeExecutor.next_id += 1
-        rows = list(zip(*iterables))
+        rows = list(zip(*iterables, strict=False))
         self.info["arrays"].append((array, rows))
         return [FakeJob(f"{array}_{i}") for i in range(len(rows))]
 

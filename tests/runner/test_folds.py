@@ -13,8 +13,8 @@ from runner.folds import early_best, pool_folds, recording_ci, table_pooled, tab
 
 def _row(fold: int | None, correct: list[int], gender: list[str], protocol: str = "clean", **extra) -> dict:
     recs = [f"f{fold}r{i // 2}" for i in range(len(correct))]  # two segments per recording
-    male = [c for c, g in zip(correct, gender) if g == "male"]
-    female = [c for c, g in zip(correct, gender) if g == "female"]
+    male = [c for c, g in zip(correct, gender, strict=False) if g == "male"]
+    female = [c for c, g in zip(correct, gender, strict=False) if g == "female"]
     return {"job_id": f"j{fold}", "study": "final", "dataset": "emodb", "protocol": protocol, "arch": "final",
             "normalization": "original", "standardize": True, "width": 0.25, "seed": 0,
             "folds": None if fold is None else 3, "fold": fold, "monitor": "val_loss",
@@ -75,6 +75,6 @@ def test_tables_show_ci_and_early_best_warning(rows: pd.DataFrame) -> None:
     assert "[" in pooled.display.iloc[0]["all"] and pooled.display["test recordings"].tolist() == [2, 30]
     training = table_training(rows, {"j2": 12})
     assert training is not None
-    warn = dict(zip(training.display["fold"].astype(str), training.display["warning"]))
+    warn = dict(zip(training.display["fold"].astype(str), training.display["warning"], strict=False))
     assert "first few" in warn["0"] and "first few" in warn["1"] and warn["2"] == ""
     assert early_best(3, 12) and not early_best(4, 12) and early_best(9, 90) and not early_best(0, 5)

@@ -13,7 +13,6 @@ from runner.paths import RunPaths
 from runner.reduce import list_shards, load_run, merge_stage, read_plan
 from sercore.errors import DataError
 from sercore.io import write_parquet, write_text
-
 from tests.runner.fake_run import ATTACKS, DATASETS, N_TEST, PROTOCOLS_DEFAULT, SEEDS, attack_ids, make_run
 
 

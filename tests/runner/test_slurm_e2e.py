@@ -24,7 +24,8 @@ import yaml
 
 from runner import slurm
 from runner.resources import Resources, SiteProfile
-from tests.runner.tiny import assert_same_results, cli, poll as _poll, shard_table, tiny_grid, wait_for_queue
+from tests.runner.tiny import assert_same_results, cli, shard_table, tiny_grid, wait_for_queue
+from tests.runner.tiny import poll as _poll
 
 pytestmark = pytest.mark.slurm
 

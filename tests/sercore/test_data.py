@@ -86,7 +86,7 @@ def test_real_emodb_store_and_protocols(emodb_root: Path, cache_dir: Path) -> No
     assert len(p.x_test) == 837 and len(p.x_train) + len(p.x_val) == 3344  # paper attacks.ipynb sizes
     files = p.meta_train.drop_duplicates("recording")
     assert len(set(files.recording) | set(p.meta_test.recording) | set(p.meta_val.recording)) == 339
-    assert {s: g for s, g in zip(files.speaker, files.gender)} == {
+    assert {s: g for s, g in zip(files.speaker, files.gender, strict=False)} == {
         **{s: "male" for s in ("03", "10", "11", "12", "15")}, **{s: "female" for s in ("08", "09", "13", "14", "16")}}
     c = prepare(DataSpec(corpus=corpus, protocol="clean", seed=0), cache_dir)
     tr, va, te = _sides(c)

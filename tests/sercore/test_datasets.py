@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sercore.datasets import LOADERS, kept, load_corpus
-from sercore.datasets import synthetic
+from sercore.datasets import LOADERS, kept, load_corpus, synthetic
 from sercore.errors import DataError
 from sercore.specs import CorpusSpec
 
@@ -36,7 +35,7 @@ def test_emodb_names_genders_and_rejections(tmp_path: Path) -> None:
         ["08b02Tb.wav", "08", "female", "sadness", "de", "b02", "b"],
         ["16a05Lc.wav", "16", "female", "boredom", "de", "a05", "c"],
     ]
-    reasons = dict(zip(c.rejected["path"], c.rejected["reason"]))
+    reasons = dict(zip(c.rejected["path"], c.rejected["reason"], strict=False))
     assert set(reasons) == {"03a01Xa.wav", "readme.wav", "10a01Wa.wav", "11a01Na.wav", "12a01Ea.wav", "13a01Aa.wav"}
     assert "emotion letter" in reasons["03a01Xa.wav"] and "does not match" in reasons["readme.wav"]
     assert reasons["10a01Wa.wav"].startswith("unreadable")

@@ -29,7 +29,7 @@ def test_paper_split_proportions_stratified_and_seeded() -> None:
     assert sorted(np.concatenate(s).tolist()) == list(range(n))
     assert np.bincount(y[s.test]).tolist() == [24, 24, 24]  # stratified
     again = paper_split(y, seed=1938)
-    assert all(np.array_equal(a, b) for a, b in zip(s, again))
+    assert all(np.array_equal(a, b) for a, b in zip(s, again, strict=False))
     assert not np.array_equal(paper_split(y, seed=1).test, s.test)
     # the leak, reproduced on purpose: siblings of one recording on both sides
     assert set(meta.recording[s.train]) & set(meta.recording[s.test])
@@ -50,7 +50,7 @@ def test_clean_split_has_no_leak(speaker_independent: bool) -> None:
         # every chunk and version of a train recording is in train
         assert len(s.train) == len(set(meta.recording.iloc[s.train])) * 6
     again = clean_split(meta, y, seed=3, speaker_independent=speaker_independent)
-    assert all(np.array_equal(a, b) for a, b in zip(s, again))
+    assert all(np.array_equal(a, b) for a, b in zip(s, again, strict=False))
 
 
 def test_clean_split_needs_groups() -> None:
@@ -82,7 +82,7 @@ def test_group_folds_test_every_group_exactly_once(key: str) -> None:
     assert sorted(g for t in tested_groups for g in t) == sorted(set(meta[key]))
     original = np.flatnonzero(meta.version == "original")
     assert sorted(np.concatenate([s.test for s in splits]).tolist()) == original.tolist()
-    for s, test_groups in zip(splits, tested_groups):
+    for s, test_groups in zip(splits, tested_groups, strict=False):
         # no version or chunk of a test group in train or validation, no validation group in train
         assert not test_groups & set(meta[key].iloc[s.train]) and not test_groups & set(meta[key].iloc[s.val])
         assert not set(meta[key].iloc[s.val]) & set(meta[key].iloc[s.train])
@@ -143,7 +143,7 @@ def test_speaker_split_holds_out_balanced_speakers() -> None:
     # every original segment of the test speakers is tested
     assert len(s.test) == int(((meta.version == "original") & meta.speaker.isin(test_spk)).sum())
     again = speaker_split(meta, y, seed=4)
-    assert all(np.array_equal(a, b) for a, b in zip(s, again))
+    assert all(np.array_equal(a, b) for a, b in zip(s, again, strict=False))
     others = {frozenset(meta.speaker.iloc[speaker_split(meta, y, seed=k).test]) for k in range(8)}
     assert len(others) > 1  # the seed picks the speakers
 

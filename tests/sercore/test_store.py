@@ -56,7 +56,7 @@ def test_settings_and_files_are_part_of_the_key(tmp_path: Path, cache_dir: Path)
     (root / "m1" / "notes.wav").write_bytes(b"")
     changed = open_store(spec, NO_AUG, tmp_path / "c", workers=1, progress=False)
     assert changed.path != first.path and len(changed.meta) == len(first.meta)
-    reasons = dict(zip(changed.rejected["path"], changed.rejected["reason"]))
+    reasons = dict(zip(changed.rejected["path"], changed.rejected["reason"], strict=False))
     assert reasons["m1/m1-sadness-099.wav"].startswith("unreadable") and "does not match" in reasons["m1/notes.wav"]
 
 
