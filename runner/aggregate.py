@@ -252,7 +252,8 @@ def fmt_mean_std(mean: float | None, std: float | None, spec: str | tuple[str, s
     return text
 
 
-def fmt_ci(mean: float, lo: float | None, hi: float | None, std: float | None, spec: str | tuple[str, str]) -> str:
+def fmt_ci(mean: float | None, lo: float | None, hi: float | None, std: float | None,
+           spec: str | tuple[str, str]) -> str:
     """'0.412 [0.371, 0.455]' (95 % CI over test samples), then ' ± 0.010' (std over seeds) when there are
     several seeds; without a CI the same as `fmt_mean_std`."""
     mean_spec = spec[0] if isinstance(spec, tuple) else spec

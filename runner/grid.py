@@ -26,11 +26,11 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from sercore.errors import ConfigError
 from sercore.specs import CorpusSpec, FeatureSettings
 from sercore.stats import StatsSettings
-from sercore.strict import StrictNumbers
+from sercore.strict import StrictNumbers, pydantic_problems
 from sercore.vocab import Protocol
 
 from .container import ContainerSpec
-from .expand import Job, check_name, expand_node, expand_stage_jobs, pydantic_problems
+from .expand import Job, check_name, expand_node, expand_stage_jobs
 from .gridfile import load_yaml, path_problems
 from .paths import STAGES
 from .resources import Resources, load_profile
