@@ -12,18 +12,19 @@ from typing import Any
 
 import pandas as pd
 
+from sercore.vocab import ATTACK_DISPLAY, CORPUS_DISPLAY, corpus_rank
+from sercore.vocab import attack_rank as attack_rank  # re-exported: the report sorts by it
+
 ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "attack", "params"]
 TRAIN_KEYS = ["study", "dataset", "protocol", "arch", "normalization", "standardize", "width"]
 TUNE_KEYS = ["dataset", "protocol", "stage"]
 ATTACK_METRICS = ["clean_accuracy", "clean_accuracy_male", "clean_accuracy_female",
                   "accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation",
                   "perturbation_male", "perturbation_female", "loss", "loss_male", "loss_female", "time_s", "n"]
-# Paper's attack order (Tables 4-6); other registry names follow alphabetically.
-ATTACK_ORDER = ["fgsm", "bim", "deepfool", "jsma", "cw", "cw_l2", "cw_linf", "pixel", "boundary"]
-ATTACK_NAMES = {"fgsm": "FGSM", "bim": "BIM", "deepfool": "DeepFool", "jsma": "JSMA", "cw": "C&W", "cw_l2": "C&W L2",
-                "cw_linf": "C&W Linf", "pixel": "PixelAttack", "boundary": "BoundaryAttack"}
-DATASET_ORDER = ["emodb", "emovo", "ravdess", "synthetic"]
-DATASET_NAMES = {"emodb": "EmoDB", "emovo": "EMOVO", "ravdess": "RAVDESS", "synthetic": "Synthetic"}
+# Display names and orders (the paper's tables) have one owner, sercore.vocab; these names are the report's.
+ATTACK_NAMES = ATTACK_DISPLAY
+DATASET_NAMES = CORPUS_DISPLAY
+dataset_rank = corpus_rank
 
 
 def canonical_params(params: Any) -> str:
@@ -31,14 +32,6 @@ def canonical_params(params: Any) -> str:
     if isinstance(params, str):
         params = json.loads(params) if params else {}
     return json.dumps(params or {}, sort_keys=True, separators=(",", ":"))
-
-
-def attack_rank(name: str) -> tuple[int, str]:
-    return (ATTACK_ORDER.index(name) if name in ATTACK_ORDER else len(ATTACK_ORDER), name)
-
-
-def dataset_rank(name: str) -> tuple[int, str]:
-    return (DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER), name)
 
 
 def plan_keys(stage: str, plan: list[dict[str, Any]], status: pd.DataFrame) -> pd.DataFrame:
@@ -248,7 +241,7 @@ def param_sort_key(params: str) -> tuple:
     return tuple((k, (0, v) if isinstance(v, int | float) else (1, str(v))) for k, v in sorted(d.items()))
 
 
-def fmt_mean_std(mean: float, std: float, spec: str | tuple[str, str]) -> str:
+def fmt_mean_std(mean: float | None, std: float | None, spec: str | tuple[str, str]) -> str:
     """'0.9092' or '0.9092 ± 0.0100'; '–' for a missing value. `spec` may give the mean's and the std's format."""
     mean_spec, std_spec = spec if isinstance(spec, tuple) else (spec, spec)
     if mean is None or pd.isna(mean):
@@ -259,7 +252,8 @@ def fmt_mean_std(mean: float, std: float, spec: str | tuple[str, str]) -> str:
     return text
 
 
-def fmt_ci(mean: float, lo: float | None, hi: float | None, std: float | None, spec: str | tuple[str, str]) -> str:
+def fmt_ci(mean: float | None, lo: float | None, hi: float | None, std: float | None,
+           spec: str | tuple[str, str]) -> str:
     """'0.412 [0.371, 0.455]' (95 % CI over test samples), then ' ± 0.010' (std over seeds) when there are
     several seeds; without a CI the same as `fmt_mean_std`."""
     mean_spec = spec[0] if isinstance(spec, tuple) else spec

@@ -25,12 +25,14 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 SHAPE = (261, 128, 1)
 DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("m0", 0.25), ("m1", 0.25))
-IMPORTS = "import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, sercore.train"
+IMPORTS = ("import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, "
+           "sercore.train")
 
 
 def grid_models(grid: Any) -> list[tuple[str, float]]:
@@ -109,10 +111,11 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> d
     forward, grad, trace = {}, {}, 0.0
     for b in batches:
         xb, yb = x[:b], y[:b]
-        t_first = _best(lambda: est.predict(xb), 1)
-        g_first = _best(lambda: est.loss_gradient(xb, yb), 1)
-        forward[b] = _best(lambda: est.predict(xb), reps) / b
-        grad[b] = _best(lambda: est.loss_gradient(xb, yb), reps) / b
+        predict, gradient = partial(est.predict, xb), partial(est.loss_gradient, xb, yb)
+        t_first = _best(predict, 1)
+        g_first = _best(gradient, 1)
+        forward[b] = _best(predict, reps) / b
+        grad[b] = _best(gradient, reps) / b
         trace = max(trace, t_first - forward[b] * b + g_first - grad[b] * b)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     times: list[float] = []
@@ -175,9 +178,9 @@ def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any
 
 def parse_models(text: str) -> list[tuple[str, float]]:
     from sercore.errors import ConfigError
-    from sercore.specs import ARCHS
+    from sercore.vocab import ARCHS
 
-    out = []
+    out: list[tuple[str, float]] = []
     for item in filter(None, (t.strip() for t in text.split(","))):
         arch, _, width = item.partition(":")
         try:

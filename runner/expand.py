@@ -32,7 +32,7 @@ from sercore.specs import (
     TransferJob,
     TuneJob,
 )
-from sercore.strict import BoolNumber
+from sercore.strict import pydantic_problems
 
 from .paths import STAGES
 
@@ -79,28 +79,6 @@ def check_name(value: Any) -> str:
     if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
         raise ValueError(f"must be a plain name: letters, digits, '.', '_', '-'; no '/' or '..' (got {value!r})")
     return value
-
-
-def pydantic_problems(exc: ValidationError, file: str, prefix: str) -> list[str]:
-    """One `FILE: key.path: message (got X)` line per pydantic error."""
-    out = []
-    for err in exc.errors():
-        loc = prefix
-        for part in err["loc"]:
-            loc = f"{loc}[{part}]" if isinstance(part, int) else (f"{loc}.{part}" if loc else str(part))
-        msg, kind, got = err["msg"].removeprefix("Value error, "), err["type"], err.get("input")
-        if isinstance(got, BoolNumber):
-            msg = got.message
-        elif kind == "extra_forbidden":
-            msg = f"unknown key (got {got!r})"
-        elif kind == "literal_error":
-            msg = f"invalid value (got {got!r}; expected one of {err['ctx']['expected']})"
-        elif kind == "missing":
-            msg = "required key is missing"
-        elif "(got" not in msg and not isinstance(got, dict):
-            msg = f"{msg} (got {got!r})"
-        out.append(f"{file}: {loc}: {msg}")
-    return out
 
 
 # ---------------------------------------------------------------- generic sweep expansion

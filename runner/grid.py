@@ -26,10 +26,11 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from sercore.errors import ConfigError
 from sercore.specs import CorpusSpec, FeatureSettings
 from sercore.stats import StatsSettings
-from sercore.strict import StrictNumbers
+from sercore.strict import StrictNumbers, pydantic_problems
+from sercore.vocab import Protocol
 
 from .container import ContainerSpec
-from .expand import Job, check_name, expand_node, expand_stage_jobs, pydantic_problems
+from .expand import Job, check_name, expand_node, expand_stage_jobs
 from .gridfile import load_yaml, path_problems
 from .paths import STAGES
 from .resources import Resources, load_profile
@@ -57,7 +58,7 @@ class Settings(StrictNumbers):
     container: ContainerSpec | None = None
     profile: str | None = None  # slurm/profiles/<site>.yaml
     seeds: tuple[int, ...] = Field((0,), min_length=1)
-    protocols: tuple[Literal["paper", "clean", "speaker"], ...] = Field(("paper",), min_length=1)
+    protocols: tuple[Protocol, ...] = Field(("paper",), min_length=1)
     resources: dict[str, Resources] = Field(default_factory=dict)
     statistics: StatsSettings = StatsSettings()  # the report's bootstrap / tests (read by the reducer)
 

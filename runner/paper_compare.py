@@ -21,6 +21,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from sercore.vocab import PAPER_CORPORA
+
 from . import aggregate as agg
 from .paper_tables import dataset_ranks, tuned_label
 from .reduce import RunData
@@ -29,7 +31,7 @@ from .tables import Summary, table_tuned, tune_rows
 PAPER_RESULTS = Path(__file__).parent / "data" / "paper_results.yaml"
 KINDS = {"clean", "best", "corpus_durations", "corpus_emotions", "corpus_segments", "arch_params", "lstm_units",
          "model_compare", "tuned", "composition", "sweep", "best_by_dataset", "rank", "gender"}
-PAPER_DATASETS = ("emodb", "emovo", "ravdess")
+PAPER_DATASETS = PAPER_CORPORA
 SUFFIX = {"all": "", "male": "_male", "female": "_female"}
 # Table 9's label names -> sertack's emotion vocabulary
 EMOTION = {"angry": "anger", "bored": "boredom", "happy": "happiness", "sad": "sadness", "surprised": "surprise"}

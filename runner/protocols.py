@@ -5,16 +5,19 @@ per-sample outcomes; seeds are strata)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from sercore.stats import gap_ci, mean_ci
+from sercore.vocab import PROTOCOLS
 
 from . import aggregate as agg
 from .claims import CLEAN, by_seed, conditions, paired
 from .render import Table
 from .tables import Summary
 
-ORDER = ("paper", "clean", "speaker")
+ORDER = PROTOCOLS
 
 
 def table_leak(s: Summary) -> Table | None:
@@ -27,7 +30,7 @@ def table_leak(s: Summary) -> Table | None:
             if any(str(variant.get(k)) != v for k, v in (("labels", "predicted"), ("estimator", "compiled"))):
                 continue
         for d, grp in rows.groupby("dataset"):
-            by_cond.setdefault((cond, d), {})[str(variant["protocol"])] = grp
+            by_cond.setdefault((cond, str(d)), {})[str(variant["protocol"])] = grp
     display, data = [], []
     for (cond, d), protos in sorted(by_cond.items(), key=lambda kv: (kv[0][0] != CLEAN, agg.attack_rank(kv[0][0]),
                                                                        agg.dataset_rank(kv[0][1]))):
@@ -35,7 +38,7 @@ def table_leak(s: Summary) -> Table | None:
             continue
         rec = {"condition": "clean" if cond == CLEAN else agg.ATTACK_NAMES.get(cond, cond),
                "dataset": agg.DATASET_NAMES.get(d, d)}
-        row = {"condition": cond, "dataset": d}
+        row: dict[str, Any] = {"condition": cond, "dataset": d}
         for p in ORDER:
             if p not in protos:
                 rec[p] = "–"

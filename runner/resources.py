@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sercore.strict import StrictNumbers
+from sercore.strict import StrictNumbers, pydantic_problems
 
 
 class Resources(StrictNumbers):
@@ -62,7 +62,5 @@ def load_profile(path: str | Path | None) -> SiteProfile:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "<top level>"
         valid = ", ".join(SiteProfile.model_fields)
-        raise ConfigError(f"{path}: {key}: {err['msg']} (valid keys: {valid})") from exc
+        raise ConfigError(f"{pydantic_problems(exc, str(path))[0]} (valid keys: {valid})") from exc

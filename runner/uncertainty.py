@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from sercore.errors import ConfigError
 from sercore.stats import StatsSettings, mean_ci
+from sercore.strict import pydantic_problems
 
 from . import aggregate as agg
 from .paths import RunPaths
@@ -39,7 +40,7 @@ def run_settings(paths: RunPaths) -> StatsSettings:
     try:
         return StatsSettings.model_validate(block or {})
     except ValidationError as exc:
-        raise ConfigError(f"{paths.grid}: statistics: {exc.errors()[0]['msg']}") from exc
+        raise ConfigError(pydantic_problems(exc, str(paths.grid), "statistics")[0]) from exc
 
 
 def strata(rows: pd.DataFrame, column: str, gender: str | None = None, by: str = "seed") -> list:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .specs import ARCHS, ModelSpec
+from .specs import ModelSpec
+from .vocab import ARCHS
 
 if TYPE_CHECKING:
     import keras

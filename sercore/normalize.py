@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("original", "norm_sum", "norm_max_global", "norm_max_local")
+from .vocab import NORMALIZATIONS
+
+METHODS = NORMALIZATIONS  # the vocabulary's owner is sercore.vocab
 _CHUNK = 512  # samples per pass: keeps float64 temporaries small on 2-core, shared-memory nodes
 
 

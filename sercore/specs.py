@@ -14,11 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .strict import StrictNumbers
-from .vocab import CORPORA, PAPER_EMOTIONS, Emotion
+from .vocab import ARCHS as ARCHS  # re-exported (sercore.train); the vocabularies' owner is sercore.vocab
+from .vocab import PAPER_EMOTIONS, Arch, CorpusName, Emotion, Normalization, Protocol
 
-ARCHS = ("m0", "m1", "m2", "m3", "m4", "m5", "m6", "final")
-NORMALIZATIONS = ("original", "norm_sum", "norm_max_global", "norm_max_local")
-PROTOCOLS = ("paper", "clean", "speaker")
 # The paper code's train_test_split(random_state=1938): the split of the models it attacked (Table 22).
 PAPER_SPLIT_SEED = 1938
 
@@ -37,7 +35,7 @@ class Spec(StrictNumbers):
 
 
 class CorpusSpec(Spec):
-    name: Literal["emodb", "emovo", "ravdess", "synthetic"]
+    name: CorpusName
     # Folder holding the corpus in its own layout. None only for `synthetic` (generated into the cache).
     root: str | None = None
     # Emotions kept, in the shared English vocabulary. None means the paper's five for this corpus.
@@ -71,8 +69,6 @@ class CorpusSpec(Spec):
         return self.emotions if self.emotions is not None else PAPER_EMOTIONS[self.name]
 
 
-assert set(CORPORA) == {"emodb", "emovo", "ravdess", "synthetic"}
-
 
 class FeatureSettings(Spec):
     """Pre-processing, augmentation and log-Mel settings. Part of the feature-store cache key."""
@@ -98,8 +94,8 @@ class DataSpec(Spec):
     corpus: CorpusSpec
     features: FeatureSettings = FeatureSettings()
     # speaker: test speakers held out, as many male as female (sercore.splits.speaker_split)
-    protocol: Literal["paper", "clean", "speaker"] = "paper"
-    normalization: Literal["original", "norm_sum", "norm_max_global", "norm_max_local"] = "original"
+    protocol: Protocol = "paper"
+    normalization: Normalization = "original"
     standardize: bool = True
     # clean protocol only: keep each speaker on one side of the split.
     speaker_independent: bool = False
@@ -125,14 +121,16 @@ class DataSpec(Spec):
     @model_validator(mode="after")
     def _fold_rules(self) -> DataSpec:
         if self.folds is not None and self.protocol in ("paper", "speaker"):
-            raise ValueError(f"folds: grouped k-fold applies to protocol 'clean' only (got protocol '{self.protocol}')")
+            raise ValueError("folds: grouped k-fold applies to protocol 'clean' only "
+                             f"(got protocol '{self.protocol}')")
         if self.fold >= (self.folds or 1):
-            raise ValueError(f"fold {self.fold} out of range for folds={self.folds} (expected 0..{(self.folds or 1) - 1})")
+            raise ValueError(f"fold {self.fold} out of range for folds={self.folds} "
+                             f"(expected 0..{(self.folds or 1) - 1})")
         return self
 
 
 class ModelSpec(Spec):
-    arch: Literal["m0", "m1", "m2", "m3", "m4", "m5", "m6", "final"] = "final"
+    arch: Arch = "final"
     # Multiplier on conv filters and LSTM units; 1.0 is the paper's size. Small values for CPU demos/tests.
     width: float = Field(1.0, gt=0, le=4)
     # `final` only (paper Table 20, EmoDB values by default).
@@ -215,7 +213,7 @@ class AttackJob(Spec):
 
 # Normalisations whose scale is fitted per split (norm_max_global divides by the fitting set's maximum) cannot be
 # carried from one model to another: their inputs are not comparable, so transfer excludes them.
-TRANSFERABLE_NORMALIZATIONS = ("original", "norm_sum", "norm_max_local")
+TRANSFERABLE_NORMALIZATIONS: tuple[Normalization, ...] = ("original", "norm_sum", "norm_max_local")
 
 
 class TransferJob(Spec):

@@ -3,14 +3,19 @@
 Pydantic's lax mode turns `epochs: true` into 1 and lets `eps: .inf` through; a grid with either ran with a
 value nobody meant. `StrictNumbers` is the base that forbids both (with the field's own key path in the error)
 while keeping the lax conversions grids rely on (lists to tuples, ints to floats, numeric strings).
+
+`pydantic_problems` is the one formatter of pydantic's errors for users: one `FILE: key.path: message (got X)`
+line per error, in the house wording (grids, site profiles and the statistics block all read the same).
 """
 
 from __future__ import annotations
 
 import types
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 
 def _admits(annotation: Any, kind: type) -> bool:
@@ -82,3 +87,35 @@ class StrictNumbers(BaseModel):
         bad = {name for name, value in data.items() if isinstance(name, str) and name in cls.model_fields
                and bool_for_number(cls.model_fields[name].annotation, value)}
         return {k: BoolNumber(v) if k in bad else v for k, v in data.items()} if bad else data
+
+
+# ---------------------------------------------------------------- the one formatter of pydantic errors
+
+
+def key_path(loc: Sequence[str | int], prefix: str = "") -> str:
+    """How messages name a value: `prefix.key[0].sub` (list indices in brackets, as a grid file shows them)."""
+    out = prefix
+    for part in loc:
+        out = f"{out}[{part}]" if isinstance(part, int) else (f"{out}.{part}" if out else str(part))
+    return out
+
+
+def problem_message(err: ErrorDetails) -> str:
+    """One pydantic error in the house wording: the offending value after `got`, the options where they are closed."""
+    msg, kind, got = err["msg"].removeprefix("Value error, "), err["type"], err.get("input")
+    if isinstance(got, BoolNumber):
+        return got.message
+    if kind == "extra_forbidden":
+        return f"unknown key (got {got!r})"
+    if kind == "literal_error":
+        return f"invalid value (got {got!r}; expected one of {err.get('ctx', {}).get('expected')})"
+    if kind == "missing":
+        return "required key is missing"
+    if "(got" not in msg and not isinstance(got, dict):
+        return f"{msg} (got {got!r})"
+    return msg
+
+
+def pydantic_problems(exc: ValidationError, file: str, prefix: str = "") -> list[str]:
+    """One `FILE: key.path: message (got X)` line per pydantic error; `prefix` is where the model sits in the file."""
+    return [f"{file}: {key_path(err['loc'], prefix) or '<top level>'}: {problem_message(err)}" for err in exc.errors()]

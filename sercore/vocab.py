@@ -1,8 +1,16 @@
-"""Controlled vocabularies shared by every corpus: one English emotion set, two genders, three languages."""
+"""Controlled vocabularies, one owner each: emotions, genders, corpora (language, display name, order), attacks
+(display name, order), architectures, normalisations and protocols.
+
+Closed sets that pydantic specs validate are `Literal` types defined here once; their tuples (`CORPORA`,
+`ARCHS`, ...) are derived from them, so specs, loaders, command lines and the report agree by construction. Values
+stay plain strings: a spec's canonical JSON (and so every job id) does not depend on how the set is declared.
+Tuple order is display order (the paper's tables), which `corpus_rank` / `attack_rank` sort by.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class Emotion(StrEnum):
@@ -22,9 +30,15 @@ class Gender(StrEnum):
     FEMALE = "female"
 
 
-CORPORA: tuple[str, ...] = ("emodb", "emovo", "ravdess", "synthetic")
+# ---------------------------------------------------------------- corpora
 
+CorpusName = Literal["emodb", "emovo", "ravdess", "synthetic"]
+# Paper order (Tables 4-6), then the synthetic stand-in.
+CORPORA: tuple[CorpusName, ...] = get_args(CorpusName)
+# The three corpora the paper reports (the synthetic one is ours, for tests and demos).
+PAPER_CORPORA: tuple[CorpusName, ...] = ("emodb", "emovo", "ravdess")
 LANGUAGE: dict[str, str] = {"emodb": "de", "emovo": "it", "ravdess": "en", "synthetic": "xx"}
+CORPUS_DISPLAY: dict[str, str] = {"emodb": "EmoDB", "emovo": "EMOVO", "ravdess": "RAVDESS", "synthetic": "Synthetic"}
 
 # The paper keeps five emotions per corpus, chosen by a greedy correlation analysis (paper code,
 # correleations_analysis.ipynb); the synthetic corpus mirrors EmoDB's five.
@@ -34,6 +48,46 @@ PAPER_EMOTIONS: dict[str, tuple[str, ...]] = {
     "ravdess": ("surprise", "disgust", "sadness", "happiness", "fear"),
     "synthetic": ("sadness", "neutral", "happiness", "boredom", "disgust"),
 }
+
+# ---------------------------------------------------------------- attacks (names only: the registry of ART
+# classes and parameter models is sercore.attacks.ATTACKS, whose keys are AttackName's values)
+
+AttackName = Literal["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
+ATTACK_REGISTRY_NAMES: tuple[AttackName, ...] = get_args(AttackName)
+# Display name per attack in the paper's order (Tables 4-6). `cw` is no attack of its own: it is the report's
+# merged C&W row (of cw_l2 and cw_linf, the configuration with the lowest accuracy), shown where the paper has it.
+ATTACK_DISPLAY: dict[str, str] = {"fgsm": "FGSM", "bim": "BIM", "deepfool": "DeepFool", "jsma": "JSMA", "cw": "C&W",
+                                  "cw_l2": "C&W L2", "cw_linf": "C&W Linf", "pixel": "PixelAttack",
+                                  "boundary": "BoundaryAttack"}
+ATTACK_ORDER: tuple[str, ...] = tuple(ATTACK_DISPLAY)
+
+# ---------------------------------------------------------------- models and data
+
+# The paper's architecture study (m0..m6, Table 21) and its final model (Table 20).
+Arch = Literal["m0", "m1", "m2", "m3", "m4", "m5", "m6", "final"]
+ARCHS: tuple[Arch, ...] = get_args(Arch)
+Normalization = Literal["original", "norm_sum", "norm_max_global", "norm_max_local"]
+NORMALIZATIONS: tuple[Normalization, ...] = get_args(Normalization)
+# paper: the paper's leaky split; clean: grouped by recording; speaker: held-out speakers (docs/data.md).
+Protocol = Literal["paper", "clean", "speaker"]
+PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
+
+assert set(LANGUAGE) == set(CORPUS_DISPLAY) == set(PAPER_EMOTIONS) == set(CORPORA) >= set(PAPER_CORPORA)
+assert set(ATTACK_REGISTRY_NAMES) <= set(ATTACK_DISPLAY)
+
+
+def _rank(order: tuple[str, ...], name: str) -> tuple[int, str]:
+    return (order.index(name) if name in order else len(order), name)
+
+
+def corpus_rank(name: str) -> tuple[int, str]:
+    """Sort key: the paper's corpus order; unknown names after, alphabetically."""
+    return _rank(CORPORA, name)
+
+
+def attack_rank(name: str) -> tuple[int, str]:
+    """Sort key: the paper's attack order; other names (new registry entries) after, alphabetically."""
+    return _rank(ATTACK_ORDER, name)
 
 
 def class_order(emotions: tuple[str, ...] | list[str]) -> tuple[str, ...]:

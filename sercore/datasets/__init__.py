@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..specs import CorpusSpec
+from ..vocab import CORPORA
 from . import synthetic as _synthetic
 from .base import FILE_COLUMNS, Corpus, CorpusLoader, ParseError, kept
 from .emodb import EmoDB
@@ -16,8 +17,8 @@ from .emovo import EMOVO
 from .ravdess import RAVDESS
 from .synthetic import Synthetic
 
-LOADERS: dict[str, type[CorpusLoader]] = {"emodb": EmoDB, "emovo": EMOVO, "ravdess": RAVDESS,
-                                          "synthetic": Synthetic}
+LOADERS: dict[str, type[CorpusLoader]] = {cls.name: cls for cls in (EmoDB, EMOVO, RAVDESS, Synthetic)}
+assert tuple(LOADERS) == CORPORA, "one loader per corpus of sercore.vocab, in its order"
 
 __all__ = ["FILE_COLUMNS", "LOADERS", "Corpus", "CorpusLoader", "ParseError", "corpus_root", "kept",
            "load_corpus"]

@@ -18,7 +18,7 @@ import pandas as pd
 import soundfile as sf
 
 from ..errors import DataError
-from ..vocab import LANGUAGE
+from ..vocab import LANGUAGE, CorpusName
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def check_audio(path: Path, sample_rate: int | None = None) -> tuple[float, str 
 class CorpusLoader:
     """Base loader. Subclasses set `name`, `layout` and implement the hooks."""
 
-    name: ClassVar[str]
+    name: ClassVar[CorpusName]
     # One line shown when the root is missing or holds nothing recognisable.
     layout: ClassVar[str]
     # The rate every recording of the corpus has (None: any); files with another rate are rejected.
