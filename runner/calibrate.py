@@ -4,7 +4,7 @@
 
 Measured here, in this process unless said otherwise, on seeded synthetic (261, 128, 1) inputs:
 - startup_s: a fresh interpreter importing TensorFlow, Keras, ART and sercore's job modules (a subprocess);
-- features_per_version_s: `sercore.store.extract` of generated utterances with the paper's 8 augmentations,
+- features_per_version_s: `sercore.extraction.extract` of generated utterances with the paper's 8 augmentations,
   per (file x version), one core;
 - data_per_segment_s: `sercore.data.prepare` on a small built store, per segment;
 - model_load_s: `keras.models.load_model` of a saved final model;
@@ -30,7 +30,8 @@ from typing import Any
 
 SHAPE = (261, 128, 1)
 DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("m0", 0.25), ("m1", 0.25))
-IMPORTS = "import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, sercore.train"
+IMPORTS = ("import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, "
+           "sercore.train")
 
 
 def grid_models(grid: Any) -> list[tuple[str, float]]:
@@ -72,7 +73,7 @@ def _best(fn: Any, reps: int) -> float:
 
 def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
     """(feature extraction s per file version, prepare s per segment) on a tiny generated corpus."""
-    from sercore import data, store
+    from sercore import data, extraction
     from sercore.datasets import synthetic
     from sercore.specs import CorpusSpec, DataSpec, FeatureSettings
 
@@ -80,9 +81,9 @@ def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
     root = synthetic.ensure(tmp, 2, corpus.kept_emotions)
     paths = sorted(Path(root).rglob("*.wav"))[: files + 1]
     aug = FeatureSettings(augment=True)
-    store.extract(paths[0], aug)  # librosa's first-call costs: paid once per process, not per file
+    extraction.extract(paths[0], aug)  # librosa's first-call costs: paid once per process, not per file
     t0 = time.perf_counter()
-    n_versions = sum(len(store.extract(p, aug).versions) for p in paths[1:])
+    n_versions = sum(len(extraction.extract(p, aug).versions) for p in paths[1:])
     per_version = (time.perf_counter() - t0) / max(1, n_versions)
     spec = DataSpec(corpus=corpus, features=FeatureSettings(augment=False))
     prepared = data.prepare(spec, tmp, workers=1)  # builds the store
@@ -109,10 +110,16 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> d
     forward, grad, trace = {}, {}, 0.0
     for b in batches:
         xb, yb = x[:b], y[:b]
-        t_first = _best(lambda: est.predict(xb), 1)
-        g_first = _best(lambda: est.loss_gradient(xb, yb), 1)
-        forward[b] = _best(lambda: est.predict(xb), reps) / b
-        grad[b] = _best(lambda: est.loss_gradient(xb, yb), reps) / b
+        def predict(xb: np.ndarray = xb) -> object:
+            return est.predict(xb)
+
+        def gradient(xb: np.ndarray = xb, yb: np.ndarray = yb) -> object:
+            return est.loss_gradient(xb, yb)
+
+        t_first = _best(predict, 1)
+        g_first = _best(gradient, 1)
+        forward[b] = _best(predict, reps) / b
+        grad[b] = _best(gradient, reps) / b
         trace = max(trace, t_first - forward[b] * b + g_first - grad[b] * b)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     times: list[float] = []

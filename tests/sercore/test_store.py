@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sercore import extraction
 from sercore import store as store_mod
 from sercore.env import JobEnv
 from sercore.errors import DataError
+from sercore.features_job import run_features
 from sercore.specs import CorpusSpec, FeatureSettings, FeaturesJob
-from sercore.store import open_store, run_features
+from sercore.store import open_store
 
 TINY = CorpusSpec(name="synthetic", synthetic_per_class=1)  # 4 speakers x 5 emotions = 20 files
 NO_AUG = FeatureSettings(augment=False)
@@ -61,14 +63,14 @@ def test_settings_and_files_are_part_of_the_key(tmp_path: Path, cache_dir: Path)
 
 
 def test_extraction_failure_rejects_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = store_mod.extract
+    real = extraction.extract
 
-    def flaky(path: str | Path, fs: FeatureSettings) -> store_mod.FileFeatures:
+    def flaky(path: str | Path, fs: FeatureSettings) -> extraction.FileFeatures:
         if Path(path).name == "f1-boredom-000.wav":
             raise DataError(f"{path}: boom")
         return real(path, fs)
 
-    monkeypatch.setattr(store_mod, "extract", flaky)
+    monkeypatch.setattr(extraction, "extract", flaky)
     s = open_store(TINY, NO_AUG, tmp_path, workers=1, progress=False)
     row = s.files.set_index("path").loc["f1/f1-boredom-000.wav"]
     assert not row["kept"] and "feature extraction failed" in row["reason"] and "boom" in row["reason"]
