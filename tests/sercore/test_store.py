@@ -109,3 +109,31 @@ def test_emotions_outside_the_kept_set_are_not_rejections(cache_dir: Path, tmp_p
     s = open_store(spec, NO_AUG, tmp_path, workers=1, progress=False)
     assert set(s.meta["emotion"]) == {"sadness", "happiness"} and s.rejected.empty
     assert (s.files["reason"] == store_mod.NOT_KEPT).sum() == 12 and s.files["kept"].sum() == 8
+
+
+def test_failing_child_build_reports_through_its_error_file_not_stdout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    import sys
+    import types
+
+    from sercore.cli import store_build
+
+    root = tmp_path / "emodb"
+    root.mkdir()
+    for name in ("03a01Fa.wav", "08b02Wb.wav"):  # EmoDB names, but no file passes the header check
+        (root / name).write_bytes(b"RIFF junk")
+    spec = CorpusSpec(name="emodb", root=str(root))
+    # the child's side, in process: exit status 2 and the one-line message in the error file
+    error_file = tmp_path / "error.txt"
+    code = store_build.main([spec.canonical_json(), NO_AUG.canonical_json(), str(tmp_path / "c1"), "--quiet",
+                             "--error-file", str(error_file)])
+    message = error_file.read_text().strip()
+    assert code == 2 and message and "\n" not in message and str(root) in message
+    capfd.readouterr()
+    # the parent's side: a real child interpreter; its error reaches the DataError, none of it goes to stdout
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    with pytest.raises(DataError) as info:
+        open_store(spec, NO_AUG, tmp_path / "c2", workers=2, progress=False)
+    assert str(info.value) == message
+    assert message not in capfd.readouterr().out
+    assert not list((tmp_path / "c2").glob(".store-build-*"))  # the error file's temp folder is gone
