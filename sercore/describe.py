@@ -21,7 +21,7 @@ def _spec(corpus: str, root: str | Path | None) -> CorpusSpec:
         raise ConfigError(f"unknown corpus {corpus!r} (expected one of {', '.join(CORPORA)})")
     if corpus != "synthetic" and root is None:
         raise ConfigError(f"corpus {corpus!r} needs a ROOT folder")
-    return CorpusSpec(name=corpus, root=str(root) if root is not None else None)  # type: ignore[arg-type]
+    return CorpusSpec(name=corpus, root=str(root) if root is not None else None)
 
 
 def _counts(series: Any) -> dict[str, int]:
@@ -61,5 +61,5 @@ def describe(corpus: str, root: str | Path | None = None, *, segments: bool = Fa
 
             index = {e: i for i, e in enumerate(class_order(spec.kept_emotions))}
             sizes = split_sizes(store.meta, store.meta["emotion"].map(index).to_numpy(), seed, splits)
-            out["splits"] = sizes.astype(object).where(sizes.notna(), None).to_dict("records")
+            out["splits"] = sizes.astype(object).where(sizes.notna(), None).to_dict("records")  # type: ignore[call-overload]  # pandas-stubs: other=None
     return out

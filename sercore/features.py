@@ -61,7 +61,7 @@ def invert_log_mel(spec: np.ndarray, fs: FeatureSettings, *, mean: np.ndarray | 
     The inverse of `log_mel` under the run's own settings `fs`; `mean`/`std` undo the standardisation first.
     Both dB modes are relative, so the power comes back up to a scale; peak normalisation to 0.9 removes it.
     """
-    x = np.asarray(spec, dtype=np.float64).reshape(-1, fs.n_mels)
+    x: np.ndarray = np.asarray(spec, dtype=np.float64).reshape(-1, fs.n_mels)
     if mean is not None and std is not None:
         x = x * np.asarray(std, dtype=np.float64).reshape(x.shape) + np.asarray(mean, dtype=np.float64).reshape(x.shape)
     divisor = 20.0 if fs.db == "paper" else 10.0  # paper: amplitude_to_db of the power mel (20 log10)

@@ -208,7 +208,7 @@ def evaluate(data: Prepared, proba: np.ndarray) -> dict[str, Any]:
         "n_test_male": int((gender == "male").sum()),
         "n_test_female": int((gender == "female").sum()),
         "confusion": json.dumps(confusion_matrix(y, pred, len(data.classes)).tolist()),
-        "test_composition": json.dumps(composition(data.meta_test["emotion"].astype(str), gender)),
+        "test_composition": json.dumps(composition(data.meta_test["emotion"].astype(str).tolist(), gender.tolist())),
     }
 
 
@@ -273,8 +273,8 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
         workdir / "scaler.npz",
         mean=empty if data.mean is None else np.asarray(data.mean, np.float32),
         std=empty if data.std is None else np.asarray(data.std, np.float32),
-        clip_min=np.float32(data.clip_values[0]),
-        clip_max=np.float32(data.clip_values[1]),
+        clip_min=np.asarray(data.clip_values[0], np.float32),
+        clip_max=np.asarray(data.clip_values[1], np.float32),
         classes=np.asarray(data.classes, dtype=str),
     )
     row = job_row(job) | {
