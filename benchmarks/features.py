@@ -31,8 +31,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from sercore.datasets import kept, load_corpus
+from sercore.extraction import default_workers
 from sercore.specs import CorpusSpec, FeatureSettings
-from sercore.store import default_workers, open_store
+from sercore.store import open_store
 
 EMODB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
 

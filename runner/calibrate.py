@@ -4,7 +4,7 @@
 
 Measured here, in this process unless said otherwise, on seeded synthetic (261, 128, 1) inputs:
 - startup_s: a fresh interpreter importing TensorFlow, Keras, ART and sercore's job modules (a subprocess);
-- features_per_version_s: `sercore.store.extract` of generated utterances with the paper's 8 augmentations,
+- features_per_version_s: `sercore.extraction.extract` of generated utterances with the paper's 8 augmentations,
   per (file x version), one core;
 - data_per_segment_s: `sercore.data.prepare` on a small built store, per segment;
 - model_load_s: `keras.models.load_model` of a saved final model;
@@ -74,7 +74,7 @@ def _best(fn: Any, reps: int) -> float:
 
 def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
     """(feature extraction s per file version, prepare s per segment) on a tiny generated corpus."""
-    from sercore import data, store
+    from sercore import data, extraction
     from sercore.datasets import synthetic
     from sercore.specs import CorpusSpec, DataSpec, FeatureSettings
 
@@ -82,9 +82,9 @@ def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
     root = synthetic.ensure(tmp, 2, corpus.kept_emotions)
     paths = sorted(Path(root).rglob("*.wav"))[: files + 1]
     aug = FeatureSettings(augment=True)
-    store.extract(paths[0], aug)  # librosa's first-call costs: paid once per process, not per file
+    extraction.extract(paths[0], aug)  # librosa's first-call costs: paid once per process, not per file
     t0 = time.perf_counter()
-    n_versions = sum(len(store.extract(p, aug).versions) for p in paths[1:])
+    n_versions = sum(len(extraction.extract(p, aug).versions) for p in paths[1:])
     per_version = (time.perf_counter() - t0) / max(1, n_versions)
     spec = DataSpec(corpus=corpus, features=FeatureSettings(augment=False))
     prepared = data.prepare(spec, tmp, workers=1)  # builds the store

@@ -22,7 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sercore.features import invert_log_mel  # noqa: E402
 from sercore.io import atomic_path  # noqa: E402
+from sercore.specs import FeatureSettings  # noqa: E402
 
 from . import aggregate as agg  # noqa: E402
 from .reduce import RunData  # noqa: E402
@@ -196,23 +198,6 @@ def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]
     return out
 
 
-def invert_to_audio(spec: np.ndarray, *, mean: np.ndarray | None, std: np.ndarray | None, db: str,
-                    features: dict[str, Any]) -> np.ndarray:
-    """(261, 128) standardised log-mel -> peak-normalised waveform (float32)."""
-    import librosa
-
-    x = np.asarray(spec, dtype=np.float64).reshape(-1, int(features.get("n_mels", 128)))
-    if mean is not None and std is not None:
-        x = x * np.asarray(std, dtype=np.float64).reshape(x.shape) + np.asarray(mean, dtype=np.float64).reshape(x.shape)
-    divisor = 20.0 if db == "paper" else 10.0
-    power = 10.0 ** ((x - x.max()) / divisor)
-    audio = librosa.feature.inverse.mel_to_audio(
-        power.T, sr=int(features.get("sample_rate", 16000)), n_fft=int(features.get("n_fft", 368)),
-        hop_length=int(features.get("hop_length", 184)), fmax=float(features.get("fmax", 8000.0)), power=2.0)
-    peak = float(np.abs(audio).max())
-    return (audio / peak * 0.9 if peak > 0 else audio).astype(np.float32)
-
-
 def write_wav(path: Path, audio: np.ndarray, sr: int) -> Path:
     import soundfile as sf
 
@@ -234,7 +219,7 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
         if tdata.get("normalization", "original") != "original":
             log.info("no audio for %s: normalisation %s cannot be undone", p["job_id"], tdata.get("normalization"))
             continue
-        features = tdata.get("features", {})
+        features = FeatureSettings.model_validate(tdata.get("features", {}))  # the run's settings, defaults filled
         scaler = data.paths.artefacts("train", p["entry"].get("upstream") or "") / "scaler.npz"
         mean = std = None
         if tdata.get("standardize", True):
@@ -248,11 +233,11 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
                 continue
             pair = {"clean": npz["clean"][0], "adversarial": npz["adversarial"][0]}
         done.add(p["attack"])
-        sr = int(features.get("sample_rate", 16000))
+        sr = features.sample_rate
         name = agg.ATTACK_NAMES.get(p["attack"], p["attack"])
         ds_name = agg.DATASET_NAMES.get(p["dataset"], p["dataset"])
         for which, spec in pair.items():
-            wav = invert_to_audio(spec, mean=mean, std=std, db=features.get("db", "paper"), features=features)
+            wav = invert_log_mel(spec, features, mean=mean, std=std)
             stem = "_".join(x for x in (p["attack"], p["dataset"], p["variant"], which) if x)
             path = write_wav(folder / f"{stem}.wav", wav, sr)
             variant = f" [{p['variant']}]" if p["variant"] else ""

@@ -9,9 +9,13 @@ doubled dB relative to the segment's own minimum, floored at max - 80. `db="stan
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import librosa
 import numpy as np
+
+if TYPE_CHECKING:
+    from .specs import FeatureSettings
 
 
 @lru_cache(maxsize=8)
@@ -48,3 +52,21 @@ def log_mel(segments: np.ndarray, sr: int = 16000, n_fft: int = 368, hop_length:
     mel = mel_power(segments, sr, n_fft, hop_length, n_mels, fmax)
     out = np.stack([to_db(m, db) for m in mel]) if len(mel) else np.zeros((0, n_mels, 0), np.float32)
     return np.ascontiguousarray(out.transpose(0, 2, 1), dtype=np.float32)
+
+
+def invert_log_mel(spec: np.ndarray, fs: FeatureSettings, *, mean: np.ndarray | None = None,
+                   std: np.ndarray | None = None) -> np.ndarray:
+    """(frames, n_mels) log-Mel of one segment -> peak-normalised float32 waveform (Griffin-Lim), for listening.
+
+    The inverse of `log_mel` under the run's own settings `fs`; `mean`/`std` undo the standardisation first.
+    Both dB modes are relative, so the power comes back up to a scale; peak normalisation to 0.9 removes it.
+    """
+    x: np.ndarray = np.asarray(spec, dtype=np.float64).reshape(-1, fs.n_mels)
+    if mean is not None and std is not None:
+        x = x * np.asarray(std, dtype=np.float64).reshape(x.shape) + np.asarray(mean, dtype=np.float64).reshape(x.shape)
+    divisor = 20.0 if fs.db == "paper" else 10.0  # paper: amplitude_to_db of the power mel (20 log10)
+    power = 10.0 ** ((x - x.max()) / divisor)
+    audio = librosa.feature.inverse.mel_to_audio(power.T, sr=fs.sample_rate, n_fft=fs.n_fft,
+                                                 hop_length=fs.hop_length, fmax=fs.fmax, power=2.0)
+    peak = float(np.abs(audio).max())
+    return np.asarray(audio / peak * 0.9 if peak > 0 else audio, dtype=np.float32)

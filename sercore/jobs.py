@@ -16,7 +16,7 @@ from .env import JobEnv
 from .specs import job_from_dict
 
 _ENTRY = {
-    "features": ("sercore.store", "run_features"),
+    "features": ("sercore.features_job", "run_features"),
     "train": ("sercore.train", "run_train"),
     "tune": ("sercore.tune", "run_tune"),
     "attack": ("sercore.attack_job", "run_attack"),

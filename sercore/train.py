@@ -9,7 +9,6 @@ finished epoch (EarlyStopping's counter and best weights restart there: a resume
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -23,8 +22,8 @@ from . import io
 from .env import JobEnv, seed_everything
 from .errors import ConfigError, JobError
 from .metrics import accuracy_by_gender, composition, confusion_matrix
-from .models import PAPER_TUNED, architecture, build_model
-from .specs import ARCHS, CorpusSpec, DataSpec, ModelSpec, TrainJob, TrainSettings
+from .models import architecture, build_model
+from .specs import ARCHS, TrainJob, TrainSettings
 from .vocab import LANGUAGE
 
 if TYPE_CHECKING:
@@ -209,7 +208,7 @@ def evaluate(data: Prepared, proba: np.ndarray) -> dict[str, Any]:
         "n_test_male": int((gender == "male").sum()),
         "n_test_female": int((gender == "female").sum()),
         "confusion": json.dumps(confusion_matrix(y, pred, len(data.classes)).tolist()),
-        "test_composition": json.dumps(composition(data.meta_test["emotion"].astype(str), gender)),
+        "test_composition": json.dumps(composition(data.meta_test["emotion"].astype(str).tolist(), gender.tolist())),
     }
 
 
@@ -274,8 +273,8 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
         workdir / "scaler.npz",
         mean=empty if data.mean is None else np.asarray(data.mean, np.float32),
         std=empty if data.std is None else np.asarray(data.std, np.float32),
-        clip_min=np.float32(data.clip_values[0]),
-        clip_max=np.float32(data.clip_values[1]),
+        clip_min=np.asarray(data.clip_values[0], np.float32),
+        clip_max=np.asarray(data.clip_values[1], np.float32),
         classes=np.asarray(data.classes, dtype=str),
     )
     row = job_row(job) | {
@@ -292,72 +291,3 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
     } | evaluate(data, proba)
     io.write_json(workdir / "summary.json", {"job_id": job.job_id, "job": job.model_dump(mode="json"), "row": row})
     return row
-
-
-def register_cli(subparsers: Any) -> None:
-    p = subparsers.add_parser("train", help="train one model and print test accuracy overall/male/female")
-    p.add_argument("corpus", choices=sorted(PAPER_TUNED), help="dataset name")
-    p.add_argument("root", nargs="?", default=None, help="corpus folder (not for synthetic)")
-    p.add_argument("--protocol", choices=["paper", "clean", "speaker"], default="paper")
-    p.add_argument("--arch", choices=list(ARCHS), default="final")
-    p.add_argument("--epochs", type=int, default=TrainSettings().epochs, help="maximum epochs (default 100)")
-    p.add_argument("--width", type=float, default=1.0, help="width multiplier (1.0 = paper)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=None, help="default: the paper's tuned value (Table 20)")
-    p.add_argument("--learning-rate", type=float, default=None, help="default: the paper's tuned value")
-    p.add_argument("--monitor", choices=["val_loss", "val_accuracy"], default="val_loss",
-                   help="early stopping / LR schedule monitor (paper: val_loss)")
-    p.add_argument("--patience", type=int, default=TrainSettings().early_stopping_patience,
-                   help="early stopping patience (paper: 10)")
-    p.add_argument("--lr-patience", type=int, default=TrainSettings().reduce_lr_patience,
-                   help="ReduceLROnPlateau patience (paper: 6)")
-    p.add_argument("--folds", type=int, default=None, help="leak-free protocol: grouped k-fold with K folds")
-    p.add_argument("--fold", type=int, default=0, help="with --folds: the test fold, 0..K-1")
-    p.add_argument("--speaker-independent", action="store_true", help="clean protocol: group by speaker")
-    p.add_argument("--out", type=Path, default=None, help="artefact folder (default ./sertack-train/<job id>)")
-    p.set_defaults(func=_cli_train)
-
-
-def cli_job(args: argparse.Namespace) -> TrainJob:
-    """The TrainJob the `train` command runs: Table 20 values for the corpus unless overridden."""
-    tuned = PAPER_TUNED[args.corpus]
-    root = str(Path(args.root).resolve()) if args.root else None
-    return TrainJob(
-        study="final" if args.arch == "final" else "arch",
-        data=DataSpec(corpus=CorpusSpec(name=args.corpus, root=root), protocol=args.protocol, seed=args.seed,
-                      folds=args.folds, fold=args.fold, speaker_independent=args.speaker_independent),
-        model=ModelSpec(arch=args.arch, width=args.width, dropout=tuned.dropout, lstm_dropout=tuned.lstm_dropout),
-        train=TrainSettings(
-            epochs=args.epochs,
-            batch_size=args.batch_size or tuned.batch_size,
-            learning_rate=args.learning_rate or tuned.learning_rate,
-            monitor=args.monitor,
-            early_stopping_patience=args.patience,
-            reduce_lr_patience=args.lr_patience,
-        ),
-    )
-
-
-def _cli_train(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    try:
-        job = cli_job(args)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        flag = f"--{str(err['loc'][-1]).replace('_', '-')}" if err["loc"] else "train"
-        raise ConfigError(f"{flag}: {err['msg']} (got {err.get('input')!r})") from exc
-    out = args.out or Path("sertack-train") / job.job_id
-    row = run_train(job, out, JobEnv.default()).iloc[0]
-    print(
-        f"{row['dataset']} {row['protocol']} {row['arch']} width={row['width']} seed={row['seed']}"
-        + (f" fold={row['fold']}/{row['folds']}" if pd.notna(row.get("folds")) else "") + f" monitor={row['monitor']}: "
-        f"{row['epochs_run']} epochs (best {row['best_epoch']}) in {row['train_s']:.0f} s, "
-        f"n_train={row['n_train']} n_val={row['n_val']} n_test={row['n_test']}"
-    )
-    print(
-        f"test accuracy overall {row['accuracy']:.4f}  male {row['accuracy_male']:.4f} (n={row['n_test_male']})  "
-        f"female {row['accuracy_female']:.4f} (n={row['n_test_female']})"
-    )
-    print(f"artefacts: {out}")
-    return 0

@@ -180,7 +180,7 @@ def test_cli_attacks_a_train_folder_and_prints_gender_accuracy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from sercore import io
-    from sercore.__main__ import main
+    from sercore.cli.main import main
 
     data, model = toy()
     up = save_upstream(model, data, tmp_path / "train")
@@ -199,7 +199,7 @@ def test_cli_attacks_a_train_folder_and_prints_gender_accuracy(
 
 
 def test_cli_set_is_checked_like_a_grid() -> None:
-    from sercore.attack_job import cli_params
+    from sercore.cli.attack import cli_params
     from sercore.errors import ConfigError
 
     assert cli_params(["bim"], ["bim.max_iter=5"])["bim"]["max_iter"] == 5

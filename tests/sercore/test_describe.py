@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sercore import describe as describe_mod
+from sercore.cli import describe as describe_cli
 from sercore.datasets import corpus_root
 from sercore.describe import describe
 from sercore.errors import ConfigError
@@ -19,7 +19,7 @@ TINY = CorpusSpec(name="synthetic", synthetic_per_class=1)  # shares its feature
 
 def _cli(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    describe_mod.register_cli(parser.add_subparsers(dest="command", required=True))
+    describe_cli.register_cli(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(argv)
 
 

@@ -84,7 +84,7 @@ def test_paper_tuned_values() -> None:
 def test_cli_json(capsys) -> None:
     import argparse
 
-    from sercore import models
+    from sercore.cli import models
 
     parser = argparse.ArgumentParser()
     models.register_cli(parser.add_subparsers())

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sercore import extraction
 from sercore import store as store_mod
 from sercore.env import JobEnv
 from sercore.errors import DataError
+from sercore.features_job import run_features
 from sercore.specs import CorpusSpec, FeatureSettings, FeaturesJob
-from sercore.store import open_store, run_features
+from sercore.store import open_store
 
 TINY = CorpusSpec(name="synthetic", synthetic_per_class=1)  # 4 speakers x 5 emotions = 20 files
 NO_AUG = FeatureSettings(augment=False)
@@ -61,14 +63,14 @@ def test_settings_and_files_are_part_of_the_key(tmp_path: Path, cache_dir: Path)
 
 
 def test_extraction_failure_rejects_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = store_mod.extract
+    real = extraction.extract
 
-    def flaky(path: str | Path, fs: FeatureSettings) -> store_mod.FileFeatures:
+    def flaky(path: str | Path, fs: FeatureSettings) -> extraction.FileFeatures:
         if Path(path).name == "f1-boredom-000.wav":
             raise DataError(f"{path}: boom")
         return real(path, fs)
 
-    monkeypatch.setattr(store_mod, "extract", flaky)
+    monkeypatch.setattr(extraction, "extract", flaky)
     s = open_store(TINY, NO_AUG, tmp_path, workers=1, progress=False)
     row = s.files.set_index("path").loc["f1/f1-boredom-000.wav"]
     assert not row["kept"] and "feature extraction failed" in row["reason"] and "boom" in row["reason"]
@@ -107,3 +109,31 @@ def test_emotions_outside_the_kept_set_are_not_rejections(cache_dir: Path, tmp_p
     s = open_store(spec, NO_AUG, tmp_path, workers=1, progress=False)
     assert set(s.meta["emotion"]) == {"sadness", "happiness"} and s.rejected.empty
     assert (s.files["reason"] == store_mod.NOT_KEPT).sum() == 12 and s.files["kept"].sum() == 8
+
+
+def test_failing_child_build_reports_through_its_error_file_not_stdout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    import sys
+    import types
+
+    from sercore.cli import store_build
+
+    root = tmp_path / "emodb"
+    root.mkdir()
+    for name in ("03a01Fa.wav", "08b02Wb.wav"):  # EmoDB names, but no file passes the header check
+        (root / name).write_bytes(b"RIFF junk")
+    spec = CorpusSpec(name="emodb", root=str(root))
+    # the child's side, in process: exit status 2 and the one-line message in the error file
+    error_file = tmp_path / "error.txt"
+    code = store_build.main([spec.canonical_json(), NO_AUG.canonical_json(), str(tmp_path / "c1"), "--quiet",
+                             "--error-file", str(error_file)])
+    message = error_file.read_text().strip()
+    assert code == 2 and message and "\n" not in message and str(root) in message
+    capfd.readouterr()
+    # the parent's side: a real child interpreter; its error reaches the DataError, none of it goes to stdout
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    with pytest.raises(DataError) as info:
+        open_store(spec, NO_AUG, tmp_path / "c2", workers=2, progress=False)
+    assert str(info.value) == message
+    assert message not in capfd.readouterr().out
+    assert not list((tmp_path / "c2").glob(".store-build-*"))  # the error file's temp folder is gone

@@ -159,7 +159,7 @@ def test_resolve_jit() -> None:
 def test_cli_job_uses_table_20() -> None:
     import argparse
 
-    from sercore import train
+    from sercore.cli import train
 
     parser = argparse.ArgumentParser()
     train.register_cli(parser.add_subparsers())
