@@ -14,6 +14,7 @@ import sys
 from typing import NoReturn
 
 from ..errors import SertackError
+from . import exit_now
 
 _COMMAND_MODULES = ("sercore.cli.describe", "sercore.cli.models", "sercore.cli.train", "sercore.cli.attack")
 
@@ -37,4 +38,4 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """`python -m sercore`'s entry: the exit lives here, so sercore/__main__.py neither prints nor exits."""
-    sys.exit(main())
+    exit_now(main())

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 from pathlib import Path
 
 from ..errors import SertackError
 from ..specs import CorpusSpec, FeatureSettings
 from ..store import open_store
+from . import exit_now
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,10 +37,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # The entry is renamed into place before main returns; skip the interpreter teardown, where native thread
-    # pools can abort a finished build (exit -6, 'terminate called without an active exception', seen in CI).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    exit_now(main())
