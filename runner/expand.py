@@ -12,8 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -35,6 +34,7 @@ from sercore.specs import (
 from sercore.strict import BoolNumber
 
 from .paths import STAGES
+from .planned import PlannedJob as Job  # expansion's name for the one planned-job type
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +46,7 @@ FREE = "free"  # attack parameters: any key, lists sweep
 SEQ = "seq"  # a field whose value is a list: a list of lists sweeps
 SCALAR = "scalar"
 
-Schema = Union[dict[str, Any], str, type]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One planned job: its spec and the job whose shard it needs first (None when it needs none)."""
-
-    stage: str
-    spec: Spec
-    upstream: str | None = None
-    upstream_stage: str | None = None
-    id: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.id:  # hashing the canonical JSON is the costly part of a big grid: do it once
-            object.__setattr__(self, "id", self.spec.job_id)
+Schema = dict[str, Any] | str | type
 
 
 def attack_id(spec: AttackJob, target_json: str) -> str:
@@ -129,7 +114,7 @@ def expand_node(node: dict[str, Any], schema: Schema, path: str, file: str, prob
     for key, value in node.items():
         sub = FREE if schema == FREE else schema.get(key)  # type: ignore[union-attr]
         if sub is None:
-            valid = ", ".join(sorted(schema))  # type: ignore[arg-type]
+            valid = ", ".join(sorted(schema))
             problems.append(f"{file}: {path}.{key}: unknown key (expected one of {valid})")
             continue
         alternatives = _expand_value(value, sub, f"{path}.{key}", file, problems)
@@ -219,7 +204,8 @@ def expand_stage_jobs(
     if "features" in stages:
         block = stages["features"]
         if block not in (None, {}, True):
-            problems.append(f"{file}: stages.features: takes no settings (feature settings live in top-level `features`)")
+            problems.append(f"{file}: stages.features: takes no settings "
+                            "(feature settings live in top-level `features`)")
         found = []
         for corpus, (fi, fs) in itertools.product(corpora, enumerate(features)):
             job = FeaturesJob(corpus=corpus, features=fs)
@@ -267,7 +253,8 @@ def _model_stage(
         per_corpus = {}
     for name in per_corpus:
         if name not in names:
-            problems.append(f"{file}: {path}.per_corpus.{name}: not a corpus of this grid (expected one of {', '.join(names)})")
+            problems.append(f"{file}: {path}.per_corpus.{name}: not a corpus of this grid "
+                            f"(expected one of {', '.join(names)})")
     schema = _block_schema(stage)
     out: list[Job] = []
     for corpus in corpora:
@@ -343,7 +330,8 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     for key, n in slices.items():
         if key != "default" and key not in attacks:
             valid = ", ".join(attacks)
-            problems.append(f"{file}: {path}.slices.{key}: not an attack of this grid (expected default or one of {valid})")
+            problems.append(f"{file}: {path}.slices.{key}: not an attack of this grid "
+                            f"(expected default or one of {valid})")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             problems.append(f"{file}: {path}.slices.{key}: must be a whole number >= 1 (got {n!r})")
             bad_slices = True

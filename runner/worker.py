@@ -25,7 +25,7 @@ import submitit
 from sercore.env import JobEnv
 from sercore.errors import JobError
 from sercore.io import write_parquet, write_text
-from sercore.specs import TrainJob, TransferJob, job_from_dict
+from sercore.specs import TrainJob, TransferJob
 
 from .locks import JobBusy, locked
 from .paths import RunPaths
@@ -92,7 +92,7 @@ def _run(paths: RunPaths, stage: str, job_id: str) -> pd.DataFrame:
             upstream = paths.artefacts(up_stage, entry.upstream)
     _fault_inject(job_id)
     env = JobEnv(cache_dir=Path(read_meta(paths)["cache"]), upstream=upstream)
-    spec = job_from_dict(entry.spec)
+    spec = entry.spec
     if spec.kind == "transfer":
         env = transfer_env(paths, spec, env.cache_dir)
     df = run_job(spec, paths.artefacts(stage, job_id), env)
