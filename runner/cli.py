@@ -219,7 +219,7 @@ def completeness(paths: RunPaths) -> tuple[str, list[tuple[str, str, str, str]]]
 
 
 def _reduce(run_dir: Path) -> Path:
-    from .reduce import reduce_run  # lazy: the reducer pulls in plotting
+    from .reduce.report import reduce_run  # lazy: the reducer pulls in plotting
 
     return reduce_run(run_dir)
 

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import sys
 import traceback
@@ -32,7 +31,7 @@ from .plan import StageState, states, write_plan
 from .planned import PlannedJob
 from .resources import load_profile
 from .shards import error_reason
-from .worker import Worker, execute
+from .worker import Worker, execute, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -156,17 +155,9 @@ def _run_entry(paths: RunPaths, run: StageRun, entry: PlannedJob, *, stop_at_err
         run.failures.append((entry.id, error_reason(paths, entry.id)))
         log.warning("%s job %s failed: %s", run.stage, entry.id, exc)
     finally:
-        _release_memory()
+        release_memory()
     bar.set_postfix(failed=len(run.failures))
     return True
-
-
-def _release_memory() -> None:
-    """In-process runs share one TF runtime: drop the last job's graphs before the next one builds its own."""
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
-    gc.collect()
 
 
 # ---------------------------------------------------------------- slurm

@@ -30,7 +30,7 @@ from sercore.io import write_json
 
 from .paths import RunPaths
 from .planned import PlannedJob
-from .worker import run_one
+from .worker import release_memory, run_one
 
 if TYPE_CHECKING:
     from .dispatch import StageRun
@@ -106,7 +106,6 @@ def in_process(paths: RunPaths, run: StageRun, todo: Sequence[PlannedJob], size:
     """The local/debug executors' loop with packs: one bar step per job, Keras state released per pack."""
     from tqdm import tqdm
 
-    from .dispatch import _release_memory
     from .shards import error_reason
 
     bar = tqdm(total=len(todo), desc=f"{run.stage:<10}", unit="job", disable=not progress, file=sys.stderr)
@@ -120,7 +119,7 @@ def in_process(paths: RunPaths, run: StageRun, todo: Sequence[PlannedJob], size:
                 if stop_at_error:
                     raise exc
                 run.failures.append((job_id, error_reason(paths, job_id)))
-            _release_memory()
+            release_memory()
     finally:
         bar.close()
 

@@ -10,6 +10,7 @@ the same call, which re-enters `run_one`; the job itself resumes from what it pe
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -176,3 +177,11 @@ class Worker(submitit.helpers.Checkpointable):
         except JobBusy as exc:  # a duplicate task (two submits, a manual resubmit): the holder does the work
             log.warning("skipped: %s", exc)
             return f"skipped: {exc}"
+
+
+def release_memory() -> None:
+    """In-process runs share one TF runtime: drop the last job's graphs before the next one builds its own."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from sercore.errors import ConfigError
 from sercore.stats import StatsSettings, mean_ci
 
+from ..paths import RunPaths
 from . import aggregate as agg
-from .paths import RunPaths
 
 log = logging.getLogger(__name__)
 

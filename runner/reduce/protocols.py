@@ -24,7 +24,7 @@ def table_leak(s: Summary) -> Table | None:
     by_cond: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
     for variant, cond, rows, _ in conditions(s):
         if set(variant) - {"protocol"}:  # labels / estimator variants: the paper's setting only
-            if any(str(variant.get(k)) != v for k, v in (("labels", "predicted"), ("estimator", "compiled"))):
+            if any(str(variant.get(k)) != v for k, v in agg.PAPER_SETTING.items()):
                 continue
         for d, grp in rows.groupby("dataset"):
             by_cond.setdefault((cond, d), {})[str(variant["protocol"])] = grp

@@ -13,8 +13,8 @@ import pandas as pd
 
 from . import aggregate as agg
 from .paper_compare import _paper_setup, compared_cells, paper_results
-from .reduce import RunData
 from .render import Table
+from .rundata import RunData
 from .tables import Summary
 
 

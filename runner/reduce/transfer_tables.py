@@ -96,7 +96,8 @@ def transfer_figures(tables: list, folder: Path) -> list:
     """One heatmap per attack (a panel per dataset) of TR01's matrices."""
     import matplotlib.pyplot as plt
 
-    from .figures import Media, _save
+    from .media import Media
+    from .media import save_figure as _save
 
     table = next((t for t in tables if t.name == "TR01_transfer"), None)
     if table is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +22,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sercore.io import atomic_path  # noqa: E402
+from sercore.specs import AttackJob  # noqa: E402
 
 from . import aggregate as agg  # noqa: E402
-from .reduce import RunData  # noqa: E402
+from .media import Media  # noqa: E402
+from .media import save_figure as _save  # noqa: E402
+from .rundata import RunData  # noqa: E402
 from .tables import Summary  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Media:
-    """A figure or sound file of the report, with its caption."""
-
-    path: Path
-    caption: str
-    kind: str  # "figure" | "audio"
-
-
-def _save(fig: plt.Figure, path: Path, dpi: int = 110) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return path
 
 
 def _variant_groups(s: Summary, frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -140,7 +126,7 @@ def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
     picks = []
     if s.best.empty or s.attack_seeds.empty:
         return picks
-    plan = {e["id"]: e for e in data.plan("attack")}
+    plan = {j.id: j for j in data.plan("attack")}
     swept = {a: agg.swept_params(g.params) for a, g in s.attack_configs.groupby("attack")}
     for _, b in s.best.iterrows():
         seeds = s.attack_seeds
@@ -229,15 +215,17 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
         done = seen.setdefault(p["variant"], set())
         if len(done) >= limit or p["attack"] in done or p["entry"] is None:
             continue
-        target = p["entry"].get("spec", {}).get("target", {})
-        tdata = target.get("data", {})
-        if tdata.get("normalization", "original") != "original":
-            log.info("no audio for %s: normalisation %s cannot be undone", p["job_id"], tdata.get("normalization"))
+        spec = p["entry"].spec
+        if not isinstance(spec, AttackJob):  # an attack plan holds attack jobs; mypy cannot know
             continue
-        features = tdata.get("features", {})
-        scaler = data.paths.artefacts("train", p["entry"].get("upstream") or "") / "scaler.npz"
+        tdata = spec.target.data  # the run's real settings: every default comes from sercore.specs
+        if tdata.normalization != "original":
+            log.info("no audio for %s: normalisation %s cannot be undone", p["job_id"], tdata.normalization)
+            continue
+        features = tdata.features.model_dump(mode="json")
+        scaler = data.paths.artefacts("train", p["entry"].upstream or "") / "scaler.npz"
         mean = std = None
-        if tdata.get("standardize", True):
+        if tdata.standardize:
             if not scaler.is_file():
                 log.warning("no audio for %s: scaler %s not found", p["job_id"], scaler)
                 continue
@@ -248,11 +236,11 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
                 continue
             pair = {"clean": npz["clean"][0], "adversarial": npz["adversarial"][0]}
         done.add(p["attack"])
-        sr = int(features.get("sample_rate", 16000))
+        sr = tdata.features.sample_rate
         name = agg.ATTACK_NAMES.get(p["attack"], p["attack"])
         ds_name = agg.DATASET_NAMES.get(p["dataset"], p["dataset"])
         for which, spec in pair.items():
-            wav = invert_to_audio(spec, mean=mean, std=std, db=features.get("db", "paper"), features=features)
+            wav = invert_to_audio(spec, mean=mean, std=std, db=tdata.features.db, features=features)
             stem = "_".join(x for x in (p["attack"], p["dataset"], p["variant"], which) if x)
             path = write_wav(folder / f"{stem}.wav", wav, sr)
             variant = f" [{p['variant']}]" if p["variant"] else ""

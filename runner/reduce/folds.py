@@ -18,6 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sercore.specs import TrainJob
+
+from ..planned import PlannedJob
 from . import aggregate as agg
 from .render import Table
 
@@ -108,7 +111,8 @@ def _pool(grp: pd.DataFrame) -> dict[str, Any]:
             row[col] = _sum_json(grp[col])
     acc = grp.sort_values("fold")["accuracy"].astype(float)
     row.update(fold_accuracies=json.dumps([round(a, 6) for a in acc]), fold_accuracy_std=float(acc.std(ddof=1))
-               if len(acc) > 1 else float("nan"), fold_accuracy_min=float(acc.min()), fold_accuracy_max=float(acc.max()))
+               if len(acc) > 1 else float("nan"), fold_accuracy_min=float(acc.min()),
+               fold_accuracy_max=float(acc.max()))
     row["test_outcomes"] = None if outcomes is None else json.dumps(outcomes.to_dict(orient="list"))
     return _with_ci(row, outcomes)
 
@@ -225,7 +229,7 @@ def table_training(train: pd.DataFrame, max_epochs: dict[str, int] | None = None
                  train[sorted(train.columns)], notes)
 
 
-def epoch_caps(plan: list[dict[str, Any]]) -> dict[str, int]:
+def epoch_caps(plan: list[PlannedJob]) -> dict[str, int]:
     """job id -> its epoch cap (TrainSettings.epochs) from the run plan."""
-    return {e["id"]: int((e.get("spec") or {}).get("train", {}).get("epochs", 100)) for e in plan}
+    return {j.id: j.spec.train.epochs for j in plan if isinstance(j.spec, TrainJob)}
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from .claims import table_claims, table_speakers
 from .protocols import table_leak
-from .reduce import RunData
 from .render import Table
 from .robustness import table_worst_case
+from .rundata import RunData
 from .tables import Summary
 from .transfer_tables import table_transfer
 from .uncertainty import ci_note
