@@ -59,6 +59,20 @@ def attack_id(spec: AttackJob, target_json: str) -> str:
     return hashlib.sha256(f'{own[:-1]},"target":{target_json}}}'.encode()).hexdigest()[:16]
 
 
+def train_spec(job: Job) -> TrainJob:
+    """A model stage's job spec, typed (expansion built it, so anything else is a bug here)."""
+    if not isinstance(job.spec, TrainJob):
+        raise TypeError(f"{job.stage} job {job.id}: expected a TrainJob spec, got {type(job.spec).__name__}")
+    return job.spec
+
+
+def attack_spec(job: Job) -> AttackJob:
+    """An attack stage's job spec, typed."""
+    if not isinstance(job.spec, AttackJob):
+        raise TypeError(f"{job.stage} job {job.id}: expected an AttackJob spec, got {type(job.spec).__name__}")
+    return job.spec
+
+
 def check_name(value: Any) -> str:
     """Names that become path components: no `/`, no `..`, not absolute, not empty."""
     if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
@@ -317,9 +331,9 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     block = dict(block)
     attacks = block.pop("attacks", None)
     slices = block.pop("slices", 1)
-    known = tuple(dict.fromkeys(t.spec.data.protocol for t in targets))
+    known = tuple(dict.fromkeys(train_spec(t).data.protocol for t in targets))
     chosen = _stage_protocols(block.pop("protocols", None), known, f"{path}.protocols", file, problems)
-    targets = [t for t in targets if t.spec.data.protocol in chosen]
+    targets = [t for t in targets if train_spec(t).data.protocol in chosen]
     if not isinstance(attacks, dict) or not attacks:
         problems.append(f"{file}: {path}.attacks: required mapping attack name -> parameters (got {attacks!r})")
         return []
@@ -379,7 +393,7 @@ def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> l
     for key in block:
         if key not in ("attacks", "targets"):
             problems.append(f"{file}: {path}.{key}: unknown key (expected one of attacks, targets)")
-    names = list(dict.fromkeys(j.spec.attack for j in jobs["attack"]))
+    names = list(dict.fromkeys(attack_spec(j).attack for j in jobs["attack"]))
     wanted = block.get("attacks") or names
     targets = block.get("targets") or [t for t in TRANSFER_TARGETS if t in jobs]
     for key, got, valid in (("attacks", wanted, names), ("targets", targets, TRANSFER_TARGETS)):
@@ -389,14 +403,14 @@ def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> l
                                 f"{', '.join(valid)})")
     by_source: dict[str, list[Job]] = {}
     for j in jobs["attack"]:
-        if j.spec.attack in wanted:
+        if attack_spec(j).attack in wanted:
             by_source.setdefault(j.upstream or "", []).append(j)
     candidates = [j for stage in TRANSFER_TARGETS if stage in targets for j in jobs.get(stage, [])]
     out: list[Job] = []
     for attacks in by_source.values():
-        src = attacks[0].spec.target.data
+        src = attack_spec(attacks[0]).target.data
         for target in candidates:
-            tgt = target.spec.data
+            tgt = train_spec(target).data
             if (tgt.corpus, tgt.features, tgt.normalization) != (src.corpus, src.features, src.normalization) or \
                     src.normalization not in TRANSFERABLE_NORMALIZATIONS:
                 continue

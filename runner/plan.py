@@ -10,7 +10,7 @@ already-checked shards costs one stat each (~0.2-0.4 s on the loaded dev VM).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,7 @@ def find_entry(paths: RunPaths, stage: str, job_id: str) -> PlannedJob:
     raise JobError(f"{paths.plan(stage)}: no job {job_id!r} in the plan")
 
 
-def states(paths: RunPaths, plan: dict[str, Iterable[str]] | dict[str, list[PlannedJob]], *,
+def states(paths: RunPaths, plan: Mapping[str, Iterable[str | PlannedJob]], *,
            repair: bool = False) -> dict[str, StageState]:
     """done / failed / pending per stage from the shard folders and the error folder.
 

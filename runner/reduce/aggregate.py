@@ -257,7 +257,7 @@ def param_sort_key(params: str) -> tuple:
     return tuple((k, (0, v) if isinstance(v, int | float) else (1, str(v))) for k, v in sorted(d.items()))
 
 
-def fmt_mean_std(mean: float, std: float, spec: str | tuple[str, str]) -> str:
+def fmt_mean_std(mean: float | None, std: float | None, spec: str | tuple[str, str]) -> str:
     """'0.9092' or '0.9092 ± 0.0100'; '–' for a missing value. `spec` may give the mean's and the std's format."""
     mean_spec, std_spec = spec if isinstance(spec, tuple) else (spec, spec)
     if mean is None or pd.isna(mean):
@@ -268,7 +268,8 @@ def fmt_mean_std(mean: float, std: float, spec: str | tuple[str, str]) -> str:
     return text
 
 
-def fmt_ci(mean: float, lo: float | None, hi: float | None, std: float | None, spec: str | tuple[str, str]) -> str:
+def fmt_ci(mean: float | None, lo: float | None, hi: float | None, std: float | None,
+           spec: str | tuple[str, str]) -> str:
     """'0.412 [0.371, 0.455]' (95 % CI over test samples), then ' ± 0.010' (std over seeds) when there are
     several seeds; without a CI the same as `fmt_mean_std`."""
     mean_spec = spec[0] if isinstance(spec, tuple) else spec

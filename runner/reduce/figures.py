@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def _variant_groups(s: Summary, frame: pd.DataFrame) -> list[tuple[str, pd.DataF
 
 
 def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bool = False,
-          clean: dict[str, float] | None = None) -> plt.Figure:
+          clean: dict[Hashable, float] | None = None) -> plt.Figure:
     """Grouped bars: attacks along x, one bar per dataset (the paper's Figures 4-6)."""
     attacks = sorted(best.attack.unique(), key=agg.attack_rank)
     datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
@@ -123,7 +124,7 @@ def bar_figures(s: Summary, folder: Path) -> list[Media]:
 
 def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
     """For each (variant, attack, dataset): the best configuration's lowest-seed job that saved examples."""
-    picks = []
+    picks: list[dict[str, Any]] = []
     if s.best.empty or s.attack_seeds.empty:
         return picks
     plan = {j.id: j for j in data.plan("attack")}

@@ -12,6 +12,7 @@ nine versions of each recording.
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ def recording_ci(outcomes: pd.DataFrame, level: float = CI_LEVEL, seed: int = 0)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _with_ci(row: dict[str, Any], outcomes: pd.DataFrame | None) -> dict[str, Any]:
+def _with_ci(row: dict[Hashable, Any], outcomes: pd.DataFrame | None) -> dict[Hashable, Any]:
     """Add accuracy CIs (overall, male, female) and the number of test recordings."""
     for suffix, gender in (("", None), ("_male", "male"), ("_female", "female")):
         sub = outcomes if outcomes is None or gender is None else outcomes[outcomes.gender == gender]
@@ -89,7 +90,7 @@ def _weighted(grp: pd.DataFrame, metric: str, weight: str) -> float:
     return float((vals[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else float("nan")
 
 
-def _pool(grp: pd.DataFrame) -> dict[str, Any]:
+def _pool(grp: pd.DataFrame) -> dict[Hashable, Any]:
     first = grp.sort_values("fold").iloc[0].to_dict()
     parts = [o for o in (_outcomes(r) for _, r in grp.iterrows()) if o is not None]
     outcomes = pd.concat(parts, ignore_index=True) if len(parts) == len(grp) else None

@@ -85,7 +85,7 @@ def tables_rank(s: Summary) -> list[Table]:
                                      ("perturbation", PERT, "T46_rank_perturbation", "mean perturbation")):
         ranked = dataset_ranks(s.paper_best, s.variants, metric)
 
-        def cell(r: pd.Series, metric: str = metric, spec: str = spec) -> str:
+        def cell(r: pd.Series, metric: str = metric, spec: str | tuple[str, str] = spec) -> str:
             return f"{agg.fmt_mean_std(r[f'{metric}_mean'], None, spec)} ({r['rank']:g})"
         table = _per_attack(s, ranked, cell, name, f"Rank score by {what}: datasets ranked within each attack",
                             [f"Within each attack the datasets are ranked by {what} (1 = lowest; exact ties share "

@@ -5,6 +5,8 @@ per-sample outcomes; seeds are strata)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from sercore.stats import gap_ci, mean_ci
@@ -27,15 +29,15 @@ def table_leak(s: Summary) -> Table | None:
             if any(str(variant.get(k)) != v for k, v in agg.PAPER_SETTING.items()):
                 continue
         for d, grp in rows.groupby("dataset"):
-            by_cond.setdefault((cond, d), {})[str(variant["protocol"])] = grp
+            by_cond.setdefault((cond, str(d)), {})[str(variant["protocol"])] = grp
     display, data = [], []
     for (cond, d), protos in sorted(by_cond.items(), key=lambda kv: (kv[0][0] != CLEAN, agg.attack_rank(kv[0][0]),
                                                                        agg.dataset_rank(kv[0][1]))):
         if "paper" not in protos or len(protos) < 2:
             continue
-        rec = {"condition": "clean" if cond == CLEAN else agg.ATTACK_NAMES.get(cond, cond),
-               "dataset": agg.DATASET_NAMES.get(d, d)}
-        row = {"condition": cond, "dataset": d}
+        rec: dict[str, Any] = {"condition": "clean" if cond == CLEAN else agg.ATTACK_NAMES.get(cond, cond),
+                               "dataset": agg.DATASET_NAMES.get(d, d)}
+        row: dict[str, Any] = {"condition": cond, "dataset": d}
         for p in ORDER:
             if p not in protos:
                 rec[p] = "–"

@@ -66,7 +66,7 @@ def provenance(data: RunData) -> dict[str, Any]:
     """Where the numbers come from: grid hash, code commit, package versions, hosts, GPUs, dates, counts."""
     paths = data.paths
     grid_hash = hashlib.sha256(paths.grid.read_bytes()).hexdigest() if paths.grid.is_file() else None
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in PACKAGES:
         try:
             versions[pkg] = md.version(pkg)
@@ -85,7 +85,7 @@ def provenance(data: RunData) -> dict[str, Any]:
                 for k, v in frame[col].fillna("?").value_counts().items():
                     acc[str(k)] = acc.get(str(k), 0) + int(v)
         for k, v in _image_labels(frame).value_counts().items():
-            images[k] = images.get(k, 0) + int(v)
+            images[str(k)] = images.get(str(k), 0) + int(v)
         if "finished_at" in frame:
             stamps += [str(x) for x in frame.finished_at.dropna()]
     status = data.status
@@ -124,7 +124,7 @@ def completeness_table(data: RunData) -> Table:
     display = problems.rename(columns={"job_id": "job"}).copy()
     display.attrs["labels"] = 4
     counts = data.status.groupby(["stage", "status"]).size()
-    notes = [", ".join(f"{st} {s}: {n}" for (st, s), n in counts.items())]
+    notes = [", ".join(f"{r.stage} {r.status}: {r.n}" for r in counts.reset_index(name="n").itertuples())]
     return Table("completeness", "Jobs that are missing, failed, unreadable or unplanned", display, problems, notes)
 
 

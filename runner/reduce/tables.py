@@ -7,7 +7,9 @@ standard deviation over seeds; a cell whose planned jobs are not all done carrie
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +39,8 @@ class Summary:
     train_incomplete: dict[tuple, str]
     variants: list[str]  # of VARIANTS, the ones that take several values in this run
     attack_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # per-sample rows with plan keys and 0/1s
-    stats: StatsSettings = field(default_factory=StatsSettings)  # the grid's `statistics` settings
+    # the grid's `statistics` settings
+    stats: StatsSettings = field(default_factory=lambda: StatsSettings.model_validate({}))
     train_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # final models' per-sample predictions
     # best with the paper's rows (one C&W row: agg.paper_best_configs), for Tables 4-6 and 44-48
     paper_best: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -210,7 +213,7 @@ def table_best(s: Summary) -> Table:
                                                                  "tables list all.", *agg.cw_notes(s.paper_best)])
 
 
-def _gender_cells(metric: str, spec: str):
+def _gender_cells(metric: str, spec: str | tuple[str, str]) -> Callable[[pd.Series], dict[str, str]]:
     def cell(r: pd.Series) -> dict[str, str]:
         return {g: unc.ci_text(r, f"{metric}{suf}", spec)
                 for g, suf in (("all", ""), ("male", "_male"), ("female", "_female"))}
@@ -296,7 +299,7 @@ def table_lstm_units(data: RunData) -> Table | None:
     best = {k: stats.loc[(stats[keys].apply(tuple, axis=1) == k), "score_mean"].min() for k in columns}
     rows = []
     for units in sorted(stats.lstm_units.unique()):
-        rec = {"LSTM units": int(units)}
+        rec: dict[str, Any] = {"LSTM units": int(units)}
         for k in columns:
             hit = stats[(stats[keys].apply(tuple, axis=1) == k) & (stats.lstm_units == units)]
             label = " ".join([*map(str, k[:-1]), _ds(k[-1])])

@@ -70,7 +70,7 @@ def table_transfer(rows: pd.DataFrame, best: pd.DataFrame, settings: StatsSettin
     order = summ.assign(_d=summ.dataset.map(agg.dataset_rank), _a=summ.attack.map(agg.attack_rank))
     for (d, attack, source), grp in order.sort_values(["_d", "_a", "source"]).groupby(
             ["dataset", "attack", "source"], sort=False):
-        rec = {"dataset": agg.DATASET_NAMES.get(d, d), "attack": agg.ATTACK_NAMES.get(attack, attack),
+        rec = {"dataset": agg.DATASET_NAMES.get(str(d), d), "attack": agg.ATTACK_NAMES.get(str(attack), attack),
                "source": source}
         cells = grp.set_index("target")
         for t in targets:
