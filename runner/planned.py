@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from sercore.errors import DataError
 from sercore.specs import AttackJob, FeaturesJob, Spec, TrainJob, TransferJob, TuneJob, job_from_dict
 
@@ -53,7 +55,13 @@ class PlannedJob:
     def spec(self) -> AnyJob:
         """The spec model (rebuilt from the plan line's dict on first access, then kept)."""
         if self._spec is None:
-            object.__setattr__(self, "_spec", job_from_dict(self._raw or {}))
+            try:
+                object.__setattr__(self, "_spec", job_from_dict(self._raw or {}))
+            except ValidationError as exc:  # a plan from another version of the specs, or a hand-edited line
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "spec"
+                raise DataError(f"{self.stage} job {self.id}: plan spec does not validate: {where}: {first['msg']} "
+                                f"({exc.error_count()} error(s))") from exc
         assert self._spec is not None
         return self._spec
 

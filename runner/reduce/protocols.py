@@ -1,6 +1,6 @@
 """X06 "the paper's leak, measured twice": clean accuracy (and accuracy under each attack's best configuration)
 under the paper's leaky protocol beside the two leak-free ones, `clean` (grouped by recording) and `speaker`
-(held-out speakers), with the leak = paper - leak-free and its bootstrap CI (runner.claims.conditions gives the
+(held-out speakers), with the leak = paper - leak-free and its bootstrap CI (runner.reduce.claims.conditions gives the
 per-sample outcomes; seeds are strata)."""
 
 from __future__ import annotations
