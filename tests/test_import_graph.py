@@ -122,6 +122,7 @@ def _loop(graph: dict[str, set[str]], comp: list[str]) -> list[str]:
 def test_graph_sees_both_kinds_of_import() -> None:
     graph = import_graph()
     assert "runner.shards" in graph["runner.plan"]  # module level
+    assert "runner.reduce.report" in graph["runner.cli"]  # function level (cli._reduce)
     assert len(graph) > 40 and sum(map(len, graph.values())) > 100
 
 
