@@ -23,8 +23,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runner.folds import N_RESAMPLES, pool_folds  # noqa: E402
 from runner.paths import RunPaths  # noqa: E402
+from runner.reduce.folds import N_RESAMPLES, pool_folds  # noqa: E402
 
 
 def _per_recording(outcomes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -81,7 +81,7 @@ def main() -> None:
     from runner.grid import load_grid
     from runner.paths import RunPaths
     from runner.plan import states, write_plan
-    from runner.reduce import compact, merge_stage
+    from runner.reduce.merge import compact, merge_stage
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -122,7 +122,8 @@ def main() -> None:
     print(f"expand + validate {n_jobs} jobs: {expand_s:.3f} s (target < 2 s)")
     print(f"plan against {len(attack_ids)} existing shards: {plan_s:.3f} s "
           f"(of which shard/error scan {scan_s:.3f} s); first plan, checking every footer: {cold_s:.3f} s")
-    print(f"reduce {len(attack_ids)} shards ({rows} rows) into results/attack.parquet: {reduce_s:.3f} s (target < 10 s)")
+    print(f"reduce {len(attack_ids)} shards ({rows} rows) into results/attack.parquet: {reduce_s:.3f} s "
+          "(target < 10 s)")
 
 
 if __name__ == "__main__":

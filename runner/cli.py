@@ -38,10 +38,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runner", description="Expand grids, run or submit jobs, merge results.")
+    parser = argparse.ArgumentParser(prog="python -m runner",
+                                     description="Expand grids, run or submit jobs, merge results.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    overrides = {"action": "append", "default": [], "metavar": "KEY.PATH=VALUE", "help": "override a grid value (YAML)"}
+    overrides: dict[str, Any] = {"action": "append", "default": [], "metavar": "KEY.PATH=VALUE",
+                                 "help": "override a grid value (YAML)"}
 
     p = sub.add_parser("plan", help="jobs per stage and how many are already done; submits nothing")
     p.add_argument("grid", type=Path)
@@ -68,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "debug", "slurm"), help="default: the grid's `executor`")
     p.add_argument("--stage", action="append", help="only this stage (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="show what would run (and the sbatch text) without running")
-    p.add_argument("--reduce", action="store_true", help="local/debug: merge the results and build the report at the end")
+    p.add_argument("--reduce", action="store_true",
+                   help="local/debug: merge the results and build the report at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--replace-grid", action="store_true",
                    help="submit a different grid into an existing run (the old grid.yaml, run.json, plan/ go to "
@@ -95,7 +98,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.estimate:
         return _estimate(grid, args)
     paths = RunPaths(grid.output)
-    counts = {s: v.counts() for s, v in states(paths, {s: [j.id for j in jobs] for s, jobs in grid.jobs.items()}).items()}
+    counts = {s: v.counts() for s, v in states(paths, grid.jobs).items()}
     if args.json:
         print(json.dumps(counts, indent=2))
     else:
@@ -219,7 +222,7 @@ def completeness(paths: RunPaths) -> tuple[str, list[tuple[str, str, str, str]]]
 
 
 def _reduce(run_dir: Path) -> Path:
-    from .reduce import reduce_run  # lazy: the reducer pulls in plotting
+    from .reduce.report import reduce_run  # lazy: the reducer pulls in plotting
 
     return reduce_run(run_dir)
 

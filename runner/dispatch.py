@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import sys
 import traceback
@@ -28,9 +27,11 @@ from .container import check_binds
 from .grid import Grid
 from .locks import JobBusy, locked
 from .paths import RunPaths
-from .plan import PlanEntry, StageState, error_reason, states, write_plan
+from .plan import StageState, states, write_plan
+from .planned import PlannedJob
 from .resources import load_profile
-from .worker import Worker, execute
+from .shards import error_reason
+from .worker import Worker, execute, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def submit(
         raise ConfigError(f"--executor {executor}: unknown executor (expected one of local, debug, slurm)")
     chosen = select_stages(grid, stages)
     paths = RunPaths(grid.output)
-    plan = {s: [PlanEntry.from_job(j) for j in grid.jobs[s]] for s in grid.stages}
+    plan = {s: grid.jobs[s] for s in grid.stages}
     if dry_run:
         runfolder.check(grid, paths, replace=replace_grid)
     else:
@@ -115,15 +116,15 @@ def submit(
     return runs
 
 
-def _todo(entries: list[PlanEntry], st: StageState) -> list[PlanEntry]:
+def _todo(entries: list[PlannedJob], st: StageState) -> list[PlannedJob]:
     return [e for e in entries if e.id not in st.done]
 
 
-def _in_process(paths: RunPaths, run: StageRun, todo: list[PlanEntry], *, stop_at_error: bool, progress: bool) -> None:
+def _in_process(paths: RunPaths, run: StageRun, todo: list[PlannedJob], *, stop_at_error: bool, progress: bool) -> None:
     from tqdm import tqdm
 
     bar = tqdm(todo, desc=f"{run.stage:<10}", unit="job", disable=not progress, file=sys.stderr)
-    busy: list[PlanEntry] = []
+    busy: list[PlannedJob] = []
     for entry in bar:
         if not _run_entry(paths, run, entry, stop_at_error=stop_at_error, wait=False, bar=bar):
             busy.append(entry)
@@ -133,7 +134,7 @@ def _in_process(paths: RunPaths, run: StageRun, todo: list[PlanEntry], *, stop_a
             _run_entry(paths, run, entry, stop_at_error=stop_at_error, wait=True, bar=bar)
 
 
-def _run_entry(paths: RunPaths, run: StageRun, entry: PlanEntry, *, stop_at_error: bool, wait: bool,
+def _run_entry(paths: RunPaths, run: StageRun, entry: PlannedJob, *, stop_at_error: bool, wait: bool,
                bar: Any) -> bool:
     """Run one job in this process; False if another process holds it (and `wait` is off)."""
     try:
@@ -154,17 +155,9 @@ def _run_entry(paths: RunPaths, run: StageRun, entry: PlanEntry, *, stop_at_erro
         run.failures.append((entry.id, error_reason(paths, entry.id)))
         log.warning("%s job %s failed: %s", run.stage, entry.id, exc)
     finally:
-        _release_memory()
+        release_memory()
     bar.set_postfix(failed=len(run.failures))
     return True
-
-
-def _release_memory() -> None:
-    """In-process runs share one TF runtime: drop the last job's graphs before the next one builds its own."""
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
-    gc.collect()
 
 
 # ---------------------------------------------------------------- slurm
@@ -173,7 +166,7 @@ def _release_memory() -> None:
 def _slurm(
     grid: Grid,
     paths: RunPaths,
-    plan: dict[str, list[PlanEntry]],
+    plan: dict[str, list[PlannedJob]],
     st: dict[str, StageState],
     chosen: list[str],
     dry_run: bool,
@@ -251,7 +244,8 @@ def _bind_paths(grid: Grid, paths: RunPaths) -> list[Path]:
 def _needed_paths(grid: Grid, paths: RunPaths) -> dict[str, Path]:
     """The same paths by the grid key they come from, for check_binds' error messages."""
     corpora = grid.raw.get("corpora") or []
-    roots = {f"corpora[{i}].root": Path(c["root"]) for i, c in enumerate(corpora) if isinstance(c, dict) and c.get("root")}
+    roots = {f"corpora[{i}].root": Path(c["root"]) for i, c in enumerate(corpora)
+             if isinstance(c, dict) and c.get("root")}
     return {"output": paths.root, "cache": cache_dir(grid, paths), **roots}
 
 

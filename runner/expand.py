@@ -12,8 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -35,6 +34,7 @@ from sercore.specs import (
 from sercore.strict import pydantic_problems
 
 from .paths import STAGES
+from .planned import PlannedJob as Job  # expansion's name for the one planned-job type
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +46,7 @@ FREE = "free"  # attack parameters: any key, lists sweep
 SEQ = "seq"  # a field whose value is a list: a list of lists sweeps
 SCALAR = "scalar"
 
-Schema = Union[dict[str, Any], str, type]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One planned job: its spec and the job whose shard it needs first (None when it needs none)."""
-
-    stage: str
-    spec: Spec
-    upstream: str | None = None
-    upstream_stage: str | None = None
-    id: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.id:  # hashing the canonical JSON is the costly part of a big grid: do it once
-            object.__setattr__(self, "id", self.spec.job_id)
+Schema = dict[str, Any] | str | type
 
 
 def attack_id(spec: AttackJob, target_json: str) -> str:
@@ -72,6 +57,20 @@ def attack_id(spec: AttackJob, target_json: str) -> str:
     """
     own = json.dumps(spec.model_dump(mode="json", exclude={"target"}), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f'{own[:-1]},"target":{target_json}}}'.encode()).hexdigest()[:16]
+
+
+def train_spec(job: Job) -> TrainJob:
+    """A model stage's job spec, typed (expansion built it, so anything else is a bug here)."""
+    if not isinstance(job.spec, TrainJob):
+        raise TypeError(f"{job.stage} job {job.id}: expected a TrainJob spec, got {type(job.spec).__name__}")
+    return job.spec
+
+
+def attack_spec(job: Job) -> AttackJob:
+    """An attack stage's job spec, typed."""
+    if not isinstance(job.spec, AttackJob):
+        raise TypeError(f"{job.stage} job {job.id}: expected an AttackJob spec, got {type(job.spec).__name__}")
+    return job.spec
 
 
 def check_name(value: Any) -> str:
@@ -107,7 +106,7 @@ def expand_node(node: dict[str, Any], schema: Schema, path: str, file: str, prob
     for key, value in node.items():
         sub = FREE if schema == FREE else schema.get(key)  # type: ignore[union-attr]
         if sub is None:
-            valid = ", ".join(sorted(schema))  # type: ignore[arg-type]
+            valid = ", ".join(sorted(schema))
             problems.append(f"{file}: {path}.{key}: unknown key (expected one of {valid})")
             continue
         alternatives = _expand_value(value, sub, f"{path}.{key}", file, problems)
@@ -197,7 +196,8 @@ def expand_stage_jobs(
     if "features" in stages:
         block = stages["features"]
         if block not in (None, {}, True):
-            problems.append(f"{file}: stages.features: takes no settings (feature settings live in top-level `features`)")
+            problems.append(f"{file}: stages.features: takes no settings "
+                            "(feature settings live in top-level `features`)")
         found = []
         for corpus, (fi, fs) in itertools.product(corpora, enumerate(features)):
             job = FeaturesJob(corpus=corpus, features=fs)
@@ -245,7 +245,8 @@ def _model_stage(
         per_corpus = {}
     for name in per_corpus:
         if name not in names:
-            problems.append(f"{file}: {path}.per_corpus.{name}: not a corpus of this grid (expected one of {', '.join(names)})")
+            problems.append(f"{file}: {path}.per_corpus.{name}: not a corpus of this grid "
+                            f"(expected one of {', '.join(names)})")
     schema = _block_schema(stage)
     out: list[Job] = []
     for corpus in corpora:
@@ -308,9 +309,9 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     block = dict(block)
     attacks = block.pop("attacks", None)
     slices = block.pop("slices", 1)
-    known = tuple(dict.fromkeys(t.spec.data.protocol for t in targets))
+    known = tuple(dict.fromkeys(train_spec(t).data.protocol for t in targets))
     chosen = _stage_protocols(block.pop("protocols", None), known, f"{path}.protocols", file, problems)
-    targets = [t for t in targets if t.spec.data.protocol in chosen]
+    targets = [t for t in targets if train_spec(t).data.protocol in chosen]
     if not isinstance(attacks, dict) or not attacks:
         problems.append(f"{file}: {path}.attacks: required mapping attack name -> parameters (got {attacks!r})")
         return []
@@ -321,7 +322,8 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     for key, n in slices.items():
         if key != "default" and key not in attacks:
             valid = ", ".join(attacks)
-            problems.append(f"{file}: {path}.slices.{key}: not an attack of this grid (expected default or one of {valid})")
+            problems.append(f"{file}: {path}.slices.{key}: not an attack of this grid "
+                            f"(expected default or one of {valid})")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             problems.append(f"{file}: {path}.slices.{key}: must be a whole number >= 1 (got {n!r})")
             bad_slices = True
@@ -369,7 +371,7 @@ def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> l
     for key in block:
         if key not in ("attacks", "targets"):
             problems.append(f"{file}: {path}.{key}: unknown key (expected one of attacks, targets)")
-    names = list(dict.fromkeys(j.spec.attack for j in jobs["attack"]))
+    names = list(dict.fromkeys(attack_spec(j).attack for j in jobs["attack"]))
     wanted = block.get("attacks") or names
     targets = block.get("targets") or [t for t in TRANSFER_TARGETS if t in jobs]
     for key, got, valid in (("attacks", wanted, names), ("targets", targets, TRANSFER_TARGETS)):
@@ -379,14 +381,14 @@ def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> l
                                 f"{', '.join(valid)})")
     by_source: dict[str, list[Job]] = {}
     for j in jobs["attack"]:
-        if j.spec.attack in wanted:
+        if attack_spec(j).attack in wanted:
             by_source.setdefault(j.upstream or "", []).append(j)
     candidates = [j for stage in TRANSFER_TARGETS if stage in targets for j in jobs.get(stage, [])]
     out: list[Job] = []
     for attacks in by_source.values():
-        src = attacks[0].spec.target.data
+        src = attack_spec(attacks[0]).target.data
         for target in candidates:
-            tgt = target.spec.data
+            tgt = train_spec(target).data
             if (tgt.corpus, tgt.features, tgt.normalization) != (src.corpus, src.features, src.normalization) or \
                     src.normalization not in TRANSFERABLE_NORMALIZATIONS:
                 continue

@@ -29,8 +29,8 @@ from sercore.errors import JobError
 from sercore.io import write_json
 
 from .paths import RunPaths
-from .plan import PlanEntry
-from .worker import run_one
+from .planned import PlannedJob
+from .worker import release_memory, run_one
 
 if TYPE_CHECKING:
     from .dispatch import StageRun
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def pack_groups(entries: Sequence[PlanEntry], size: int) -> list[list[PlanEntry]]:
+def pack_groups(entries: Sequence[PlannedJob], size: int) -> list[list[PlannedJob]]:
     """Consecutive packs of at most `size` jobs, jobs of one upstream model side by side (plan order within)."""
     if size <= 1:
         return [[e] for e in entries]
@@ -101,13 +101,12 @@ class PackWorker(submitit.helpers.Checkpointable):
         return json.dumps([str(RunPaths(Path(run_dir)).shard(stage, j)) for j in job_ids])
 
 
-def in_process(paths: RunPaths, run: StageRun, todo: Sequence[PlanEntry], size: int, *, stop_at_error: bool,
+def in_process(paths: RunPaths, run: StageRun, todo: Sequence[PlannedJob], size: int, *, stop_at_error: bool,
                progress: bool) -> None:
     """The local/debug executors' loop with packs: one bar step per job, Keras state released per pack."""
     from tqdm import tqdm
 
-    from .dispatch import _release_memory
-    from .plan import error_reason
+    from .shards import error_reason
 
     bar = tqdm(total=len(todo), desc=f"{run.stage:<10}", unit="job", disable=not progress, file=sys.stderr)
     try:
@@ -120,12 +119,12 @@ def in_process(paths: RunPaths, run: StageRun, todo: Sequence[PlanEntry], size: 
                 if stop_at_error:
                     raise exc
                 run.failures.append((job_id, error_reason(paths, job_id)))
-            _release_memory()
+            release_memory()
     finally:
         bar.close()
 
 
-def submit_packs(executor: Any, paths: RunPaths, stage: str, todo: Sequence[PlanEntry], size: int,
+def submit_packs(executor: Any, paths: RunPaths, stage: str, todo: Sequence[PlannedJob], size: int,
                  max_array: int) -> tuple[dict[str, str], list[str]]:
     """Submit the packs as arrays of at most `max_array` tasks; ({job id: Slurm task id}, [array ids])."""
     groups = [[e.id for e in g] for g in pack_groups(todo, size)]

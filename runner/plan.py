@@ -10,8 +10,7 @@ already-checked shards costs one stat each (~0.2-0.4 s on the loaded dev VM).
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,32 +20,10 @@ import yaml
 from sercore.errors import ConfigError, JobError
 from sercore.io import write_text
 
-from .grid import Grid, Job
+from .grid import Grid
 from .paths import STAGES, RunPaths
-from .shards import check_stage
-
-
-@dataclass(frozen=True)
-class PlanEntry:
-    """One line of a plan file; `spec` stays a dict until a worker needs the model."""
-
-    id: str
-    stage: str
-    spec: dict[str, Any]
-    upstream: str | None = None
-    upstream_stage: str | None = None
-
-    def to_json(self) -> str:
-        # `id` first: run_one finds its line by prefix without parsing the others.
-        return json.dumps(
-            {"id": self.id, "stage": self.stage, "upstream": self.upstream, "upstream_stage": self.upstream_stage,
-             "spec": self.spec},
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_job(cls, job: Job) -> PlanEntry:
-        return cls(job.id, job.stage, job.spec.model_dump(mode="json"), job.upstream, job.upstream_stage)
+from .planned import PlannedJob
+from .shards import check_stage, job_files
 
 
 @dataclass
@@ -65,16 +42,12 @@ class StageState:
         return {"total": self.total, "done": len(self.done), "failed": len(self.failed), "pending": len(self.pending)}
 
 
-def entries(grid: Grid) -> dict[str, list[PlanEntry]]:
-    return {stage: [PlanEntry.from_job(j) for j in jobs] for stage, jobs in grid.jobs.items()}
-
-
-def write_plan(grid: Grid, paths: RunPaths, cache_dir: Path, *, replace: bool = False) -> dict[str, list[PlanEntry]]:
+def write_plan(grid: Grid, paths: RunPaths, cache_dir: Path, *, replace: bool = False) -> dict[str, list[PlannedJob]]:
     """Freeze the grid into the run folder: run.json (runner.runfolder: refuses a foreign folder or another
     grid unless `replace`), grid.yaml and one plan file per stage."""
     from .runfolder import claim
 
-    plan = entries(grid)
+    plan = grid.jobs
     claim(grid, paths, cache_dir, list(plan), replace=replace)
     write_text(paths.grid, yaml.safe_dump(grid.raw, sort_keys=False))
     for stage in STAGES:
@@ -93,56 +66,45 @@ def read_meta(paths: RunPaths) -> dict[str, Any]:
         raise ConfigError(f"{paths.root}: not a run folder (no {paths.run_meta.name}; run `submit` first)") from exc
 
 
-def read_plan(paths: RunPaths) -> dict[str, list[PlanEntry]]:
-    """All stages' plan entries, in stage order."""
+def read_plan(paths: RunPaths) -> dict[str, list[PlannedJob]]:
+    """All stages' planned jobs, in stage order."""
     if not paths.run_meta.exists():
         read_meta(paths)  # raises the one-line error
-    out: dict[str, list[PlanEntry]] = {}
-    for stage in STAGES:
-        path = paths.plan(stage)
-        if path.exists():
-            with path.open(encoding="utf-8") as fh:
-                out[stage] = [_entry(line) for line in fh if line.strip()]
-    return out
+    return {stage: read_stage(paths, stage) for stage in STAGES if paths.plan(stage).is_file()}
 
 
-def _entry(line: str) -> PlanEntry:
-    d = json.loads(line)
-    return PlanEntry(d["id"], d["stage"], d["spec"], d.get("upstream"), d.get("upstream_stage"))
+def read_stage(paths: RunPaths, stage: str) -> list[PlannedJob]:
+    """One stage's planned jobs (empty when the run has no such stage); raises DataError naming a bad line."""
+    path = paths.plan(stage)
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [PlannedJob.from_json(line, f"{path}:{n}", stage) for n, line in enumerate(fh, start=1) if line.strip()]
 
 
-def find_entry(paths: RunPaths, stage: str, job_id: str) -> PlanEntry:
+def find_entry(paths: RunPaths, stage: str, job_id: str) -> PlannedJob:
     """The plan line of one job (prefix match, so a worker never parses 10,000 specs to find its own)."""
     prefix = f'{{"id":"{job_id}"'
     try:
         with paths.plan(stage).open(encoding="utf-8") as fh:
             for line in fh:
                 if line.startswith(prefix):
-                    return _entry(line)
+                    return PlannedJob.from_json(line, str(paths.plan(stage)), stage)
     except FileNotFoundError as exc:
         raise JobError(f"{paths.plan(stage)}: no plan for stage {stage!r}") from exc
     raise JobError(f"{paths.plan(stage)}: no job {job_id!r} in the plan")
 
 
-def _names(folder: Path, suffix: str) -> set[str]:
-    """Job ids of the finished files in `folder` (temp files start with '.' and are ignored)."""
-    try:
-        with os.scandir(folder) as it:
-            return {e.name[: -len(suffix)] for e in it if e.name.endswith(suffix) and not e.name.startswith(".")}
-    except FileNotFoundError:
-        return set()
-
-
-def states(paths: RunPaths, plan: dict[str, Iterable[str]] | dict[str, list[PlanEntry]], *,
+def states(paths: RunPaths, plan: Mapping[str, Iterable[str | PlannedJob]], *,
            repair: bool = False) -> dict[str, StageState]:
     """done / failed / pending per stage from the shard folders and the error folder.
 
     `repair` (submit) sets invalid shards aside into RUN/quarantine/; without it (plan, status) they are only
     reported, as failed with their reason."""
-    errors = _names(paths.error_dir, ".txt")
+    errors = set(job_files(paths.error_dir, ".txt"))
     out: dict[str, StageState] = {}
     for stage, items in plan.items():
-        ids = [i.id if isinstance(i, PlanEntry) else i for i in items]
+        ids = [i.id if isinstance(i, PlannedJob) else i for i in items]
         shards = check_stage(paths, stage, ids, repair=repair)
         st = StageState(stage, len(ids), unplanned=shards.unplanned)
         for job_id in ids:
@@ -159,10 +121,3 @@ def states(paths: RunPaths, plan: dict[str, Iterable[str]] | dict[str, list[Plan
     return out
 
 
-def error_reason(paths: RunPaths, job_id: str) -> str:
-    """The one-line reason a failed job's error file starts with."""
-    try:
-        with paths.error(job_id).open(encoding="utf-8") as fh:
-            return fh.readline().strip() or "(empty error file)"
-    except FileNotFoundError:
-        return "(no error file)"

@@ -42,14 +42,38 @@ class StageShards:
     unplanned: set[str] = field(default_factory=set)
 
 
-def list_shards(paths: RunPaths, stage: str) -> dict[str, os.DirEntry]:
-    """job id -> directory entry of each finished shard; temp ('.x.tmp') and '_' names are skipped."""
+def job_files(folder: Path, suffix: str) -> dict[str, os.DirEntry]:
+    """job id -> directory entry of each finished `<id><suffix>` file in `folder`; temp ('.x.tmp') and '_'
+    names are skipped (as pyarrow skips them). The one lister of shard and error folders."""
     try:
-        with os.scandir(paths.shard_dir(stage)) as it:
-            return {e.name[: -len(".parquet")]: e for e in it
-                    if e.name.endswith(".parquet") and not e.name.startswith((".", "_")) and e.is_file()}
+        with os.scandir(folder) as it:
+            return {e.name[: -len(suffix)]: e for e in it
+                    if e.name.endswith(suffix) and not e.name.startswith((".", "_")) and e.is_file()}
     except FileNotFoundError:
         return {}
+
+
+def list_shards(paths: RunPaths, stage: str) -> dict[str, os.DirEntry]:
+    """job id -> directory entry of each finished shard of `stage`."""
+    return job_files(paths.shard_dir(stage), ".parquet")
+
+
+def error_reason(paths: RunPaths, job_id: str) -> str:
+    """The one-line reason of a failed job, as `status` and the report show it.
+
+    The worker writes `<ExceptionType>: <message>`, a blank line, then the traceback: its first line. A file
+    that is a bare Python traceback (written by hand or an older worker) ends with that line: its last one.
+    """
+    try:
+        text = paths.error(job_id).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return "(no error file)"
+    except OSError as exc:
+        return f"error file unreadable ({exc.strerror})"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "(empty error file)"
+    return (lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0])[:300]
 
 
 def shard_problem(path: Path, stage: str, job_id: str) -> str | None:

@@ -13,7 +13,8 @@ from typing import Any
 
 from .dispatch import read_submitted
 from .paths import RunPaths
-from .plan import error_reason, read_plan, states
+from .plan import read_plan, states
+from .shards import error_reason
 
 RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "RESIZING"}
 QUEUED = {"PENDING", "REQUEUED", "SUSPENDED", "PREEMPTED"}
@@ -32,7 +33,7 @@ def run_status(paths: RunPaths) -> dict[str, dict[str, Any]]:
     report: dict[str, dict[str, Any]] = {}
     for stage, s in st.items():
         failures = {jid: s.reasons.get(jid) or error_reason(paths, jid) for jid in sorted(s.failed)}
-        pending, running = set(s.pending), set()
+        pending, running = set(s.pending), set[str]()
         for jid in s.pending | s.failed:
             task = tasks[stage].get(jid)
             state = slurm.get(task, "") if task else ""

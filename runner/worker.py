@@ -10,6 +10,7 @@ the same call, which re-enters `run_one`; the job itself resumes from what it pe
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -25,7 +26,7 @@ import submitit
 from sercore.env import JobEnv
 from sercore.errors import JobError
 from sercore.io import write_parquet, write_text
-from sercore.specs import TrainJob, TransferJob, job_from_dict
+from sercore.specs import TrainJob, TransferJob
 
 from .locks import JobBusy, locked
 from .paths import RunPaths
@@ -92,7 +93,7 @@ def _run(paths: RunPaths, stage: str, job_id: str) -> pd.DataFrame:
             upstream = paths.artefacts(up_stage, entry.upstream)
     _fault_inject(job_id)
     env = JobEnv(cache_dir=Path(read_meta(paths)["cache"]), upstream=upstream)
-    spec = job_from_dict(entry.spec)
+    spec = entry.spec
     if spec.kind == "transfer":
         env = transfer_env(paths, spec, env.cache_dir)
     df = run_job(spec, paths.artefacts(stage, job_id), env)
@@ -176,3 +177,11 @@ class Worker(submitit.helpers.Checkpointable):
         except JobBusy as exc:  # a duplicate task (two submits, a manual resubmit): the holder does the work
             log.warning("skipped: %s", exc)
             return f"skipped: {exc}"
+
+
+def release_memory() -> None:
+    """In-process runs share one TF runtime: drop the last job's graphs before the next one builds its own."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+    gc.collect()

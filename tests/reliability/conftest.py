@@ -49,7 +49,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> P
     grid = load_grid(tiny_grid(base, base / "run", cache_dir))
     runs = submit(grid, executor="local", progress=False)
     assert [(r.stage, r.failures) for r in runs] == [(s, []) for s in grid.stages]
-    from runner.reduce import reduce_run
+    from runner.reduce.report import reduce_run
 
     reduce_run(base / "run", progress=False, audio_limit=0)  # tables are compared, not sounds
     return base / "run"

@@ -12,7 +12,7 @@ import pytest
 from runner.cli import main
 from runner.locks import attempts
 from runner.plan import read_plan
-from runner.reduce import reduce_run
+from runner.reduce.report import reduce_run
 from runner.status import run_status
 
 from .conftest import assert_same_results, assert_same_tables

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.claims import claim_rows, table_claims, table_speakers
-from runner.tables import Summary
+from runner.reduce.claims import claim_rows, table_claims, table_speakers
+from runner.reduce.tables import Summary
 from sercore.stats import StatsSettings, fisher_p, holm
 
 

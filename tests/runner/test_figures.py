@@ -8,9 +8,9 @@ import matplotlib.image as mpimg
 import numpy as np
 import soundfile as sf
 
-from runner.figures import audio_examples, bar_figures, example_jobs, spectrogram_panels
-from runner.reduce import load_run
-from runner.tables import summarize
+from runner.reduce.figures import audio_examples, bar_figures, example_jobs, spectrogram_panels
+from runner.reduce.merge import load_run
+from runner.reduce.tables import summarize
 from tests.runner.fake_run import ATTACKS, DATASETS, make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.folds import early_best, pool_folds, recording_ci, table_pooled, table_training
+from runner.reduce.folds import early_best, pool_folds, recording_ci, table_pooled, table_training
 
 
 def _row(fold: int | None, correct: list[int], gender: list[str], protocol: str = "clean", **extra) -> dict:

@@ -23,7 +23,7 @@ from runner.dispatch import submit
 from runner.grid import load_grid
 from runner.pack import pack_groups
 from runner.paths import RunPaths
-from runner.plan import PlanEntry
+from runner.planned import PlannedJob
 
 REPO = Path(__file__).resolve().parents[2]
 VOLATILE = re.compile(r"^(host|device|finished_at)$|(train|generate)_s$|per_s$")
@@ -45,7 +45,7 @@ GRID = {
 
 
 def test_pack_groups_keep_jobs_of_one_model_together() -> None:
-    e = [PlanEntry(str(i), "attack", {}, upstream=u) for i, u in enumerate("abab a")]
+    e = [PlannedJob("attack", {}, upstream=u, id=str(i)) for i, u in enumerate("abab a")]
     groups = pack_groups(e, 2)
     assert [[x.upstream for x in g] for g in groups] == [["a", "a"], ["a", "b"], ["b", " "]]
     assert [x.id for g in groups for x in g] == ["0", "2", "5", "1", "3", "4"]
@@ -95,7 +95,7 @@ def test_packed_equals_unpacked_and_resumes_per_job(tmp_path: Path, cache_dir: P
 
     # 2. a job failing mid-pack: the others finish; the rerun redoes exactly that one
     forget_attacks(run)
-    victim = [e.id for e in pack_groups([PlanEntry(j.id, "attack", {}, j.upstream) for j in packed.jobs["attack"]], 2)[0]][1]
+    victim = [e.id for e in pack_groups(packed.jobs["attack"], 2)[0]][1]
     os.environ["SERTACK_FAULT_INJECT"] = f"{victim}:raise"
     try:
         (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
@@ -110,7 +110,7 @@ def test_packed_equals_unpacked_and_resumes_per_job(tmp_path: Path, cache_dir: P
     # 3. a pack killed while its second job runs: the first job's shard stays and is not redone
     forget_attacks(run)
     env = {**os.environ, "SERTACK_FAULT_INJECT": f"{victim}:sleep=600"}
-    first = pack_groups([PlanEntry(j.id, "attack", {}, j.upstream) for j in packed.jobs["attack"]], 2)[0][0].id
+    first = pack_groups(packed.jobs["attack"], 2)[0][0].id
     proc = subprocess.Popen([sys.executable, "-m", "runner", "submit", str(tmp_path / "packed.yaml"), "--stage",
                              "attack", "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

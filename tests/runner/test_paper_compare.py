@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.paper_compare import compared_cells
-from runner.paper_report import comparison_tables, summary_line
 from runner.paths import RunPaths
-from runner.reduce import RunData
-from runner.tables import Summary
+from runner.reduce.paper_compare import compared_cells
+from runner.reduce.paper_report import comparison_tables, summary_line
+from runner.reduce.rundata import RunData
+from runner.reduce.tables import Summary
 from tests.runner.test_paper_tables import _summary
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.paper_compare import KINDS, paper_cells, paper_results
+from runner.reduce.paper_compare import KINDS, paper_cells, paper_results
 
 PAPER = Path(__file__).resolve().parents[2] / ".." / "shared" / "paper" / "000_b99e46e4a73c207f.txt"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner import aggregate as agg
-from runner.paper_tables import tables_gender_columns, tables_rank
-from runner.tables import Summary, table_best, tables_by_gender
+from runner.reduce import aggregate as agg
+from runner.reduce.paper_tables import tables_by_gender, tables_gender_columns, tables_rank
+from runner.reduce.tables import Summary, table_best
 
 BASE = {"protocol": "paper", "labels": "predicted", "estimator": "compiled"}
 CLEAN = {"emodb": (0.909, 0.895, 0.918), "emovo": (0.872, 0.893, 0.852), "ravdess": (0.911, 0.911, 0.911)}

@@ -10,7 +10,8 @@ import pytest
 
 from runner.grid import load_grid
 from runner.paths import RunPaths
-from runner.plan import error_reason, find_entry, read_meta, read_plan, states, write_plan
+from runner.plan import find_entry, read_meta, read_plan, states, write_plan
+from runner.shards import error_reason
 from sercore.errors import ConfigError, JobError
 from sercore.io import write_parquet
 from sercore.specs import job_from_dict
@@ -26,7 +27,7 @@ def test_plan_files_round_trip(make_grid, tmp_path: Path) -> None:
     assert list(plan) == grid.stages
     for stage, jobs in grid.jobs.items():
         assert [e.id for e in plan[stage]] == [j.id for j in jobs]
-        assert job_from_dict(plan[stage][0].spec) == jobs[0].spec
+        assert job_from_dict(plan[stage][0].spec_dict()) == jobs[0].spec
     attack = plan["attack"][0]
     assert attack.upstream_stage == "train" and attack.upstream in {e.id for e in plan["train"]}
     assert read_meta(paths)["cache"] == str(tmp_path / "cache")
@@ -40,7 +41,7 @@ def test_find_entry(make_grid) -> None:
     paths = RunPaths(grid.output)
     write_plan(grid, paths, paths.cache)
     job = grid.jobs["attack"][-1]
-    assert find_entry(paths, "attack", job.id).spec == job.spec.model_dump(mode="json")
+    assert find_entry(paths, "attack", job.id).spec_dict() == job.spec.model_dump(mode="json")
     with pytest.raises(JobError, match="no job 'nope'"):
         find_entry(paths, "attack", "nope")
 

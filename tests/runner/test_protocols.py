@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.protocols import table_leak
-from runner.reduce import load_run
-from runner.tables import summarize
+from runner.reduce.merge import load_run
+from runner.reduce.protocols import table_leak
+from runner.reduce.tables import summarize
 from tests.runner.fake_run import make_run
 
 

@@ -10,7 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from runner.paths import RunPaths
-from runner.reduce import list_shards, load_run, merge_stage, read_plan
+from runner.plan import read_stage
+from runner.reduce.merge import load_run, merge_stage
+from runner.shards import list_shards
 from sercore.errors import DataError
 from sercore.io import write_parquet, write_text
 from tests.runner.fake_run import ATTACKS, DATASETS, N_TEST, PROTOCOLS_DEFAULT, SEEDS, attack_ids, make_run
@@ -106,13 +108,13 @@ def test_bad_inputs_raise_one_line_errors(tmp_path: Path) -> None:
     paths = RunPaths(tmp_path / "r")
     write_text(paths.plan("train"), '{"id": "a"}\nnot json\n')
     with pytest.raises(DataError, match=r"train.jsonl:2: not a JSON line"):
-        read_plan(paths, "train")
+        read_stage(paths, "train")
     with pytest.raises(DataError, match="unknown stage 'trian'"):
         merge_stage(paths, "trian")
 
 
 def test_stage_with_only_broken_shards_still_reduces(tmp_path: Path) -> None:
-    from runner.reduce import reduce_run
+    from runner.reduce.report import reduce_run
 
     paths = RunPaths(tmp_path / "bad")
     paths.shard_dir("train").mkdir(parents=True)

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from runner.paper_compare import paper_results
-from runner.reduce import reduce_run
+from runner.reduce.paper_compare import paper_results
+from runner.reduce.report import reduce_run
 from tests.runner.fake_run import make_run
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "source"}

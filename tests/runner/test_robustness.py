@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.robustness import ALL, robust_samples, table_worst_case, worst_case
+from runner.reduce.robustness import ALL, robust_samples, table_worst_case, worst_case
 from sercore.errors import DataError
 from sercore.stats import StatsSettings
 

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner import aggregate as agg
-from runner.reduce import RunData, load_run
-from runner.render import INCOMPLETE, Table, to_latex, to_markdown
-from runner.tables import Summary, build_tables, summarize
+from runner.reduce import aggregate as agg
+from runner.reduce.merge import load_run
+from runner.reduce.render import INCOMPLETE, Table, to_latex, to_markdown
+from runner.reduce.report import build_tables
+from runner.reduce.rundata import RunData
+from runner.reduce.tables import Summary, summarize
 from tests.runner.fake_run import ATTACKS, make_run
 
 GOLDEN = Path(__file__).parent / "golden" / "report"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runner.transfer_tables import table_transfer, transfer_figures
+from runner.reduce.transfer_tables import table_transfer, transfer_figures
 from sercore.stats import StatsSettings
 
 BEST = '{"eps":1.0}'

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.reduce import load_run
-from runner.tables import build_tables, summarize
-from runner.uncertainty import run_settings
+from runner.reduce.merge import load_run
+from runner.reduce.report import build_tables
+from runner.reduce.tables import summarize
+from runner.reduce.uncertainty import run_settings
 from sercore.errors import ConfigError
 from sercore.stats import StatsSettings, mean_ci
 from tests.runner.fake_run import make_run

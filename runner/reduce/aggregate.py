@@ -12,8 +12,11 @@ from typing import Any
 
 import pandas as pd
 
+from sercore.specs import AttackJob, DataSpec, FeaturesJob, TrainJob, TuneJob
 from sercore.vocab import ATTACK_DISPLAY, CORPUS_DISPLAY, corpus_rank
 from sercore.vocab import attack_rank as attack_rank  # re-exported: the report sorts by it
+
+from ..planned import PlannedJob
 
 ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "attack", "params"]
 TRAIN_KEYS = ["study", "dataset", "protocol", "arch", "normalization", "standardize", "width"]
@@ -25,6 +28,10 @@ ATTACK_METRICS = ["clean_accuracy", "clean_accuracy_male", "clean_accuracy_femal
 ATTACK_NAMES = ATTACK_DISPLAY
 DATASET_NAMES = CORPUS_DISPLAY
 dataset_rank = corpus_rank
+# The paper's attack setting (the spec defaults), and what rows from before a column existed are taken to have:
+# read from the spec classes so no default is restated here.
+PAPER_SETTING = {k: AttackJob.model_fields[k].default for k in ("labels", "estimator")}
+ROW_DEFAULTS = {**PAPER_SETTING, **{k: DataSpec.model_fields[k].default for k in ("protocol", "seed")}}
 
 
 def canonical_params(params: Any) -> str:
@@ -34,31 +41,32 @@ def canonical_params(params: Any) -> str:
     return json.dumps(params or {}, sort_keys=True, separators=(",", ":"))
 
 
-def plan_keys(stage: str, plan: list[dict[str, Any]], status: pd.DataFrame) -> pd.DataFrame:
-    """job_id, status and the configuration keys (+ seed) of every planned job, read from its spec."""
+def plan_keys(stage: str, plan: list[PlannedJob], status: pd.DataFrame) -> pd.DataFrame:
+    """job_id, status and the configuration keys (+ seed) of every planned job, read from its spec model (the
+    worker's own classes, so every default is the spec's)."""
     rows = []
-    for entry in plan:
-        spec = entry.get("spec") or {}
-        if stage == "attack":
-            data = spec.get("target", {}).get("data", {})
-            row = {"dataset": data.get("corpus", {}).get("name"), "protocol": data.get("protocol", "paper"),
-                   "labels": spec.get("labels", "predicted"), "estimator": spec.get("estimator", "compiled"),
-                   "attack": spec.get("attack"), "params": canonical_params(spec.get("params", {})),
-                   "seed": data.get("seed", 0)}
-        elif stage in ("train", "norm_study", "arch_study"):
-            data, model = spec.get("data", {}), spec.get("model", {})
-            row = {"study": spec.get("study", "final"), "dataset": data.get("corpus", {}).get("name"),
-                   "protocol": data.get("protocol", "paper"), "arch": model.get("arch", "final"),
-                   "normalization": data.get("normalization", "original"),
-                   "standardize": data.get("standardize", True), "width": model.get("width", 1.0),
-                   "seed": data.get("seed", 0)}
-        elif stage == "tune":
-            data = spec.get("data", {})
-            row = {"dataset": data.get("corpus", {}).get("name"), "protocol": data.get("protocol", "paper"),
-                   "stage": spec.get("stage"), "seed": data.get("seed", 0)}
+    for job in plan:
+        spec = job.spec
+        row: dict[str, Any]
+        if isinstance(spec, AttackJob):
+            data = spec.target.data
+            row = {"dataset": data.corpus.name, "protocol": data.protocol, "labels": spec.labels,
+                   "estimator": spec.estimator, "attack": spec.attack,
+                   "params": canonical_params(spec.model_dump(mode="json", include={"params"})["params"]),
+                   "seed": data.seed}
+        elif isinstance(spec, TrainJob):
+            data, model = spec.data, spec.model
+            row = {"study": spec.study, "dataset": data.corpus.name, "protocol": data.protocol, "arch": model.arch,
+                   "normalization": data.normalization, "standardize": data.standardize, "width": model.width,
+                   "seed": data.seed}
+        elif isinstance(spec, TuneJob):
+            data = spec.data
+            row = {"dataset": data.corpus.name, "protocol": data.protocol, "stage": spec.stage, "seed": data.seed}
+        elif isinstance(spec, FeaturesJob):
+            row = {"dataset": spec.corpus.name}
         else:
-            row = {"dataset": spec.get("corpus", {}).get("name")}
-        rows.append({"job_id": entry["id"], **row})
+            row = {"dataset": None}
+        rows.append({"job_id": job.id, **row})
     keys = pd.DataFrame(rows)
     if keys.empty:
         return keys
@@ -114,7 +122,7 @@ def keyed_attack_rows(rows: pd.DataFrame, planned: pd.DataFrame | None = None) -
     (y_adv != y_clean) and `clean_correct`: the per-sample outcomes every attack statistic starts from."""
     if rows.empty:
         return rows
-    for col, default in (("labels", "predicted"), ("estimator", "compiled"), ("protocol", "paper"), ("seed", 0)):
+    for col, default in ROW_DEFAULTS.items():
         if col not in rows:
             rows = rows.assign(**{col: default})
     rows = _with_plan_keys(rows, planned if planned is not None else pd.DataFrame(), ATTACK_KEYS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +24,15 @@ import pandas as pd  # noqa: E402
 
 from sercore.features import invert_log_mel  # noqa: E402
 from sercore.io import atomic_path  # noqa: E402
-from sercore.specs import FeatureSettings  # noqa: E402
+from sercore.specs import AttackJob  # noqa: E402
 
 from . import aggregate as agg  # noqa: E402
-from .reduce import RunData  # noqa: E402
+from .media import Media  # noqa: E402
+from .media import save_figure as _save  # noqa: E402
+from .rundata import RunData  # noqa: E402
 from .tables import Summary  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Media:
-    """A figure or sound file of the report, with its caption."""
-
-    path: Path
-    caption: str
-    kind: str  # "figure" | "audio"
-
-
-def _save(fig: plt.Figure, path: Path, dpi: int = 110) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return path
 
 
 def _variant_groups(s: Summary, frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -57,7 +43,7 @@ def _variant_groups(s: Summary, frame: pd.DataFrame) -> list[tuple[str, pd.DataF
 
 
 def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bool = False,
-          clean: dict[str, float] | None = None) -> plt.Figure:
+          clean: dict[Hashable, float] | None = None) -> plt.Figure:
     """Grouped bars: attacks along x, one bar per dataset (the paper's Figures 4-6)."""
     attacks = sorted(best.attack.unique(), key=agg.attack_rank)
     datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
@@ -139,10 +125,10 @@ def bar_figures(s: Summary, folder: Path) -> list[Media]:
 
 def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
     """For each (variant, attack, dataset): the best configuration's lowest-seed job that saved examples."""
-    picks = []
+    picks: list[dict[str, Any]] = []
     if s.best.empty or s.attack_seeds.empty:
         return picks
-    plan = {e["id"]: e for e in data.plan("attack")}
+    plan = {j.id: j for j in data.plan("attack")}
     swept = {a: agg.swept_params(g.params) for a, g in s.attack_configs.groupby("attack")}
     for _, b in s.best.iterrows():
         seeds = s.attack_seeds
@@ -214,15 +200,17 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
         done = seen.setdefault(p["variant"], set())
         if len(done) >= limit or p["attack"] in done or p["entry"] is None:
             continue
-        target = p["entry"].get("spec", {}).get("target", {})
-        tdata = target.get("data", {})
-        if tdata.get("normalization", "original") != "original":
-            log.info("no audio for %s: normalisation %s cannot be undone", p["job_id"], tdata.get("normalization"))
+        spec = p["entry"].spec
+        if not isinstance(spec, AttackJob):  # an attack plan holds attack jobs; mypy cannot know
             continue
-        features = FeatureSettings.model_validate(tdata.get("features", {}))  # the run's settings, defaults filled
-        scaler = data.paths.artefacts("train", p["entry"].get("upstream") or "") / "scaler.npz"
+        tdata = spec.target.data  # the run's real settings: every default comes from sercore.specs
+        if tdata.normalization != "original":
+            log.info("no audio for %s: normalisation %s cannot be undone", p["job_id"], tdata.normalization)
+            continue
+        features = tdata.features
+        scaler = data.paths.artefacts("train", p["entry"].upstream or "") / "scaler.npz"
         mean = std = None
-        if tdata.get("standardize", True):
+        if tdata.standardize:
             if not scaler.is_file():
                 log.warning("no audio for %s: scaler %s not found", p["job_id"], scaler)
                 continue
@@ -236,8 +224,8 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
         sr = features.sample_rate
         name = agg.ATTACK_NAMES.get(p["attack"], p["attack"])
         ds_name = agg.DATASET_NAMES.get(p["dataset"], p["dataset"])
-        for which, spec in pair.items():
-            wav = invert_log_mel(spec, features, mean=mean, std=std)
+        for which, mel in pair.items():
+            wav = invert_log_mel(mel, features, mean=mean, std=std)
             stem = "_".join(x for x in (p["attack"], p["dataset"], p["variant"], which) if x)
             path = write_wav(folder / f"{stem}.wav", wav, sr)
             variant = f" [{p['variant']}]" if p["variant"] else ""

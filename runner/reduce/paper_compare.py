@@ -25,10 +25,10 @@ from sercore.vocab import PAPER_CORPORA
 
 from . import aggregate as agg
 from .paper_tables import dataset_ranks, tuned_label
-from .reduce import RunData
+from .rundata import RunData
 from .tables import Summary, table_tuned, tune_rows
 
-PAPER_RESULTS = Path(__file__).parent / "data" / "paper_results.yaml"
+PAPER_RESULTS = Path(__file__).parents[1] / "data" / "paper_results.yaml"
 KINDS = {"clean", "best", "corpus_durations", "corpus_emotions", "corpus_segments", "arch_params", "lstm_units",
          "model_compare", "tuned", "composition", "sweep", "best_by_dataset", "rank", "gender"}
 PAPER_DATASETS = PAPER_CORPORA

@@ -12,12 +12,16 @@ nine versions of each recording.
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sercore.specs import TrainJob
+
+from ..planned import PlannedJob
 from . import aggregate as agg
 from .render import Table
 
@@ -53,7 +57,7 @@ def recording_ci(outcomes: pd.DataFrame, level: float = CI_LEVEL, seed: int = 0)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _with_ci(row: dict[str, Any], outcomes: pd.DataFrame | None) -> dict[str, Any]:
+def _with_ci(row: dict[Hashable, Any], outcomes: pd.DataFrame | None) -> dict[Hashable, Any]:
     """Add accuracy CIs (overall, male, female) and the number of test recordings."""
     for suffix, gender in (("", None), ("_male", "male"), ("_female", "female")):
         sub = outcomes if outcomes is None or gender is None else outcomes[outcomes.gender == gender]
@@ -86,7 +90,7 @@ def _weighted(grp: pd.DataFrame, metric: str, weight: str) -> float:
     return float((vals[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else float("nan")
 
 
-def _pool(grp: pd.DataFrame) -> dict[str, Any]:
+def _pool(grp: pd.DataFrame) -> dict[Hashable, Any]:
     first = grp.sort_values("fold").iloc[0].to_dict()
     parts = [o for o in (_outcomes(r) for _, r in grp.iterrows()) if o is not None]
     outcomes = pd.concat(parts, ignore_index=True) if len(parts) == len(grp) else None
@@ -108,7 +112,8 @@ def _pool(grp: pd.DataFrame) -> dict[str, Any]:
             row[col] = _sum_json(grp[col])
     acc = grp.sort_values("fold")["accuracy"].astype(float)
     row.update(fold_accuracies=json.dumps([round(a, 6) for a in acc]), fold_accuracy_std=float(acc.std(ddof=1))
-               if len(acc) > 1 else float("nan"), fold_accuracy_min=float(acc.min()), fold_accuracy_max=float(acc.max()))
+               if len(acc) > 1 else float("nan"), fold_accuracy_min=float(acc.min()),
+               fold_accuracy_max=float(acc.max()))
     row["test_outcomes"] = None if outcomes is None else json.dumps(outcomes.to_dict(orient="list"))
     return _with_ci(row, outcomes)
 
@@ -225,7 +230,7 @@ def table_training(train: pd.DataFrame, max_epochs: dict[str, int] | None = None
                  train[sorted(train.columns)], notes)
 
 
-def epoch_caps(plan: list[dict[str, Any]]) -> dict[str, int]:
+def epoch_caps(plan: list[PlannedJob]) -> dict[str, int]:
     """job id -> its epoch cap (TrainSettings.epochs) from the run plan."""
-    return {e["id"]: int((e.get("spec") or {}).get("train", {}).get("epochs", 100)) for e in plan}
+    return {j.id: j.spec.train.epochs for j in plan if isinstance(j.spec, TrainJob)}
 

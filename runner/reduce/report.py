@@ -20,13 +20,28 @@ import pandas as pd
 
 from sercore.io import write_json, write_text
 
+from . import paper_tables as pt
 from .beyond import beyond_tables
 from .compare import protocol_tables
 from .figures import Media, beyond_figures, build_figures
+from .folds import epoch_caps, table_pooled, table_training
+from .merge import load_run
+from .paper_compare import paper_results
 from .paper_report import comparison_tables
-from .reduce import RunData
 from .render import Table, to_markdown, write_table
-from .tables import build_tables, summarize
+from .rundata import RunData
+from .tables import (
+    Summary,
+    summarize,
+    table_best,
+    table_best_time,
+    table_clean,
+    table_composition,
+    table_lstm_units,
+    table_study,
+    table_tuned,
+    tables_sweep,
+)
 
 PACKAGES = ("sertack", "tensorflow", "keras", "adversarial-robustness-toolbox", "keras-tuner", "librosa", "numpy",
             "pandas", "pyarrow", "scikit-learn", "submitit", "matplotlib")
@@ -38,7 +53,7 @@ BEYOND_INTRO = ("What the paper's single numbers cannot say, from the same run: 
 
 
 def _git_commit() -> str | None:
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10, check=True)
@@ -51,7 +66,7 @@ def provenance(data: RunData) -> dict[str, Any]:
     """Where the numbers come from: grid hash, code commit, package versions, hosts, GPUs, dates, counts."""
     paths = data.paths
     grid_hash = hashlib.sha256(paths.grid.read_bytes()).hexdigest() if paths.grid.is_file() else None
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in PACKAGES:
         try:
             versions[pkg] = md.version(pkg)
@@ -70,7 +85,7 @@ def provenance(data: RunData) -> dict[str, Any]:
                 for k, v in frame[col].fillna("?").value_counts().items():
                     acc[str(k)] = acc.get(str(k), 0) + int(v)
         for k, v in _image_labels(frame).value_counts().items():
-            images[k] = images.get(k, 0) + int(v)
+            images[str(k)] = images.get(str(k), 0) + int(v)
         if "finished_at" in frame:
             stamps += [str(x) for x in frame.finished_at.dropna()]
     status = data.status
@@ -92,7 +107,8 @@ def _image_labels(frame: pd.DataFrame) -> pd.Series:
         return pd.Series(["bare"] * len(frame), dtype=object)
     name = frame.container.fillna("").map(lambda p: Path(p).name if p else "")
     digest = frame.get("image_hash", pd.Series([""] * len(frame), index=frame.index)).fillna("")
-    return pd.Series([f"{n} (hash {h or '?'})" if n else "bare" for n, h in zip(name, digest, strict=False)], dtype=object)
+    return pd.Series([f"{n} (hash {h or '?'})" if n else "bare" for n, h in zip(name, digest, strict=False)],
+                     dtype=object)
 
 
 def _run_name(path: Path) -> str | None:
@@ -108,7 +124,7 @@ def completeness_table(data: RunData) -> Table:
     display = problems.rename(columns={"job_id": "job"}).copy()
     display.attrs["labels"] = 4
     counts = data.status.groupby(["stage", "status"]).size()
-    notes = [", ".join(f"{st} {s}: {n}" for (st, s), n in counts.items())]
+    notes = [", ".join(f"{r.stage} {r.status}: {r.n}" for r in counts.reset_index(name="n").itertuples())]
     return Table("completeness", "Jobs that are missing, failed, unreadable or unplanned", display, problems, notes)
 
 
@@ -134,6 +150,22 @@ def _sections(data: RunData, audio_limit: int) -> tuple[list[Table], list[Table]
     beyond = beyond_tables(data, s)
     media += beyond_figures(data, s, beyond, data.paths.report_dir / "figures")
     return tables, compare, protocol, media, completeness_table(data), provenance(data), beyond
+
+
+def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
+    """Every table the run's stages support, in paper order."""
+    s = s or summarize(data)
+    out: list[Table | None] = [table_study(data, s, "norm_study"), table_study(data, s, "arch_study"),
+                               table_clean(s)]
+    if not s.best.empty:
+        out += [table_best(s), *pt.tables_by_gender(s), pt.table_distance(s, paper_results()["table_7"])]
+    out += [*pt.tables_corpus(data.frame("features")), table_lstm_units(data)]
+    t19, t21 = pt.tables_models(s.train, data.frame("arch_study"))
+    out += [t19, table_tuned(data), t21, table_composition(s)]
+    if not s.best.empty:
+        out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
+    out += [table_pooled(s.train), table_training(s.train_runs, epoch_caps(data.plan("train")))]
+    return [t for t in out if t is not None]
 
 
 def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) -> Path:
@@ -244,3 +276,9 @@ def render_html(tables: list[Table], compare: list[Table], protocol: list[Table]
 def report_frame(report_dir: Path, name: str) -> pd.DataFrame:
     """Read back one table's numbers (CSV) from a written report."""
     return pd.read_csv(report_dir / "tables" / f"{name}.csv")
+
+
+def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4) -> Path:
+    """Merge, check and compact the run's shards, then write tables, figures and the report; returns report/."""
+    data = load_run(run_dir, progress=progress)
+    return write_report(data, progress=progress, audio_limit=audio_limit)

@@ -17,8 +17,8 @@ from sercore.errors import ConfigError
 from sercore.stats import StatsSettings, mean_ci
 from sercore.strict import pydantic_problems
 
+from ..paths import RunPaths
 from . import aggregate as agg
-from .paths import RunPaths
 
 log = logging.getLogger(__name__)
 

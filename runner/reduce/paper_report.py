@@ -1,6 +1,6 @@
 """The report's *Paper vs reproduced* section: P00 (one summary line per paper table), P04 (the best
 configurations the paper's rule picks from its own sweeps vs ours) and one P<table> per paper table with at least
-one compared cell (paper, ours, Δ per cell; runner/paper_compare.py finds the cells).
+one compared cell (paper, ours, Δ per cell; runner/reduce/paper_compare.py finds the cells).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pandas as pd
 
 from . import aggregate as agg
 from .paper_compare import _paper_setup, compared_cells, paper_results
-from .reduce import RunData
 from .render import Table
+from .rundata import RunData
 from .tables import Summary
 
 

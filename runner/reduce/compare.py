@@ -1,6 +1,6 @@
 """When a run holds both protocols: how much the paper's leaky protocol inflates results over the leak-free one.
 
-The paper's published numbers against the reproduced ones are in runner/paper_compare.py.
+The paper's published numbers against the reproduced ones are in runner/reduce/paper_compare.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """X06 "the paper's leak, measured twice": clean accuracy (and accuracy under each attack's best configuration)
 under the paper's leaky protocol beside the two leak-free ones, `clean` (grouped by recording) and `speaker`
-(held-out speakers), with the leak = paper - leak-free and its bootstrap CI (runner.claims.conditions gives the
+(held-out speakers), with the leak = paper - leak-free and its bootstrap CI (runner.reduce.claims.conditions gives the
 per-sample outcomes; seeds are strata)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def table_leak(s: Summary) -> Table | None:
     by_cond: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
     for variant, cond, rows, _ in conditions(s):
         if set(variant) - {"protocol"}:  # labels / estimator variants: the paper's setting only
-            if any(str(variant.get(k)) != v for k, v in (("labels", "predicted"), ("estimator", "compiled"))):
+            if any(str(variant.get(k)) != v for k, v in agg.PAPER_SETTING.items()):
                 continue
         for d, grp in rows.groupby("dataset"):
             by_cond.setdefault((cond, str(d)), {})[str(variant["protocol"])] = grp
@@ -36,8 +36,8 @@ def table_leak(s: Summary) -> Table | None:
                                                                        agg.dataset_rank(kv[0][1]))):
         if "paper" not in protos or len(protos) < 2:
             continue
-        rec = {"condition": "clean" if cond == CLEAN else agg.ATTACK_NAMES.get(cond, cond),
-               "dataset": agg.DATASET_NAMES.get(d, d)}
+        rec: dict[str, Any] = {"condition": "clean" if cond == CLEAN else agg.ATTACK_NAMES.get(cond, cond),
+                               "dataset": agg.DATASET_NAMES.get(d, d)}
         row: dict[str, Any] = {"condition": cond, "dataset": d}
         for p in ORDER:
             if p not in protos:

@@ -1,4 +1,4 @@
-"""Reduce a run: merge each stage's shards, check them against the plan, compact, then write the report.
+"""Reduce a run, first half: merge each stage's shards, check them against the plan and compact them.
 
 Shards are read with an explicit schema unified over every shard (pyarrow's default takes the first file's schema
 and silently drops a column that only later shards have). Each shard's footer is read on its own first, so a
@@ -8,14 +8,11 @@ are compared with what was found: every job ends up `ok`, `missing`, `failed` (e
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -25,89 +22,15 @@ import pyarrow.parquet as pq
 from sercore.errors import DataError
 from sercore.io import atomic_path, write_parquet
 
-from .paths import STAGES, RunPaths
-from .shards import list_shards as _shard_entries
+from ..paths import STAGES, RunPaths
+from ..plan import read_stage
+from ..planned import PlannedJob
+from ..shards import error_reason, list_shards
+from .rundata import STATUS_COLUMNS, MergeResult, RunData
 
 log = logging.getLogger(__name__)
 
-STATUS_COLUMNS = ["job_id", "stage", "status", "reason"]
 _THREADS = min(16, (os.cpu_count() or 2) * 4)
-
-
-@dataclass
-class MergeResult:
-    """One stage merged: the rows of every readable shard and each job's status."""
-
-    stage: str
-    table: pa.Table
-    status: pd.DataFrame  # job_id, stage, status (ok | missing | failed | unreadable | unplanned), reason
-    plan: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return self.table.to_pandas()
-
-    @property
-    def problems(self) -> pd.DataFrame:
-        return self.status[~self.status.status.isin(["ok", "unplanned"])]
-
-    @property
-    def complete(self) -> bool:
-        return self.problems.empty
-
-
-@dataclass
-class RunData:
-    """Everything the tables, figures and report read: merged frames, plans and job statuses."""
-
-    paths: RunPaths
-    stages: dict[str, MergeResult]
-
-    def frame(self, stage: str) -> pd.DataFrame:
-        res = self.stages.get(stage)
-        return res.frame if res is not None else pd.DataFrame()
-
-    def plan(self, stage: str) -> list[dict[str, Any]]:
-        res = self.stages.get(stage)
-        return res.plan if res is not None else []
-
-    @property
-    def status(self) -> pd.DataFrame:
-        frames = [r.status for r in self.stages.values()]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=STATUS_COLUMNS)
-
-
-def read_plan(paths: RunPaths, stage: str) -> list[dict[str, Any]]:
-    """The plan's job lines for `stage` (empty when the run had no such stage)."""
-    path = paths.plan(stage)
-    if not path.is_file():
-        return []
-    entries = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: not a JSON line ({exc.msg})") from exc
-        if "id" not in entry:
-            raise DataError(f"{path}:{n}: plan line has no 'id' key (keys: {', '.join(sorted(entry))})")
-        entries.append(entry)
-    return entries
-
-
-def list_shards(paths: RunPaths, stage: str) -> dict[str, Path]:
-    """job id -> shard file; temp files ('.x.tmp') and '_'-prefixed names are skipped as pyarrow does."""
-    return {job_id: Path(e.path) for job_id, e in _shard_entries(paths, stage).items()}
-
-
-def _error_reason(path: Path) -> str:
-    """Last non-empty line of a traceback file: the exception and its message."""
-    try:
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    except OSError as exc:
-        return f"error file unreadable ({exc.strerror})"
-    return lines[-1][:300] if lines else "error file is empty"
 
 
 def _read_schema(path: Path) -> pa.Schema | str:
@@ -173,9 +96,9 @@ def merge_stage(paths: RunPaths, stage: str, *, progress: bool = False) -> Merge
     """Merge one stage's shards into one table and give every planned (or found) job a status. Pure reads."""
     if stage not in STAGES:
         raise DataError(f"unknown stage {stage!r} (expected one of {', '.join(STAGES)})")
-    plan = read_plan(paths, stage)
-    shards = list_shards(paths, stage)
-    planned = {e["id"] for e in plan}
+    plan = read_stage(paths, stage)
+    shards = {job_id: Path(e.path) for job_id, e in list_shards(paths, stage).items()}
+    planned = {e.id for e in plan}
     ids = [i for i in shards if not plan or i in planned]  # unplanned shards are listed, never merged
     with ThreadPoolExecutor(_THREADS) as pool:
         results = pool.map(_read_schema, [shards[i] for i in ids])
@@ -197,9 +120,9 @@ def merge_stage(paths: RunPaths, stage: str, *, progress: bool = False) -> Merge
     return MergeResult(stage=stage, table=table, status=status, plan=plan)
 
 
-def _status(paths: RunPaths, stage: str, plan: list[dict[str, Any]], shards: dict[str, Path],
+def _status(paths: RunPaths, stage: str, plan: list[PlannedJob], shards: dict[str, Path],
             unreadable: dict[str, str]) -> pd.DataFrame:
-    planned = [e["id"] for e in plan] if plan else sorted(shards)
+    planned = [e.id for e in plan] if plan else sorted(shards)
     rows = []
     for job_id in planned:
         if job_id in unreadable:
@@ -207,7 +130,7 @@ def _status(paths: RunPaths, stage: str, plan: list[dict[str, Any]], shards: dic
         elif job_id in shards:
             rows.append((job_id, stage, "ok", ""))
         elif paths.error(job_id).is_file():
-            rows.append((job_id, stage, "failed", _error_reason(paths.error(job_id))))
+            rows.append((job_id, stage, "failed", error_reason(paths, job_id)))
         else:
             rows.append((job_id, stage, "missing", "no shard and no error file"))
     planned_set = set(planned)
@@ -242,11 +165,3 @@ def load_run(run_dir: Path, *, progress: bool = True) -> RunData:
     data = RunData(paths=paths, stages=stages)
     write_parquet(data.status, paths.results_dir / "status.parquet")
     return data
-
-
-def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4) -> Path:
-    """Merge, check and compact the run's shards, then write tables, figures and the report; returns report/."""
-    from .report import write_report
-
-    data = load_run(run_dir, progress=progress)
-    return write_report(data, progress=progress, audio_limit=audio_limit)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import pandas as pd
 
 from . import aggregate as agg
+from . import uncertainty as unc
 from .render import Table
-from .tables import ACC, PERT, Summary, _ds, _label_frame, _per_attack
+from .tables import ACC, PERT, Summary, _ds, _gender_cells, _label_frame, _per_attack
 
 GENDERS = {"all": "", "male": "_male", "female": "_female"}
 
@@ -84,7 +85,7 @@ def tables_rank(s: Summary) -> list[Table]:
                                      ("perturbation", PERT, "T46_rank_perturbation", "mean perturbation")):
         ranked = dataset_ranks(s.paper_best, s.variants, metric)
 
-        def cell(r: pd.Series, metric: str = metric, spec: str = spec) -> str:
+        def cell(r: pd.Series, metric: str = metric, spec: str | tuple[str, str] = spec) -> str:
             return f"{agg.fmt_mean_std(r[f'{metric}_mean'], None, spec)} ({r['rank']:g})"
         table = _per_attack(s, ranked, cell, name, f"Rank score by {what}: datasets ranked within each attack",
                             [f"Within each attack the datasets are ranked by {what} (1 = lowest; exact ties share "
@@ -224,3 +225,15 @@ def tables_models(train: pd.DataFrame, arch: pd.DataFrame) -> tuple[Table | None
                        "'tuned' = trained with the paper's Table 20 values; 'base' = any other final model (add one "
                        "to the grid's train stage to fill the row).")
     return t19, t21
+
+
+def tables_by_gender(s: Summary) -> list[Table]:
+    """T5 accuracy and T6 mean perturbation under the best configurations, all / male / female."""
+    cols = ["all", "male", "female"]
+    notes = [*agg.cw_notes(s.paper_best), unc.ci_note(s.stats)]
+    acc = _per_attack(s, s.paper_best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
+                      "Accuracy under attack (best configuration), all / male / female", notes, cols)
+    original_row(s, acc, "clean_accuracy", {"all": "", "male": "_male", "female": "_female"}, ACC, top=False)
+    return [acc, _per_attack(s, s.paper_best, _gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
+                             "Mean perturbation |Δx| per cell (best configuration), all / male / female", notes,
+                             cols)]

@@ -70,7 +70,7 @@ def table_transfer(rows: pd.DataFrame, best: pd.DataFrame, settings: StatsSettin
     order = summ.assign(_d=summ.dataset.map(agg.dataset_rank), _a=summ.attack.map(agg.attack_rank))
     for (d, attack, source), grp in order.sort_values(["_d", "_a", "source"]).groupby(
             ["dataset", "attack", "source"], sort=False):
-        rec = {"dataset": agg.DATASET_NAMES.get(d, d), "attack": agg.ATTACK_NAMES.get(attack, attack),
+        rec = {"dataset": agg.DATASET_NAMES.get(str(d), d), "attack": agg.ATTACK_NAMES.get(str(attack), attack),
                "source": source}
         cells = grp.set_index("target")
         for t in targets:
@@ -96,7 +96,8 @@ def transfer_figures(tables: list, folder: Path) -> list:
     """One heatmap per attack (a panel per dataset) of TR01's matrices."""
     import matplotlib.pyplot as plt
 
-    from .figures import Media, _save
+    from .media import Media
+    from .media import save_figure as _save
 
     table = next((t for t in tables if t.name == "TR01_transfer"), None)
     if table is None:

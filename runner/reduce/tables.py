@@ -7,18 +7,21 @@ standard deviation over seeds; a cell whose planned jobs are not all done carrie
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sercore.specs import TuneJob
 from sercore.stats import StatsSettings
 
 from . import aggregate as agg
 from . import uncertainty as unc
-from .folds import epoch_caps, pool_folds, table_pooled, table_training
-from .reduce import RunData
+from .folds import pool_folds
 from .render import INCOMPLETE, INCOMPLETE_NOTE, Table
+from .rundata import RunData
 
 ACC, PERT, TIME, LOSS = ".4f", (".4g", ".2g"), ".1f", ".4f"
 VARIANTS = ["protocol", "labels", "estimator"]
@@ -36,7 +39,8 @@ class Summary:
     train_incomplete: dict[tuple, str]
     variants: list[str]  # of VARIANTS, the ones that take several values in this run
     attack_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # per-sample rows with plan keys and 0/1s
-    stats: StatsSettings = field(default_factory=StatsSettings)  # the grid's `statistics` settings
+    # the grid's `statistics` settings
+    stats: StatsSettings = field(default_factory=lambda: StatsSettings.model_validate({}))
     train_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # final models' per-sample predictions
     # best with the paper's rows (one C&W row: agg.paper_best_configs), for Tables 4-6 and 44-48
     paper_best: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -209,25 +213,11 @@ def table_best(s: Summary) -> Table:
                                                                  "tables list all.", *agg.cw_notes(s.paper_best)])
 
 
-def _gender_cells(metric: str, spec: str):
+def _gender_cells(metric: str, spec: str | tuple[str, str]) -> Callable[[pd.Series], dict[str, str]]:
     def cell(r: pd.Series) -> dict[str, str]:
         return {g: unc.ci_text(r, f"{metric}{suf}", spec)
                 for g, suf in (("all", ""), ("male", "_male"), ("female", "_female"))}
     return cell
-
-
-def tables_by_gender(s: Summary) -> list[Table]:
-    """T5 accuracy and T6 mean perturbation under the best configurations, all / male / female."""
-    from .paper_tables import original_row
-
-    cols = ["all", "male", "female"]
-    notes = [*agg.cw_notes(s.paper_best), unc.ci_note(s.stats)]
-    acc = _per_attack(s, s.paper_best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
-                      "Accuracy under attack (best configuration), all / male / female", notes, cols)
-    original_row(s, acc, "clean_accuracy", {"all": "", "male": "_male", "female": "_female"}, ACC, top=False)
-    return [acc, _per_attack(s, s.paper_best, _gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
-                             "Mean perturbation |Δx| per cell (best configuration), all / male / female", notes,
-                             cols)]
 
 
 def table_best_time(s: Summary) -> Table:
@@ -255,7 +245,9 @@ def tables_sweep(s: Summary) -> list[Table]:
             flagged |= key in s.attack_incomplete
             label = {**{v: r[v] for v in s.variants}, "dataset": _ds(r.dataset),
                      "parameters": agg.params_label(r.params, swept or None) if swept else "(one setting)"}
-            f = lambda m, spec, r=r, key=key: _flag(unc.ci_text(r, m, spec), key, s.attack_incomplete)
+            def f(m: str, spec: str | tuple[str, str], r: pd.Series = r, key: tuple = key) -> str:
+                return _flag(unc.ci_text(r, m, spec), key, s.attack_incomplete)
+
             rows.append({**label, "accuracy": f("accuracy", ACC), "male": f("accuracy_male", ACC),
                          "female": f("accuracy_female", ACC), "success rate": f("success_rate", ACC),
                          "perturbation": f("perturbation", PERT), "time (s)": f("time_s", TIME),
@@ -281,8 +273,9 @@ def tune_rows(data: RunData) -> pd.DataFrame:
     tune = data.frame("tune")
     if tune.empty or "score" not in tune:
         return pd.DataFrame()
-    by_plan = {e["id"]: e.get("spec", {}).get("stage") for e in data.plan("tune")}
-    own = pd.to_numeric(tune["tune_stage"], errors="coerce") if "tune_stage" in tune else pd.Series(np.nan, index=tune.index)
+    by_plan = {j.id: j.spec.stage for j in data.plan("tune") if isinstance(j.spec, TuneJob)}
+    own = pd.to_numeric(tune["tune_stage"], errors="coerce") if "tune_stage" in tune \
+        else pd.Series(np.nan, index=tune.index)
     return tune.assign(tune_stage=own.fillna(tune.job_id.map(by_plan)))
 
 
@@ -306,7 +299,7 @@ def table_lstm_units(data: RunData) -> Table | None:
     best = {k: stats.loc[(stats[keys].apply(tuple, axis=1) == k), "score_mean"].min() for k in columns}
     rows = []
     for units in sorted(stats.lstm_units.unique()):
-        rec = {"LSTM units": int(units)}
+        rec: dict[str, Any] = {"LSTM units": int(units)}
         for k in columns:
             hit = stats[(stats[keys].apply(tuple, axis=1) == k) & (stats.lstm_units == units)]
             label = " ".join([*map(str, k[:-1]), _ds(k[-1])])
@@ -363,22 +356,3 @@ def table_composition(s: Summary) -> Table | None:
     return Table("T22_test_composition", "Test-set composition: segments per emotion and speaker gender",
                  _label_frame(rows, len(keys) + 1), pd.DataFrame(data),
                  ["From the lowest seed's model of each dataset."])
-
-
-def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
-    """Every table the run's stages support, in paper order."""
-    from . import paper_tables as pt
-    from .paper_compare import paper_results
-
-    s = s or summarize(data)
-    out: list[Table | None] = [table_study(data, s, "norm_study"), table_study(data, s, "arch_study"),
-                               table_clean(s)]
-    if not s.best.empty:
-        out += [table_best(s), *tables_by_gender(s), pt.table_distance(s, paper_results()["table_7"])]
-    out += [*pt.tables_corpus(data.frame("features")), table_lstm_units(data)]
-    t19, t21 = pt.tables_models(s.train, data.frame("arch_study"))
-    out += [t19, table_tuned(data), t21, table_composition(s)]
-    if not s.best.empty:
-        out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
-    out += [table_pooled(s.train), table_training(s.train_runs, epoch_caps(data.plan("train")))]
-    return [t for t in out if t is not None]

@@ -1,17 +1,17 @@
 """The report's "Beyond the paper" section: what the paper's single numbers cannot say, from the same run.
 
-R01 worst-case robust accuracy (runner.robustness), C01 the paper's comparisons as tests and S01 per-speaker
-accuracy (runner.claims), X06 paper vs clean vs speaker protocol (runner.protocols),
-TR01 transfer matrices (runner.transfer_tables). Each builder returns None when the run lacks its inputs.
+R01 worst-case robust accuracy (runner.reduce.robustness), C01 the paper's comparisons as tests and S01 per-speaker
+accuracy (runner.reduce.claims), X06 paper vs clean vs speaker protocol (runner.reduce.protocols),
+TR01 transfer matrices (runner.reduce.transfer_tables). Each builder returns None when the run lacks its inputs.
 """
 
 from __future__ import annotations
 
 from .claims import table_claims, table_speakers
 from .protocols import table_leak
-from .reduce import RunData
 from .render import Table
 from .robustness import table_worst_case
+from .rundata import RunData
 from .tables import Summary
 from .transfer_tables import table_transfer
 from .uncertainty import ci_note

@@ -1,0 +1,31 @@
+"""A report file with its caption (`Media`) and the one way figures are saved: shared by `figures` and
+`transfer_tables`, so neither has to import the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from sercore.io import atomic_path  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Media:
+    """A figure or sound file of the report, with its caption."""
+
+    path: Path
+    caption: str
+    kind: str  # "figure" | "audio"
+
+
+def save_figure(fig: plt.Figure, path: Path, dpi: int = 110) -> Path:
+    """Write a PNG atomically (no 'Software' tag, so reruns are byte-stable) and free the figure."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path
