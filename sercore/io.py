@@ -100,13 +100,13 @@ def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
 
 def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
 
 
 def write_npz_compressed(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     """np.savez_compressed, atomically: for bulky arrays that compress well (sparse or few-valued deltas)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # (as above)
 
 
 def parquet_footer(path: str | os.PathLike[str], columns: tuple[str, ...] = (),

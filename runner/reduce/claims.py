@@ -14,6 +14,7 @@ speaker drives a gender gap.
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ CLEAN = "clean"
 
 
 def by_seed(rows: pd.DataFrame, column: str) -> dict[int, np.ndarray]:
-    return {int(k): g[column].to_numpy(float) for k, g in rows.groupby("seed", sort=True)}
+    return {int(cast(int, k)): g[column].to_numpy(float) for k, g in rows.groupby("seed", sort=True)}
 
 
 def conditions(s: Summary) -> list[tuple[dict, str, pd.DataFrame, str]]:
@@ -111,7 +112,8 @@ def table_claims(s: Summary) -> Table | None:
     df["p_holm"] = np.nan
     for _, idx in df.groupby("family").groups.items():
         df.loc[idx, "p_holm"] = holm(df.loc[idx, "p"].to_numpy())
-    df["verdict"] = [verdict(r.lo, r.hi, r.p_holm, s.stats) for r in df.itertuples()]
+    df["verdict"] = [verdict(float(lo), float(hi), float(p), s.stats)
+                     for lo, hi, p in zip(df["lo"], df["hi"], df["p_holm"], strict=True)]
     fam_order = {"gender": 0, "language": 1}
     df = df.sort_values("family", key=lambda c: c.map(fam_order), kind="mergesort").reset_index(drop=True)
 
@@ -119,7 +121,8 @@ def table_claims(s: Summary) -> Table | None:
         return "–" if pd.isna(v) else format(v, spec)
     display = pd.DataFrame({
         "claim": df.claim, "effect": df.effect.map(lambda v: num(v, "+.4f")),
-        f"{s.stats.confidence:.0%} CI": [f"[{num(lo, '+.4f')}, {num(hi, '+.4f')}]" for lo, hi in zip(df.lo, df.hi, strict=False)],
+        f"{s.stats.confidence:.0%} CI": [f"[{num(lo, '+.4f')}, {num(hi, '+.4f')}]"
+                                         for lo, hi in zip(df.lo, df.hi, strict=True)],
         "p": df.p.map(lambda v: num(v, ".3g")), "p (Holm)": df.p_holm.map(lambda v: num(v, ".3g")),
         "verdict": df.verdict})
     display.attrs["labels"] = 1

@@ -53,8 +53,10 @@ def protocol_tables(s: Summary) -> list[Table]:
     best = s.best[s.best.labels.astype(str) == "predicted"] if "labels" in s.best else s.best
     if not best.empty and set(best.protocol) >= {"paper", "clean"}:
         rows = []
-        for (attack, d), grp in sorted(best.groupby(["attack", "dataset"]),
-                                       key=lambda kv: (agg.attack_rank(kv[0][0]), agg.dataset_rank(kv[0][1]))):
+        groups = best.groupby(["attack", "dataset"])
+        for (attack, d), grp in sorted(groups, key=lambda kv: (agg.attack_rank(str(kv[0][0])),
+                                                               agg.dataset_rank(str(kv[0][1])))):
+            attack, d = str(attack), str(d)
             p, c = grp[grp.protocol == "paper"], grp[grp.protocol == "clean"]
             if p.empty or c.empty:
                 continue

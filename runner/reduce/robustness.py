@@ -11,6 +11,8 @@ configuration of the scope count (a `limit` that differs between attacks shrinks
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -48,7 +50,7 @@ def robust_samples(rows: pd.DataFrame) -> pd.DataFrame:
         scopes = {a: grid.xs(a, axis=1, level="attack") for a in grid.columns.get_level_values("attack").unique()}
         scopes[ALL] = grid
         for scope, cols in scopes.items():
-            complete = cols.dropna()  # samples every configuration of the scope attacked
+            complete = pd.DataFrame(cols).dropna()  # samples every configuration of the scope attacked
             if complete.empty:
                 continue
             found = info.loc[complete.index]
@@ -93,15 +95,18 @@ def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSet
     display = []
     order = wc.assign(_d=wc.dataset.map(agg.dataset_rank), _g=wc.gender.map({"all": 0, "male": 1, "female": 2}))
     for key, grp in order.sort_values([*variants, "_d", "_g"]).groupby(keys, sort=False):
-        rec = dict(zip(keys, key, strict=True))
+        rec: dict[str, Any] = dict(zip(keys, key, strict=True))
         rec["dataset"] = agg.DATASET_NAMES.get(rec["dataset"], rec["dataset"])
         every = grp[grp.scope == ALL]
         rec["clean"] = f"{every.clean_mean.iloc[0]:.4f}" if len(every) else "–"
         for scope in [*attacks, ALL]:
             hit = grp[grp.scope == scope]
             label = agg.ATTACK_NAMES.get(scope, scope)
-            rec[label] = "–" if hit.empty else agg.fmt_ci(*hit[["robust_mean", "robust_lo", "robust_hi",
-                                                                  "robust_std"]].iloc[0], ".4f")
+            if hit.empty:
+                rec[label] = "–"
+                continue
+            r = hit.iloc[0]
+            rec[label] = agg.fmt_ci(r.robust_mean, r.robust_lo, r.robust_hi, r.robust_std, ".4f")
         rec["samples"] = f"{every.n.iloc[0]:.0f}" if len(every) else "–"
         rec["seeds"] = int(every.seeds.iloc[0]) if len(every) else 0
         display.append(rec)
