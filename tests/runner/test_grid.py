@@ -46,8 +46,8 @@ def test_attack_jobs_link_to_their_training_job(make_grid, tmp_path: Path) -> No
     cw = [j.spec for j in grid.jobs["attack"] if j.spec.attack == "cw_linf"]
     assert sorted((s.slice, s.slices) for s in cw) == [(0, 2)] * 4 + [(1, 2)] * 4
     # the validator's completed parameter set is what the job carries
-    assert all(j.spec.params["confidence"] == 0.0 for j in grid.jobs["attack"] if j.spec.attack == "cw_linf")
-    fgsm = sorted(j.spec.params["eps"] for j in grid.jobs["attack"] if j.spec.attack == "fgsm")
+    assert all(j.spec.params.given()["confidence"] == 0.0 for j in grid.jobs["attack"] if j.spec.attack == "cw_linf")
+    fgsm = sorted(j.spec.params.given()["eps"] for j in grid.jobs["attack"] if j.spec.attack == "fgsm")
     assert fgsm == [0.25] * 4 + [1.0] * 4
 
 
@@ -265,7 +265,8 @@ def test_real_art_parameter_check(make_grid, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delitem(sys.modules, "sercore.attacks")
     grid = load_grid(make_grid())
     fgsm = next(j.spec for j in grid.jobs["attack"] if j.spec.attack == "fgsm")
-    assert fgsm.params["eps"] == 0.25 and "eps_step" in fgsm.params  # defaults filled in by the registry
+    given = fgsm.params.given()
+    assert given["eps"] == 0.25 and "eps_step" in given  # defaults filled in by the registry
     found = problems(make_grid(stages__attack__attacks={"fgsm": {"eps": -0.1}, "bim": {"max_itr": 3}}))
     assert any("stages.attack.attacks.fgsm.eps:" in p and "-0.1" in p for p in found)
     assert any("stages.attack.attacks.bim" in p and "max_itr" in p for p in found)
