@@ -97,12 +97,12 @@ def sample_rows(x: np.ndarray, x_adv: np.ndarray, y_true: np.ndarray, p_clean: n
 
 
 def job_columns(job: AttackJob) -> dict[str, Any]:
-    """Columns shared by every row of the job: the attack, its parameters and the attacked model."""
+    """Columns shared by every row of the job: the attack, its parameters and the attacked model.
+
+    The parameters are stored once, as `params` (canonical JSON, every parameter); the reducer derives the
+    `param_<name>` columns of its results from it."""
     data = job.target.data
-    params = job.params.kwargs()
-    cols: dict[str, Any] = {"attack": job.attack, "params": params_json(params)}
-    cols |= {f"param_{k}": v for k, v in params.items()}
-    return cols | {
+    return {"attack": job.attack, "params": params_json(job.params.kwargs()),
         "dataset": data.corpus.name,
         "language": LANGUAGE[data.corpus.name],
         "protocol": data.protocol,

@@ -92,8 +92,6 @@ def _attack_rows(job: AttackJob, rng: np.random.Generator, tie: bool) -> pd.Data
            "protocol": job.target.data.protocol, "seed": job.target.data.seed, "arch": "final",
            "model_id": job.target.job_id, "slice": job.slice, "slices": job.slices, "labels": job.labels,
            "estimator": job.estimator, "generate_s": round(float(rng.uniform(1, 5)), 3), "samples_per_s": 3.0}
-    for k, v in given.items():
-        row[f"param_{k}"] = v
     return pd.DataFrame(row)
 
 
