@@ -6,17 +6,16 @@ shared list as `FILE: key.path: message` lines; nothing here raises for a user m
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from sercore.attack_params import AnyParams, parse_params
 from sercore.errors import ConfigError
 from sercore.specs import (
     TRANSFERABLE_NORMALIZATIONS,
@@ -36,8 +35,6 @@ from sercore.strict import BoolNumber
 
 from .paths import STAGES
 
-log = logging.getLogger(__name__)
-
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed", "folds", "val_augmented")
 STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
@@ -46,7 +43,7 @@ FREE = "free"  # attack parameters: any key, lists sweep
 SEQ = "seq"  # a field whose value is a list: a list of lists sweeps
 SCALAR = "scalar"
 
-Schema = Union[dict[str, Any], str, type]
+Schema = dict[str, Any] | str | type
 
 
 @dataclass(frozen=True)
@@ -62,16 +59,6 @@ class Job:
     def __post_init__(self) -> None:
         if not self.id:  # hashing the canonical JSON is the costly part of a big grid: do it once
             object.__setattr__(self, "id", self.spec.job_id)
-
-
-def attack_id(spec: AttackJob, target_json: str) -> str:
-    """`spec.job_id` without re-serialising the nested training job for every attack of it.
-
-    Canonical JSON sorts keys and `target` sorts last among AttackJob's fields, so the attack's own fields
-    followed by the target's canonical JSON give the identical string (tests compare with `job_id`).
-    """
-    own = json.dumps(spec.model_dump(mode="json", exclude={"target"}), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f'{own[:-1]},"target":{target_json}}}'.encode()).hexdigest()[:16]
 
 
 def check_name(value: Any) -> str:
@@ -129,7 +116,7 @@ def expand_node(node: dict[str, Any], schema: Schema, path: str, file: str, prob
     for key, value in node.items():
         sub = FREE if schema == FREE else schema.get(key)  # type: ignore[union-attr]
         if sub is None:
-            valid = ", ".join(sorted(schema))  # type: ignore[arg-type]
+            valid = ", ".join(sorted(schema))
             problems.append(f"{file}: {path}.{key}: unknown key (expected one of {valid})")
             continue
         alternatives = _expand_value(value, sub, f"{path}.{key}", file, problems)
@@ -219,7 +206,8 @@ def expand_stage_jobs(
     if "features" in stages:
         block = stages["features"]
         if block not in (None, {}, True):
-            problems.append(f"{file}: stages.features: takes no settings (feature settings live in top-level `features`)")
+            problems.append(f"{file}: stages.features: takes no settings (feature settings live in top-level "
+                            "`features`)")
         found = []
         for corpus, (fi, fs) in itertools.product(corpora, enumerate(features)):
             job = FeaturesJob(corpus=corpus, features=fs)
@@ -267,7 +255,8 @@ def _model_stage(
         per_corpus = {}
     for name in per_corpus:
         if name not in names:
-            problems.append(f"{file}: {path}.per_corpus.{name}: not a corpus of this grid (expected one of {', '.join(names)})")
+            problems.append(f"{file}: {path}.per_corpus.{name}: not a corpus of this grid (expected one of "
+                            f"{', '.join(names)})")
     schema = _block_schema(stage)
     out: list[Job] = []
     for corpus in corpora:
@@ -343,13 +332,14 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     for key, n in slices.items():
         if key != "default" and key not in attacks:
             valid = ", ".join(attacks)
-            problems.append(f"{file}: {path}.slices.{key}: not an attack of this grid (expected default or one of {valid})")
+            problems.append(f"{file}: {path}.slices.{key}: not an attack of this grid (expected default or one of "
+                            f"{valid})")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             problems.append(f"{file}: {path}.slices.{key}: must be a whole number >= 1 (got {n!r})")
             bad_slices = True
     if bad_slices:
         return []
-    validate = _param_validator()
+    validate = _param_parser()
     out: list[Job] = []
     for name, params in attacks.items():
         where = f"{path}.attacks.{name}"
@@ -369,10 +359,9 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
         for target, opts in itertools.product(targets, options):
             if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts) is None:
                 continue  # the options themselves are invalid: reported once, no need to try every job
-            target_json = target.spec.canonical_json()
             for param, i in itertools.product(checked, range(n)):
                 spec = AttackJob(target=target.spec, attack=name, params=param, slices=n, slice=i, **opts)
-                out.append(Job("attack", spec, target.id, "train", attack_id(spec, target_json)))
+                out.append(Job("attack", spec, target.id, "train"))
     return out
 
 
@@ -432,30 +421,23 @@ def _check_slices(name: str, n: int, options: list[dict], file: str, problems: l
                 )
 
 
-def _param_validator() -> Callable[..., dict | None]:
-    """sercore.attacks.validate_params, once per distinct parameter set; skipped while that module is absent."""
-    try:
-        from sercore.attacks import validate_params
-    except ModuleNotFoundError as exc:
-        if exc.name != "sercore.attacks":
-            raise
-        log.warning("sercore.attacks not available: attack parameters are not checked against ART")
-        validate_params = None
-    memo: dict[str, dict | None] = {}
+def _param_parser() -> Callable[[str, dict, str, str, list[str]], AnyParams | None]:
+    """sercore.attack_params.parse_params, once per distinct parameter set; problems go to the shared list.
 
-    def check(name: str, params: dict, where: str, file: str, problems: list[str]) -> dict | None:
+    The parsed model goes into every AttackJob of that set as it is (pydantic does not validate a model twice).
+    """
+    memo: dict[str, AnyParams | None] = {}
+
+    def check(name: str, params: dict, where: str, file: str, problems: list[str]) -> AnyParams | None:
         key = name + _key(params)
         if key not in memo:
-            if validate_params is None:
-                memo[key] = params
-            else:
-                try:
-                    memo[key] = dict(validate_params(name, params))
-                except ConfigError as exc:
-                    msg = str(exc)
-                    sep = "." if re.match(r"^[A-Za-z_][\w.\[\]]*: ", msg) else ": "
-                    problems.append(f"{file}: {where}{sep}{msg}")
-                    memo[key] = None
+            try:
+                memo[key] = parse_params(name, params)
+            except ConfigError as exc:
+                msg = str(exc)
+                sep = "." if re.match(r"^[A-Za-z_][\w.\[\]]*: ", msg) else ": "
+                problems.append(f"{file}: {where}{sep}{msg}")
+                memo[key] = None
         return memo[key]
 
     return check
