@@ -81,7 +81,7 @@ def unit_costs(model, n_classes: int, clip: tuple, x: np.ndarray, y: np.ndarray,
     yb = np.resize(y, len(xb))
     out = {"F": {}, "G": {}}
     for b in [s for s in (1, 8, 32, 64, 128, 256, 512) if s <= max_batch]:
-        for kind, fn in (("F", lambda: est.predict(xb[:b])), ("G", lambda: est.loss_gradient(xb[:b], yb[:b]))):
+        for kind, fn in (("F", lambda b=b: est.predict(xb[:b])), ("G", lambda b=b: est.loss_gradient(xb[:b], yb[:b]))):
             fn()  # trace
             best = float("inf")
             for _ in range(reps):
@@ -119,7 +119,8 @@ def evals_bound(name: str, params: dict, n: int, n_classes: int, batch: int) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sercore.attacks import ATTACKS, validate_params
+    from sercore.attack_params import parse_params
+    from sercore.attacks import ATTACKS
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated registry names")
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = [a.strip() for a in args.attacks.split(",")]
     for name in names:
-        validate_params(name, BENCH[name])
+        parse_params(name, BENCH[name])
     n_classes = 5
     model = fixed_model(args.width, n_classes, args.seed, args.epochs)
     x, y = synthetic(args.n, n_classes, np.random.default_rng(args.seed + 1))
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'cold_stock':>10s} {'cold_comp':>9s} {'evals_F':>9s} {'evals_G':>8s} {'ideal_s':>8s} "
               f"{'eff_stock':>9s} {'eff_comp':>8s}")
     for name in names:
-        params = validate_params(name, {} if args.paper else BENCH[name])
+        params = parse_params(name, {} if args.paper else BENCH[name])
         ests = {kind: make_classifier(model, n_classes, clip, compiled=kind == "compiled", max_batch=args.batch_size,
                                       jit_compile=jit) for kind in ("stock", "compiled")}
         attacks = {k: ATTACKS[name].build(e, params, args.batch_size) for k, e in ests.items()}
@@ -175,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         acc = {k: float(np.mean(ests["compiled"].predict(a).argmax(1) == y)) for k, a in adv.items()}
         ev = evals["compiled"]
         ideal = ev.get("F", 0) * unit["F"][0] + ev.get("G", 0) * unit["G"][0]
-        bound = evals_bound(name, params, args.n, n_classes, args.batch_size)
+        bound = evals_bound(name, params.kwargs(), args.n, n_classes, args.batch_size)
         row = {
-            "attack": name, "params": params,
+            "attack": name, "params": params.kwargs(),
             "stock_s": round(warm["stock"], 3), "compiled_s": round(warm["compiled"], 3),
             "ratio": round(warm["stock"] / warm["compiled"], 2),
             "acc_stock": acc["stock"], "acc_compiled": acc["compiled"],
@@ -185,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             "cold_ratio": round(times["stock"][0] / times["compiled"][0], 2),
             "evals": ev, "evals_stock": evals["stock"], "evals_bound": bound,
             "ideal_s": round(ideal, 4),
-            "efficiency_stock": round(ideal / warm["stock"], 3), "efficiency_compiled": round(ideal / warm["compiled"], 3),
+            "efficiency_stock": round(ideal / warm["stock"], 3),
+            "efficiency_compiled": round(ideal / warm["compiled"], 3),
             "stock_runs_s": [round(t, 3) for t in times["stock"]],
             "compiled_runs_s": [round(t, 3) for t in times["compiled"]],
             "n": args.n, "device": device, "load_average": round(os.getloadavg()[0], 2),

@@ -96,7 +96,7 @@ def time_attack(name: str, params: dict, job, data, model, budget_s: float, limi
     plan = chunk_plan(len(data.x_test), attack_job)
     n_total = sum(len(idx) for _, idx in plan)
     t0 = time.perf_counter()
-    attacker = _Attacker(attack_job, params, model, len(data.classes), tuple(data.clip_values))
+    attacker = _Attacker(attack_job, model, len(data.classes), tuple(data.clip_values))
     setup_s = time.perf_counter() - t0
     gen_s, done, correct, clean = 0.0, 0, 0, 0
     for chunk, idx in plan:
@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     cal = calibrate([("final", job.model.width)], [1, 8] if tiny else [1, 32, 128, 256], progress=lambda m: None)
     cal_path = out / "calibration.json"
     write_json(cal_path, cal)
-    print(f"\n{'attack':9s} {'measured_s':>11s} {'cost_model_s':>12s} {'paper_T44_s':>11s}  (test split, generate only)")
+    print(f"\n{'attack':9s} {'measured_s':>11s} {'cost_model_s':>12s} {'paper_T44_s':>11s}  "
+          "(test split, generate only)")
     for r in timings:
         r["cost_model_s"] = round(predicted_s(r["attack"], r["params"], job, r["test_samples"], cal_path, limit), 3)
         paper = PAPER_TABLE44_EMODB_S.get(r["attack"])

@@ -36,7 +36,8 @@ DEFAULT_CALIBRATION = Path(__file__).with_name("data") / "calibration-devvm-cpu.
 
 # Kept files and segments per kept file and version when the feature store is not built yet (with a store in
 # the run's cache its exact segment count is used). emodb and synthetic: measured (docs/data.md: 339 kept files,
-# 4181 segments with the 9 versions; the demo's 60 synthetic files give 89); emovo and ravdess: assumed from their mean utterance lengths (not measured).
+# 4181 segments with the 9 versions; the demo's 60 synthetic files give 89); emovo and ravdess: assumed from their
+# mean utterance lengths (not measured).
 KEPT_FILES = {"emodb": 339, "emovo": 420, "ravdess": 960}
 SEGMENTS_PER_VERSION = {"emodb": 4181 / 9 / 339, "emovo": 1.5, "ravdess": 1.3, "synthetic": 89 / 60}
 SYNTHETIC_SPEAKERS, SYNTHETIC_PER_CLASS = 4, 8
@@ -144,7 +145,8 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
             slurm_task_s=float(d.get("slurm_task_s", 2.0)), source=str(path), raw=d,
         )
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read calibration ({exc.strerror}); run `python -m runner calibrate`") from exc
+        raise ConfigError(f"{path}: cannot read calibration ({exc.strerror}); "
+                          "run `python -m runner calibrate`") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a calibration file ({type(exc).__name__}: {exc})") from exc
 
@@ -304,15 +306,12 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
         fits = trials * job.executions_per_trial
         return JobCost("tune", fits * m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
     if isinstance(job, AttackJob):
-        from sercore.attacks import validate_params
-
         n_test = split_sizes(segments(job.target.data, cache))[2]
         n = attack_samples(job, n_test)
         m, exact = cal.model(job.target.model.arch, job.target.model.width)
         n_classes = len(job.target.data.corpus.kept_emotions)
         batch = min(job.batch_size, job.chunk_size, max(n, 1))
-        evals = [("F", 3.0, batch), *attack_evals(job.attack, validate_params(job.attack, job.params), n_classes,
-                                                  batch)]
+        evals = [("F", 3.0, batch), *attack_evals(job.attack, job.params.kwargs(), n_classes, batch)]
         work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
         shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
         # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
@@ -365,7 +364,8 @@ def task_times(costs: list[JobCost], cal: Calibration, executor: str, pack: int)
     if executor == "local":
         total, last = cal.startup_s, None
         for c in costs:
-            total += c.fixed + c.trace + c.work + (c.shared if c.model_key != last else cal.model_load_s * (c.stage == "attack"))
+            reload = cal.model_load_s * (c.stage == "attack")
+            total += c.fixed + c.trace + c.work + (c.shared if c.model_key != last else reload)
             last = c.model_key
         return [total]
     pack = max(1, pack)

@@ -6,16 +6,15 @@ shared list as `FILE: key.path: message` lines; nothing here raises for a user m
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-import logging
 import re
 from collections.abc import Callable
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from sercore.attack_params import AnyParams, parse_params
 from sercore.errors import ConfigError
 from sercore.specs import (
     TRANSFERABLE_NORMALIZATIONS,
@@ -36,8 +35,6 @@ from sercore.strict import pydantic_problems
 from .paths import STAGES
 from .planned import PlannedJob as Job  # expansion's name for the one planned-job type
 
-log = logging.getLogger(__name__)
-
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed", "folds", "val_augmented")
 STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
@@ -47,16 +44,6 @@ SEQ = "seq"  # a field whose value is a list: a list of lists sweeps
 SCALAR = "scalar"
 
 Schema = dict[str, Any] | str | type
-
-
-def attack_id(spec: AttackJob, target_json: str) -> str:
-    """`spec.job_id` without re-serialising the nested training job for every attack of it.
-
-    Canonical JSON sorts keys and `target` sorts last among AttackJob's fields, so the attack's own fields
-    followed by the target's canonical JSON give the identical string (tests compare with `job_id`).
-    """
-    own = json.dumps(spec.model_dump(mode="json", exclude={"target"}), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f'{own[:-1]},"target":{target_json}}}'.encode()).hexdigest()[:16]
 
 
 def train_spec(job: Job) -> TrainJob:
@@ -329,7 +316,7 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
             bad_slices = True
     if bad_slices:
         return []
-    validate = _param_validator()
+    validate = _param_parser()
     out: list[Job] = []
     for name, params in attacks.items():
         where = f"{path}.attacks.{name}"
@@ -349,10 +336,9 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
         for target, opts in itertools.product(targets, options):
             if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts) is None:
                 continue  # the options themselves are invalid: reported once, no need to try every job
-            target_json = target.spec.canonical_json()
             for param, i in itertools.product(checked, range(n)):
                 spec = AttackJob(target=target.spec, attack=name, params=param, slices=n, slice=i, **opts)
-                out.append(Job("attack", spec, target.id, "train", attack_id(spec, target_json)))
+                out.append(Job("attack", spec, target.id, "train"))
     return out
 
 
@@ -412,30 +398,23 @@ def _check_slices(name: str, n: int, options: list[dict], file: str, problems: l
                 )
 
 
-def _param_validator() -> Callable[..., dict | None]:
-    """sercore.attacks.validate_params, once per distinct parameter set; skipped while that module is absent."""
-    try:
-        from sercore.attacks import validate_params
-    except ModuleNotFoundError as exc:
-        if exc.name != "sercore.attacks":
-            raise
-        log.warning("sercore.attacks not available: attack parameters are not checked against ART")
-        validate_params = None
-    memo: dict[str, dict | None] = {}
+def _param_parser() -> Callable[[str, dict, str, str, list[str]], AnyParams | None]:
+    """sercore.attack_params.parse_params, once per distinct parameter set; problems go to the shared list.
 
-    def check(name: str, params: dict, where: str, file: str, problems: list[str]) -> dict | None:
+    The parsed model goes into every AttackJob of that set as it is (pydantic does not validate a model twice).
+    """
+    memo: dict[str, AnyParams | None] = {}
+
+    def check(name: str, params: dict, where: str, file: str, problems: list[str]) -> AnyParams | None:
         key = name + _key(params)
         if key not in memo:
-            if validate_params is None:
-                memo[key] = params
-            else:
-                try:
-                    memo[key] = dict(validate_params(name, params))
-                except ConfigError as exc:
-                    msg = str(exc)
-                    sep = "." if re.match(r"^[A-Za-z_][\w.\[\]]*: ", msg) else ": "
-                    problems.append(f"{file}: {where}{sep}{msg}")
-                    memo[key] = None
+            try:
+                memo[key] = parse_params(name, params)
+            except ConfigError as exc:
+                msg = str(exc)
+                sep = "." if re.match(r"^[A-Za-z_][\w.\[\]]*: ", msg) else ": "
+                problems.append(f"{file}: {where}{sep}{msg}")
+                memo[key] = None
         return memo[key]
 
     return check

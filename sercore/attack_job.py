@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from . import io
-from .attacks import attack_info, params_json, validate_params
+from .attack_params import params_json
+from .attacks import attack_info
 from .env import JobEnv, seed_everything
 from .errors import JobError
 from .specs import AttackJob, DataSpec
@@ -94,12 +95,13 @@ def sample_rows(x: np.ndarray, x_adv: np.ndarray, y_true: np.ndarray, p_clean: n
     }
 
 
-def job_columns(job: AttackJob, params: dict[str, Any]) -> dict[str, Any]:
-    """Columns shared by every row of the job: the attack, its parameters and the attacked model."""
+def job_columns(job: AttackJob) -> dict[str, Any]:
+    """Columns shared by every row of the job: the attack, its parameters and the attacked model.
+
+    The parameters are stored once, as `params` (canonical JSON, every parameter); the reducer derives the
+    `param_<name>` columns of its results from it."""
     data = job.target.data
-    cols: dict[str, Any] = {"attack": job.attack, "params": params_json(params)}
-    cols |= {f"param_{k}": v for k, v in params.items()}
-    return cols | {
+    return {"attack": job.attack, "params": params_json(job.params.kwargs()),
         "dataset": data.corpus.name,
         "language": LANGUAGE[data.corpus.name],
         "protocol": data.protocol,
@@ -118,7 +120,7 @@ def job_columns(job: AttackJob, params: dict[str, Any]) -> dict[str, Any]:
 class _Attacker:
     """The estimator and ART attack, built once and only if some chunk still needs attacking."""
 
-    def __init__(self, job: AttackJob, params: dict[str, Any], model: keras.Model, n_classes: int, clip: tuple) -> None:
+    def __init__(self, job: AttackJob, model: keras.Model, n_classes: int, clip: tuple) -> None:
         from .estimator import make_classifier
 
         self.job = job
@@ -127,7 +129,7 @@ class _Attacker:
             ("estimator", id(model), n_classes, tuple(clip), compiled, job.batch_size),
             lambda: make_classifier(model, n_classes, clip, compiled=compiled, max_batch=job.batch_size),
         )
-        self.attack = attack_info(job.attack).build(self.estimator, params, job.batch_size)
+        self.attack = attack_info(job.attack).build(self.estimator, job.params, job.batch_size)
 
     def run(self, x: np.ndarray, y_true: np.ndarray, chunk: int) -> tuple[np.ndarray, dict, float]:
         seed_everything(chunk_seed(self.job.target.data.seed, chunk))
@@ -175,7 +177,6 @@ def _chunk_ok(path: Path, n_rows: int, with_examples: bool) -> bool:
 
 def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir: Path) -> pd.DataFrame:
     """The body of `run_attack` once data and model are in memory (tests feed them directly)."""
-    params = validate_params(job.attack, job.params)
     n_classes = len(data.classes)
     if int(model.output_shape[-1]) != n_classes:
         raise JobError(f"model has {model.output_shape[-1]} outputs but the data has {n_classes} classes")
@@ -191,9 +192,9 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
     attacker: _Attacker | None = None
     for chunk, idx in plan:
         path = chunk_dir / f"chunk-{chunk:05d}.parquet"
-        if path.exists() and _chunk_ok(path, len(idx), np.isin(idx, examples).any()):
+        if path.exists() and _chunk_ok(path, len(idx), bool(np.isin(idx, examples).any())):
             continue
-        attacker = attacker or _Attacker(job, params, model, n_classes, tuple(data.clip_values))
+        attacker = attacker or _Attacker(job, model, n_classes, tuple(data.clip_values))
         x = np.asarray(data.x_test[idx], dtype=np.float32)
         x_adv, cols, generate_s = attacker.run(x, np.asarray(data.y_test[idx], np.int64), chunk)
         # The adversarial inputs themselves, for the transfer stage: x_adv - x in float16 (written before the rows,
@@ -208,12 +209,10 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
         rows["chunk_generate_s"] = generate_s
         io.write_parquet(rows, path)
         log.info("%s chunk %d: %d samples in %.1f s", job.attack, chunk, len(idx), generate_s)
-    return _assemble(job, params, meta, plan, chunk_dir, Path(workdir))
+    return _assemble(job, meta, plan, chunk_dir, Path(workdir))
 
 
-def _assemble(
-    job: AttackJob, params: dict, meta: pd.DataFrame, plan: list, chunk_dir: Path, workdir: Path
-) -> pd.DataFrame:
+def _assemble(job: AttackJob, meta: pd.DataFrame, plan: list, chunk_dir: Path, workdir: Path) -> pd.DataFrame:
     """Rows of every chunk of the slice plus sample and job columns; writes examples.npz."""
     frames = [_read_chunk(chunk_dir / f"chunk-{c:05d}.parquet") for c, _ in plan]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["sample", "chunk"])
@@ -228,7 +227,7 @@ def _assemble(
     if "recording" in m:
         rows.insert(1, "recording", m["recording"].astype(str).to_numpy())
     generate_s = float(rows.groupby("chunk")["chunk_generate_s"].first().sum()) if len(rows) else 0.0
-    for k, v in job_columns(job, params).items():
+    for k, v in job_columns(job).items():
         rows[k] = v
     rows["generate_s"] = generate_s
     rows["samples_per_s"] = len(rows) / generate_s if generate_s > 0 else float("nan")
@@ -322,10 +321,11 @@ def _prepare_once(spec: DataSpec, cache_dir: Path) -> Prepared:
 
 def run_attack(job: AttackJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     """Attack the test set slice of `job.target`'s model; returns one row per attacked sample."""
-    validate_params(job.attack, job.params)
-    model = _shared(("model", str(env.upstream)), lambda: load_model(env.upstream))
+    upstream = env.upstream
+    model = _shared(("model", str(upstream)), lambda: load_model(upstream))
     data = _prepare_once(job.target.data, Path(env.cache_dir))
-    check_scaler(env.upstream, data)
+    assert upstream is not None  # load_model raised otherwise
+    check_scaler(upstream, data)
     return attack_prepared(job, data, model, Path(workdir))
 
 

@@ -11,8 +11,18 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
+from .attack_params import PARAMS, AttackParams, Params, params_model
+from .errors import ConfigError
 from .strict import StrictNumbers
 from .vocab import ARCHS as ARCHS  # re-exported (sercore.train); the vocabularies' owner is sercore.vocab
 from .vocab import PAPER_EMOTIONS, Arch, CorpusName, Emotion, Normalization, Protocol
@@ -132,17 +142,17 @@ class DataSpec(Spec):
 class ModelSpec(Spec):
     arch: Arch = "final"
     # Multiplier on conv filters and LSTM units; 1.0 is the paper's size. Small values for CPU demos/tests.
-    width: float = Field(1.0, gt=0, le=4)
+    width: float = Field(default=1.0, gt=0, le=4)
     # `final` only (paper Table 20, EmoDB values by default).
-    dropout: float = Field(0.3, ge=0, lt=1)
-    lstm_dropout: float = Field(0.2, ge=0, lt=1)
-    lstm_units: int = Field(256, ge=1)
+    dropout: float = Field(default=0.3, ge=0, lt=1)
+    lstm_dropout: float = Field(default=0.2, ge=0, lt=1)
+    lstm_units: int = Field(default=256, ge=1)
 
 
 class TrainSettings(Spec):
-    epochs: int = Field(100, ge=1)  # paper text 50, paper code 100
-    batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    epochs: int = Field(default=100, ge=1)  # paper text 50, paper code 100
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
     early_stopping_patience: int = 10
     reduce_lr_patience: int = 6
     reduce_lr_factor: float = 0.1
@@ -194,15 +204,42 @@ class AttackJob(Spec):
     # The training job whose model is attacked; its artefact folder is handed over as JobEnv.upstream.
     target: TrainJob
     attack: str  # registry name: fgsm bim deepfool jsma cw_l2 cw_linf pixel boundary
-    params: dict[str, Any] = Field(default_factory=dict)  # ART constructor arguments, ART's own names
+    # ART constructor arguments in ART's own names: the attack's parameter model (sercore.attack_params),
+    # built from a mapping here, once; the canonical JSON holds the parameters as given (ids of old runs hold).
+    params: AttackParams = Field(default_factory=dict, validate_default=True)
     labels: Literal["predicted", "true"] = "predicted"  # paper: predicted (no y passed to generate)
     estimator: Literal["compiled", "stock"] = "compiled"
-    slices: int = Field(1, ge=1)
-    slice: int = Field(0, ge=0)
+    slices: int = Field(default=1, ge=1)
+    slice: int = Field(default=0, ge=0)
     limit: int | None = Field(None, ge=1)  # attack only the first `limit` test samples (before slicing)
-    chunk_size: int = Field(64, ge=1)  # samples per persisted chunk (resume granularity)
-    batch_size: int = Field(256, ge=1)  # paper: 256
-    examples: int = Field(2, ge=0)  # (clean, adversarial) pairs saved for the report
+    chunk_size: int = Field(default=64, ge=1)  # samples per persisted chunk (resume granularity)
+    batch_size: int = Field(default=256, ge=1)  # paper: 256
+    examples: int = Field(default=2, ge=0)  # (clean, adversarial) pairs saved for the report
+
+    @field_validator("attack")
+    @classmethod
+    def _known_attack(cls, v: str) -> str:
+        try:
+            params_model(v)
+        except ConfigError as exc:  # pydantic reports a ValueError under the key `attack`
+            raise ValueError(str(exc)) from exc
+        return v
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _attack_params(cls, v: Any, info: ValidationInfo) -> Any:
+        """A mapping becomes the named attack's model; a model must be that attack's."""
+        attack = info.data.get("attack")
+        if attack is None:  # the attack name was invalid and is reported under `attack`; a stand-in model
+            return next(iter(PARAMS.values()))()  # keeps the union from reporting it a second time
+        model = params_model(attack)
+        if isinstance(v, Params) and not isinstance(v, model):
+            raise ValueError(f"parameters of {v.attack!r} given for attack {attack!r}")
+        return v if isinstance(v, Params) else model.model_validate(v)
+
+    @field_serializer("params")
+    def _given_params(self, params: Params, info: SerializationInfo) -> dict[str, Any]:
+        return params.model_dump(mode=info.mode, exclude_unset=True)
 
     @model_validator(mode="after")
     def _slice_in_range(self) -> AttackJob:

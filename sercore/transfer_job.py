@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import normalize as nz
 from .attack_job import chunk_plan, delta_path, load_model
-from .attacks import params_json, validate_params
+from .attack_params import params_json
 from .env import JobEnv
 from .errors import JobError
 from .specs import AttackJob, DataSpec, TrainJob, TransferJob
@@ -129,9 +129,8 @@ def transfer_rows(job: TransferJob, model: keras.Model, store, inputs: dict[str,
         y_clean = _predict(model, to_target(x_norm, None, source_scaler, target_scaler))
         y_adv = _predict(model, to_target(x_norm, delta, source_scaler, target_scaler))
         meta = store.meta.iloc[segment]
-        params = validate_params(attack.attack, attack.params)
         frames.append(pd.DataFrame({
-            "attack_job_id": attack.job_id, "attack": attack.attack, "params": params_json(params),
+            "attack_job_id": attack.job_id, "attack": attack.attack, "params": params_json(attack.params.kwargs()),
             "labels": attack.labels, "estimator": attack.estimator, "sample": rows["sample"].to_numpy(np.int64),
             "segment": segment.astype(np.int64), "recording": recording[segment],
             "speaker": meta["speaker"].astype(str).to_numpy(), "gender": meta["gender"].astype(str).to_numpy(),
@@ -155,6 +154,7 @@ def run_transfer(job: TransferJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
         raise JobError(f"transfer job needs the source model folder and every attack folder (missing: "
                        f"{', '.join((['source'] if 'source' not in env.inputs else []) + missing)})")
     model = load_model(env.upstream)
+    assert env.upstream is not None  # load_model raised otherwise
     src = job.source.data
     store = open_store(src.corpus, src.features, Path(env.cache_dir), progress=False)
     rows = transfer_rows(job, model, store, dict(env.inputs), read_scaler(env.inputs["source"]),

@@ -113,11 +113,30 @@ def merge_stage(paths: RunPaths, stage: str, *, progress: bool = False) -> Merge
     unreadable.update(drifted)
     good = {i: shards[i] for i in ids if i not in unreadable}
     table, corrupt = _scan(good, schema)
+    if stage == "attack":
+        table = param_columns(table)
     unreadable.update(corrupt)
     status = _status(paths, stage, plan, shards, unreadable)
     for job_id, reason in sorted(unreadable.items()):
         log.warning("%s shard %s set aside: %s", stage, job_id, reason)
     return MergeResult(stage=stage, table=table, status=status, plan=plan)
+
+
+def param_columns(table: pa.Table) -> pa.Table:
+    """Add a `param_<name>` column per attack parameter, decoded from the `params` JSON (the shards' one encoding
+    of the parameters), so results can be filtered by value; null where a configuration lacks the parameter."""
+    if "params" not in table.column_names or any(n.startswith("param_") for n in table.column_names):
+        return table
+    codes = table.column("params").combine_chunks().dictionary_encode()
+    configs = [json.loads(p) if p else {} for p in codes.dictionary.to_pylist()]
+    for name in sorted({k for c in configs for k in c}):
+        values = [c.get(name) for c in configs]
+        try:
+            column = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds (norm "inf" or 2.0): as text
+            column = pa.array([None if v is None else str(v) for v in values])
+        table = table.append_column(f"param_{name}", column.take(codes.indices))
+    return table
 
 
 def _status(paths: RunPaths, stage: str, plan: list[PlannedJob], shards: dict[str, Path],

@@ -12,7 +12,8 @@ import pandas as pd
 
 from .. import io
 from ..attack_job import run_attack, summarize
-from ..attacks import ATTACKS, PAPER_GRID, attack_info, validate_params
+from ..attack_params import AnyParams, parse_params
+from ..attacks import ATTACKS, PAPER_GRID, attack_info
 from ..env import JobEnv
 from ..errors import ConfigError
 from ..specs import AttackJob, TrainJob
@@ -35,7 +36,7 @@ def register_cli(subparsers: Any) -> None:
     p.set_defaults(func=_cli_attack)
 
 
-def cli_params(names: list[str], sets: list[str]) -> dict[str, dict[str, Any]]:
+def cli_params(names: list[str], sets: list[str]) -> dict[str, AnyParams]:
     """`--set fgsm.eps=0.5` overrides, values read as YAML scalars; checked like a grid."""
     import yaml
 
@@ -46,7 +47,7 @@ def cli_params(names: list[str], sets: list[str]) -> dict[str, dict[str, Any]]:
         if not sep or not dot or attack not in params:
             raise ConfigError(f"--set {item}: expected ATTACK.PARAM=VALUE with ATTACK one of {', '.join(names)}")
         params[attack][name] = yaml.safe_load(value)
-    return {n: validate_params(n, p) for n, p in params.items()}
+    return {n: parse_params(n, p) for n, p in params.items()}
 
 
 def _cli_attack(args: argparse.Namespace) -> int:
@@ -73,7 +74,7 @@ def _cli_attack(args: argparse.Namespace) -> int:
         rows = run_attack(job, out / f"{name}-{job.job_id}", env)
         frames.append(rows)
         s = summarize(rows)
-        swept = {k: v for k, v in params[name].items() if len(PAPER_GRID.get(name, {}).get(k, [])) > 1}
+        swept = {k: v for k, v in params[name].kwargs().items() if len(PAPER_GRID.get(name, {}).get(k, [])) > 1}
         print(f"{name:9s} {s['n']:4d} {s['clean']:6.3f} {s['accuracy']:6.3f} {s['accuracy_male']:6.3f} "
               f"{s['accuracy_female']:6.3f} {s['success']:7.3f} {s['perturbation']:8.4f} {s['generate_s']:8.1f}  "
               f"{json.dumps(swept) if swept else ''}", flush=True)

@@ -17,7 +17,7 @@ import yaml
 from runner.dispatch import submit
 from runner.grid import load_grid
 from runner.paths import STAGES, RunPaths
-from tests.runner.conftest import fake_attacks, fake_jobs, make_grid  # noqa: F401 - fixtures
+from tests.runner.conftest import fake_jobs, make_grid  # noqa: F401 - fixtures
 from tests.runner.test_local_e2e import TINY as E2E
 
 # test_local_e2e's tiny synthetic grid with fewer stages: features, a final model, two FGSM jobs.

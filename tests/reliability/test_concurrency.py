@@ -63,7 +63,6 @@ def test_two_local_submits_run_each_job_once(tmp_path: Path, cache_dir: Path) ->
     assert not paths.error_dir.exists() or not any(paths.error_dir.iterdir())
 
 
-@pytest.mark.usefixtures("fake_attacks")
 def test_slurm_skips_tasks_the_controller_has_queued_before_sacct_knows(make_grid, monkeypatch) -> None:
     arrays: list[list[str]] = []
 
@@ -86,7 +85,6 @@ def test_slurm_skips_tasks_the_controller_has_queued_before_sacct_knows(make_gri
     assert [(r.stage, r.submitted, r.held) for r in runs] == [("features", 0, 1), ("train", 0, 4)]
 
 
-@pytest.mark.usefixtures("fake_attacks")
 def test_slurm_submitters_take_turns(make_grid, monkeypatch) -> None:
     monkeypatch.setattr(slurm, "max_array_size", lambda profile=None: 1000)
     monkeypatch.setattr(slurm, "make_executor", lambda *a, **k: type("E", (), {"map_array": lambda s, f, *its: [
@@ -101,7 +99,8 @@ def test_slurm_submitters_take_turns(make_grid, monkeypatch) -> None:
         worker = threading.Thread(target=lambda: (submit(grid, executor="slurm", echo=said.append), done.set()))
         worker.start()
         time.sleep(1.0)
-        assert not done.is_set() and said and said[0].startswith(f"waiting: submitting into {paths.root} is held by pid")
+        assert not done.is_set() and said
+        assert said[0].startswith(f"waiting: submitting into {paths.root} is held by pid")
     worker.join(timeout=30)
     assert done.is_set()
 

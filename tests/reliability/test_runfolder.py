@@ -15,7 +15,7 @@ from tests.runner.conftest import BASE, changed, write_grid
 # BASE's features and train stages only: the rules are about the folder, not the jobs (fake ones run here).
 SMALL = changed(BASE, seeds=[0], protocols=["paper"], stages={"features": {}, "train": BASE["stages"]["train"]})
 
-pytestmark = pytest.mark.usefixtures("fake_attacks", "fake_jobs")
+pytestmark = pytest.mark.usefixtures("fake_jobs")
 
 
 def test_foreign_folder_is_refused_and_left_untouched(tmp_path: Path, capsys) -> None:
@@ -46,7 +46,8 @@ def test_marker_then_other_grid_refused_naming_both(tmp_path: Path, capsys) -> N
     capsys.readouterr()
     assert main(["submit", str(other), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {paths.root}: is a run of grid {first.absolute()} (sha256 {meta['grid_hash'][:12]}), "
+    assert err.startswith(f"error: {paths.root}: is a run of grid {first.absolute()} "
+                          f"(sha256 {meta['grid_hash'][:12]}), "
                           f"not of {other} (sha256 ")
     assert err.endswith("pass --replace-grid (the old grid.yaml, run.json and plan/ are kept in replaced/)")
     assert {p: p.read_bytes() for p in frozen} == frozen  # nothing replaced, no plan file deleted

@@ -1,18 +1,14 @@
-"""Runner test helpers: tiny grids written to tmp_path, a fake job layer, a fake ART validator."""
+"""Runner test helpers: tiny grids written to tmp_path, a fake job layer."""
 
 from __future__ import annotations
 
 import copy
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
-
-from sercore.errors import ConfigError
 
 BASE: dict[str, Any] = {
     "name": "t",
@@ -62,27 +58,6 @@ def make_grid(tmp_path: Path):
         return write_grid(tmp_path, changed(base or BASE, **changes))
 
     return make
-
-
-def fake_validate_params(attack: str, params: dict[str, Any] | None) -> dict[str, Any]:
-    """Stands in for sercore.attacks.validate_params: knows two attacks, checks eps > 0, fills a default."""
-    known = {"fgsm": {"eps": 0.3}, "cw_linf": {"confidence": 0.0}}
-    if attack not in known:
-        raise ConfigError(f"unknown attack {attack!r} (expected one of {', '.join(known)})")
-    out = {**known[attack], **(params or {})}
-    for key, value in out.items():
-        if key not in known[attack]:
-            raise ConfigError(f"{key}: unknown parameter (expected one of {', '.join(known[attack])})")
-        if key == "eps" and not value > 0:
-            raise ConfigError(f"eps: must be greater than 0 (got {value!r})")
-    return out
-
-
-@pytest.fixture
-def fake_attacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    mod = types.ModuleType("sercore.attacks")
-    mod.validate_params = fake_validate_params  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sercore.attacks", mod)
 
 
 @pytest.fixture

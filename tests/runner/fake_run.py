@@ -36,7 +36,8 @@ def _corpus(name: str) -> CorpusSpec:
 
 def _job_cols(job_id: str, stage: str, k: int) -> dict:
     return {"job_id": job_id, "stage": stage, "host": f"node{k % 2}", "device": "NVIDIA H100" if k % 2 else "cpu",
-            "container": "/images/sertack-0123456789ab.sif" if k % 2 else "", "image_hash": "0123456789ab" if k % 2 else "",
+            "container": "/images/sertack-0123456789ab.sif" if k % 2 else "",
+            "image_hash": "0123456789ab" if k % 2 else "",
             "finished_at": f"2026-11-24T1{k % 10}:00:00+00:00"}
 
 
@@ -77,7 +78,8 @@ def _attack_rows(job: AttackJob, rng: np.random.Generator, tie: bool) -> pd.Data
     n = len(samples)
     y_true = samples % 5
     y_clean = np.where(samples % 4 == 0, (y_true + 1) % 5, y_true)
-    strength = float(next(iter(job.params.values()))) if job.params else 1.0
+    given = job.params.given()
+    strength = float(next(iter(given.values()))) if given else 1.0
     # BIM: a fixed prediction pattern for every eps, so accuracies tie and perturbation breaks the tie.
     flip = (samples % 3 != 0) if tie else rng.random(n) < min(0.9, 0.3 + abs(strength) / 2)
     y_adv = np.where(flip, (y_true + 2) % 5, y_clean)
@@ -86,12 +88,10 @@ def _attack_rows(job: AttackJob, rng: np.random.Generator, tie: bool) -> pd.Data
            "gender": np.where(samples % 2 == 0, "male", "female"), "emotion": [CLASSES[i] for i in y_true],
            "y_true": y_true, "y_clean": y_clean, "y_adv": y_adv, "loss_adv": rng.uniform(0.5, 3.0, n),
            "perturbation": pert, "l0": 100, "l2": pert * 10, "linf": pert * 3, "attack": job.attack,
-           "params": json.dumps(job.params), "dataset": job.target.data.corpus.name, "language": "de",
+           "params": json.dumps(given), "dataset": job.target.data.corpus.name, "language": "de",
            "protocol": job.target.data.protocol, "seed": job.target.data.seed, "arch": "final",
            "model_id": job.target.job_id, "slice": job.slice, "slices": job.slices, "labels": job.labels,
            "estimator": job.estimator, "generate_s": round(float(rng.uniform(1, 5)), 3), "samples_per_s": 3.0}
-    for k, v in job.params.items():
-        row[f"param_{k}"] = v
     return pd.DataFrame(row)
 
 

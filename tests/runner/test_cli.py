@@ -7,14 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from runner import slurm
 from runner.cli import main
 from runner.grid import load_grid
 from runner.paths import RunPaths
-
-pytestmark = pytest.mark.usefixtures("fake_attacks")
 
 
 def test_plan_json_counts(make_grid, capsys) -> None:

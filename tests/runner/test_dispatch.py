@@ -14,8 +14,6 @@ from runner.paths import RunPaths
 from runner.plan import read_plan, states
 from runner.resources import Resources
 
-pytestmark = pytest.mark.usefixtures("fake_attacks")
-
 
 def test_local_runs_every_stage_then_nothing(make_grid, fake_jobs) -> None:
     grid = load_grid(make_grid())
@@ -45,7 +43,8 @@ def test_local_keeps_going_and_rerun_redoes_only_failures(make_grid, fake_jobs, 
     monkeypatch.delenv("SERTACK_FAULT_INJECT")
     before = len(fake_jobs)
     rerun = {r.stage: r for r in submit(grid, executor="local", progress=False)}
-    assert {s: r.submitted for s, r in rerun.items() if r.submitted} == {"tune": 1, "train": 1, "attack": len(dependants)}
+    submitted = {s: r.submitted for s, r in rerun.items() if r.submitted}
+    assert submitted == {"tune": 1, "train": 1, "attack": len(dependants)}
     assert len(fake_jobs) - before == 2 + len(dependants)
     assert all(not r.failures for r in rerun.values())
 

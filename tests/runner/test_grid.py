@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from runner.grid import GridError, load_grid
 from sercore.specs import AttackJob, TrainJob, TuneJob
-
-pytestmark = pytest.mark.usefixtures("fake_attacks")
 
 
 def problems(path: Path, overrides: tuple[str, ...] = ()) -> list[str]:
@@ -46,8 +45,8 @@ def test_attack_jobs_link_to_their_training_job(make_grid, tmp_path: Path) -> No
     cw = [j.spec for j in grid.jobs["attack"] if j.spec.attack == "cw_linf"]
     assert sorted((s.slice, s.slices) for s in cw) == [(0, 2)] * 4 + [(1, 2)] * 4
     # the validator's completed parameter set is what the job carries
-    assert all(j.spec.params["confidence"] == 0.0 for j in grid.jobs["attack"] if j.spec.attack == "cw_linf")
-    fgsm = sorted(j.spec.params["eps"] for j in grid.jobs["attack"] if j.spec.attack == "fgsm")
+    assert all(j.spec.params.given()["confidence"] == 0.0 for j in grid.jobs["attack"] if j.spec.attack == "cw_linf")
+    fgsm = sorted(j.spec.params.given()["eps"] for j in grid.jobs["attack"] if j.spec.attack == "fgsm")
     assert fgsm == [0.25] * 4 + [1.0] * 4
 
 
@@ -137,7 +136,8 @@ def test_unknown_top_level_key(make_grid, tmp_path: Path) -> None:
 
 def test_unknown_nested_key_lists_valid_keys(make_grid, tmp_path: Path) -> None:
     (p,) = problems(make_grid(stages__train__model={"widht": 0.25}))
-    assert p.endswith("stages.train.model.widht: unknown key (expected one of arch, dropout, lstm_dropout, lstm_units, width)")
+    assert p.endswith("stages.train.model.widht: unknown key (expected one of arch, dropout, lstm_dropout, "
+                      "lstm_units, width)")
 
 
 def test_unknown_stage_block_key(make_grid, tmp_path: Path) -> None:
@@ -249,7 +249,7 @@ def test_attack_name_must_be_path_safe(make_grid, tmp_path: Path, attack: str) -
 def test_train_jobs_are_frozen(make_grid, tmp_path: Path) -> None:
     job = load_grid(make_grid()).jobs["train"][0].spec
     assert isinstance(job, TrainJob)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         job.study = "arch"  # type: ignore[misc]
 
 
@@ -258,14 +258,12 @@ def test_missing_site_profile(make_grid, tmp_path: Path) -> None:
     assert "profile: " in p and "cannot read site profile" in p
 
 
-def test_real_art_parameter_check(make_grid, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Against sercore.attacks itself (the other tests use a stand-in): completed params, named problems."""
-    import sys
-
-    monkeypatch.delitem(sys.modules, "sercore.attacks")
+def test_real_art_parameter_check(make_grid) -> None:
+    """Against the registry's parameter models: completed params, named problems."""
     grid = load_grid(make_grid())
     fgsm = next(j.spec for j in grid.jobs["attack"] if j.spec.attack == "fgsm")
-    assert fgsm.params["eps"] == 0.25 and "eps_step" in fgsm.params  # defaults filled in by the registry
+    given = fgsm.params.given()
+    assert given["eps"] == 0.25 and "eps_step" in given  # defaults filled in by the registry
     found = problems(make_grid(stages__attack__attacks={"fgsm": {"eps": -0.1}, "bim": {"max_itr": 3}}))
     assert any("stages.attack.attacks.fgsm.eps:" in p and "-0.1" in p for p in found)
     assert any("stages.attack.attacks.bim" in p and "max_itr" in p for p in found)

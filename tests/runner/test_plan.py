@@ -16,8 +16,6 @@ from sercore.errors import ConfigError, JobError
 from sercore.io import write_parquet
 from sercore.specs import job_from_dict
 
-pytestmark = pytest.mark.usefixtures("fake_attacks")
-
 
 def test_plan_files_round_trip(make_grid, tmp_path: Path) -> None:
     grid = load_grid(make_grid())

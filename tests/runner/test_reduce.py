@@ -122,3 +122,15 @@ def test_stage_with_only_broken_shards_still_reduces(tmp_path: Path) -> None:
     out = reduce_run(paths.root, progress=False, audio_limit=0)
     assert pq.read_table(paths.results("train")).num_rows == 0
     assert "| x | train | unreadable |" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_param_columns_come_from_the_one_params_encoding() -> None:
+    import pyarrow as pa
+
+    from runner.reduce import param_columns
+
+    table = pa.table({"params": ['{"eps":0.25,"norm":"inf"}', '{"norm":2.0}', '{"eps":0.5,"norm":"inf"}']})
+    df = param_columns(table).to_pandas()
+    assert list(df.columns) == ["params", "param_eps", "param_norm"]
+    assert df.param_eps.iloc[0] == 0.25 and pd.isna(df.param_eps.iloc[1]) and df.param_eps.iloc[2] == 0.5
+    assert list(df.param_norm) == ["inf", "2.0", "inf"]  # mixed kinds become text rather than failing the merge

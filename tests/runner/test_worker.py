@@ -14,8 +14,6 @@ from runner.plan import write_plan
 from runner.worker import Worker, run_one
 from sercore.errors import JobError
 
-pytestmark = pytest.mark.usefixtures("fake_attacks")
-
 
 @pytest.fixture
 def planned(make_grid):

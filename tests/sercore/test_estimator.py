@@ -60,11 +60,12 @@ def test_loss_gradient_keeps_tensors_as_tensors(pair) -> None:
     ("name", "params"), [("fgsm", {"eps": 0.75}), ("bim", {"eps": 0.75, "max_iter": 10}), ("deepfool", {"max_iter": 5})]
 )
 def test_gradient_attacks_give_the_same_accuracy(pair, name: str, params: dict) -> None:
-    from sercore.attacks import ATTACKS, validate_params
+    from sercore.attack_params import parse_params
+    from sercore.attacks import ATTACKS
 
     data, stock, ours = pair
     x, y = data.x_test, data.y_test
-    p = validate_params(name, params)
+    p = parse_params(name, params)
     adv_stock = ATTACKS[name].build(stock, p, 8).generate(x)
     adv_ours = ATTACKS[name].build(ours, p, 8).generate(x)
     acc_stock = float(np.mean(stock.predict(adv_stock).argmax(1) == y))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sercore.attacks import ATTACKS, validate_params
+from sercore.attack_params import parse_params
+from sercore.attacks import ATTACKS
 from sercore.estimator import make_classifier
 from tests.sercore.attack_fixtures import toy
 
@@ -16,7 +17,7 @@ def adversarial(name: str, params: dict, compiled: bool, n: int = 11, max_batch:
     """(x_adv, attack class name, estimator); `art` builds ART's own class even over the compiled estimator."""
     data, model = toy()
     est = make_classifier(model, 3, data.clip_values, compiled=compiled, max_batch=max_batch, jit_compile=False)
-    params = validate_params(name, params)
+    params = parse_params(name, params)
     attack = ATTACKS[name].build(est, params, max_batch, fast=False if art else None)
     np.random.seed(7)
     return attack.generate(data.x_test[:n]), type(attack).__name__, est
@@ -37,7 +38,7 @@ def test_compiled_bim_equals_art(params: dict) -> None:
 def test_compiled_bim_falls_back_to_art_for_random_init() -> None:
     data, model = toy()
     est = make_classifier(model, 3, data.clip_values, compiled=True, max_batch=8)
-    attack = ATTACKS["bim"].build(est, validate_params("bim", {"max_iter": 2}), 8)
+    attack = ATTACKS["bim"].build(est, parse_params("bim", {"max_iter": 2}), 8)
     assert attack._covered({}) and not attack._covered({"mask": np.ones(3)})
     attack.num_random_init = 1
     attack._attack.num_random_init = 1

@@ -1,0 +1,64 @@
+"""Typed attack parameters in job specs: one model per attack, validated once, ids from the canonical JSON."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from sercore.attack_params import PARAMS, BimParams, FgsmParams, parse_params
+from sercore.attacks import ATTACKS
+from sercore.errors import ConfigError
+from sercore.specs import AttackJob, CorpusSpec, DataSpec, TrainJob, job_from_dict
+
+TARGET = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic")))
+
+
+def test_one_model_per_registry_entry() -> None:
+    assert list(PARAMS) == list(ATTACKS)
+    assert all(ATTACKS[n].params is m and m.attack == n for n, m in PARAMS.items())
+
+
+def test_spec_holds_the_attacks_model_built_from_a_mapping() -> None:
+    job = AttackJob(target=TARGET, attack="bim", params={"eps": 0.5})
+    assert isinstance(job.params, BimParams) and job.params.eps == 0.5 and job.params.max_iter == 100
+    assert job.params.given() == {"eps": 0.5}  # the canonical JSON keeps what was given
+    assert job.params.kwargs()["max_iter"] == 100  # ART gets every parameter
+    assert job_from_dict(job.model_dump(mode="json")) == job
+
+
+def test_job_ids_of_existing_runs_are_unchanged() -> None:
+    """Pinned from the tree before parameters were typed (params as a plain dict): run folders keep their ids."""
+    full = AttackJob(target=TARGET, attack="fgsm", params=parse_params("fgsm", {"eps": 0.5}))
+    assert full.job_id == "895bb8bae4b361c6"
+    assert AttackJob(target=TARGET, attack="fgsm", params={"eps": 0.5}).job_id == "cf13a7c1396da50d"
+    assert AttackJob(target=TARGET, attack="pixel", params=parse_params("pixel", {"th": None})).job_id == \
+        "accd376b4d10266f"
+
+
+def test_parse_params_sets_every_field() -> None:
+    p = parse_params("fgsm", {"eps": 0.5})
+    assert isinstance(p, FgsmParams) and p.given() == p.kwargs() and p.given()["eps_step"] == 0.1
+
+
+def test_bad_parameters_fail_when_the_spec_is_built() -> None:
+    with pytest.raises(ValidationError) as err:
+        AttackJob(target=TARGET, attack="fgsm", params={"eps": -1, "epz": 2})
+    assert {e["loc"] for e in err.value.errors()} == {("params", "eps"), ("params", "epz")}
+    with pytest.raises(ValidationError, match="parameters of 'fgsm' given for attack 'bim'"):
+        AttackJob(target=TARGET, attack="bim", params=parse_params("fgsm", {}))
+    with pytest.raises(ValidationError) as err:
+        AttackJob(target=TARGET, attack="pgd")
+    assert [e["loc"] for e in err.value.errors()] == [("attack",)]  # reported once, under `attack`
+    with pytest.raises(ConfigError, match="unknown attack 'pgd'"):
+        parse_params("pgd", {})
+
+
+def test_specs_validate_parameters_without_tensorflow_or_art() -> None:
+    code = ("import sys; from sercore.specs import AttackJob, CorpusSpec, DataSpec, TrainJob; "
+            "AttackJob(target=TrainJob(data=DataSpec(corpus=CorpusSpec(name='synthetic'))), attack='bim', "
+            "params={'eps': 0.5}); print('tensorflow' in sys.modules or 'art' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
