@@ -7,7 +7,8 @@
   sign, step, clip, projection with eps broadcast to the batch's shape as a float64 numpy array and converted
   every time). Here the whole loop is one traced TensorFlow function per (padded) batch shape, with the same
   float32 steps in ART's order (gradient of the mean loss, NaN -> 0, x + eps_step * sign(g), clip to
-  clip_values, then x_init + sign(d) * min(|d|, eps) with d = x - x_init). Falls back to ART for what it does not cover (random
+  clip_values, then x_init + sign(d) * min(|d|, eps) with d = x - x_init). Falls back to ART for what it does not
+  cover (random
   init, masks, array eps, momentum, targeted, ART preprocessing).
 - `FastPixelAttack`: ART's PixelAttack builds each differential-evolution population by tiling the image once
   per candidate in a Python loop and rescales the whole population from [0, 255] back to the data range. Here
@@ -103,7 +104,7 @@ def _pieces(n: int, max_batch: int) -> Any:
     return pieces(n, max_batch)
 
 
-CompiledTensorFlowV2Classifier.iterate_sign_steps = iterate_sign_steps  # type: ignore[attr-defined]
+CompiledTensorFlowV2Classifier.iterate_sign_steps = iterate_sign_steps
 
 
 class FastPixelAttack(PixelAttack):

@@ -38,6 +38,9 @@ class StatsSettings(BaseModel):
     minor: float = Field(0.05, gt=0, lt=1)  # |difference| below this counts as "minor" (accuracy units)
 
 
+DEFAULT_STATS = StatsSettings()  # frozen: one shared default for the functions below
+
+
 def _clean(strata: Strata) -> list[np.ndarray]:
     return [np.asarray(s, dtype=np.float64) for s in strata if len(s)]
 
@@ -67,7 +70,7 @@ def _bootstrap(samples: list[np.ndarray], statistic: Callable[..., np.ndarray], 
     return float("nan"), float("nan")
 
 
-def mean_ci(strata: Strata, settings: StatsSettings = StatsSettings(), seed: int = 0) -> tuple[float, float, float]:
+def mean_ci(strata: Strata, settings: StatsSettings = DEFAULT_STATS, seed: int = 0) -> tuple[float, float, float]:
     """(estimate, low, high): the mean over strata of the per-stratum mean, with its bootstrap CI over samples.
     Strata with fewer than two samples make the CI NaN (nothing to resample)."""
     parts = _clean(strata)
@@ -92,7 +95,7 @@ def _pairs(a: Strata, b: Strata) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.asarray(x, float), np.asarray(y, float)) for x, y in zip(a, b, strict=True) if len(x) and len(y)]
 
 
-def gap_ci(a: Strata, b: Strata, settings: StatsSettings = StatsSettings(),
+def gap_ci(a: Strata, b: Strata, settings: StatsSettings = DEFAULT_STATS,
            seed: int = 0) -> tuple[float, float, float]:
     """(effect, low, high): the stratum-averaged difference a - b with a bootstrap CI that resamples each group
     of each stratum independently (two independent samples per seed)."""
@@ -137,7 +140,7 @@ def stratified_permutation_p(a: Strata, b: Strata, resamples: int = 2000, seed: 
     return (1 + hits) / (1 + resamples)
 
 
-def difference_p(a: Strata, b: Strata, settings: StatsSettings = StatsSettings(), seed: int = 0) -> float:
+def difference_p(a: Strata, b: Strata, settings: StatsSettings = DEFAULT_STATS, seed: int = 0) -> float:
     """Fisher's exact test for one stratum of 0/1 outcomes, else the stratified permutation test."""
     pairs = _pairs(a, b)
     if not pairs:
@@ -163,7 +166,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def verdict(low: float, high: float, p_holm: float, settings: StatsSettings = StatsSettings()) -> str:
+def verdict(low: float, high: float, p_holm: float, settings: StatsSettings = DEFAULT_STATS) -> str:
     """Does the data support "minor differences"? "Minor" means |difference| < settings.minor; the CI decides
     equivalence (both ends inside ±minor) or a real gap (both ends beyond it); Holm's p decides significance."""
     m = settings.minor

@@ -148,5 +148,6 @@ def run_tune(job: TuneJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     from .data import prepare
 
     if job.objective not in ("val_loss", "val_accuracy", "loss", "accuracy"):
-        raise ConfigError(f"objective: {job.objective!r} is not logged (expected val_loss, val_accuracy, loss, accuracy)")
+        raise ConfigError(f"objective: {job.objective!r} is not logged "
+                          "(expected val_loss, val_accuracy, loss, accuracy)")
     return tune_prepared(job, prepare(job.data, env.cache_dir), workdir)

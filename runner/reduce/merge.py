@@ -8,6 +8,7 @@ are compared with what was found: every job ends up `ok`, `missing`, `failed` (e
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import Counter

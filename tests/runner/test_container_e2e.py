@@ -105,7 +105,8 @@ def runs(image: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.
     tag = f"ctr{os.getpid()}"
     container = {"image": str(image)}  # nv defaults to true: --nv on a machine without a GPU
     (root / "c.yaml").write_text(yaml.safe_dump(tiny_grid(f"{tag}-c", c, container=container)))
-    # T: as in test_slurm_e2e, a 2-minute limit with USR2 60 s before it (30 s was late once on a loaded controller: USR2 and SIGTERM landed together and killed scontrol requeue); the requeued run drops the fault
+    # T: as in test_slurm_e2e, a 2-minute limit with USR2 60 s before it (30 s was late once on a loaded
+    # controller: USR2 and SIGTERM landed together and killed scontrol requeue); the requeued run drops the fault
     restart = {"setup": ['[ "${SLURM_RESTART_COUNT:-0}" = 0 ] || unset SERTACK_FAULT_INJECT'], "signal_delay_s": 60}
     (root / "restart.yaml").write_text(yaml.safe_dump(restart))
     grid_t = tiny_grid(f"{tag}-t", t, container=container, profile=str(root / "restart.yaml"))

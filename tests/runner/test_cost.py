@@ -82,7 +82,8 @@ def test_estimate_of_the_demo_grid(tmp_path: Path) -> None:
     # slurm pays startup + task per job: more worker time than one local process
     assert one["attack"].worker_s > local["attack"].worker_s
     t = cost.totals(one)
-    assert t["jobs"] == grid.count() and t["worker_hours"] == pytest.approx(sum(e.worker_s for e in one.values()) / 3600, abs=1e-3)
+    assert t["jobs"] == grid.count()
+    assert t["worker_hours"] == pytest.approx(sum(e.worker_s for e in one.values()) / 3600, abs=1e-3)
 
 
 def test_packing_removes_per_job_overhead_from_the_estimate(tmp_path: Path) -> None:
@@ -99,7 +100,8 @@ def test_packing_removes_per_job_overhead_from_the_estimate(tmp_path: Path) -> N
 def test_store_segments_replace_the_table(tmp_path: Path) -> None:
     from sercore.specs import CorpusSpec, FeatureSettings, FeaturesJob
 
-    job = FeaturesJob(corpus=CorpusSpec(name="synthetic", synthetic_per_class=3), features=FeatureSettings(augment=False))
+    job = FeaturesJob(corpus=CorpusSpec(name="synthetic", synthetic_per_class=3),
+                      features=FeatureSettings(augment=False))
     assert cost.segments(job) == round(60 * cost.SEGMENTS_PER_VERSION["synthetic"])
     import pandas as pd
 

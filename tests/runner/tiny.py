@@ -37,7 +37,8 @@ def tiny_grid(name: str, output: Path, **extra: object) -> dict:
     }
 
 
-def cli(*args: str, fault: str = "", timeout: float = 600, ok: tuple[int, ...] = (0, 1)) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, fault: str = "", timeout: float = 600,
+        ok: tuple[int, ...] = (0, 1)) -> subprocess.CompletedProcess[str]:
     """`python -m runner ARGS` from the repository root; SERTACK_FAULT_INJECT=`fault` (runner.worker)."""
     env = {**os.environ, "SERTACK_FAULT_INJECT": fault}
     done = subprocess.run(

@@ -116,7 +116,7 @@ def test_split_sizes_counts_every_side() -> None:
     meta, y = _meta()
     sizes = split_sizes(meta, y, seed=0, folds=3)
     assert set(sizes.protocol) == {"paper", "clean", "clean 3-fold by recording", "clean 3-fold by speaker"}
-    for (name, fold), grp in sizes.groupby(["protocol", "fold"], dropna=False):
+    for (name, _fold), grp in sizes.groupby(["protocol", "fold"], dropna=False):
         assert grp.side.tolist() == ["train", "val", "test"]
         if name != "paper":  # grouped: the sides' recordings partition the corpus
             assert grp.recordings.sum() == 60

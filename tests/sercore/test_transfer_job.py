@@ -44,7 +44,8 @@ def test_spec_needs_one_source_and_one_pipeline() -> None:
         TransferJob(attacks=(a,), target=_train(data={"normalization": "norm_sum"}))
     glob = AttackJob(target=_train(data={"normalization": "norm_max_global"}), attack="fgsm")
     with pytest.raises(ValidationError, match="cannot be transferred"):
-        TransferJob(attacks=(glob,), target=_train(data={"normalization": "norm_max_global"}, model=ModelSpec(arch="m0")))
+        TransferJob(attacks=(glob,),
+                    target=_train(data={"normalization": "norm_max_global"}, model=ModelSpec(arch="m0")))
 
 
 def test_replaying_the_sources_own_examples_reproduces_its_predictions(tmp_path: Path,
@@ -60,7 +61,8 @@ def test_replaying_the_sources_own_examples_reproduces_its_predictions(tmp_path:
     n = 1000 + len(data.x_test)
     x = np.zeros((n, *data.x_test.shape[1:3]), np.float32)
     x[1000:] = data.x_test[..., 0]
-    meta = pd.DataFrame({"emotion": [CLASSES[i % 3] for i in range(n)], "recording": [f"r{i // 2:04d}" for i in range(n)],
+    meta = pd.DataFrame({"emotion": [CLASSES[i % 3] for i in range(n)],
+                         "recording": [f"r{i // 2:04d}" for i in range(n)],
                          "speaker": "s0", "gender": ["male", "female"] * (n // 2), "version": "original"})
     meta.loc[1000:, "emotion"] = [CLASSES[k] for k in data.y_test]
     test = np.arange(1000, n)
