@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed-stamp
 SLURM_ROOT ?= /tmp/sertack-slurm
 export SLURM_ROOT
 
-.PHONY: install demo test test-fast slurm-up slurm-down image image-constraints bench clean
+.PHONY: install demo test test-fast lint slurm-up slurm-down image image-constraints bench clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "sertack needs Python >= 3.11, found " + sys.version.split()[0]'
@@ -25,12 +25,17 @@ demo: install
 # (2) The whole test suite. As root, the dev Slurm cluster is brought up first and Apptainer installed and
 #     the image built (or reused from the image cache) so the Slurm and container tests run; elsewhere they
 #     skip with a reason.
-test: install
+test: install lint
 	@bash slurm/dev-cluster/ensure.sh
 	@if [ -f $(SLURM_ROOT)/etc/slurm.conf ]; then export SLURM_CONF=$(SLURM_ROOT)/etc/slurm.conf; fi; \
 	  image=$$(PY=$(BIN)/python bash containers/ensure.sh) || exit 1; \
 	  if [ -n "$$image" ]; then export SERTACK_TEST_IMAGE=$$image PATH="$$PATH:/usr/local/bin"; fi; \
 	  $(BIN)/python -m pytest -q --durations=25
+
+# Lint (pycodestyle, pyflakes, import order, pyupgrade, bugbear) and types; settings in pyproject.toml.
+lint: install
+	$(BIN)/ruff check sercore runner tests benchmarks
+	$(BIN)/mypy
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m 'not slow and not slurm and not container'
