@@ -15,7 +15,6 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from .container import check_binds
 from .grid import Grid
 from .locks import JobBusy, locked
 from .paths import RunPaths
-from .plan import StageState, states, write_plan
+from .plan import StageRun, StageState, states, write_plan
 from .planned import PlannedJob
 from .resources import load_profile
 from .shards import error_reason
@@ -38,21 +37,6 @@ log = logging.getLogger(__name__)
 # Stages that read more than their plan upstream: transfer also loads the target models (train and studies).
 EXTRA_NEEDS = {"transfer": {"train", "arch_study", "norm_study"}}
 ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "PREEMPTED"}
-
-
-@dataclass
-class StageRun:
-    """What one stage did in this submission."""
-
-    stage: str
-    total: int
-    already_done: int
-    submitted: int = 0
-    succeeded: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (job id, one-line reason)
-    slurm_ids: list[str] = field(default_factory=list)  # array ids (slurm)
-    elsewhere: int = 0  # jobs another process (a concurrent submit) held and finished meanwhile
-    held: int = 0  # slurm: jobs another submission still has queued or running (not submitted again)
 
 
 def cache_dir(grid: Grid, paths: RunPaths) -> Path:

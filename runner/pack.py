@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import submitit
 
@@ -29,11 +29,9 @@ from sercore.errors import JobError
 from sercore.io import write_json
 
 from .paths import RunPaths
+from .plan import StageRun
 from .planned import PlannedJob
 from .worker import release_memory, run_one
-
-if TYPE_CHECKING:
-    from .dispatch import StageRun
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,21 @@ from .shards import check_stage, job_files
 
 
 @dataclass
+class StageRun:
+    """What one stage did in this submission."""
+
+    stage: str
+    total: int
+    already_done: int
+    submitted: int = 0
+    succeeded: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (job id, one-line reason)
+    slurm_ids: list[str] = field(default_factory=list)  # array ids (slurm)
+    elsewhere: int = 0  # jobs another process (a concurrent submit) held and finished meanwhile
+    held: int = 0  # slurm: jobs another submission still has queued or running (not submitted again)
+
+
+@dataclass
 class StageState:
     """Which of a stage's jobs are done, failed or pending (ids)."""
 

@@ -1,14 +1,14 @@
 """No import cycle inside sercore or runner (issue 9): builds the intra-package import graph with `ast`.
 
-Both module-level and function-level imports count. A function-level import that closes a loop still ties the two
-modules into one unit (neither can be understood, moved or tested alone), and deferring the import only hides the
-loop from Python's loader; the one exception is an import under `if TYPE_CHECKING:`, which never runs and exists
-to name a type, so it is left out.
+Every import counts: module-level, function-level and under `if TYPE_CHECKING:`. A deferred or type-only import
+that closes a loop still ties the modules into one unit (neither can be understood, moved or tested alone);
+deferring it only hides the loop from Python's loader.
 """
 
 from __future__ import annotations
 
 import ast
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,14 +20,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _type_checking_only(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
 def imported(tree: ast.AST, name: str, is_package: bool, known: set[str]) -> set[str]:
-    """The modules of `known` that module `name` imports, anywhere in its body but under TYPE_CHECKING."""
+    """The modules of `known` that module `name` imports, anywhere in its body."""
     package = name if is_package else name.rpartition(".")[0]
     out: set[str] = set()
 
@@ -37,10 +31,6 @@ def imported(tree: ast.AST, name: str, is_package: bool, known: set[str]) -> set
         return target or None
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _type_checking_only(node):
-            for child in node.orelse:
-                visit(child)
-            return
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if (hit := resolve(alias.name)) is not None:
@@ -68,55 +58,14 @@ def import_graph() -> dict[str, set[str]]:
             for name, path in files.items()}
 
 
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One representative cycle per strongly connected component with more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    comps: list[list[str]] = []
-
-    def strong(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in sorted(graph.get(v, ())):
-            if w not in index:
-                strong(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                comps.append(sorted(comp))
-
-    for v in sorted(graph):
-        if v not in index:
-            strong(v)
-    return [_loop(graph, comp) for comp in comps]
-
-
-def _loop(graph: dict[str, set[str]], comp: list[str]) -> list[str]:
-    """A concrete loop through the component's first module (breadth-first back to it)."""
-    start, members = comp[0], set(comp)
-    paths = {start: [start]}
-    queue = [start]
-    while queue:
-        v = queue.pop(0)
-        for w in sorted(graph[v] & members):
-            if w == start:
-                return [*paths[v], start]
-            if w not in paths:
-                paths[w] = [*paths[v], w]
-                queue.append(w)
-    return comp
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import loop (first module repeated at the end), or None: the standard library's topological sorter
+    names the loop it meets."""
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        return list(exc.args[1])
+    return None
 
 
 def test_graph_sees_both_kinds_of_import() -> None:
@@ -127,9 +76,11 @@ def test_graph_sees_both_kinds_of_import() -> None:
 
 
 def test_cycle_finder_names_the_loop() -> None:
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    loop = find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+    assert loop is not None and loop[0] == loop[-1] and set(loop) == {"a", "b", "c"} and len(loop) == 4
+    assert find_cycle({"a": {"b"}, "b": set(), "d": {"a"}}) is None
 
 
 def test_no_import_cycle() -> None:
-    found = cycles(import_graph())
-    assert not found, "import cycles: " + "; ".join(" -> ".join(c) for c in found)
+    loop = find_cycle(import_graph())
+    assert loop is None, "import cycle: " + " -> ".join(loop or [])
