@@ -112,24 +112,25 @@ class JsmaParams(Params):
         return v
 
 
-class CwL2Params(Params):
-    attack = "cw_l2"
+class _CwParams(Params):
+    """What the two Carlini-Wagner variants share (same names, same defaults in ART)."""
+
     confidence: Real = Field(0.0, ge=0)
     targeted: Untargeted = False
     learning_rate: Real = Field(0.01, gt=0)
-    binary_search_steps: Int = Field(20, ge=0)
     max_iter: Int = Field(10, ge=0)
+
+
+class CwL2Params(_CwParams):
+    attack = "cw_l2"
+    binary_search_steps: Int = Field(20, ge=0)
     initial_const: Real = Field(0.01, gt=0)
     max_halving: Int = Field(10, ge=1)
     max_doubling: Int = Field(10, ge=1)
 
 
-class CwLinfParams(Params):
+class CwLinfParams(_CwParams):
     attack = "cw_linf"
-    confidence: Real = Field(0.0, ge=0)
-    targeted: Untargeted = False
-    learning_rate: Real = Field(0.01, gt=0)
-    max_iter: Int = Field(10, ge=0)
     decrease_factor: Real = Field(0.8, gt=0, lt=1)
     initial_const: Real = Field(1e-4, gt=0)
     largest_const: Real = Field(20.0, gt=0)
