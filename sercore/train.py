@@ -239,7 +239,7 @@ def job_row(job: TrainJob) -> dict[str, Any]:
 
 
 def run_train(job: TrainJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
-    """Train, evaluate and save one model; returns its single result row (see docs/architecture.md)."""
+    """Train, evaluate and save one model; returns its single result row (see docs/contracts.md)."""
     from .data import prepare
 
     workdir = Path(workdir)

@@ -1,4 +1,4 @@
-"""A small hand-made run folder that follows docs/architecture.md, for the reducer and report tests.
+"""A small hand-made run folder that follows docs/contracts.md, for the reducer and report tests.
 
 Specs are real `sercore.specs` models, so plan lines and job ids look exactly like the runner's. Values come from
 a seeded generator, so the golden tables are stable. Two datasets, two seeds, four attacks (FGSM with two
