@@ -127,7 +127,7 @@ def test_stage_with_only_broken_shards_still_reduces(tmp_path: Path) -> None:
 def test_param_columns_come_from_the_one_params_encoding() -> None:
     import pyarrow as pa
 
-    from runner.reduce import param_columns
+    from runner.reduce.merge import param_columns
 
     table = pa.table({"params": ['{"eps":0.25,"norm":"inf"}', '{"norm":2.0}', '{"eps":0.5,"norm":"inf"}']})
     df = param_columns(table).to_pandas()
