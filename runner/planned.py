@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from sercore.errors import DataError
 from sercore.specs import AttackJob, FeaturesJob, Spec, TrainJob, TransferJob, TuneJob, job_from_dict
+from sercore.strict import key_path, problem_message
 
 AnyJob = FeaturesJob | TrainJob | TuneJob | AttackJob | TransferJob  # what job_from_dict returns
 
@@ -59,8 +60,8 @@ class PlannedJob:
                 object.__setattr__(self, "_spec", job_from_dict(self._raw or {}))
             except ValidationError as exc:  # a plan from another version of the specs, or a hand-edited line
                 first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "spec"
-                raise DataError(f"{self.stage} job {self.id}: plan spec does not validate: {where}: {first['msg']} "
+                raise DataError(f"{self.stage} job {self.id}: plan spec does not validate: "
+                                f"{key_path(first['loc']) or 'spec'}: {problem_message(first)} "
                                 f"({exc.error_count()} error(s))") from exc
         assert self._spec is not None
         return self._spec

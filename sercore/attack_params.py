@@ -23,6 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 from pydantic_core import ErrorDetails
 
 from .errors import ConfigError
+from .strict import key_path, problem_message
 
 
 def _no_bool(value: Any) -> Any:
@@ -195,13 +196,10 @@ def params_model(attack: str) -> type[Params]:
 
 def _problem(name: str, model: type[Params], err: ErrorDetails) -> str:
     """One pydantic error as `key: message (got value)`, the key first so callers can prefix their path."""
-    key = ".".join(str(p) for p in err["loc"]) or name
+    key = key_path(err["loc"]) or name
     if err["type"] == "extra_forbidden":
         return f"{key}: unknown parameter for {name} (expected one of {', '.join(model.model_fields)})"
-    msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-    if "(got" not in msg:
-        msg += f" (got {err.get('input')!r})"
-    return f"{key}: {msg}"
+    return f"{key}: {problem_message(err).replace('Input should be', 'must be')}"  # the house formatter
 
 
 def parse_params(attack: str, params: Mapping[str, Any] | None) -> AnyParams:

@@ -13,14 +13,16 @@ from ..env import JobEnv
 from ..errors import ConfigError
 from ..models import PAPER_TUNED
 from ..specs import ARCHS, CorpusSpec, DataSpec, ModelSpec, TrainJob, TrainSettings
+from ..strict import problem_message
 from ..train import run_train
+from ..vocab import PROTOCOLS
 
 
 def register_cli(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train one model and print test accuracy overall/male/female")
     p.add_argument("corpus", choices=sorted(PAPER_TUNED), help="dataset name")
     p.add_argument("root", nargs="?", default=None, help="corpus folder (not for synthetic)")
-    p.add_argument("--protocol", choices=["paper", "clean", "speaker"], default="paper")
+    p.add_argument("--protocol", choices=list(PROTOCOLS), default="paper")
     p.add_argument("--arch", choices=list(ARCHS), default="final")
     p.add_argument("--epochs", type=int, default=TrainSettings().epochs, help="maximum epochs (default 100)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (1.0 = paper)")
@@ -68,7 +70,7 @@ def _cli_train(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err = exc.errors()[0]
         flag = f"--{str(err['loc'][-1]).replace('_', '-')}" if err["loc"] else "train"
-        raise ConfigError(f"{flag}: {err['msg']} (got {err.get('input')!r})") from exc
+        raise ConfigError(f"{flag}: {problem_message(err)}") from exc
     out = args.out or Path("sertack-train") / job.job_id
     row = run_train(job, out, JobEnv.default()).iloc[0]
     print(

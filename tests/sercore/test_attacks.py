@@ -65,7 +65,7 @@ def test_validated_params_are_json_ready_and_typed() -> None:
         ("jsma", {"theta": 0}, "theta: must not be 0"),
         ("boundary", {"targeted": True}, "targeted: only False is supported"),
         ("boundary", {"step_adapt": 1.0}, "step_adapt: must be less than 1 (got 1.0)"),
-        ("pixel", {"es": 0}, "es: must be 1 (got 0)"),
+        ("pixel", {"es": 0}, "es: invalid value (got 0; expected one of 1)"),
         ("cw_linf", {"decrease_factor": 0}, "decrease_factor: must be greater than 0"),
         ("fgsm", {"norm": 0.5}, 'norm: must be "inf" or a number >= 1 (got 0.5)'),
     ],
