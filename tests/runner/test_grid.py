@@ -348,3 +348,12 @@ def test_folds_expand_under_the_leak_free_protocol_only(make_grid) -> None:
 def test_bad_folds_value_names_the_key(make_grid) -> None:
     assert any("stages.train.folds" in p and "greater than or equal to 2" in p
                for p in problems(make_grid(stages__train__folds=1)))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[2] / "grids").glob("*.yaml")))
+def test_every_shipped_grid_loads_and_expands(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("EMODB_ROOT", "EMOVO_ROOT", "RAVDESS_ROOT"):
+        (tmp_path / var).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / var))
+    grid = load_grid(Path(__file__).parents[2] / "grids" / name, [f"output={tmp_path / 'run'}"])
+    assert grid.count() > 0 and all(grid.jobs[s] for s in grid.stages)
