@@ -13,8 +13,6 @@ from typing import Any
 import pandas as pd
 
 from sercore.specs import AttackJob, DataSpec, FeaturesJob, TrainJob, TuneJob
-from sercore.vocab import ATTACK_DISPLAY, CORPUS_DISPLAY, corpus_rank
-from sercore.vocab import attack_rank as attack_rank  # re-exported: the report sorts by it
 
 from ..planned import PlannedJob
 
@@ -24,10 +22,6 @@ TUNE_KEYS = ["dataset", "protocol", "stage"]
 ATTACK_METRICS = ["clean_accuracy", "clean_accuracy_male", "clean_accuracy_female",
                   "accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation",
                   "perturbation_male", "perturbation_female", "loss", "loss_male", "loss_female", "time_s", "n"]
-# Display names and orders (the paper's tables) have one owner, sercore.vocab; these names are the report's.
-ATTACK_NAMES = ATTACK_DISPLAY
-DATASET_NAMES = CORPUS_DISPLAY
-dataset_rank = corpus_rank
 # The paper's attack setting (the spec defaults), and what rows from before a column existed are taken to have:
 # read from the spec classes so no default is restated here.
 PAPER_SETTING = {k: AttackJob.model_fields[k].default for k in ("labels", "estimator")}

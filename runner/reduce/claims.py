@@ -19,6 +19,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from sercore import vocab
 from sercore.stats import StatsSettings, difference_p, gap_ci, holm, mean_ci, verdict
 
 from . import aggregate as agg
@@ -51,7 +52,7 @@ def conditions(s: Summary) -> list[tuple[dict, str, pd.DataFrame, str]]:
         chosen = rows[key_text.isin(set(picked))]
         for vkey, grp in (chosen.groupby(s.variants, sort=True) if s.variants else [((), chosen)]):
             vkey = vkey if isinstance(vkey, tuple) else (vkey,)
-            for attack in sorted(grp.attack.unique(), key=agg.attack_rank):
+            for attack in sorted(grp.attack.unique(), key=vocab.attack_rank):
                 out.append((dict(zip(s.variants, vkey, strict=True)), attack, grp[grp.attack == attack], "correct"))
     return out
 
@@ -71,7 +72,7 @@ def _variant_text(v: dict) -> str:
 
 
 def _condition_text(cond: str) -> str:
-    return "clean" if cond == CLEAN else f"under {agg.ATTACK_NAMES.get(cond, cond)} (best configuration)"
+    return "clean" if cond == CLEAN else f"under {vocab.ATTACK_DISPLAY.get(cond, cond)} (best configuration)"
 
 
 def claim_rows(s: Summary) -> pd.DataFrame:
@@ -80,7 +81,7 @@ def claim_rows(s: Summary) -> pd.DataFrame:
     out = []
     for i, (variant, cond, rows, col) in enumerate(conditions(s)):
         prefix = f"{_variant_text(variant)}: " if variant else ""
-        datasets = sorted(rows.dataset.unique(), key=agg.dataset_rank)
+        datasets = sorted(rows.dataset.unique(), key=vocab.corpus_rank)
         for d in datasets:
             sub = rows[rows.dataset == d]
             male, female = (by_seed(sub[sub.gender.astype(str) == g], col) for g in ("male", "female"))
@@ -88,7 +89,7 @@ def claim_rows(s: Summary) -> pd.DataFrame:
             a, b = [male[k] for k in seeds], [female[k] for k in seeds]
             effect, lo, hi = gap_ci(a, b, st)
             out.append({**variant, "family": "gender", "condition": cond, "dataset": d, "dataset_b": None,
-                        "claim": f"{prefix}{agg.DATASET_NAMES.get(d, d)} {_condition_text(cond)}: male − female "
+                        "claim": f"{prefix}{vocab.CORPUS_DISPLAY.get(d, d)} {_condition_text(cond)}: male − female "
                                  "accuracy", "effect": effect, "lo": lo, "hi": hi,
                         "p": difference_p(a, b, st, seed=2 * i), "n_a": sum(map(len, a)), "n_b": sum(map(len, b)),
                         "seeds": len(seeds)})
@@ -97,8 +98,8 @@ def claim_rows(s: Summary) -> pd.DataFrame:
             a, b = paired(sa, sb)
             effect, lo, hi = gap_ci(a, b, st)
             out.append({**variant, "family": "language", "condition": cond, "dataset": da, "dataset_b": db,
-                        "claim": f"{prefix}{_condition_text(cond)}: {agg.DATASET_NAMES.get(da, da)} − "
-                                 f"{agg.DATASET_NAMES.get(db, db)} accuracy", "effect": effect, "lo": lo, "hi": hi,
+                        "claim": f"{prefix}{_condition_text(cond)}: {vocab.CORPUS_DISPLAY.get(da, da)} − "
+                                 f"{vocab.CORPUS_DISPLAY.get(db, db)} accuracy", "effect": effect, "lo": lo, "hi": hi,
                         "p": difference_p(a, b, st, seed=2 * i + 1), "n_a": sum(map(len, a)),
                         "n_b": sum(map(len, b)), "seeds": len(a)})
     return pd.DataFrame(out)
@@ -164,9 +165,9 @@ def table_speakers(s: Summary) -> Table | None:
         return None
     variants = [k for k in conds[0][0]]
     display = pd.DataFrame(list(recs.values()))
-    display = display.assign(_d=display.dataset.map(agg.dataset_rank)).sort_values(
+    display = display.assign(_d=display.dataset.map(vocab.corpus_rank)).sort_values(
         [*variants, "_d", "gender", "speaker"], kind="mergesort").drop(columns="_d")
-    display["dataset"] = display.dataset.map(lambda d: agg.DATASET_NAMES.get(d, d))
+    display["dataset"] = display.dataset.map(lambda d: vocab.CORPUS_DISPLAY.get(d, d))
     display = display.fillna("–").reset_index(drop=True)
     display.attrs["labels"] = len(variants) + 4
     return Table("S01_speaker_accuracy", "Accuracy per speaker: clean and under each attack's best configuration",
@@ -176,4 +177,4 @@ def table_speakers(s: Summary) -> Table | None:
 
 
 def _short(cond: str) -> str:
-    return "clean" if cond == CLEAN else agg.ATTACK_NAMES.get(cond, cond)
+    return "clean" if cond == CLEAN else vocab.ATTACK_DISPLAY.get(cond, cond)

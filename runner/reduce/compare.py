@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import aggregate as agg
+from sercore import vocab
+
 from .render import Table
 from .tables import ACC, PERT, Summary
 
@@ -40,8 +41,8 @@ def protocol_tables(s: Summary) -> list[Table]:
     out = []
     if "protocol" in s.train and set(s.train.protocol) >= {"paper", "clean"}:
         rows = []
-        for d in sorted(s.train.dataset.unique(), key=agg.dataset_rank):
-            rec: dict[str, str] = {"dataset": agg.DATASET_NAMES.get(d, d)}
+        for d in sorted(s.train.dataset.unique(), key=vocab.corpus_rank):
+            rec: dict[str, str] = {"dataset": vocab.CORPUS_DISPLAY.get(d, d)}
             for col, g in (("accuracy", "all"), ("accuracy_male", "male"), ("accuracy_female", "female")):
                 p = s.train[(s.train.dataset == d) & (s.train.protocol == "paper")][col].mean()
                 c = s.train[(s.train.dataset == d) & (s.train.protocol == "clean")][col].mean()
@@ -54,14 +55,14 @@ def protocol_tables(s: Summary) -> list[Table]:
     if not best.empty and set(best.protocol) >= {"paper", "clean"}:
         rows = []
         groups = best.groupby(["attack", "dataset"])
-        for (attack, d), grp in sorted(groups, key=lambda kv: (agg.attack_rank(str(kv[0][0])),
-                                                               agg.dataset_rank(str(kv[0][1])))):
+        for (attack, d), grp in sorted(groups, key=lambda kv: (vocab.attack_rank(str(kv[0][0])),
+                                                               vocab.corpus_rank(str(kv[0][1])))):
             attack, d = str(attack), str(d)
             p, c = grp[grp.protocol == "paper"], grp[grp.protocol == "clean"]
             if p.empty or c.empty:
                 continue
             p, c = p.iloc[0], c.iloc[0]
-            rows.append({"attack": agg.ATTACK_NAMES.get(attack, attack), "dataset": agg.DATASET_NAMES.get(d, d),
+            rows.append({"attack": vocab.ATTACK_DISPLAY.get(attack, attack), "dataset": vocab.CORPUS_DISPLAY.get(d, d),
                          "accuracy paper": _num(p.accuracy_mean, ACC), "accuracy clean": _num(c.accuracy_mean, ACC),
                          "accuracy Δ": _delta(p.accuracy_mean, c.accuracy_mean, ACC),
                          "success paper": _num(p.success_rate_mean, ACC),

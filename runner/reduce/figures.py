@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sercore import vocab
 from sercore.features import invert_log_mel  # noqa: E402
 from sercore.io import atomic_path  # noqa: E402
 from sercore.specs import AttackJob  # noqa: E402
@@ -45,8 +46,8 @@ def _variant_groups(s: Summary, frame: pd.DataFrame) -> list[tuple[str, pd.DataF
 def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bool = False,
           clean: dict[Hashable, float] | None = None) -> plt.Figure:
     """Grouped bars: attacks along x, one bar per dataset (the paper's Figures 4-6)."""
-    attacks = sorted(best.attack.unique(), key=agg.attack_rank)
-    datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
+    attacks = sorted(best.attack.unique(), key=vocab.attack_rank)
+    datasets = sorted(best.dataset.unique(), key=vocab.corpus_rank)
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(attacks), 3.6))
     width = 0.8 / max(1, len(datasets))
     for i, d in enumerate(datasets):
@@ -54,14 +55,14 @@ def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bo
         vals = [sub[f"{metric}_mean"].get(a, np.nan) for a in attacks]
         errs = [sub[f"{metric}_std"].get(a, np.nan) for a in attacks]
         x = np.arange(len(attacks)) + (i - (len(datasets) - 1) / 2) * width
-        bars = ax.bar(x, vals, width, yerr=np.nan_to_num(errs), capsize=2, label=agg.DATASET_NAMES.get(d, d))
+        bars = ax.bar(x, vals, width, yerr=np.nan_to_num(errs), capsize=2, label=vocab.CORPUS_DISPLAY.get(d, d))
         if log_y:  # a zero has no bar on a log axis: say so rather than leave a silent gap
             for xi, v in zip(x, vals, strict=True):
                 if v == 0:
                     ax.annotate("0", (xi, 0), xycoords=("data", "axes fraction"), ha="center", va="bottom")
         if clean and d in clean:
             ax.axhline(clean[d], color=bars.patches[0].get_facecolor(), ls="--", lw=1)
-    ax.set_xticks(np.arange(len(attacks)), [agg.ATTACK_NAMES.get(a, a) for a in attacks], rotation=30, ha="right")
+    ax.set_xticks(np.arange(len(attacks)), [vocab.ATTACK_DISPLAY.get(a, a) for a in attacks], rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if log_y:
@@ -73,8 +74,8 @@ def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bo
 
 def _gender_bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bool = False) -> plt.Figure:
     """One panel per dataset, male and female bars per attack (the paper's Figures 7-8)."""
-    attacks = sorted(best.attack.unique(), key=agg.attack_rank)
-    datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
+    attacks = sorted(best.attack.unique(), key=vocab.attack_rank)
+    datasets = sorted(best.dataset.unique(), key=vocab.corpus_rank)
     fig, axes = plt.subplots(1, len(datasets), figsize=(0.5 + 3.2 * len(datasets), 3.8), squeeze=False,
                              sharey=True, layout="constrained")
     for ax, d in zip(axes[0], datasets, strict=True):
@@ -83,8 +84,8 @@ def _gender_bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, lo
         for j, g in enumerate(("male", "female")):
             vals = [sub[f"{metric}_{g}_mean"].get(a, np.nan) for a in attacks]
             ax.bar(x + (j - 0.5) * 0.4, vals, 0.4, label=g)
-        ax.set_xticks(x, [agg.ATTACK_NAMES.get(a, a) for a in attacks], rotation=45, ha="right", fontsize="small")
-        ax.set_title(agg.DATASET_NAMES.get(d, d))
+        ax.set_xticks(x, [vocab.ATTACK_DISPLAY.get(a, a) for a in attacks], rotation=45, ha="right", fontsize="small")
+        ax.set_title(vocab.CORPUS_DISPLAY.get(d, d))
         if log_y:
             ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)
@@ -145,7 +146,7 @@ def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
             else:
                 continue
             break
-    return sorted(picks, key=lambda p: (p["variant"], agg.attack_rank(p["attack"]), agg.dataset_rank(p["dataset"])))
+    return sorted(picks, key=lambda p: (p["variant"], vocab.attack_rank(p["attack"]), vocab.corpus_rank(p["dataset"])))
 
 
 def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]:
@@ -164,7 +165,7 @@ def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]
             diff = adv - clean
             vmin, vmax = float(min(clean.min(), adv.min())), float(max(clean.max(), adv.max()))
             lim = float(np.abs(diff).max()) or 1.0
-            ds_name = agg.DATASET_NAMES.get(p["dataset"], p["dataset"])
+            ds_name = vocab.CORPUS_DISPLAY.get(p["dataset"], p["dataset"])
             ds_name += f" ({p['label'][:30]})" if p["label"] else ""
             for ax, img, title, kw in ((ax_row[0], clean, "clean", {"vmin": vmin, "vmax": vmax}),
                                        (ax_row[1], adv, "adversarial", {"vmin": vmin, "vmax": vmax}),
@@ -174,7 +175,7 @@ def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]
                 ax.set_xlabel("frame")
                 ax.set_ylabel("mel bin")
                 fig.colorbar(im, ax=ax, fraction=0.046)
-        name = agg.ATTACK_NAMES.get(attack, attack)
+        name = vocab.ATTACK_DISPLAY.get(attack, attack)
         fig.suptitle(name, fontsize="medium")
         fig.tight_layout()
         suffix = f"_{variant}" if variant else ""
@@ -222,8 +223,8 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
             pair = {"clean": npz["clean"][0], "adversarial": npz["adversarial"][0]}
         done.add(p["attack"])
         sr = features.sample_rate
-        name = agg.ATTACK_NAMES.get(p["attack"], p["attack"])
-        ds_name = agg.DATASET_NAMES.get(p["dataset"], p["dataset"])
+        name = vocab.ATTACK_DISPLAY.get(p["attack"], p["attack"])
+        ds_name = vocab.CORPUS_DISPLAY.get(p["dataset"], p["dataset"])
         for which, mel in pair.items():
             wav = invert_log_mel(mel, features, mean=mean, std=std)
             stem = "_".join(x for x in (p["attack"], p["dataset"], p["variant"], which) if x)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sercore import vocab
 from sercore.specs import TrainJob
 
 from ..planned import PlannedJob
@@ -133,7 +134,7 @@ def pool_folds(train: pd.DataFrame) -> pd.DataFrame:
 def _rank(col: pd.Series) -> pd.Series:
     """Sort key: datasets in paper order, the paper protocol before the leak-free ones."""
     if col.name == "dataset":
-        return col.map(agg.dataset_rank)
+        return col.map(vocab.corpus_rank)
     if col.name == "protocol":
         return col.map(lambda p: (p != "paper", str(p)))
     return col
@@ -141,7 +142,7 @@ def _rank(col: pd.Series) -> pd.Series:
 
 def _label(key: str, value: Any) -> Any:
     if key == "dataset":
-        return agg.DATASET_NAMES.get(value, value)
+        return vocab.CORPUS_DISPLAY.get(value, value)
     if value is None or pd.isna(value):
         return "–"
     return int(value) if key in ("fold", "seed") else value
@@ -165,7 +166,7 @@ def table_pooled(pooled: pd.DataFrame) -> Table | None:
     rows = []
     ordered = pooled.sort_values(["dataset", *[k for k in keys if k != "dataset"], "seed"], key=_rank)
     for _, r in ordered.iterrows():
-        rec = {k: (agg.DATASET_NAMES.get(r[k], r[k]) if k == "dataset" else r[k]) for k in keys}
+        rec = {k: (vocab.CORPUS_DISPLAY.get(r[k], r[k]) if k == "dataset" else r[k]) for k in keys}
         rec["seed"] = r.get("seed")
         rec["folds"] = int(r["n_folds"]) if r.get("n_folds") else 1
         for m, label in (("accuracy", "all"), ("accuracy_male", "male"), ("accuracy_female", "female")):

@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import aggregate as agg
+from sercore import vocab
+
 from .paper_compare import _paper_setup, compared_cells, paper_results
 from .render import Table
 from .rundata import RunData
@@ -66,7 +67,7 @@ def table_picks(s: Summary) -> Table | None:
     if best.empty:
         return None
     rows, data = [], []
-    for attack, picks in sorted(paper_results()["derived"]["4"].items(), key=lambda kv: agg.attack_rank(kv[0])):
+    for attack, picks in sorted(paper_results()["derived"]["4"].items(), key=lambda kv: vocab.attack_rank(kv[0])):
         for d, pick in picks.items():
             hit = best[(best.attack == attack) & (best.dataset == d)]
             if hit.empty:
@@ -74,7 +75,7 @@ def table_picks(s: Summary) -> Table | None:
             r, params = hit.iloc[0], json.loads(hit.iloc[0].params)
             ours = {k: (r.get("source_attack", r.attack) if k == "attack" else params.get(k)) for k in pick}
             same = all(str(ours[k]) == str(v) or _num_eq(ours[k], v) for k, v in pick.items())
-            rows.append({"attack": agg.ATTACK_NAMES.get(attack, attack), "dataset": agg.DATASET_NAMES.get(d, d),
+            rows.append({"attack": vocab.ATTACK_DISPLAY.get(attack, attack), "dataset": vocab.CORPUS_DISPLAY.get(d, d),
                          "paper": _pick_text(pick), "ours": _pick_text(ours), "same": "yes" if same else "no"})
             data.append({"attack": attack, "dataset": d, "paper": json.dumps(pick), "ours": json.dumps(ours),
                          "same": same})

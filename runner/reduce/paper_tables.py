@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sercore import vocab
+
 from . import aggregate as agg
 from . import uncertainty as unc
 from .render import Table
@@ -60,7 +62,7 @@ def original_row(s: Summary, table: Table, metric: str, columns: dict[str, str],
     for vkey in _group_keys(s, best):
         grp = _in_group(s, best, vkey)
         rec = {**dict(zip(s.variants, vkey, strict=True)), "attack": "Original"}
-        for d in sorted(grp.dataset.unique(), key=agg.dataset_rank):
+        for d in sorted(grp.dataset.unique(), key=vocab.corpus_rank):
             sub = grp[grp.dataset == d]
             for label, suf in columns.items():
                 col = f"{metric}{suf}_mean"
@@ -96,7 +98,7 @@ def tables_rank(s: Summary) -> list[Table]:
         for vkey in _group_keys(s, ranked):
             grp = _in_group(s, ranked, vkey)
             rec = {**dict(zip(s.variants, vkey, strict=True)), "attack": "Total Score"}
-            for d in sorted(grp.dataset.unique(), key=agg.dataset_rank):
+            for d in sorted(grp.dataset.unique(), key=vocab.corpus_rank):
                 rec[_ds(d)] = f"{grp.loc[grp.dataset == d, 'rank'].sum():g}"
             totals.append(rec)
         _insert(table, totals, s, top=False)
@@ -137,9 +139,9 @@ def table_distance(s: Summary, metrics: dict[str, list[str]]) -> Table | None:
     if s.best.empty:
         return None
     rows = []
-    for attack in sorted(s.best.attack.unique(), key=agg.attack_rank):
+    for attack in sorted(s.best.attack.unique(), key=vocab.attack_rank):
         key = {"cw_l2": ["l2"], "cw_linf": ["linf"]}.get(attack) or metrics.get(attack, [])
-        rows.append({"attack": agg.ATTACK_NAMES.get(attack, attack),
+        rows.append({"attack": vocab.ATTACK_DISPLAY.get(attack, attack),
                      **{label: ("✓" if norm in key else "") for norm, label in NORMS.items()}})
     data = pd.DataFrame([{"attack": a, "metrics": ",".join(m)} for a, m in metrics.items()])
     return Table("T07_distance_metric", "Distance metric each attack minimises", _label_frame(rows, 1), data,
@@ -153,7 +155,7 @@ def tables_corpus(files: pd.DataFrame) -> list[Table]:
     if files.empty or "duration_s" not in files:
         return []
     files = files.drop_duplicates(["dataset", "path"])
-    datasets = sorted(files.dataset.unique(), key=agg.dataset_rank)
+    datasets = sorted(files.dataset.unique(), key=vocab.corpus_rank)
     names = [_ds(d) for d in datasets]
     stats = files.groupby("dataset").duration_s.describe()  # count mean std (ddof 1) min 25% 50% 75% max
     t8 = pd.DataFrame([{"statistic": k, **{_ds(d): f"{stats.loc[d, k]:.3f}" for d in datasets}}
@@ -199,7 +201,7 @@ def table_models(data_train: pd.DataFrame, arch: pd.DataFrame, name: str, title:
             groups[label] = src
     if not groups:
         return None
-    datasets = sorted({d for g in groups.values() for d in g.dataset.unique()}, key=agg.dataset_rank)
+    datasets = sorted({d for g in groups.values() for d in g.dataset.unique()}, key=vocab.corpus_rank)
     rows, data = [], []
     for label, g in groups.items():
         for metric in ("accuracy", "loss"):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from sercore import vocab
 from sercore.stats import gap_ci, mean_ci
 from sercore.vocab import PROTOCOLS
 
@@ -32,12 +33,12 @@ def table_leak(s: Summary) -> Table | None:
         for d, grp in rows.groupby("dataset"):
             by_cond.setdefault((cond, str(d)), {})[str(variant["protocol"])] = grp
     display, data = [], []
-    for (cond, d), protos in sorted(by_cond.items(), key=lambda kv: (kv[0][0] != CLEAN, agg.attack_rank(kv[0][0]),
-                                                                       agg.dataset_rank(kv[0][1]))):
+    for (cond, d), protos in sorted(by_cond.items(), key=lambda kv: (kv[0][0] != CLEAN, vocab.attack_rank(kv[0][0]),
+                                                                       vocab.corpus_rank(kv[0][1]))):
         if "paper" not in protos or len(protos) < 2:
             continue
-        rec: dict[str, Any] = {"condition": "clean" if cond == CLEAN else agg.ATTACK_NAMES.get(cond, cond),
-                               "dataset": agg.DATASET_NAMES.get(d, d)}
+        rec: dict[str, Any] = {"condition": "clean" if cond == CLEAN else vocab.ATTACK_DISPLAY.get(cond, cond),
+                               "dataset": vocab.CORPUS_DISPLAY.get(d, d)}
         row: dict[str, Any] = {"condition": cond, "dataset": d}
         for p in ORDER:
             if p not in protos:

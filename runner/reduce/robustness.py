@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sercore import vocab
 from sercore.errors import DataError
 from sercore.stats import StatsSettings, mean_ci
 
@@ -90,18 +91,18 @@ def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSet
     wc = worst_case(rows, variants, settings)
     if wc.empty:
         return None
-    attacks = sorted((a for a in wc.scope.unique() if a != ALL), key=agg.attack_rank)
+    attacks = sorted((a for a in wc.scope.unique() if a != ALL), key=vocab.attack_rank)
     keys = [*variants, "dataset", "gender"]
     display = []
-    order = wc.assign(_d=wc.dataset.map(agg.dataset_rank), _g=wc.gender.map({"all": 0, "male": 1, "female": 2}))
+    order = wc.assign(_d=wc.dataset.map(vocab.corpus_rank), _g=wc.gender.map({"all": 0, "male": 1, "female": 2}))
     for key, grp in order.sort_values([*variants, "_d", "_g"]).groupby(keys, sort=False):
         rec: dict[str, Any] = dict(zip(keys, key, strict=True))
-        rec["dataset"] = agg.DATASET_NAMES.get(rec["dataset"], rec["dataset"])
+        rec["dataset"] = vocab.CORPUS_DISPLAY.get(rec["dataset"], rec["dataset"])
         every = grp[grp.scope == ALL]
         rec["clean"] = f"{every.clean_mean.iloc[0]:.4f}" if len(every) else "–"
         for scope in [*attacks, ALL]:
             hit = grp[grp.scope == scope]
-            label = agg.ATTACK_NAMES.get(scope, scope)
+            label = vocab.ATTACK_DISPLAY.get(scope, scope)
             if hit.empty:
                 rec[label] = "–"
                 continue

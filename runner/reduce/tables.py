@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sercore import vocab
 from sercore.specs import TuneJob
 from sercore.stats import StatsSettings
 
@@ -83,11 +84,11 @@ def _flag(text: str, key: tuple, incomplete: dict[tuple, str]) -> str:
 
 
 def _ds(name: str) -> str:
-    return agg.DATASET_NAMES.get(name, name)
+    return vocab.CORPUS_DISPLAY.get(name, name)
 
 
 def _att(name: str) -> str:
-    return agg.ATTACK_NAMES.get(name, name)
+    return vocab.ATTACK_DISPLAY.get(name, name)
 
 
 def _label_frame(rows: list[dict], n_labels: int) -> pd.DataFrame:
@@ -113,7 +114,7 @@ def table_study(data: RunData, s: Summary, stage: str) -> Table | None:
     variants = agg.varying(rows, ["protocol"])
     stats = _seed_table(rows, [*variants, *by, "dataset"], ["accuracy", "n_params"])
     key_cols = [*variants, *by]
-    datasets = sorted(stats.dataset.unique(), key=agg.dataset_rank)
+    datasets = sorted(stats.dataset.unique(), key=vocab.corpus_rank)
     out, flagged = [], False
     for key, grp in stats.groupby(key_cols, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -146,7 +147,7 @@ def table_clean(s: Summary) -> Table | None:
     extra = [k for k in agg.TRAIN_KEYS if k not in keys and k in s.train]
     stats = _seed_table(s.train, [*keys, *extra], ["accuracy", "accuracy_male", "accuracy_female", "n_test"])
     stats = unc.with_clean_cis(stats, s.train, s.train_predictions, [*keys, *extra], s.stats)
-    stats = stats.sort_values(keys, key=lambda c: c.map(lambda v: agg.dataset_rank(v)) if c.name == "dataset"
+    stats = stats.sort_values(keys, key=lambda c: c.map(lambda v: vocab.corpus_rank(v)) if c.name == "dataset"
                               else c).reset_index(drop=True)
     out, flagged = [], False
     for _, r in stats.iterrows():
@@ -165,9 +166,9 @@ def table_clean(s: Summary) -> Table | None:
 def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, notes: list[str] | None = None,
                 columns_per_dataset: list[str] | None = None, extra=None) -> Table:
     """Rows (variants, attack), one or more columns per dataset filled by `cell(row) -> str | dict`."""
-    datasets = sorted(best.dataset.unique(), key=agg.dataset_rank)
+    datasets = sorted(best.dataset.unique(), key=vocab.corpus_rank)
     out, flagged = [], False
-    order = sorted(best.attack.unique(), key=agg.attack_rank)
+    order = sorted(best.attack.unique(), key=vocab.attack_rank)
     groups = best.groupby(s.variants, sort=True) if s.variants else [((), best)]
     for vkey, vgrp in groups:
         vkey = vkey if isinstance(vkey, tuple) else (vkey,)
@@ -233,11 +234,11 @@ def tables_sweep(s: Summary) -> list[Table]:
     and T27: BIM's adversarial loss."""
     out = []
     cfg = s.attack_configs
-    for attack in sorted(cfg.attack.unique(), key=agg.attack_rank):
+    for attack in sorted(cfg.attack.unique(), key=vocab.attack_rank):
         sub = cfg[cfg.attack == attack]
         swept = agg.swept_params(sub.params)
         const = agg.params_label(sub.params.iloc[0], [k for k in json.loads(sub.params.iloc[0]) if k not in swept])
-        sub = sub.assign(_ds=sub.dataset.map(agg.dataset_rank), _p=sub.params.map(agg.param_sort_key))
+        sub = sub.assign(_ds=sub.dataset.map(vocab.corpus_rank), _p=sub.params.map(agg.param_sort_key))
         sub = sub.sort_values([*s.variants, "_ds", "_p"]).drop(columns=["_ds", "_p"])
         rows, loss_rows, flagged = [], [], False
         for _, r in sub.iterrows():
@@ -295,7 +296,7 @@ def table_lstm_units(data: RunData) -> Table | None:
                                                                   score_std=("score", "std"),
                                                                   trials=("score", "size")).reset_index()
     columns = sorted(stats[keys].drop_duplicates().itertuples(index=False, name=None),
-                     key=lambda k: (k[:-1], agg.dataset_rank(k[-1])))
+                     key=lambda k: (k[:-1], vocab.corpus_rank(k[-1])))
     best = {k: stats.loc[(stats[keys].apply(tuple, axis=1) == k), "score_mean"].min() for k in columns}
     rows = []
     for units in sorted(stats.lstm_units.unique()):
@@ -323,7 +324,7 @@ def table_tuned(data: RunData) -> Table | None:
     two = two.assign(_best=two["best"].fillna(False).astype(bool) if "best" in two else False)
     picks = two.sort_values([*keys, "_best", "score"], ascending=[*[True] * len(keys), False, True])
     picks = picks.groupby(keys, dropna=False).head(1)
-    picks = picks.sort_values(keys, key=lambda c: c.map(agg.dataset_rank) if c.name == "dataset" else c)
+    picks = picks.sort_values(keys, key=lambda c: c.map(vocab.corpus_rank) if c.name == "dataset" else c)
     cols = ["dropout", "lstm_dropout", "learning_rate", "batch_size"]
     rows = [{**{k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys},
              **{c: r.get(c) for c in cols}, "val loss": f"{r.score:.4f}"} for _, r in picks.iterrows()]
@@ -338,7 +339,7 @@ def table_composition(s: Summary) -> Table | None:
         return None
     keys = [*agg.varying(s.train, ["protocol"]), "dataset"]
     firsts = s.train.sort_values("seed").groupby(keys, dropna=False).head(1)
-    firsts = firsts.sort_values(keys, key=lambda c: c.map(agg.dataset_rank) if c.name == "dataset" else c)
+    firsts = firsts.sort_values(keys, key=lambda c: c.map(vocab.corpus_rank) if c.name == "dataset" else c)
     rows, data = [], []
     for _, r in firsts.iterrows():
         comp = json.loads(r.test_composition) if isinstance(r.test_composition, str) else {}

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sercore import vocab
 from sercore.stats import StatsSettings, mean_ci
 
 from . import aggregate as agg
@@ -67,10 +68,10 @@ def table_transfer(rows: pd.DataFrame, best: pd.DataFrame, settings: StatsSettin
         return None
     targets = sorted(summ.target.unique(), key=lambda t: (not t.startswith("final"), t))
     display = []
-    order = summ.assign(_d=summ.dataset.map(agg.dataset_rank), _a=summ.attack.map(agg.attack_rank))
+    order = summ.assign(_d=summ.dataset.map(vocab.corpus_rank), _a=summ.attack.map(vocab.attack_rank))
     for (d, attack, source), grp in order.sort_values(["_d", "_a", "source"]).groupby(
             ["dataset", "attack", "source"], sort=False):
-        rec = {"dataset": agg.DATASET_NAMES.get(str(d), d), "attack": agg.ATTACK_NAMES.get(str(attack), attack),
+        rec = {"dataset": vocab.CORPUS_DISPLAY.get(str(d), d), "attack": vocab.ATTACK_DISPLAY.get(str(attack), attack),
                "source": source}
         cells = grp.set_index("target")
         for t in targets:
@@ -104,9 +105,9 @@ def transfer_figures(tables: list, folder: Path) -> list:
         return []
     summ = table.data
     out = []
-    for attack in sorted(summ.attack.unique(), key=agg.attack_rank):
+    for attack in sorted(summ.attack.unique(), key=vocab.attack_rank):
         sub = summ[summ.attack == attack]
-        datasets = sorted(sub.dataset.unique(), key=agg.dataset_rank)
+        datasets = sorted(sub.dataset.unique(), key=vocab.corpus_rank)
         mats = [sub[sub.dataset == d].pivot_table(index="source", columns="target", values="accuracy")
                 for d in datasets]
         width = max(m.shape[1] for m in mats)
@@ -125,9 +126,9 @@ def transfer_figures(tables: list, folder: Path) -> list:
             ax.set_yticks(range(len(m.index)), m.index, fontsize="x-small")
             ax.set_xlabel("target model")
             ax.set_ylabel("source model (attacked)")
-            ax.set_title(agg.DATASET_NAMES.get(d, d), fontsize="small")
+            ax.set_title(vocab.CORPUS_DISPLAY.get(d, d), fontsize="small")
         fig.colorbar(im, ax=axes[0].tolist(), label="accuracy on transferred inputs")
-        name = agg.ATTACK_NAMES.get(attack, attack)
+        name = vocab.ATTACK_DISPLAY.get(attack, attack)
         fig.suptitle(f"Transfer of {name} (best configuration per source)", fontsize="medium")
         out.append(Media(_save(fig, folder / f"transfer_{attack}.png"), f"Transfer heatmap, {name}: accuracy of "
                          "each target model on the adversarial inputs crafted on each source model (diagonal: "
