@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 SHAPE = (261, 128, 1)
-DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("m0", 0.25), ("m1", 0.25))
+DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("final", 1.0), ("m0", 0.25), ("m1", 0.25))
 IMPORTS = ("import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, "
            "sercore.train")
 

@@ -103,7 +103,10 @@ class Calibration:
         """The measured cost of (arch, width); else the nearest width of that arch (or of `final`), scaled.
 
         Returns (cost, exact). Scaling between widths uses the exponent fitted on the arch's measured widths
-        (2.0 when only one: conv FLOPs grow with filters in x filters out).
+        (2.0 when only one: conv FLOPs and LSTM weights grow with units in x units out). Above the widest
+        measured width the exponent is at least 2: small models are overhead-bound, so their fitted exponent
+        understates growth (on the dev VM 0.25 -> 0.5 fitted 0.81, and a full-width epoch then took ~3x the
+        time that exponent gave; docs/runner.md).
         """
         same = [m for m in self.models if m.arch == arch] or [m for m in self.models if m.arch == "final"]
         if not same:
@@ -112,6 +115,8 @@ class Calibration:
             if m.arch == arch and math.isclose(m.width, width):
                 return m, True
         alpha = _width_exponent(same)
+        if width > max(m.width for m in same):
+            alpha = max(alpha, FLOP_EXPONENT)
         near = min(same, key=lambda m: abs(math.log(m.width / width)))
         k = (width / near.width) ** alpha
         return ModelCost(arch, width, {b: v * k for b, v in near.forward_s.items()},
@@ -119,10 +124,13 @@ class Calibration:
                          near.train_trace_s), False
 
 
+FLOP_EXPONENT = 2.0  # parameters and multiply-adds of every layer grow with width squared
+
+
 def _width_exponent(models: list[ModelCost]) -> float:
     pts = sorted({(m.width, m.train_step_s) for m in models if m.train_step_s > 0})
     if len(pts) < 2:
-        return 2.0
+        return FLOP_EXPONENT
     (w0, c0), (w1, c1) = pts[0], pts[-1]
     return max(0.5, min(3.0, math.log(c1 / c0) / math.log(w1 / w0)))
 

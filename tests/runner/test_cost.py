@@ -65,6 +65,19 @@ def test_width_between_measured_ones_is_scaled_and_flagged(tmp_path: Path) -> No
     assert ok and exact.train_step_s == 0.08
     mid, ok = cal.model("final", 1.0)  # exponent fitted on 0.25 -> 0.5: cost x4 per doubling
     assert not ok and mid.train_step_s == pytest.approx(0.32)
+
+
+def test_widening_beyond_the_measured_widths_scales_at_least_quadratically(tmp_path: Path) -> None:
+    path = calibration(tmp_path)
+    raw = json.loads(path.read_text())
+    final = [m for m in raw["models"] if m["arch"] == "final"]
+    final[0]["train_step_s"], final[1]["train_step_s"] = 0.04, 0.06  # overhead-bound: exponent log2(1.5) = 0.58
+    path.write_text(json.dumps(raw))
+    cal = cost.load_calibration(path)
+    up, ok = cal.model("final", 1.0)  # above the widest measured one: x4 per doubling, not x1.5
+    assert not ok and up.train_step_s == pytest.approx(0.06 * 4)
+    down, _ = cal.model("final", 0.125)  # below: the fitted exponent
+    assert down.train_step_s == pytest.approx(0.04 / 1.5)
     assert cost.ModelCost("final", 1, {1: 0.1, 100: 0.001}, {1: 1.0}, 0.1).per_sample("F", 10) == pytest.approx(0.01)
 
 
