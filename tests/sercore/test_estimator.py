@@ -72,7 +72,10 @@ def test_gradient_attacks_give_the_same_accuracy(pair, name: str, params: dict) 
     acc_ours = float(np.mean(stock.predict(adv_ours).argmax(1) == y))
     assert acc_ours == acc_stock
     assert acc_ours < float(np.mean(stock.predict(x).argmax(1) == y))  # the attack did something
-    assert np.max(np.abs(adv_stock - adv_ours)) < 1e-3
+    # DeepFool divides by |w|^2 at every step, so float32 rounding differences between the compiled and the eager
+    # gradients grow over its iterations: 1.13e-3 measured on one machine (inputs clipped to a range of 10).
+    tolerance = 5e-3 if name == "deepfool" else 1e-3
+    assert np.max(np.abs(adv_stock - adv_ours)) < tolerance
 
 
 def test_paper_architecture_gradients_match_stock() -> None:
