@@ -33,6 +33,7 @@ from sercore.errors import ConfigError
 from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeaturesJob, TrainJob, TuneJob
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("data") / "calibration-devvm-cpu.json"
+FLOP_EXPONENT = 2.0  # parameters and multiply-adds of every layer grow with width squared
 
 # Kept files and segments per kept file and version when the feature store is not built yet (with a store in
 # the run's cache its exact segment count is used). emodb and synthetic: measured (docs/data.md: 339 kept files,
@@ -122,9 +123,6 @@ class Calibration:
         return ModelCost(arch, width, {b: v * k for b, v in near.forward_s.items()},
                          {b: v * k for b, v in near.grad_s.items()}, near.train_step_s * k, near.trace_s,
                          near.train_trace_s), False
-
-
-FLOP_EXPONENT = 2.0  # parameters and multiply-adds of every layer grow with width squared
 
 
 def _width_exponent(models: list[ModelCost]) -> float:

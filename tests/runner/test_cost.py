@@ -65,6 +65,7 @@ def test_width_between_measured_ones_is_scaled_and_flagged(tmp_path: Path) -> No
     assert ok and exact.train_step_s == 0.08
     mid, ok = cal.model("final", 1.0)  # exponent fitted on 0.25 -> 0.5: cost x4 per doubling
     assert not ok and mid.train_step_s == pytest.approx(0.32)
+    assert cost.ModelCost("final", 1, {1: 0.1, 100: 0.001}, {1: 1.0}, 0.1).per_sample("F", 10) == pytest.approx(0.01)
 
 
 def test_widening_beyond_the_measured_widths_scales_at_least_quadratically(tmp_path: Path) -> None:
@@ -78,7 +79,6 @@ def test_widening_beyond_the_measured_widths_scales_at_least_quadratically(tmp_p
     assert not ok and up.train_step_s == pytest.approx(0.06 * 4)
     down, _ = cal.model("final", 0.125)  # below: the fitted exponent
     assert down.train_step_s == pytest.approx(0.04 / 1.5)
-    assert cost.ModelCost("final", 1, {1: 0.1, 100: 0.001}, {1: 1.0}, 0.1).per_sample("F", 10) == pytest.approx(0.01)
 
 
 def test_estimate_of_the_demo_grid(tmp_path: Path) -> None:
