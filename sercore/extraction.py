@@ -32,8 +32,11 @@ class FileFeatures:
     chunks: list[int]
 
 
-def extract(path: str | Path, fs: FeatureSettings) -> FileFeatures:
-    """Load, trim, augment, segment and log-Mel one file (the unit of parallel work)."""
+def segment_waveforms(path: str | Path, fs: FeatureSettings) -> tuple[np.ndarray, list[str], list[int]]:
+    """Load, trim, augment and segment one file: its (n, samples) segments with their version and chunk index.
+
+    What `extract` turns into log-Mels, and what waveform-domain attacks perturb (sercore.frontend).
+    """
     y = audio.trim(audio.load(path, fs.sample_rate), fs.trim_top_db, fs.trim_frame_length, fs.trim_hop_length)
     if y.size == 0:
         raise DataError(f"{path}: nothing left after trimming")
@@ -51,7 +54,13 @@ def extract(path: str | Path, fs: FeatureSettings) -> FileFeatures:
         chunks += list(range(len(segs)))
     if not pieces:
         raise DataError(f"{path}: no segment survived trimming")
-    x = features.log_mel(np.stack(pieces), fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmax, fs.db)
+    return np.stack(pieces), names, chunks
+
+
+def extract(path: str | Path, fs: FeatureSettings) -> FileFeatures:
+    """Load, trim, augment, segment and log-Mel one file (the unit of parallel work)."""
+    waves, names, chunks = segment_waveforms(path, fs)
+    x = features.log_mel(waves, fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmax, fs.db)
     return FileFeatures(x=x, versions=names, chunks=chunks)
 
 
