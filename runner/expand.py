@@ -295,27 +295,58 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
         return []
     block = dict(block)
     attacks = block.pop("attacks", None)
+    waveform = block.pop("waveform", None)
     slices = block.pop("slices", 1)
     known = tuple(dict.fromkeys(train_spec(t).data.protocol for t in targets))
     chosen = _stage_protocols(block.pop("protocols", None), known, f"{path}.protocols", file, problems)
     targets = [t for t in targets if train_spec(t).data.protocol in chosen]
-    if not isinstance(attacks, dict) or not attacks:
+    if waveform is None and (not isinstance(attacks, dict) or not attacks):
         problems.append(f"{file}: {path}.attacks: required mapping attack name -> parameters (got {attacks!r})")
         return []
     options = expand_node(block, {k: SCALAR for k in ATTACK_OPTIONS}, path, file, problems)
     if not isinstance(slices, dict):
         slices = {"default": slices}
-    bad_slices = False
-    for key, n in slices.items():
-        if key != "default" and key not in attacks:
-            valid = ", ".join(attacks)
-            problems.append(f"{file}: {path}.slices.{key}: not an attack of this grid "
-                            f"(expected default or one of {valid})")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            problems.append(f"{file}: {path}.slices.{key}: must be a whole number >= 1 (got {n!r})")
-            bad_slices = True
-    if bad_slices:
+    names = list(attacks or {}) + list(waveform.get("attacks") or {} if isinstance(waveform, dict) else {})
+    if not _slices_ok(slices, names, file, problems):
         return []
+    out = _attack_jobs(attacks or {}, {}, slices, targets, options, build, path)
+    for extra in _waveform_variants(waveform, file, problems):
+        out += _attack_jobs(waveform["attacks"], extra, slices, targets, options, build, f"{path}.waveform")
+    return out
+
+
+def _slices_ok(slices: dict, names: list[str], file: str, problems: list[str]) -> bool:
+    ok = True
+    for key, n in slices.items():
+        if key != "default" and key not in names:
+            problems.append(f"{file}: stages.attack.slices.{key}: not an attack of this grid "
+                            f"(expected default or one of {', '.join(names)})")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            problems.append(f"{file}: stages.attack.slices.{key}: must be a whole number >= 1 (got {n!r})")
+            ok = False
+    return ok
+
+
+def _waveform_variants(block: Any, file: str, problems: list[str]) -> list[dict[str, Any]]:
+    """`stages.attack.waveform: {snr_db: [..], attacks: {..}}` -> the spec fields of each budget."""
+    if block is None:
+        return []
+    where = "stages.attack.waveform"
+    if not isinstance(block, dict) or not isinstance(block.get("attacks"), dict) or not block["attacks"]:
+        problems.append(f"{file}: {where}: expected a mapping with `attacks:` and optional `snr_db:` (got {block!r})")
+        return []
+    for key in block:
+        if key not in ("attacks", "snr_db"):
+            problems.append(f"{file}: {where}.{key}: unknown key (expected one of attacks, snr_db)")
+    budgets = block.get("snr_db")
+    budgets = budgets if isinstance(budgets, list) else [budgets]
+    return [{"domain": "waveform", "snr_db": b} for b in budgets]
+
+
+def _attack_jobs(attacks: dict, extra: dict[str, Any], slices: dict, targets: list[Job], options: list[dict],
+                 build: Builder, path: str) -> list[Job]:
+    """Every (attack, parameter set, target, option set, slice) of one `attacks:` mapping; `extra`: spec fields."""
+    file, problems = build.file, build.problems
     validate = _param_parser()
     out: list[Job] = []
     for name, params in attacks.items():
@@ -334,10 +365,10 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
         n = slices.get(name, slices.get("default", 1))
         _check_slices(name, n, options, file, problems)
         for target, opts in itertools.product(targets, options):
-            if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts) is None:
+            if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts, **extra) is None:
                 continue  # the options themselves are invalid: reported once, no need to try every job
             for param, i in itertools.product(checked, range(n)):
-                spec = AttackJob(target=target.spec, attack=name, params=param, slices=n, slice=i, **opts)
+                spec = AttackJob(target=target.spec, attack=name, params=param, slices=n, slice=i, **opts, **extra)
                 out.append(Job("attack", spec, target.id, "train"))
     return out
 
@@ -366,8 +397,8 @@ def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> l
                 problems.append(f"{file}: {path}.{key}: {item!r} is not one of this grid's {key} (expected one of "
                                 f"{', '.join(valid)})")
     by_source: dict[str, list[Job]] = {}
-    for j in jobs["attack"]:
-        if attack_spec(j).attack in wanted:
+    for j in jobs["attack"]:  # waveform examples are sounds: no spectrogram model can replay them
+        if attack_spec(j).attack in wanted and attack_spec(j).domain == "spectrogram":
             by_source.setdefault(j.upstream or "", []).append(j)
     candidates = [j for stage in TRANSFER_TARGETS if stage in targets for j in jobs.get(stage, [])]
     out: list[Job] = []

@@ -39,6 +39,7 @@ class Prepared:
     clip_values: tuple[float, float]
     mean: np.ndarray | None
     std: np.ndarray | None
+    dataset_max: float | None = None  # norm_max_global's fitted maximum (the waveform front end needs it)
 
 
 def split_indices(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray) -> Split:
@@ -95,7 +96,7 @@ def prepare(spec: DataSpec, cache_dir: Path, *, workers: int | None = None, prog
         x_val=parts["val"][..., None], y_val=labels[split.val],
         x_test=parts["test"][..., None], y_test=labels[split.test],
         meta_train=meta_of(split.train), meta_val=meta_of(split.val), meta_test=meta_of(split.test),
-        clip_values=(float(np.floor(lo)), float(np.ceil(hi))), mean=mean, std=std)
+        clip_values=(float(np.floor(lo)), float(np.ceil(hi))), mean=mean, std=std, dataset_max=dataset_max)
 
 
 def _overall_min_max(parts: dict[str, np.ndarray]) -> tuple[float, float]:

@@ -34,4 +34,6 @@ def run_job(spec: Any, workdir: Path, env: JobEnv) -> pd.DataFrame:
     if isinstance(spec, dict):
         spec = job_from_dict(spec)
     workdir.mkdir(parents=True, exist_ok=True)
+    if getattr(spec, "domain", None) == "waveform":  # an attack on the sound (sercore.waveform_attack)
+        return importlib.import_module("sercore.waveform_attack").run_waveform_attack(spec, workdir, env)
     return entry_point(spec.kind)(spec, workdir, env)

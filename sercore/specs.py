@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     ConfigDict,
     Field,
     SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -35,6 +37,17 @@ class Spec(StrictNumbers):
     """Base: frozen, no unknown keys, finite numbers and no booleans for them, hashable by canonical JSON."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # Fields added after run folders existed: left out of the JSON while they hold their default, so the canonical
+    # JSON, and so the id, of every job that existed before them is unchanged (its shard stays valid).
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_late_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in self.LATE_FIELDS:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name, None)
+        return data
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -199,6 +212,11 @@ class TuneJob(Spec):
     batch_size: tuple[int, ...] = (8, 16, 32, 64, 128)
 
 
+# Attacks that run on the waveform: the gradient ones and the decision-based ones. JSMA and PixelAttack change
+# single cells (meaningless for 48,000 samples), and C&W L-inf's ART loop is per cell too.
+WAVEFORM_ATTACKS = ("fgsm", "bim", "pgd", "deepfool", "cw_l2", "boundary", "autoattack")
+
+
 class AttackJob(Spec):
     kind: Literal["attack"] = "attack"
     # The training job whose model is attacked; its artefact folder is handed over as JobEnv.upstream.
@@ -215,6 +233,12 @@ class AttackJob(Spec):
     chunk_size: int = Field(default=64, ge=1)  # samples per persisted chunk (resume granularity)
     batch_size: int = Field(default=256, ge=1)  # paper: 256
     examples: int = Field(default=2, ge=0)  # (clean, adversarial) pairs saved for the report
+    # What the attack perturbs: the standardised log-Mel (the paper) or the 3-s waveform behind the differentiable
+    # front end (sercore.frontend, sercore.waveform_attack). snr_db (waveform only): the budget as the segment's
+    # signal-to-noise ratio in dB, per sample; None: the parameters' own eps, in sample units.
+    domain: Literal["spectrogram", "waveform"] = "spectrogram"
+    snr_db: float | None = Field(None, gt=-20, lt=120)
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"domain", "snr_db"})
 
     @field_validator("attack")
     @classmethod
@@ -245,6 +269,11 @@ class AttackJob(Spec):
     def _slice_in_range(self) -> AttackJob:
         if self.slice >= self.slices:
             raise ValueError(f"slice {self.slice} out of range for slices={self.slices}")
+        if self.snr_db is not None and self.domain != "waveform":
+            raise ValueError("snr_db is a waveform budget: it needs domain waveform")
+        if self.domain == "waveform" and self.attack not in WAVEFORM_ATTACKS:
+            raise ValueError(f"attack {self.attack!r} has no waveform version (expected one of "
+                             f"{', '.join(WAVEFORM_ATTACKS)})")
         return self
 
 

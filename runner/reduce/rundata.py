@@ -15,6 +15,7 @@ from ..paths import RunPaths
 from ..planned import PlannedJob
 
 STATUS_COLUMNS = ["job_id", "stage", "status", "reason"]
+WAVEFORM = "waveform"  # AttackJob.domain of attacks on the sound
 
 
 @dataclass
@@ -47,12 +48,22 @@ class RunData:
     stages: dict[str, MergeResult]
 
     def frame(self, stage: str) -> pd.DataFrame:
+        """A stage's rows; for `attack`, the spectrogram-domain ones (what the paper's tables are made of)."""
         res = self.stages.get(stage)
-        return res.frame if res is not None else pd.DataFrame()
+        df = res.frame if res is not None else pd.DataFrame()
+        return df[df["domain"] != WAVEFORM] if stage == "attack" and "domain" in df else df
+
+    def waveform_frame(self) -> pd.DataFrame:
+        """The attack rows of `domain: waveform` jobs (sercore.waveform_attack): tables of their own."""
+        res = self.stages.get("attack")
+        df = res.frame if res is not None else pd.DataFrame()
+        return df[df["domain"] == WAVEFORM].reset_index(drop=True) if "domain" in df else df.iloc[:0]
 
     def plan(self, stage: str) -> list[PlannedJob]:
+        """A stage's planned jobs; for `attack`, the spectrogram-domain ones (as `frame`)."""
         res = self.stages.get(stage)
-        return res.plan if res is not None else []
+        jobs = res.plan if res is not None else []
+        return [j for j in jobs if getattr(j.spec, "domain", None) != WAVEFORM] if stage == "attack" else jobs
 
     @property
     def status(self) -> pd.DataFrame:

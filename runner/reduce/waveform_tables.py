@@ -1,0 +1,86 @@
+"""W01: attacks on the sound (`domain: waveform`), robust accuracy against the budget in dB of SNR.
+
+Rows come from sercore.waveform_attack: `y_adv` is the prediction on the 16-bit WAV read back, `y_adv_float` the
+float example's, `snr_db` the job's budget (None: the parameters' absolute eps), `snr_db_achieved` the re-read
+file's. Robust accuracy is RobustBench's: correct before and under the attack; the paper's metric (correct under
+the attack, whatever before) is kept beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sercore import vocab
+from sercore.stats import StatsSettings, mean_ci
+
+from . import aggregate as agg
+from .render import Table
+
+KEYS = ["dataset", "protocol", "attack", "params", "snr_db"]
+
+
+def waveform_cells(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
+    """One row per (KEYS, gender): robust and paper accuracy with CIs over samples, SNR, quantisation effects."""
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(before=rows.y_clean == rows.y_true, after=rows.y_adv == rows.y_true,
+                       float_fooled=rows.y_adv_float != rows.y_clean, heard_fooled=rows.y_adv != rows.y_clean,
+                       budget=rows.snr_db.astype(float).fillna(np.inf))
+    out = []
+    for key, grp in rows.groupby([*KEYS[:-1], "budget"], dropna=False, sort=True):
+        for gender in ("all", "male", "female"):
+            sub = grp if gender == "all" else grp[grp.gender.astype(str) == gender]
+            if sub.empty:
+                continue
+            seeds = [g for _, g in sub.groupby("seed", sort=True)]
+            robust = mean_ci([(g.before & g.after).to_numpy(float) for g in seeds], settings)
+            paper = mean_ci([g.after.to_numpy(float) for g in seeds], settings)
+            snr = sub.snr_db_achieved.replace(np.inf, np.nan)
+            out.append({**dict(zip(KEYS, key, strict=True)), "gender": gender, "n": len(sub),
+                        "clean": float(sub.before.mean()), "robust": robust[0], "robust_lo": robust[1],
+                        "robust_hi": robust[2], "accuracy": paper[0], "accuracy_lo": paper[1],
+                        "accuracy_hi": paper[2],
+                        "success": float((sub.heard_fooled & sub.before).sum() / max(1, sub.before.sum())),
+                        "undone_by_16bit": int((sub.float_fooled & ~sub.heard_fooled).sum()),
+                        "projected": int(sub.projected.sum()) if "projected" in sub else 0,
+                        "snr_median": float(snr.median()), "snr_min": float(snr.min())})
+    return pd.DataFrame(out)
+
+
+def _display(cells: pd.DataFrame) -> pd.DataFrame:
+    recs: list[dict[str, Any]] = []
+    order = cells.assign(_d=cells.dataset.map(vocab.corpus_rank), _a=cells.attack.map(vocab.attack_rank),
+                         _g=cells.gender.map({"all": 0, "male": 1, "female": 2}))
+    for _, r in order.sort_values(["_d", "protocol", "_a", "params", "snr_db", "_g"]).iterrows():
+        recs.append({
+            "dataset": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset), "protocol": r.protocol,
+            "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack), "params": agg.params_label(r.params),
+            "budget (SNR dB)": "eps as given" if np.isinf(r.snr_db) else f"{r.snr_db:g}", "gender": r.gender,
+            "n": int(r.n), "clean": f"{r.clean:.3f}",
+            "robust accuracy": agg.fmt_ci(r.robust, r.robust_lo, r.robust_hi, None, ".3f"),
+            "accuracy (paper metric)": agg.fmt_ci(r.accuracy, r.accuracy_lo, r.accuracy_hi, None, ".3f"),
+            "success on correct": f"{r.success:.3f}",
+            "SNR achieved (dB, median / min)": f"{r.snr_median:.1f} / {r.snr_min:.1f}"
+            if np.isfinite(r.snr_median) else "–",
+            "undone by 16-bit": int(r.undone_by_16bit), "projected": int(r.projected)})
+    frame = pd.DataFrame(recs)
+    frame.attrs["labels"] = 6
+    return frame
+
+
+def table_waveform(rows: pd.DataFrame, settings: StatsSettings, note: str) -> Table | None:
+    """W01, or None when the run has no waveform attacks."""
+    cells = waveform_cells(rows, settings)
+    if cells.empty:
+        return None
+    return Table("W01_waveform_snr", "Attacks on the waveform: robust accuracy against the budget in dB of SNR",
+                 _display(cells), cells.reset_index(drop=True),
+                 ["Each adversarial waveform is written as a 16-bit WAV and read back; predictions are the re-read "
+                  "file's. Robust accuracy: correct before and under the attack (RobustBench); the paper's metric "
+                  "counts a sample correct under the attack whatever it was before.",
+                  "Budget: per sample eps_2 = ||x||_2 / 10^(SNR/20) (L-inf: eps_2 / sqrt(48000)); minimal-norm and "
+                  "decision attacks (DeepFool, C&W L2, BoundaryAttack) are scaled onto that L2 ball where louder "
+                  "('projected'). 'undone by 16-bit': the float example fooled the model, the WAV did not.", note])
