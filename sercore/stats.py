@@ -364,10 +364,10 @@ def _relabellings(in_a: np.ndarray, blocks: np.ndarray, resamples: int,
         for r, pick in enumerate(itertools.product(*per_block)):
             out[r, [i for part in pick for i in part]] = True
         return out, total, True
-    out = np.tile(in_a, (resamples, 1))
+    drawn: np.ndarray = np.tile(in_a, (resamples, 1))
     for g in groups:
-        out[:, g] = rng.permuted(out[:, g], axis=1)
-    return out, total, False
+        drawn[:, g] = rng.permuted(drawn[:, g], axis=1)
+    return drawn, total, False
 
 
 def speaker_permutation_test(values: np.ndarray, speakers: np.ndarray, group: np.ndarray, blocks: np.ndarray,
