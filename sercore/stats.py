@@ -281,7 +281,7 @@ def cluster_mean_ci(values: Strata, clusters: Sequence[np.ndarray], settings: St
     reps = _replicates(sums, counts, settings.resamples, np.random.default_rng([settings.seed, seed, 1]))
     srs = _srs_variance(sums, counts, sq)
     deff = float(np.var(reps, ddof=1)) / srs if srs > 0 else nan
-    n_eff = n_rows / len(sums) / deff if deff and np.isfinite(deff) else nan
+    n_eff = n_rows / deff if deff and np.isfinite(deff) else nan
     return Interval(point, *_limits(reps, point, settings), unit, n_cl, n_rows, n_eff)
 
 
