@@ -238,9 +238,10 @@ def _ratio(sums: np.ndarray, counts: np.ndarray) -> float:
 
 def _replicates(sums: np.ndarray, counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap replicates of the mean over strata of the stratum means, clusters drawn with replacement (a
-    multinomial weight per cluster). A replicate where a stratum drew no rows averages the other strata."""
+    count per cluster). A replicate where a stratum drew no rows averages the other strata."""
     n = sums.shape[1]
-    w = rng.multinomial(n, np.full(n, 1 / n), size=resamples).astype(float)
+    draws = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    w = np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         per = (w @ sums.T) / (w @ counts.T)
     ok = np.isfinite(per).any(axis=1)
