@@ -1,5 +1,11 @@
-"""Uncertainty and significance for the report: bootstrap confidence intervals over test samples, tests of a
-difference in accuracy, Holm's correction and the verdict on the paper's "minor differences".
+"""Uncertainty and significance for the report: bootstrap confidence intervals, tests of a difference in
+accuracy, Holm's correction and the verdict on the paper's "minor differences".
+
+Two levels (docs/report.md, "Uncertainty"):
+- cluster level (the report's intervals): `cluster_mean_ci` resamples whole clusters, i.e. source recordings for
+  an accuracy (every segment and augmented version of one recording moves together) and speakers for a group
+  difference (`cluster_gap_ci`, `speaker_permutation_test`), and says which unit and how many of them.
+- segment level (as the paper; `mean_ci`, `gap_ci`, `difference_p`): test segments treated as independent.
 
 Pure functions on arrays. Every quantity is a mean over *strata* (one stratum per seed, i.e. per trained
 model) of the stratum's mean over test samples, so several seeds give one number whose uncertainty comes from
@@ -15,10 +21,15 @@ Tests (why these, docs/report.md):
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import DataError
 
 Strata = Sequence[np.ndarray]
 
@@ -179,3 +190,215 @@ def verdict(low: float, high: float, p_holm: float, settings: StatsSettings = DE
     if not np.isnan(p_holm) and p_holm < settings.alpha:
         return f"a real difference (Holm p < {settings.alpha:g}), but the CI reaches inside ±{m:g}: size unclear"
     return f"inconclusive: no significant difference, but the CI reaches beyond ±{m:g}"
+
+
+# ---- cluster level: whole recordings (accuracies) and speakers (group differences) ---------------------------
+
+EXACT_LIMIT = 20_000  # enumerate every relabelling of speakers up to this many; beyond, draw `resamples` of them
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its CI, the unit the bootstrap resampled and how many of them (the effective n)."""
+
+    estimate: float
+    low: float
+    high: float
+    unit: str  # "recording", "speaker" or "segment"
+    n_clusters: int  # distinct clusters resampled (over all strata; per group summed for a difference)
+    n_rows: int  # rows (segments) behind the estimate
+    n_eff_design: float  # n_rows / design effect (bootstrap variance over the variance if rows were independent)
+
+    def triple(self) -> tuple[float, float, float]:
+        return self.estimate, self.low, self.high
+
+
+def _cluster_matrix(values: Strata, clusters: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per stratum x cluster: the sum of values and the row count (clusters shared across strata share a
+    column, so a recording or speaker seen by several seeds is drawn once for all of them)."""
+    pairs = [(np.asarray(v, float), np.asarray(c).astype(str)) for v, c in zip(values, clusters, strict=True)]
+    for v, c in pairs:
+        if len(v) != len(c):
+            raise DataError(f"cluster labels: {len(c)} labels for {len(v)} values in one stratum")
+    pairs = [(v, c) for v, c in pairs if len(v)]
+    names = np.unique(np.concatenate([c for _, c in pairs])) if pairs else np.array([], str)
+    sums, counts = np.zeros((len(pairs), len(names))), np.zeros((len(pairs), len(names)))
+    for k, (v, c) in enumerate(pairs):
+        idx = np.searchsorted(names, c)
+        sums[k] = np.bincount(idx, weights=v, minlength=len(names))
+        counts[k] = np.bincount(idx, minlength=len(names))
+    return sums, counts
+
+
+def _ratio(sums: np.ndarray, counts: np.ndarray) -> float:
+    """Mean over strata of each stratum's mean."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.mean(sums.sum(1) / counts.sum(1))) if len(sums) else float("nan")
+
+
+def _replicates(sums: np.ndarray, counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap replicates of the mean over strata of the stratum means, clusters drawn with replacement (a
+    count per cluster). A replicate where a stratum drew no rows averages the other strata."""
+    n = sums.shape[1]
+    draws = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    w = np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per = (w @ sums.T) / (w @ counts.T)
+    ok = np.isfinite(per).any(axis=1)
+    return np.nanmean(per[ok], axis=1)
+
+
+def _limits(reps: np.ndarray, point: float, settings: StatsSettings) -> tuple[float, float]:
+    """Percentile limits; `basic` reflects them around the point. BCa has no cluster form here: percentile."""
+    tail = (1 - settings.confidence) / 2
+    lo, hi = (float(q) for q in np.quantile(reps, [tail, 1 - tail]))
+    return (2 * point - hi, 2 * point - lo) if settings.method == "basic" else (lo, hi)
+
+
+def _srs_variance(sums: np.ndarray, counts: np.ndarray, sq: np.ndarray) -> float:
+    """Variance of the estimate if every row were an independent draw (the design effect's denominator)."""
+    n = counts.sum(1)
+    mean = sums.sum(1) / n
+    var = sq.sum(1) / n - mean ** 2
+    return float(np.sum(var / n) / len(n) ** 2)
+
+
+def cluster_mean_ci(values: Strata, clusters: Sequence[np.ndarray], settings: StatsSettings = DEFAULT_STATS,
+                    seed: int = 0, unit: str = "recording") -> Interval:
+    """The mean over strata (seeds) of each stratum's mean, with a bootstrap CI that resamples whole clusters.
+
+    Rows of one cluster are not independent (one recording's segments and augmented copies), so they are drawn
+    together; the effective n is the number of clusters, and `n_eff_design` the rows over the design effect.
+    Fewer than two clusters: NaN interval (nothing to resample); no variability at all: [v, v]."""
+    sums, counts = _cluster_matrix(values, clusters)
+    sq, _ = _cluster_matrix([np.square(np.asarray(v, float)) for v in values], clusters)
+    point, n_cl, n_rows = _ratio(sums, counts), int(sums.shape[1]), int(counts.sum())
+    nan = float("nan")
+    if n_cl < 2:
+        return Interval(point, nan, nan, unit, n_cl, n_rows, nan)
+    flat = np.concatenate([np.asarray(v, float) for v in values if len(v)])
+    if np.all(flat == flat[0]):
+        return Interval(point, point, point, unit, n_cl, n_rows, nan)
+    reps = _replicates(sums, counts, settings.resamples, np.random.default_rng([settings.seed, seed, 1]))
+    srs = _srs_variance(sums, counts, sq)
+    deff = float(np.var(reps, ddof=1)) / srs if srs > 0 else nan
+    n_eff = n_rows / deff if deff and np.isfinite(deff) else nan
+    return Interval(point, *_limits(reps, point, settings), unit, n_cl, n_rows, n_eff)
+
+
+def cluster_gap_ci(a: Strata, b: Strata, clusters_a: Sequence[np.ndarray], clusters_b: Sequence[np.ndarray],
+                   settings: StatsSettings = DEFAULT_STATS, seed: int = 0, unit: str = "speaker") -> Interval:
+    """The stratum-averaged difference a - b with a CI that resamples the clusters (speakers) of each group on
+    their own; `n_clusters` counts both groups' clusters. Strata where either side is empty are skipped."""
+    keep = [k for k, (x, y) in enumerate(zip(a, b, strict=True)) if len(x) and len(y)]
+    sa, ca = _cluster_matrix([a[k] for k in keep], [clusters_a[k] for k in keep])
+    sb, cb = _cluster_matrix([b[k] for k in keep], [clusters_b[k] for k in keep])
+    point = _ratio(sa, ca) - _ratio(sb, cb) if keep else float("nan")
+    n_cl, n_rows, nan = sa.shape[1] + sb.shape[1], int(ca.sum() + cb.sum()), float("nan")
+    if not keep or sa.shape[1] < 2 or sb.shape[1] < 2:
+        return Interval(point, nan, nan, unit, n_cl, n_rows, nan)
+    rng = np.random.default_rng([settings.seed, seed, 2])
+    ra, rb = _replicates(sa, ca, settings.resamples, rng), _replicates(sb, cb, settings.resamples, rng)
+    m = min(len(ra), len(rb))
+    reps = ra[:m] - rb[:m]
+    if np.all(reps == reps[0]):
+        return Interval(point, point, point, unit, n_cl, n_rows, nan)
+    return Interval(point, *_limits(reps, point, settings), unit, n_cl, n_rows, nan)
+
+
+@dataclass(frozen=True)
+class SpeakerTest:
+    """A permutation test that relabels whole speakers (within blocks) instead of segments."""
+
+    effect: float  # stratum-averaged difference group a - group b
+    p: float  # two-sided
+    p_min: float  # the smallest p this design can give, whatever the data (1 or 2 relabellings of all)
+    relabellings: int  # distinct relabellings of speakers to groups (within blocks)
+    exact: bool  # every relabelling enumerated (else `resamples` drawn at random)
+    speakers_a: int
+    speakers_b: int
+
+
+def _speaker_matrix(values: np.ndarray, speakers: np.ndarray, strata: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(speaker names, sums, counts): per stratum x speaker."""
+    names, spk = np.unique(speakers.astype(str), return_inverse=True)
+    levels, st = np.unique(strata.astype(str), return_inverse=True)
+    sums, counts = np.zeros((len(levels), len(names))), np.zeros((len(levels), len(names)))
+    np.add.at(sums, (st, spk), values)
+    np.add.at(counts, (st, spk), 1.0)
+    return names, sums, counts
+
+
+def _labels_per_speaker(names: np.ndarray, speakers: np.ndarray, labels: np.ndarray, what: str) -> np.ndarray:
+    """One label per speaker; a speaker with two (a gender or corpus that changes) is bad input."""
+    pairs = _unique_pairs(speakers.astype(str), labels.astype(str))
+    seen: dict[str, str] = {}
+    for spk, lab in pairs:
+        if seen.setdefault(spk, lab) != lab:
+            raise DataError(f"speaker {spk!r} has more than one {what}: a speaker must be in one {what}")
+    return np.array([seen[n] for n in names.tolist()])
+
+
+def _unique_pairs(a: np.ndarray, b: np.ndarray) -> list[tuple[str, str]]:
+    """The distinct (a, b) pairs, as plain strings."""
+    return sorted({(str(x), str(y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)})
+
+
+def _statistic(labels: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per relabelling (rows of 0/1 `labels`, 1 = group a): mean over strata of mean(a) - mean(b)."""
+    lab = labels.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = (lab @ sums.T) / (lab @ counts.T)
+        b = ((1 - lab) @ sums.T) / ((1 - lab) @ counts.T)
+    return np.nanmean(a - b, axis=1)
+
+
+def _relabellings(in_a: np.ndarray, blocks: np.ndarray, resamples: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, int, bool]:
+    """(0/1 matrix of relabellings, how many exist, enumerated?): within each block, as many speakers in group a
+    as observed."""
+    groups = [np.flatnonzero(blocks == b) for b in np.unique(blocks)]
+    total = math.prod(math.comb(len(g), int(in_a[g].sum())) for g in groups)
+    if total <= EXACT_LIMIT:
+        per_block = [list(itertools.combinations(g, int(in_a[g].sum()))) for g in groups]
+        out = np.zeros((total, len(in_a)), bool)
+        for r, pick in enumerate(itertools.product(*per_block)):
+            out[r, [i for part in pick for i in part]] = True
+        return out, total, True
+    drawn: np.ndarray = np.tile(in_a, (resamples, 1))
+    for g in groups:
+        drawn[:, g] = rng.permuted(drawn[:, g], axis=1)
+    return drawn, total, False
+
+
+def speaker_permutation_test(values: np.ndarray, speakers: np.ndarray, group: np.ndarray, blocks: np.ndarray,
+                             strata: np.ndarray, settings: StatsSettings = DEFAULT_STATS,
+                             seed: int = 0) -> SpeakerTest:
+    """Two-sided test of mean(a) - mean(b) (averaged over strata, e.g. seeds) that permutes the group labels of
+    whole speakers within each block (e.g. the genders within a corpus). A speaker is the unit a group claim
+    rests on: its segments share a voice. Exact when the relabellings number at most EXACT_LIMIT (5 vs 5
+    speakers: 252), else `settings.resamples` random ones. `group`: True for group a, per row."""
+    values, group = np.asarray(values, float), np.asarray(group, bool)
+    speakers, blocks, strata = np.asarray(speakers), np.asarray(blocks), np.asarray(strata)
+    names, sums, counts = _speaker_matrix(values, speakers, strata)
+    in_a = _labels_per_speaker(names, speakers, group, "group") == "True"
+    spk_block = _labels_per_speaker(names, speakers, blocks, "block")
+    n_a, n_b = int(in_a.sum()), int((~in_a).sum())
+    if not n_a or not n_b:
+        return SpeakerTest(float("nan"), float("nan"), float("nan"), 0, True, n_a, n_b)
+    observed = float(_statistic(in_a[None], sums, counts)[0])
+    rng = np.random.default_rng([settings.seed, seed, 3])
+    labels, total, exact = _relabellings(in_a, spk_block, settings.resamples, rng)
+    hits = int(np.sum(np.abs(_statistic(labels, sums, counts)) >= abs(observed) - 1e-12))
+    balanced = all(2 * in_a[spk_block == b].sum() == (spk_block == b).sum() for b in np.unique(spk_block))
+    p_min = (2 if balanced else 1) / total
+    if exact:
+        return SpeakerTest(observed, hits / total, p_min, total, True, n_a, n_b)
+    p = (1 + hits) / (1 + len(labels))
+    return SpeakerTest(observed, p, max(p_min, 1 / (1 + len(labels))), total, False, n_a, n_b)
+
+
+def too_few_speakers(p_min: float, family_size: int, alpha: float) -> bool:
+    """Whether no outcome could reach significance: even the smallest attainable p, times Holm's first-step
+    factor (the family size), exceeds alpha. Then the claim cannot be tested with these speakers."""
+    return bool(np.isfinite(p_min) and p_min * max(1, family_size) > alpha)

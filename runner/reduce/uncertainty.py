@@ -1,8 +1,12 @@
-"""95 % bootstrap intervals over test samples for the report's accuracies and perturbations (T3, T5, T6, sweeps).
+"""95 % bootstrap intervals for the report's accuracies and perturbations (T3, T5, T6, sweeps), over recordings.
 
-Each interval resamples every seed's test samples on its own and averages the seeds (sercore.stats.mean_ci), so
-it is the uncertainty of the number in the cell due to the finite test set; the spread between seeds stays the
-separate ± std. Settings (resamples, seed, level, method) come from the run's grid, key `statistics`.
+Each interval resamples whole source recordings (sercore.stats.cluster_mean_ci): every segment and augmented
+version of one recording moves together, since they are not independent samples; a recording tested by several
+seeds is drawn once for all of them, and the number is the mean over seeds of each seed's mean. Columns per
+metric: `<metric>_lo/_hi` (recording level), `<metric>_n_eff` (distinct recordings: the effective n),
+`<metric>_n_eff_design` (rows over the design effect) and `<metric>_seg_lo/_seg_hi`, the segment-level interval
+(as the paper would have it: segments independent); `ci_unit` names the unit. The spread between seeds stays
+the separate ± std. Settings (resamples, seed, level, method) come from the run's grid, key `statistics`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from sercore.errors import ConfigError
-from sercore.stats import StatsSettings, mean_ci
+from sercore.stats import Interval, StatsSettings, cluster_mean_ci, mean_ci
 from sercore.strict import pydantic_problems
 
 from ..paths import RunPaths
@@ -49,8 +53,39 @@ def strata(rows: pd.DataFrame, column: str, gender: str | None = None, by: str =
     return [g[column].to_numpy(float) for _, g in sub.groupby(by, sort=True)] if len(sub) else []
 
 
+def recording_ids(rows: pd.DataFrame) -> tuple[pd.Series, str]:
+    """(the source recording of every row, the unit's name): `recording` (dataset:path), else `path` (the source
+    file; one corpus per configuration), else each row on its own ("segment", for rows that lack both)."""
+    if "recording" in rows and rows["recording"].notna().all():
+        return rows["recording"].astype(str), "recording"
+    if "path" in rows and rows["path"].notna().all():
+        ds = rows["dataset"].astype(str) + ":" if "dataset" in rows else ""
+        return ds + rows["path"].astype(str), "recording"
+    return pd.Series(rows.index.astype(str), index=rows.index), "segment"
+
+
+def recording_ci(rows: pd.DataFrame, column: str, settings: StatsSettings, gender: str | None = None,
+                 by: str = "seed", seed: int = 0) -> Interval:
+    """The mean over seeds of `column` (one gender or all) with its CI over whole recordings."""
+    sub = rows if gender is None else rows[rows.gender.astype(str) == gender]
+    ids, unit = recording_ids(sub)
+    groups = list(sub.assign(_rec=ids).groupby(by, sort=True)) if len(sub) else []
+    return cluster_mean_ci([g[column].to_numpy(float) for _, g in groups], [g["_rec"].to_numpy() for _, g in groups],
+                           settings, seed, unit)
+
+
+def _interval_columns(rec: dict, metric: str, rows: pd.DataFrame, column: str, gender: str | None,
+                      settings: StatsSettings) -> None:
+    """Recording-level CI, its effective n, and the segment-level CI (as the paper) of one metric, into `rec`."""
+    iv = recording_ci(rows, column, settings, gender)
+    rec[f"{metric}_lo"], rec[f"{metric}_hi"] = iv.low, iv.high
+    rec[f"{metric}_n_eff"], rec[f"{metric}_n_eff_design"] = iv.n_clusters, iv.n_eff_design
+    rec.setdefault("ci_unit", iv.unit)
+    _, rec[f"{metric}_seg_lo"], rec[f"{metric}_seg_hi"] = mean_ci(strata(rows, column, gender), settings)
+
+
 def attack_cis(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
-    """Per configuration (ATTACK_KEYS): `<metric>_lo` / `<metric>_hi` for every metric of ATTACK_CI."""
+    """Per configuration (ATTACK_KEYS): the interval columns (module docstring) of every metric of ATTACK_CI."""
     if rows.empty:
         return pd.DataFrame(columns=agg.ATTACK_KEYS)
     out = []
@@ -58,7 +93,7 @@ def attack_cis(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
         rec = dict(zip(agg.ATTACK_KEYS, key, strict=True))
         for metric, (col, gender) in ATTACK_CI.items():
             if col in grp:
-                _, rec[f"{metric}_lo"], rec[f"{metric}_hi"] = mean_ci(strata(grp, col, gender), settings)
+                _interval_columns(rec, metric, grp, col, gender, settings)
         out.append(rec)
     return pd.DataFrame(out)
 
@@ -87,7 +122,8 @@ def train_predictions(paths: RunPaths, job_ids: list[str], stage: str = "train")
 
 def with_clean_cis(stats: pd.DataFrame, train: pd.DataFrame, preds: pd.DataFrame, keys: list[str],
                    settings: StatsSettings) -> pd.DataFrame:
-    """T3's rows (one per `keys` group of train rows) get `<metric>_lo/_hi` from the models' test predictions."""
+    """T3's rows (one per `keys` group of train rows) get the interval columns from the models' test predictions
+    (their `path` is the source recording)."""
     if stats.empty or preds.empty or "job_id" not in train:
         return stats
     seeds = train.set_index("job_id")["seed"]
@@ -97,7 +133,7 @@ def with_clean_cis(stats: pd.DataFrame, train: pd.DataFrame, preds: pd.DataFrame
         rec = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
         sub = preds[preds.job_id.isin(grp.job_id)]
         for metric, gender in CLEAN_CI.items():
-            _, rec[f"{metric}_lo"], rec[f"{metric}_hi"] = mean_ci(strata(sub, "correct", gender), settings)
+            _interval_columns(rec, metric, sub, "correct", gender, settings)
         records.append(rec)
     cis = pd.DataFrame(records)
     for k in keys:  # group keys may be numpy/bool vs object after groupby: compare as text
@@ -107,12 +143,26 @@ def with_clean_cis(stats: pd.DataFrame, train: pd.DataFrame, preds: pd.DataFrame
     return merged.drop(columns=[f"_{k}" for k in keys])
 
 
-def ci_note(settings: StatsSettings) -> str:
-    return (f"[lo, hi]: {settings.confidence:.0%} bootstrap CI over test samples ({settings.resamples} resamples, "
-            f"{settings.method}; each seed's test set resampled on its own); ± std over seeds where there are several.")
+UNIT_SHORT = {"recording": "rec.", "segment": "seg.", "speaker": "spk."}
+
+
+def ci_note(settings: StatsSettings, unit: str = "recording") -> str:
+    """The note under a table of intervals: what was resampled, and the effective n shown in the cells."""
+    how = f"{settings.confidence:.0%} bootstrap CI ({settings.resamples} resamples, {settings.method})"
+    if unit == "segment":
+        return (f"[lo, hi]: {how} over test segments, segment-level (as the paper: segments treated as independent, "
+                "each seed's test set resampled on its own); ± std over seeds where there are several.")
+    return (f"[lo, hi]: {how} over whole source recordings (every segment and augmented version of a recording "
+            "drawn together; a recording tested by several seeds drawn once for all); (N rec.): the effective n, "
+            "the number of distinct test recordings; ± std over seeds where there are several. Segment-level "
+            "intervals (as the paper) are in the CSV as `<metric>_seg_lo/_seg_hi`.")
 
 
 def ci_text(r: pd.Series, metric: str, spec: str | tuple[str, str]) -> str:
-    """A table cell: mean [lo, hi] ± std (whatever of these the row has)."""
-    return agg.fmt_ci(r.get(f"{metric}_mean"), r.get(f"{metric}_lo"), r.get(f"{metric}_hi"),
+    """A table cell: mean [lo, hi] ± std (N rec.) (whatever of these the row has)."""
+    text = agg.fmt_ci(r.get(f"{metric}_mean"), r.get(f"{metric}_lo"), r.get(f"{metric}_hi"),
                       r.get(f"{metric}_std"), spec)
+    n, lo = r.get(f"{metric}_n_eff"), r.get(f"{metric}_lo")
+    if n is None or pd.isna(n) or lo is None or pd.isna(lo):
+        return text
+    return f"{text} ({n:.0f} {UNIT_SHORT.get(str(r.get('ci_unit')), str(r.get('ci_unit')))})"

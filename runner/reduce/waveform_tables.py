@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from sercore import vocab
-from sercore.stats import StatsSettings, mean_ci
+from sercore.stats import StatsSettings
 
 from . import aggregate as agg
 from .render import Table
+from .uncertainty import recording_ci
 
 KEYS = ["dataset", "protocol", "attack", "params", "snr_db"]
 
@@ -26,7 +27,8 @@ def waveform_cells(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
     """One row per (KEYS, gender): robust and paper accuracy with CIs over samples, SNR, quantisation effects."""
     if rows.empty:
         return pd.DataFrame()
-    rows = rows.assign(before=rows.y_clean == rows.y_true, after=rows.y_adv == rows.y_true,
+    rows = rows.assign(robust=(rows.y_clean == rows.y_true) & (rows.y_adv == rows.y_true),
+                       before=rows.y_clean == rows.y_true, after=rows.y_adv == rows.y_true,
                        float_fooled=rows.y_adv_float != rows.y_clean, heard_fooled=rows.y_adv != rows.y_clean,
                        budget=rows.snr_db.astype(float).fillna(np.inf))
     out = []
@@ -35,14 +37,13 @@ def waveform_cells(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
             sub = grp if gender == "all" else grp[grp.gender.astype(str) == gender]
             if sub.empty:
                 continue
-            seeds = [g for _, g in sub.groupby("seed", sort=True)]
-            robust = mean_ci([(g.before & g.after).to_numpy(float) for g in seeds], settings)
-            paper = mean_ci([g.after.to_numpy(float) for g in seeds], settings)
+            robust = recording_ci(sub, "robust", settings)
+            paper = recording_ci(sub, "after", settings)
             snr = sub.snr_db_achieved.replace(np.inf, np.nan)
             out.append({**dict(zip(KEYS, key, strict=True)), "gender": gender, "n": len(sub),
-                        "clean": float(sub.before.mean()), "robust": robust[0], "robust_lo": robust[1],
-                        "robust_hi": robust[2], "accuracy": paper[0], "accuracy_lo": paper[1],
-                        "accuracy_hi": paper[2],
+                        "clean": float(sub.before.mean()), "robust": robust.estimate, "robust_lo": robust.low,
+                        "robust_hi": robust.high, "n_eff": robust.n_clusters, "ci_unit": robust.unit,
+                        "accuracy": paper.estimate, "accuracy_lo": paper.low, "accuracy_hi": paper.high,
                         "success": float((sub.heard_fooled & sub.before).sum() / max(1, sub.before.sum())),
                         "undone_by_16bit": int((sub.float_fooled & ~sub.heard_fooled).sum()),
                         "projected": int(sub.projected.sum()) if "projected" in sub else 0,
@@ -59,7 +60,7 @@ def _display(cells: pd.DataFrame) -> pd.DataFrame:
             "dataset": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset), "protocol": r.protocol,
             "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack), "params": agg.params_label(r.params),
             "budget (SNR dB)": "eps as given" if np.isinf(r.snr_db) else f"{r.snr_db:g}", "gender": r.gender,
-            "n": int(r.n), "clean": f"{r.clean:.3f}",
+            "n (recordings)": f"{int(r.n)} ({int(r.n_eff)})", "clean": f"{r.clean:.3f}",
             "robust accuracy": agg.fmt_ci(r.robust, r.robust_lo, r.robust_hi, None, ".3f"),
             "accuracy (paper metric)": agg.fmt_ci(r.accuracy, r.accuracy_lo, r.accuracy_hi, None, ".3f"),
             "success on correct": f"{r.success:.3f}",

@@ -1,0 +1,41 @@
+"""W01 on hand-made waveform rows: robust vs paper accuracy, 16-bit undoing, budgets, recording-level CIs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from runner.reduce.waveform_tables import table_waveform, waveform_cells
+from sercore.stats import StatsSettings
+
+SETTINGS = StatsSettings(resamples=200)
+
+
+def _rows(snr: float | None, y_adv: list[int], y_float: list[int]) -> pd.DataFrame:
+    n = len(y_adv)
+    return pd.DataFrame({
+        "dataset": "synthetic", "protocol": "paper", "attack": "fgsm", "params": '{"eps":0.25}', "seed": 0,
+        "snr_db": np.nan if snr is None else snr, "sample": np.arange(n), "recording": [f"r{i // 2}" for i in range(n)],
+        "gender": ["male", "female"] * (n // 2), "y_true": [0] * n, "y_clean": [0, 0, 0, 1][:n] * (n // 4),
+        "y_adv": y_adv, "y_adv_float": y_float, "snr_db_achieved": 30.5, "projected": False,
+    })
+
+
+def test_cells_count_robust_repaired_and_undone_samples() -> None:
+    # sample 3 was wrong before and "repaired" to correct: paper metric counts it, robust accuracy does not.
+    # sample 1: the float example fooled the model, the 16-bit file did not.
+    rows = _rows(30.0, y_adv=[1, 0, 2, 0], y_float=[1, 2, 2, 0])
+    cells = waveform_cells(rows, SETTINGS).set_index("gender")
+    assert cells.loc["all", "robust"] == 0.25 and cells.loc["all", "accuracy"] == 0.5
+    assert cells.loc["all", "undone_by_16bit"] == 1
+    assert cells.loc["all", "success"] == 2 / 3  # of the 3 correct before, 2 are fooled in the WAV
+    assert cells.loc["all", "n_eff"] == 2 and cells.loc["all", "ci_unit"] == "recording"
+
+
+def test_table_orders_budgets_and_names_the_absolute_one() -> None:
+    rows = pd.concat([_rows(20.0, [1, 1, 1, 1], [1, 1, 1, 1]), _rows(None, [0, 0, 0, 0], [0, 0, 0, 0])])
+    table = table_waveform(rows, SETTINGS, "note")
+    assert table is not None and table.name == "W01_waveform_snr"
+    budgets = table.display[table.display.gender == "all"]["budget (SNR dB)"].tolist()
+    assert budgets == ["20", "eps as given"]
+    assert table_waveform(rows.iloc[:0], SETTINGS, "note") is None
