@@ -42,21 +42,23 @@ UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined": a manifest corpus that nam
 
 @dataclass(frozen=True)
 class CorpusFacts:
-    """What the study fixes about a built-in corpus: shown as, spoken in, and the five emotions it keeps."""
+    """What the study fixes about a built-in corpus: shown as, spoken in, the five emotions it keeps, and the rate
+    it is recorded at (a file with another rate is rejected, also when the corpus is read through a manifest)."""
 
     display: str
     language: str
     emotions: tuple[str, ...]
+    sample_rate: int
 
 
 # One table of built-in corpus facts, in paper order (Tables 4-6), then the synthetic stand-in. The paper keeps
 # five emotions per corpus, chosen by a greedy correlation analysis (paper code, correleations_analysis.ipynb);
 # the synthetic corpus mirrors EmoDB's five.
 BUILTIN_CORPORA: dict[str, CorpusFacts] = {
-    "emodb": CorpusFacts("EmoDB", "de", ("sadness", "neutral", "happiness", "boredom", "disgust")),
-    "emovo": CorpusFacts("EMOVO", "it", ("happiness", "fear", "surprise", "disgust", "neutral")),
-    "ravdess": CorpusFacts("RAVDESS", "en", ("surprise", "disgust", "sadness", "happiness", "fear")),
-    "synthetic": CorpusFacts("Synthetic", "xx", ("sadness", "neutral", "happiness", "boredom", "disgust")),
+    "emodb": CorpusFacts("EmoDB", "de", ("sadness", "neutral", "happiness", "boredom", "disgust"), 16000),
+    "emovo": CorpusFacts("EMOVO", "it", ("happiness", "fear", "surprise", "disgust", "neutral"), 48000),
+    "ravdess": CorpusFacts("RAVDESS", "en", ("surprise", "disgust", "sadness", "happiness", "fear"), 48000),
+    "synthetic": CorpusFacts("Synthetic", "xx", ("sadness", "neutral", "happiness", "boredom", "disgust"), 22050),
 }
 CORPORA: tuple[CorpusName, ...] = tuple(BUILTIN_CORPORA)
 # The three corpora the paper reports (the synthetic one is ours, for tests and demos).

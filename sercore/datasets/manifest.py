@@ -185,14 +185,24 @@ def _fold(v: str) -> tuple[int, str | None]:
     return (int(v), None) if v.isdigit() else (-1, "bad fold; expected an integer 0, 1, 2, ...")
 
 
-def _table_problems(spec: CorpusSpec, file: Path, columns: list[str], table: pd.DataFrame) -> list[str]:
-    """Problems of the manifest as a whole: columns, kept emotions, the official split or folds."""
+def _table_problems(spec: CorpusSpec, file: Path, columns: list[str], table: pd.DataFrame, *,
+                    rows_ok: bool) -> list[str]:
+    """Problems of the manifest as a whole: columns, and (once every row is valid: before, they would mostly
+    repeat the rows' own problems) kept emotions and official sides with no row."""
     out = [f"{file}:1: column {c!r}: missing (the manifest has {', '.join(columns) or 'no columns'}; required: "
            f"{', '.join(REQUIRED)})" for c in REQUIRED if c not in columns]
     if "split" in columns and "fold" in columns:
         out.append(f"{file}:1: column 'fold': give either a split column or a fold column, not both")
-    if out or table.empty:
-        return out or [f"{file}: no rows: the manifest lists no file"]
+    if out or not rows_ok:
+        return out
+    if table.empty:
+        return [f"{file}: no rows: the manifest lists no file"]
+    return _coverage_problems(spec, file, columns, table)
+
+
+def _coverage_problems(spec: CorpusSpec, file: Path, columns: list[str], table: pd.DataFrame) -> list[str]:
+    """Kept emotions and official sides (train, val, test; or folds) with no row."""
+    out: list[str] = []
     wanted = spec.emotions if spec.emotions is not None else BUILTIN_CORPORA[spec.name].emotions \
         if spec.name in BUILTIN_CORPORA else ()
     found = set(table["emotion"])
@@ -207,6 +217,12 @@ def _table_problems(spec: CorpusSpec, file: Path, columns: list[str], table: pd.
         out.append(f"{file}: column 'fold': official folds need at least 2 distinct folds "
                    f"(found {sorted(set(table['fold']))})")
     return out
+
+
+def _line_of(problem: str, file: Path) -> int:
+    """A problem's manifest line, for listing them in file order (whole-file problems last)."""
+    head = problem[len(str(file)) + 1:].split(":", 1)[0]
+    return int(head) if head.isdigit() else 1 << 30
 
 
 def validate(spec: CorpusSpec) -> tuple[Manifest | None, list[str]]:
@@ -232,9 +248,9 @@ def validate(spec: CorpusSpec) -> tuple[Manifest | None, list[str]]:
         if not bad:
             good.append({"line": line, **out})
     table = pd.DataFrame(good, columns=["line", "path", "emotion", *[c for c in OPTIONAL if c in columns]])
-    problems += _table_problems(spec, file, columns, table)
+    problems += _table_problems(spec, file, columns, table, rows_ok=not problems)
     if problems:
-        return None, problems
+        return None, sorted(problems, key=lambda m: _line_of(m, file))
     return Manifest(file=file, table=table, columns=frozenset(columns)), []
 
 
@@ -294,7 +310,8 @@ class ManifestLoader(CorpusLoader):
         where = f"{self.manifest.file} line {meta[LINE_COLUMN]}"
         if not path.is_file():
             return 0.0, f"{where}: no such file {path}"
-        duration, reason = check_audio(path, self.sample_rate)
+        facts = BUILTIN_CORPORA.get(self.name)  # a built-in corpus keeps its rate check; any other: any rate
+        duration, reason = check_audio(path, facts.sample_rate if facts else None)
         return duration, f"{where}: {reason}" if reason else None
 
     def fingerprint_extra(self) -> bytes:
