@@ -236,3 +236,24 @@ def test_real_emodb_through_a_manifest_is_the_emodb_loader(emodb_root: Path, tmp
     assert np.array_equal(np.asarray(one.x), np.asarray(two.x)) and one.x.dtype == two.x.dtype
     meta_cols = ["path", "speaker", "gender", "emotion", "version", "chunk"]
     pd.testing.assert_frame_equal(one.meta[meta_cols], two.meta[meta_cols])
+
+
+def test_export_then_describe_the_manifest_gives_the_built_in_summary(cache_dir: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from sercore.cli.main import main
+    from sercore.datasets import corpus_root
+
+    root = str(corpus_root(CorpusSpec(name="synthetic", synthetic_per_class=1), cache_dir))
+    out = tmp_path / "my synth.csv"
+    assert main(["export-manifest", "synthetic", root, "-o", str(out), "--cache", str(cache_dir)]) == 0
+    assert capsys.readouterr().out.startswith(f"{out}: 20 files of synthetic")
+    summaries = []
+    for argv in (["synthetic", root], [str(out), "--root", root]):
+        assert main(["describe", *argv, "--json", "--cache", str(cache_dir)]) == 0
+        summaries.append(json.loads(capsys.readouterr().out))
+    built_in, routed = summaries
+    assert routed.pop("corpus") == "my-synth" and built_in.pop("corpus") == "synthetic"
+    assert routed.pop("kept_emotions") == sorted(built_in.pop("kept_emotions"))  # a manifest's: sorted
+    assert routed == built_in and built_in["files"] == 20
+    assert main(["describe", str(out)]) == 2
+    assert "needs the ROOT folder its paths are relative to" in capsys.readouterr().err
