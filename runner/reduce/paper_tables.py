@@ -234,7 +234,7 @@ def no_gender_notes(best: pd.DataFrame) -> list[str]:
     without a gender column), so its male / female cells are empty rather than a failure."""
     if best.empty or "accuracy_male_mean" not in best:
         return []
-    unlabelled = [d for d, g in best.groupby("dataset", sort=True)
+    unlabelled = [str(d) for d, g in best.groupby("dataset", sort=True)
                   if g.accuracy_male_mean.isna().all() and g.accuracy_female_mean.isna().all()]
     return [f"{_ds(d)}: no gender labels (its male / female cells are –)."
             for d in sorted(unlabelled, key=vocab.corpus_rank)]
