@@ -257,3 +257,20 @@ def test_export_then_describe_the_manifest_gives_the_built_in_summary(cache_dir:
     assert routed == built_in and built_in["files"] == 20
     assert main(["describe", str(out)]) == 2
     assert "needs the ROOT folder its paths are relative to" in capsys.readouterr().err
+
+
+def test_prepare_honours_a_manifest_split_under_the_clean_protocol(cache_dir: Path, tmp_path: Path) -> None:
+    from sercore.data import prepare
+    from sercore.datasets import corpus_root
+    from sercore.specs import DataSpec
+
+    root = corpus_root(CorpusSpec(name="synthetic", synthetic_per_class=1), cache_dir)
+    files = load_corpus(CorpusSpec(name="synthetic", root=str(root)), cache_dir, check=False).files
+    side = {"f1": "test", "m1": "val"}
+    table = files[["path", "emotion", "speaker"]].assign(split=files.speaker.map(lambda s: side.get(s, "train")))
+    table.to_csv(tmp_path / "synth.csv", index=False)
+    corpus = resolve(CorpusSpec(name="synth", root=str(root), manifest=str(tmp_path / "synth.csv")))
+    p = prepare(DataSpec(corpus=corpus, features=FeatureSettings(augment=False), protocol="clean"), tmp_path)
+    assert set(p.meta_test.speaker) == {"f1"} and set(p.meta_val.speaker) == {"m1"}
+    assert set(p.meta_train.speaker) == {"f2", "m2"} and len(p.x_test) == (p.meta_test.chunk >= 0).sum() > 0
+    assert set(p.meta_test.gender) == {NO_LABEL} and p.classes == tuple(sorted(set(files.emotion)))
