@@ -16,7 +16,7 @@ import csv
 import hashlib
 import json
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
-from ..specs import CorpusSpec
+from ..specs import CorpusSpec, DataSpec
 from ..vocab import BUILTIN_CORPORA, Emotion, Gender
 from .base import Corpus, CorpusLoader, check_audio
 
@@ -338,9 +338,11 @@ def export_manifest(corpus: Corpus, out: Path) -> int:
 # ---------------------------------------------------------------- grid validation
 
 
-def manifest_corpus(spec: CorpusSpec, protocols: tuple[str, ...], where: str, problems: list[str]) -> list[CorpusSpec]:
+def manifest_corpus(spec: CorpusSpec, where: str, problems: list[str],
+                    columns: dict[str, frozenset[str]]) -> list[CorpusSpec]:
     """A grid's manifest corpus checked before anything runs: [the spec with its kept emotions filled in], or []
-    with every problem of its manifest (and a protocol it cannot serve) appended to `problems`."""
+    with every problem of its manifest appended to `problems`. `columns[name]` records the manifest's columns
+    for `protocol_problems`."""
     try:
         manifest, found = validate(spec)
     except ConfigError as exc:  # the manifest file is missing or unreadable
@@ -349,10 +351,35 @@ def manifest_corpus(spec: CorpusSpec, protocols: tuple[str, ...], where: str, pr
     problems += found
     if manifest is None:
         return []
-    if "speaker" in protocols and not manifest.has_speaker:
-        problems.append(f"{where}: protocol 'speaker' needs speakers, but {manifest.file} has no speaker column "
-                        "(add one, or drop 'speaker' from protocols)")
-    if "speaker" in protocols and not manifest.has_gender:
-        problems.append(f"{where}: protocol 'speaker' holds out as many male as female speakers, but "
-                        f"{manifest.file} has no gender column (add one, or drop 'speaker' from protocols)")
+    columns[spec.name] = manifest.columns
     return [resolve(spec, manifest)]
+
+
+def protocol_problems(data_specs: Iterable[DataSpec], columns: dict[str, frozenset[str]], file: str) -> list[str]:
+    """The speaker protocol (and speaker-independent clean splits) need a speaker column; the speaker protocol
+    also a gender column, as it holds out as many male as female speakers. One line per corpus and need."""
+    out: list[str] = []
+    for data in data_specs:
+        have = columns.get(data.corpus.name)
+        if have is None:
+            continue
+        what = "protocol 'speaker'" if data.protocol == "speaker" else "speaker_independent: true"
+        need = (["speaker"] if data.protocol == "speaker" or data.speaker_independent else []) + \
+            (["gender"] if data.protocol == "speaker" else [])
+        out += [f"{file}: corpora: {data.corpus.name}: {what} needs a {col} column, but {data.corpus.manifest} has "
+                f"none (add one, or run this corpus under another protocol)" for col in need if col not in have]
+        out += _official_problems(data, have, file)
+    return list(dict.fromkeys(out))
+
+
+def _official_problems(data: DataSpec, have: frozenset[str], file: str) -> list[str]:
+    """Under `clean` an official split replaces the random one, and official folds the random k-fold: a grid
+    asking for the other is refused rather than silently overridden."""
+    if data.protocol != "clean":
+        return []
+    where = f"{file}: corpora: {data.corpus.name}: {data.corpus.manifest}"
+    if "split" in have and data.folds is not None:
+        return [f"{where} has an official split column, which the clean protocol uses; drop `folds: {data.folds}`"]
+    if "fold" in have and data.folds is None:
+        return [f"{where} has official folds: the clean protocol runs them with `folds: K` (K = how many folds)"]
+    return []

@@ -42,8 +42,12 @@ def test_manifest_problems_and_the_speaker_protocol_are_grid_problems(make_grid,
     good = _manifest(tmp_path, "path,emotion", ("a.wav,anger", "b.wav,fear"))
     with pytest.raises(GridError) as exc:
         load_grid(make_grid(corpora=[_corpus(tmp_path, good)], protocols=["paper", "speaker"]))
-    assert any("protocol 'speaker' needs speakers, but" in p and "has no speaker column" in p
-               for p in exc.value.problems)
+    assert f"{{}}: corpora: mycorpus: protocol 'speaker' needs a speaker column, but {good} has none".format(
+        tmp_path / "grid.yaml") in " ".join(exc.value.problems)
+    assert any("protocol 'speaker' needs a gender column" in p for p in exc.value.problems)
+    train = {"features": {}, "train": {"speaker_independent": True, "train": {"epochs": 1}}}
+    with pytest.raises(GridError, match="mycorpus: speaker_independent: true needs a speaker column"):
+        load_grid(make_grid(corpora=[_corpus(tmp_path, good)], protocols=["clean"], stages=train))
     with pytest.raises(GridError, match=r"corpora\[0\].manifest: .*missing.csv: manifest file not found"):
         load_grid(make_grid(corpora=[_corpus(tmp_path, str(tmp_path / "missing.csv"))]))
     with pytest.raises(GridError, match=r"corpora\[0\]: .*'cremad' is not built in"):
@@ -54,3 +58,16 @@ def test_built_in_corpora_keep_their_job_ids(make_grid) -> None:
     grid = load_grid(make_grid())
     assert grid.jobs["features"][0].spec.corpus == CorpusSpec(name="synthetic", synthetic_per_class=2)
     assert "manifest" not in grid.jobs["features"][0].spec.canonical_json()
+
+
+def test_official_folds_need_folds_and_an_official_split_refuses_them(make_grid, tmp_path: Path) -> None:
+    folds = _manifest(tmp_path, "path,emotion,fold", ("a.wav,anger,0", "b.wav,fear,1"))
+    stages = {"features": {}, "train": {"train": {"epochs": 1}}}
+    with pytest.raises(GridError, match="has official folds: the clean protocol runs them with `folds: K`"):
+        load_grid(make_grid(corpora=[_corpus(tmp_path, folds)], protocols=["clean"], stages=stages))
+    stages["train"]["folds"] = 2
+    grid = load_grid(make_grid(corpora=[_corpus(tmp_path, folds)], protocols=["clean"], stages=stages))
+    assert sorted(j.spec.data.fold for j in grid.jobs["train"]) == [0, 0, 1, 1]  # 2 folds x 2 seeds
+    split = _manifest(tmp_path, "path,emotion,split", ("a.wav,anger,train", "b.wav,fear,val", "c.wav,fear,test"))
+    with pytest.raises(GridError, match="has an official split column, which the clean protocol uses; drop"):
+        load_grid(make_grid(corpora=[_corpus(tmp_path, split)], protocols=["clean"], stages=stages))
