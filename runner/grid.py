@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from sercore.datasets.manifest import manifest_corpus, protocol_problems
 from sercore.errors import ConfigError
 from sercore.specs import CorpusSpec, FeatureSettings
 from sercore.stats import StatsSettings
@@ -203,7 +204,8 @@ def build_grid(raw: dict[str, Any], source: Path, problems: list[str] | None = N
     if settings is not None:
         problems.extend(path_problems(file, "output", settings.output or f"runs/{settings.name}"))
         problems.extend(path_problems(file, "cache", settings.cache))
-    corpora = _corpora(data.get("corpora"), file, problems)
+    manifest_columns: dict[str, frozenset[str]] = {}
+    corpora = _corpora(data.get("corpora"), file, problems, manifest_columns)
     features = _features(data.get("features"), file, problems)
     stages = data.get("stages")
     jobs: dict[str, list[Job]] = {}
@@ -216,6 +218,8 @@ def build_grid(raw: dict[str, Any], source: Path, problems: list[str] | None = N
             stages, corpora or [CorpusSpec(name="synthetic")], features or [FeatureSettings()],
             protocols, seeds, file, problems,
         )
+    problems += protocol_problems((j.spec.data for js in jobs.values() for j in js if hasattr(j.spec, "data")),
+                                  manifest_columns, file)
     if settings is not None and settings.profile:
         try:
             load_profile(settings.profile)
@@ -241,7 +245,7 @@ def _settings(data: dict[str, Any], file: str, problems: list[str]) -> Settings 
         return None
 
 
-def _corpora(value: Any, file: str, problems: list[str]) -> list[CorpusSpec]:
+def _corpora(value: Any, file: str, problems: list[str], columns: dict[str, frozenset[str]]) -> list[CorpusSpec]:
     if not isinstance(value, list) or not value:
         problems.append(f"{file}: corpora: required non-empty list of corpora (got {value!r})")
         return []
@@ -257,6 +261,8 @@ def _corpora(value: Any, file: str, problems: list[str]) -> list[CorpusSpec]:
             continue
         if spec.root is not None and "${" not in spec.root and not Path(spec.root).is_dir():
             problems.append(f"{file}: corpora[{i}].root: folder does not exist (got {spec.root!r})")
+        elif spec.manifest is not None:
+            out += manifest_corpus(spec, f"{file}: corpora[{i}]", problems, columns)
         else:
             out.append(spec)
     names = [c.name for c in out]

@@ -33,7 +33,6 @@ from .attacks import attack_info
 from .env import JobEnv, seed_everything
 from .errors import JobError
 from .specs import AttackJob, DataSpec
-from .vocab import LANGUAGE
 
 if TYPE_CHECKING:
     import keras
@@ -103,7 +102,7 @@ def job_columns(job: AttackJob) -> dict[str, Any]:
     data = job.target.data
     return {"attack": job.attack, "params": params_json(job.params.kwargs()),
         "dataset": data.corpus.name,
-        "language": LANGUAGE[data.corpus.name],
+        "language": data.corpus.language_code,
         "protocol": data.protocol,
         "seed": data.seed,
         "split_seed": data.effective_split_seed,

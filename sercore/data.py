@@ -15,9 +15,18 @@ import numpy as np
 import pandas as pd
 
 from . import normalize as nz
+from .datasets.manifest import FOLD_COLUMN, SPLIT_COLUMN
 from .errors import JobError
 from .specs import DataSpec
-from .splits import Split, clean_fold_split, clean_split, paper_split, speaker_split
+from .splits import (
+    Split,
+    clean_fold_split,
+    clean_split,
+    official_fold_split,
+    official_split,
+    paper_split,
+    speaker_split,
+)
 from .store import open_store
 from .vocab import class_order
 
@@ -47,6 +56,11 @@ def split_indices(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray) -> Spl
         return paper_split(labels, spec.effective_split_seed)
     if spec.protocol == "speaker":
         return speaker_split(meta, labels, spec.effective_split_seed)
+    if SPLIT_COLUMN in meta:  # a manifest's official split is the leak-free split (docs/bring-your-own.md)
+        return official_split(meta, SPLIT_COLUMN, spec.val_augmented)
+    if FOLD_COLUMN in meta and spec.folds is not None:
+        return official_fold_split(meta, labels, FOLD_COLUMN, spec.effective_split_seed, spec.fold, spec.folds,
+                                   spec.val_augmented)
     if spec.folds is not None:
         key = "speaker" if spec.speaker_independent else "recording"
         return clean_fold_split(meta, labels, spec.effective_split_seed, spec.fold, spec.folds, key,

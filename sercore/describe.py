@@ -9,16 +9,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .datasets import kept, load_corpus
+from .datasets.manifest import export_manifest, resolve
 from .env import default_cache_dir
 from .errors import ConfigError
 from .specs import CorpusSpec, FeatureSettings
+from .strict import pydantic_problems
 from .vocab import CORPORA
 
 
-def _spec(corpus: str, root: str | Path | None) -> CorpusSpec:
+def _spec(corpus: str, root: str | Path | None, manifest: dict[str, Any] | None = None) -> CorpusSpec:
+    """A built-in corpus by name, or a manifest corpus (`manifest`: the CorpusSpec keys, `manifest:` included)."""
+    if manifest is not None:
+        if root is None:
+            raise ConfigError(f"manifest {manifest.get('manifest')}: needs the ROOT folder its paths are relative to")
+        try:
+            spec = CorpusSpec.model_validate({"name": corpus, "root": str(root), **manifest})
+        except ValidationError as exc:
+            raise ConfigError("; ".join(pydantic_problems(exc, str(manifest.get("manifest")), ""))) from exc
+        return resolve(spec)
     if corpus not in CORPORA:
-        raise ConfigError(f"unknown corpus {corpus!r} (expected one of {', '.join(CORPORA)})")
+        raise ConfigError(f"unknown corpus {corpus!r} (expected one of {', '.join(CORPORA)}, or a manifest file)")
     if corpus != "synthetic" and root is None:
         raise ConfigError(f"corpus {corpus!r} needs a ROOT folder")
     return CorpusSpec(name=corpus, root=str(root) if root is not None else None)
@@ -30,9 +43,10 @@ def _counts(series: Any) -> dict[str, int]:
 
 def describe(corpus: str, root: str | Path | None = None, *, segments: bool = False,
              cache_dir: Path | None = None, workers: int | None = None, progress: bool = False,
-             splits: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Summary of a corpus copy as a JSON-ready dict (see the module docstring)."""
-    spec = _spec(corpus, root)
+             splits: int | None = None, seed: int = 0, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Summary of a corpus copy as a JSON-ready dict (see the module docstring). `manifest`: the corpus is
+    `corpus` (a plain name) read from a manifest, with these CorpusSpec keys (`manifest`, `label_map`...)."""
+    spec = _spec(corpus, root, manifest)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     c = load_corpus(spec, cache_dir)
     k = kept(c.files, spec.kept_emotions)
@@ -63,3 +77,10 @@ def describe(corpus: str, root: str | Path | None = None, *, segments: bool = Fa
             sizes = split_sizes(store.meta, store.meta["emotion"].map(index).to_numpy(), seed, splits)
             out["splits"] = sizes.astype(object).where(sizes.notna(), None).to_dict("records")  # type: ignore[call-overload]  # pandas-stubs: other=None
     return out
+
+
+def export(corpus: str, root: str | Path | None, out: Path, *, cache_dir: Path | None = None) -> int:
+    """Write a built-in corpus copy's manifest (every recognised file, checked) to `out`; the row count."""
+    spec = _spec(corpus, root)
+    c = load_corpus(spec, Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    return export_manifest(c, Path(out))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -27,7 +28,18 @@ from .attack_params import PARAMS, AttackParams, Params, params_model
 from .errors import ConfigError
 from .strict import StrictNumbers
 from .vocab import ARCHS as ARCHS  # re-exported (sercore.train); the vocabularies' owner is sercore.vocab
-from .vocab import PAPER_EMOTIONS, Arch, CorpusName, Emotion, Normalization, Protocol
+from .vocab import (
+    BUILTIN_CORPORA,
+    CORPUS_NAME_PATTERN,
+    LANGUAGE,
+    PAPER_EMOTIONS,
+    UNKNOWN_LANGUAGE,
+    Arch,
+    CorpusName,
+    Emotion,
+    Normalization,
+    Protocol,
+)
 
 # The paper code's train_test_split(random_state=1938): the split of the models it attacked (Table 22).
 PAPER_SPLIT_SEED = 1938
@@ -58,13 +70,30 @@ class Spec(StrictNumbers):
 
 
 class CorpusSpec(Spec):
+    # A built-in corpus (sercore.vocab.BUILTIN_CORPORA) or any plain name given with a `manifest`.
     name: CorpusName
-    # Folder holding the corpus in its own layout. None only for `synthetic` (generated into the cache).
+    # Folder holding the corpus in its own layout (or the folder a manifest's paths are relative to).
+    # None only for `synthetic` (generated into the cache).
     root: str | None = None
-    # Emotions kept, in the shared English vocabulary. None means the paper's five for this corpus.
+    # Emotions kept, in the shared English vocabulary. None means the paper's five for a built-in corpus; for a
+    # manifest corpus the grid fills in every emotion its manifest holds (sercore.datasets.manifest).
     emotions: tuple[str, ...] | None = None
     # Synthetic corpus only: utterances per (speaker, emotion). Must stay None for real corpora.
     synthetic_per_class: int | None = None
+    # A CSV or JSONL table of the corpus' files (docs/bring-your-own.md), its label mapping (manifest label ->
+    # shared emotion) and the corpus language. Left out of the canonical JSON when unset, so the built-in
+    # corpora keep their job ids.
+    manifest: str | None = None
+    label_map: tuple[tuple[str, str], ...] | None = None
+    language: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if not re.match(CORPUS_NAME_PATTERN, v):
+            raise ValueError(f"corpus name must be a plain name: a lower-case letter, then up to 31 of a-z 0-9 _ - "
+                             f"(got {v!r}; built-in: {', '.join(BUILTIN_CORPORA)})")
+        return v
 
     @field_validator("emotions")
     @classmethod
@@ -79,18 +108,62 @@ class CorpusSpec(Spec):
             raise ValueError(f"need at least 2 distinct emotions (got {list(v)})")
         return tuple(v)
 
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _label_pairs(cls, v: Any) -> Any:
+        """A mapping `{ANG: anger}` is stored as sorted pairs (hashable, one canonical order)."""
+        if isinstance(v, dict):
+            v = sorted((str(k), str(e)) for k, e in v.items())
+        valid = [e.value for e in Emotion]
+        for label, emotion in v or ():
+            if emotion not in valid:
+                raise ValueError(f"label_map: {label!r} maps to unknown emotion {emotion!r} "
+                                 f"(expected one of {', '.join(valid)})")
+        return v
+
     @model_validator(mode="after")
     def _root_rules(self) -> CorpusSpec:
         if self.name != "synthetic" and not self.root:
             raise ValueError(f"corpus {self.name!r} needs a root folder")
         if self.name != "synthetic" and self.synthetic_per_class is not None:
             raise ValueError("synthetic_per_class applies to the synthetic corpus only")
+        if self.manifest is None and self.name not in BUILTIN_CORPORA:
+            raise ValueError(f"corpus {self.name!r} is not built in ({', '.join(BUILTIN_CORPORA)}): give its files "
+                             "as `manifest: FILE.csv|.jsonl` (docs/bring-your-own.md)")
+        if self.manifest is None and (self.label_map is not None or self.language is not None):
+            raise ValueError("label_map and language apply to manifest corpora only (give `manifest:`)")
+        if self.manifest is not None and self.name == "synthetic":
+            raise ValueError("the synthetic corpus is generated; a manifest corpus needs another name")
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_manifest_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k not in MANIFEST_KEYS or v is not None}
 
     @property
     def kept_emotions(self) -> tuple[str, ...]:
-        return self.emotions if self.emotions is not None else PAPER_EMOTIONS[self.name]
+        if self.emotions is not None:
+            return self.emotions
+        if self.name not in PAPER_EMOTIONS:
+            raise ConfigError(f"corpus {self.name!r}: no emotions to keep given and none built in (list them under "
+                              "`emotions:`)")
+        return PAPER_EMOTIONS[self.name]
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """The label mapping as a dict (manifest label -> shared emotion)."""
+        return dict(self.label_map or ())
+
+    @property
+    def language_code(self) -> str:
+        """The corpus language: given, else the built-in corpus's, else 'und' (undetermined)."""
+        if self.language:
+            return self.language
+        return LANGUAGE.get(self.name, UNKNOWN_LANGUAGE)
+
+
+MANIFEST_KEYS = ("manifest", "label_map", "language")
 
 
 class FeatureSettings(Spec):

@@ -179,3 +179,30 @@ def _val_recordings(recording: np.ndarray, labels: np.ndarray, size: float, rng:
         k = max(round(len(pool) * size), 1 if len(pool) >= 2 else 0)
         chosen += [str(r) for r in rng.choice(pool, size=k, replace=False)] if k else []
     return chosen
+
+
+def official_split(meta: pd.DataFrame, column: str, val_augmented: bool = True) -> Split:
+    """A corpus's own train/val/test split (a manifest's `split` column, `column` in the meta table): training
+    keeps every version of its recordings, validation its originals (all versions with `val_augmented`), test
+    its originals only, as the other leak-free protocols."""
+    side = meta[column].astype(str).to_numpy()
+    original = (meta["version"] == ORIGINAL).to_numpy()
+    split = Split(np.flatnonzero(side == "train"), np.flatnonzero((side == "val") & (original | val_augmented)),
+                  np.flatnonzero((side == "test") & original))
+    if min(map(len, split)) == 0:
+        raise JobError(f"official split left an empty side (train {len(split.train)}, val {len(split.val)}, "
+                       f"test {len(split.test)}): every side needs files of the kept emotions")
+    return split
+
+
+def official_fold_split(meta: pd.DataFrame, labels: np.ndarray, column: str, seed: int, fold: int, folds: int,
+                        val_augmented: bool = True) -> Split:
+    """Fold `fold` of a corpus's own folds (a manifest's `fold` column) as the test side; validation a grouped,
+    stratified hold-out of the other folds' recordings, as in `clean_fold_split`."""
+    found = sorted(int(f) for f in meta[column].unique())
+    if found != list(range(folds)):
+        raise JobError(f"official folds are {found}, but the grid asks for folds={folds} (expected 0..{folds - 1}; "
+                       f"set folds: {len(found)} with folds numbered from 0)")
+    groups = meta["recording"].astype(str).to_numpy()
+    test_groups = set(groups[(meta[column] == fold).to_numpy()])
+    return _grouped_sides(meta, labels, groups, test_groups, seed, "recording", 0.2, val_augmented)

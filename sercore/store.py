@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .datasets import LOADERS, corpus_root, kept, load_corpus
+from .datasets import corpus_root, kept, load_corpus, loader_for
 from .errors import DataError
 from .extraction import FileFeatures, default_workers, run_parallel
 from .io import atomic_dir, write_json, write_parquet
@@ -52,9 +52,14 @@ class FeatureStore:
 
 
 def fingerprint(spec: CorpusSpec, root: Path) -> str:
-    """sha256 over sorted (relative path, size, mtime) of every candidate file the corpus loader lists."""
-    h = hashlib.sha256()
-    for p in LOADERS[spec.name]().list_files(root):
+    """sha256 over sorted (relative path, size, mtime) of every candidate file the corpus loader lists (and, for
+    a manifest corpus, the manifest's content and label options; a listed file that is missing counts too)."""
+    loader = loader_for(spec)
+    h = hashlib.sha256(loader.fingerprint_extra())
+    for p in loader.list_files(root):
+        if not p.exists():
+            h.update(f"{p.relative_to(root).as_posix()}\tmissing\n".encode())
+            continue
         st = p.stat()
         h.update(f"{p.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
@@ -144,7 +149,7 @@ def open_store(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, *
     root = corpus_root(corpus, cache_dir)
     if not root.is_dir():
         raise DataError(f"{corpus.name}: corpus root {root} does not exist or is not a folder "
-                        f"(expected {LOADERS[corpus.name].layout})")
+                        f"(expected {loader_for(corpus).layout})")
     key = store_key(corpus, features, fingerprint(corpus, root))
     final = cache_dir / "features" / f"{corpus.name}-{key}"
     if not (final / "meta.parquet").is_file():

@@ -24,7 +24,6 @@ from .errors import ConfigError, JobError
 from .metrics import accuracy_by_gender, composition, confusion_matrix
 from .models import architecture, build_model
 from .specs import ARCHS, TrainJob, TrainSettings
-from .vocab import LANGUAGE
 
 if TYPE_CHECKING:
     import keras
@@ -219,7 +218,7 @@ def job_row(job: TrainJob) -> dict[str, Any]:
     return {
         "study": job.study,
         "dataset": job.data.corpus.name,
-        "language": LANGUAGE[job.data.corpus.name],
+        "language": job.data.corpus.language_code,
         "protocol": job.data.protocol,
         "seed": job.data.seed,
         "split_seed": job.data.effective_split_seed,

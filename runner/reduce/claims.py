@@ -74,6 +74,9 @@ def conditions(s: Summary) -> list[tuple[dict, str, pd.DataFrame, str]]:
     return out
 
 
+NO_GENDER_LABELS = "no gender labels: no male or female speaker in these test sets"
+
+
 def paired(sa: dict[int, np.ndarray], sb: dict[int, np.ndarray]) -> tuple[list, list]:
     """Per-seed strata of two independent groups (corpora, protocols), paired by seed where both have it, else
     by order: each pair is one stratum of the stratified bootstrap / permutation test."""
@@ -181,6 +184,8 @@ def table_claims(s: Summary) -> Table | None:
     if df.empty:
         return None
     df = _verdicts(df, s.stats)
+    # A corpus without gender labels (a manifest without a gender column) has no male or female sample at all.
+    df.loc[(df.family == "gender") & (df.n_a == 0) & (df.n_b == 0), "verdict"] = NO_GENDER_LABELS
     fam_order = {"gender": 0, "language": 1}
     df = df.sort_values("family", key=lambda c: c.map(fam_order), kind="mergesort").reset_index(drop=True)
 

@@ -229,10 +229,21 @@ def tables_models(train: pd.DataFrame, arch: pd.DataFrame) -> tuple[Table | None
     return t19, t21
 
 
+def no_gender_notes(best: pd.DataFrame) -> list[str]:
+    """A note per corpus whose test sets hold no male and no female sample: no gender labels (a manifest corpus
+    without a gender column), so its male / female cells are empty rather than a failure."""
+    if best.empty or "accuracy_male_mean" not in best:
+        return []
+    unlabelled = [str(d) for d, g in best.groupby("dataset", sort=True)
+                  if g.accuracy_male_mean.isna().all() and g.accuracy_female_mean.isna().all()]
+    return [f"{_ds(d)}: no gender labels (its male / female cells are –)."
+            for d in sorted(unlabelled, key=vocab.corpus_rank)]
+
+
 def tables_by_gender(s: Summary) -> list[Table]:
     """T5 accuracy and T6 mean perturbation under the best configurations, all / male / female."""
     cols = ["all", "male", "female"]
-    notes = [*agg.cw_notes(s.paper_best), unc.ci_note(s.stats)]
+    notes = [*agg.cw_notes(s.paper_best), unc.ci_note(s.stats), *no_gender_notes(s.paper_best)]
     acc = _per_attack(s, s.paper_best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
                       "Accuracy under attack (best configuration), all / male / female", notes, cols)
     original_row(s, acc, "clean_accuracy", {"all": "", "male": "_male", "female": "_female"}, ACC, top=False)

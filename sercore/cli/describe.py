@@ -1,15 +1,19 @@
-"""`python -m sercore describe CORPUS [ROOT]`: prints what `sercore.describe.describe` finds in a corpus copy."""
+"""`python -m sercore describe CORPUS [ROOT]`: prints what `sercore.describe.describe` finds in a corpus copy;
+CORPUS is a built-in corpus or a manifest file (`describe cremad.csv --root /data/CREMA-D`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from .. import describe as describe_mod
 from ..describe import describe
 from ..vocab import CORPORA
+
+MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 
 
 def _print_text(d: dict[str, Any]) -> None:
@@ -35,9 +39,36 @@ def _print_text(d: dict[str, Any]) -> None:
         print(pd.DataFrame(d["splits"]).fillna("").to_string(index=False))
 
 
+def is_manifest(corpus: str) -> bool:
+    """A CORPUS argument naming a table (.csv, .jsonl) is a manifest, not a built-in corpus name."""
+    return Path(corpus).suffix.lower() in MANIFEST_SUFFIXES or Path(corpus).is_file()
+
+
+def manifest_name(file: str) -> str:
+    """A plain corpus name from a manifest's file name (`CREMA-D v2.csv` -> `crema-d-v2`)."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", Path(file).stem.lower()).strip("-_0123456789")
+    return (name or "manifest")[:32]
+
+
+def manifest_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The CorpusSpec keys of a manifest corpus given on the command line."""
+    opts: dict[str, Any] = {"manifest": args.corpus}
+    if args.emotions:
+        opts["emotions"] = tuple(e.strip() for e in args.emotions.split(",") if e.strip())
+    if args.label_map:
+        pairs = [item.partition("=") for item in args.label_map.split(",") if item.strip()]
+        opts["label_map"] = {k.strip(): v.strip() for k, _, v in pairs}
+    if args.language:
+        opts["language"] = args.language
+    return opts
+
+
 def _run(args: argparse.Namespace) -> int:
-    d = describe(args.corpus, args.root, segments=args.segments or bool(args.splits), cache_dir=args.cache,
-                 workers=args.workers, progress=not args.json, splits=args.splits, seed=args.seed)
+    root = args.root_opt or args.root
+    manifest = manifest_options(args) if is_manifest(args.corpus) else None
+    name = args.name or (manifest_name(args.corpus) if manifest else args.corpus)
+    d = describe(name, root, segments=args.segments or bool(args.splits), cache_dir=args.cache,
+                 workers=args.workers, progress=not args.json, splits=args.splits, seed=args.seed, manifest=manifest)
     if args.json:
         print(json.dumps(d, sort_keys=True))
     else:
@@ -48,8 +79,13 @@ def _run(args: argparse.Namespace) -> int:
 def register_cli(subparsers: Any) -> None:
     p = subparsers.add_parser("describe", help="summarise a corpus copy (files, speakers, rejects, segments)",
                               description=(describe_mod.__doc__ or "").splitlines()[0])
-    p.add_argument("corpus", choices=CORPORA, help="corpus layout to read")
+    p.add_argument("corpus", help=f"a built-in corpus ({', '.join(CORPORA)}) or a manifest file (.csv, .jsonl)")
     p.add_argument("root", nargs="?", default=None, help="corpus folder (optional for synthetic)")
+    p.add_argument("--root", dest="root_opt", default=None, help="corpus folder (the same as ROOT)")
+    p.add_argument("--name", default=None, help="manifest corpus name (default: from the file name)")
+    p.add_argument("--emotions", default=None, help="manifest: emotions to keep, comma-separated (default: all)")
+    p.add_argument("--label-map", default=None, help="manifest: LABEL=emotion pairs, comma-separated")
+    p.add_argument("--language", default=None, help="manifest: the corpus language (e.g. en)")
     p.add_argument("--segments", action="store_true", help="build or reuse the feature store; count segments")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--splits", type=int, default=None, metavar="K",

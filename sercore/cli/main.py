@@ -16,7 +16,8 @@ from typing import NoReturn
 from ..errors import SertackError
 from . import exit_now
 
-_COMMAND_MODULES = ("sercore.cli.describe", "sercore.cli.models", "sercore.cli.train", "sercore.cli.attack")
+_COMMAND_MODULES = ("sercore.cli.describe", "sercore.cli.export", "sercore.cli.models", "sercore.cli.train",
+                    "sercore.cli.attack")
 
 
 def main(argv: list[str] | None = None) -> int:

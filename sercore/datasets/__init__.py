@@ -1,6 +1,7 @@
 """Corpus loaders: one per corpus, all returning the same metadata table (see `base.Corpus`).
 
     load_corpus(spec, cache_dir) -> Corpus(name, root, files, rejected)
+    loader_for(spec)             -> the built-in loader of its name, or a ManifestLoader when it has `manifest:`
     kept(files, emotions)        -> the rows of the kept emotions
 """
 
@@ -14,14 +15,15 @@ from . import synthetic as _synthetic
 from .base import FILE_COLUMNS, Corpus, CorpusLoader, ParseError, kept
 from .emodb import EmoDB
 from .emovo import EMOVO
+from .manifest import ManifestLoader
 from .ravdess import RAVDESS
 from .synthetic import Synthetic
 
 LOADERS: dict[str, type[CorpusLoader]] = {cls.name: cls for cls in (EmoDB, EMOVO, RAVDESS, Synthetic)}
 assert tuple(LOADERS) == CORPORA, "one loader per corpus of sercore.vocab, in its order"
 
-__all__ = ["FILE_COLUMNS", "LOADERS", "Corpus", "CorpusLoader", "ParseError", "corpus_root", "kept",
-           "load_corpus"]
+__all__ = ["FILE_COLUMNS", "LOADERS", "Corpus", "CorpusLoader", "ManifestLoader", "ParseError", "corpus_root",
+           "kept", "load_corpus", "loader_for"]
 
 
 def corpus_root(spec: CorpusSpec, cache_dir: Path) -> Path:
@@ -33,4 +35,9 @@ def corpus_root(spec: CorpusSpec, cache_dir: Path) -> Path:
 
 def load_corpus(spec: CorpusSpec, cache_dir: Path, *, check: bool = True) -> Corpus:
     """All recognised files of a corpus copy (every emotion) plus the rejected ones with reasons."""
-    return LOADERS[spec.name]().load(corpus_root(spec, cache_dir), check=check)
+    return loader_for(spec).load(corpus_root(spec, cache_dir), check=check)
+
+
+def loader_for(spec: CorpusSpec) -> CorpusLoader:
+    """A manifest names its files itself; otherwise the corpus's own layout loader reads the folder."""
+    return ManifestLoader(spec) if spec.manifest is not None else LOADERS[spec.name]()

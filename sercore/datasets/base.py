@@ -1,7 +1,8 @@
 """The loader every corpus shares: list files, parse each name, check each file, return two tables.
 
-A corpus differs from another only in three hooks (`list_files`, `parse`, `gender`); everything else (errors,
-rejections, audio checks, column order) lives here once. Audio is not decoded beyond a cheap sanity check:
+A corpus differs from another only in three hooks (`list_files`, `parse`, `gender`); a manifest corpus replaces
+them with one (`candidates`, from its table). Everything else (errors, rejections, audio checks, column order)
+lives here once. Audio is not decoded beyond a cheap sanity check:
 features are computed later, in `sercore.store`.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -95,7 +97,8 @@ def check_audio(path: Path, sample_rate: int | None = None) -> tuple[float, str 
 class CorpusLoader:
     """Base loader. Subclasses set `name`, `layout` and implement the hooks."""
 
-    name: ClassVar[CorpusName]
+    # A class attribute for the built-in loaders; a manifest loader sets it per instance (any plain name).
+    name: CorpusName
     # One line shown when the root is missing or holds nothing recognisable.
     layout: ClassVar[str]
     # The rate every recording of the corpus has (None: any); files with another rate are rejected.
@@ -114,6 +117,23 @@ class CorpusLoader:
         """'male' or 'female' for a speaker id."""
         raise NotImplementedError
 
+    def candidates(self, root: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
+        """(relative path, metadata) per candidate file, or (relative path, rejection reason). The metadata holds
+        speaker, gender, language first, then the corpus's own columns. Default: `list_files` + `parse`."""
+        for path in self.list_files(root):
+            rel = path.relative_to(root)
+            try:
+                meta = self.parse(rel)
+            except ParseError as exc:
+                yield rel.as_posix(), str(exc)
+                continue
+            yield rel.as_posix(), {"speaker": meta["speaker"], "gender": self.gender(meta["speaker"]),
+                                   "language": LANGUAGE[self.name], **meta}
+
+    def fingerprint_extra(self) -> bytes:
+        """What besides the listed files decides the file table (a manifest's content); empty for a layout."""
+        return b""
+
     # --- shared ------------------------------------------------------------------------------------------
     def load(self, root: Path, *, check: bool = True) -> Corpus:
         """Read the corpus layout under `root`; `check` also opens every file to reject broken ones."""
@@ -123,20 +143,15 @@ class CorpusLoader:
                             f"(expected {self.layout})")
         rows: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
-        for path in self.list_files(root):
-            rel = path.relative_to(root)
-            try:
-                meta = self.parse(rel)
-            except ParseError as exc:
-                rejected.append({"dataset": self.name, "path": rel.as_posix(), "reason": str(exc)})
+        for rel, meta in self.candidates(root):
+            if isinstance(meta, str):
+                rejected.append({"dataset": self.name, "path": rel, "reason": meta})
                 continue
-            duration, reason = check_audio(path, self.sample_rate) if check else (float("nan"), None)
+            duration, reason = self.check(root / rel, meta) if check else (float("nan"), None)
             if reason:
-                rejected.append({"dataset": self.name, "path": rel.as_posix(), "reason": reason})
+                rejected.append({"dataset": self.name, "path": rel, "reason": reason})
                 continue
-            rows.append({"dataset": self.name, "path": rel.as_posix(), "speaker": meta["speaker"],
-                         "gender": self.gender(meta["speaker"]), "language": LANGUAGE[self.name],
-                         **{k: v for k, v in meta.items() if k != "speaker"}, "duration_s": duration})
+            rows.append({"dataset": self.name, "path": rel, **meta, "duration_s": duration})
         if not rows:
             raise DataError(f"{self.name}: no recognisable audio files in {root} "
                             f"({len(rejected)} rejected; expected {self.layout})")
@@ -147,3 +162,7 @@ class CorpusLoader:
         for r in rejected:
             log.warning("%s: skipped %s: %s", self.name, r["path"], r["reason"])
         return Corpus(name=self.name, root=root, files=files, rejected=rej)
+
+    def check(self, path: Path, meta: dict[str, Any]) -> tuple[float, str | None]:
+        """`check_audio` at the corpus's rate; a manifest loader prefixes the reason with the row's line."""
+        return check_audio(path, self.sample_rate)

@@ -121,3 +121,13 @@ def test_per_speaker_accuracy_shows_who_drives_the_gap() -> None:
         assert (data.loc[spk, "recordings"], data.loc[spk, "ci_unit"]) == (4, "recording")
     assert set(table.display.columns) >= {"dataset", "speaker", "gender", "samples", "clean"}
     assert np.isfinite(data.accuracy_lo).any()
+
+
+def test_a_corpus_without_gender_labels_says_so() -> None:
+    preds = pd.concat([_preds("a", (8, 10), (1, 6)), _preds("b", (5, 10), (5, 10))], ignore_index=True)
+    preds.loc[preds.job_id == "b", "gender"] = "unknown"  # a manifest corpus without a gender column
+    train = pd.DataFrame({"job_id": ["a", "b"], "dataset": ["emodb", "mycorpus"], "seed": [0, 0]})
+    df = table_claims(_summary(preds, train)).data.set_index(["family", "dataset"])
+    assert df.loc[("gender", "mycorpus")].verdict.startswith("no gender labels")
+    assert not df.loc[("gender", "emodb")].verdict.startswith("no gender labels")  # tested (or too few speakers)
+    assert not df.loc[("language", "emodb")].verdict.startswith("no gender labels")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from runner.reduce import aggregate as agg
-from runner.reduce.paper_tables import tables_by_gender, tables_gender_columns, tables_rank
+from runner.reduce.paper_tables import no_gender_notes, tables_by_gender, tables_gender_columns, tables_rank
 from runner.reduce.tables import Summary, table_best
 
 BASE = {"protocol": "paper", "labels": "predicted", "estimator": "compiled"}
@@ -123,3 +123,10 @@ def test_config_cost_orders_iterations_then_budget(params: str, cost: tuple[floa
     assert agg.config_cost(params)[:3] == cost
     assert agg.config_cost('{"eps": 0.25}') < agg.config_cost('{"eps": 0.5}')
     assert agg.config_cost('{"max_iter": 5, "eps": 9}') < agg.config_cost('{"max_iter": 10, "eps": 0.1}')
+
+
+def test_gender_tables_note_a_corpus_without_gender_labels() -> None:
+    best = pd.DataFrame({"dataset": ["emodb", "mycorpus", "mycorpus"], "accuracy_male_mean": [0.5, np.nan, np.nan],
+                         "accuracy_female_mean": [0.4, np.nan, np.nan]})
+    assert no_gender_notes(best) == ["mycorpus: no gender labels (its male / female cells are –)."]
+    assert no_gender_notes(best.iloc[:1]) == []

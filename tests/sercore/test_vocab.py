@@ -33,7 +33,8 @@ def test_attack_names_and_order_match_the_registry() -> None:
 
 def test_specs_loaders_and_models_use_the_owner() -> None:
     assert tuple(LOADERS) == vocab.CORPORA
-    assert get_args(CorpusSpec.model_fields["name"].annotation) == vocab.CORPORA
+    assert tuple(vocab.BUILTIN_CORPORA) == vocab.CORPORA  # the name itself is open (manifest corpora)
+    assert {c: CorpusSpec(name=c, root="/x").kept_emotions for c in vocab.CORPORA} == vocab.PAPER_EMOTIONS
     assert get_args(ModelSpec.model_fields["arch"].annotation) == vocab.ARCHS == tuple(ARCHITECTURES)
     assert get_args(DataSpec.model_fields["normalization"].annotation) == vocab.NORMALIZATIONS == METHODS
     assert get_args(DataSpec.model_fields["protocol"].annotation) == vocab.PROTOCOLS == ("paper", "clean", "speaker")
