@@ -1,25 +1,36 @@
 """The report's "Beyond the paper" section: what the paper's single numbers cannot say, from the same run.
 
-R01 worst-case robust accuracy (runner.reduce.robustness), C01 the paper's comparisons as tests and S01 per-speaker
+R01 worst-case robust accuracy and R02 robust accuracy beside the paper's metric (runner.reduce.robustness), R03
+attack-failure checks (runner.reduce.attack_checks), C01 the paper's comparisons as tests and S01 per-speaker
 accuracy (runner.reduce.claims), X06 paper vs clean vs speaker protocol (runner.reduce.protocols),
 TR01 transfer matrices (runner.reduce.transfer_tables). Each builder returns None when the run lacks its inputs.
 """
 
 from __future__ import annotations
 
+from .attack_checks import attack_flags, flags_by_config, table_attack_checks
 from .claims import table_claims, table_speakers
 from .protocols import table_leak
 from .render import Table
-from .robustness import table_worst_case
+from .robustness import table_robust_accuracy, table_worst_case
 from .rundata import RunData
 from .tables import Summary
 from .transfer_tables import table_transfer
 from .uncertainty import ci_note
 
 
+def _robustness_tables(s: Summary) -> list[Table | None]:
+    """R01, R02 and R03 (none without attack rows)."""
+    if s.attack_rows.empty:
+        return []
+    flags = attack_flags(s.attack_rows)
+    return [table_worst_case(s.attack_rows, s.variants, s.stats, ci_note(s.stats)),
+            table_robust_accuracy(s.attack_rows, s.variants, s.stats, flags_by_config(flags), ci_note(s.stats)),
+            table_attack_checks(flags, s.variants, s.attack_configs)]
+
+
 def beyond_tables(data: RunData, s: Summary) -> list[Table]:
     """Every "beyond the paper" table the run supports, in report order."""
-    found = [table_worst_case(s.attack_rows, s.variants, s.stats, ci_note(s.stats)) if not s.attack_rows.empty
-             else None, table_claims(s), table_speakers(s),
+    found = [*_robustness_tables(s), table_claims(s), table_speakers(s),
              table_leak(s), table_transfer(data.frame("transfer"), s.best, s.stats)]
     return [t for t in found if t is not None]
