@@ -154,9 +154,7 @@ def check_budget(model: tuple, robust: pd.DataFrame) -> list[dict]:
         for sweep in _sweeps(_configs(robust), name):
             for j, (vj, cj) in enumerate(sweep):
                 worst = None
-                for vi, ci in sweep[:j]:
-                    if vi == vj:
-                        continue
+                for vi, ci in sweep[:j]:  # smaller budgets (a sweep's values are distinct)
                     acc_j, acc_i, n = _paired(robust, cj, ci)
                     if n and acc_j > acc_i + TOL and (worst is None or acc_i < worst[1]):
                         worst = (vi, acc_i, acc_j, n)

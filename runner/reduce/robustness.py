@@ -32,6 +32,7 @@ from .render import Table
 
 MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "seed"]
 ALL = "all attacks"
+PAPER_METRIC = "paper metric (accuracy under attack vs true labels, labels=predicted)"
 
 
 def check_sample_ids(rows: pd.DataFrame) -> None:
@@ -161,9 +162,6 @@ def robust_by_config(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFram
             if len(sub):
                 out.append(_config_gender({**rec, "gender": gender}, sub, settings))
     return pd.DataFrame(out)
-
-
-PAPER_METRIC = "paper metric (accuracy under attack vs true labels, labels=predicted)"
 
 
 def _r02_row(grp: pd.DataFrame, variants: list[str], swept: list[str], flags: dict[tuple, str]) -> dict[str, Any]:
