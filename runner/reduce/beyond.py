@@ -24,8 +24,9 @@ def _robustness_tables(s: Summary) -> list[Table | None]:
     if s.attack_rows.empty:
         return []
     flags = attack_flags(s.attack_rows)
-    return [table_worst_case(s.attack_rows, s.variants, s.stats, ci_note(s.stats)),
-            table_robust_accuracy(s.attack_rows, s.variants, s.stats, flags_by_config(flags), ci_note(s.stats)),
+    by_config = flags_by_config(flags)
+    return [table_worst_case(s.attack_rows, s.variants, s.stats, ci_note(s.stats), by_config),
+            table_robust_accuracy(s.attack_rows, s.variants, s.stats, by_config, ci_note(s.stats)),
             table_attack_checks(flags, s.variants, s.attack_configs)]
 
 

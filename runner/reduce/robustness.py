@@ -96,8 +96,20 @@ def worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSettings)
     return pd.DataFrame(out)
 
 
+def flagged_note(flags: dict[tuple, str]) -> list[str]:
+    """R01's note naming the attacks with a flagged configuration (runner.reduce.attack_checks.flags_by_config)."""
+    by: dict[str, set[str]] = {}
+    for key, checks in flags.items():
+        by.setdefault(key[agg.ATTACK_KEYS.index("attack")], set()).update(checks.split(", "))
+    if not by:
+        return []
+    text = "; ".join(f"{vocab.ATTACK_DISPLAY.get(a, a)} ({', '.join(sorted(c))})"
+                     for a, c in sorted(by.items(), key=lambda kv: vocab.attack_rank(kv[0])))
+    return [f"Attack-failure flags on some configuration (R03): {text}. A failed attack lowers no worst case."]
+
+
 def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSettings,
-                     note: str) -> Table | None:
+                     note: str, flags: dict[tuple, str] | None = None) -> Table | None:
     """R01: rows (variants, dataset, gender), a column per attack (union over its sweep) and one over all."""
     wc = worst_case(rows, variants, settings)
     if wc.empty:
@@ -130,7 +142,7 @@ def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSet
                   "the column's scope (RobustBench's robust accuracy; a sample an attack repaired is not robust); "
                   "'all attacks' takes every configuration of every attack. Only samples attacked by every "
                   "configuration of the scope count ('samples' per seed). 'clean': clean accuracy of the same "
-                  "samples, the ceiling.", note])
+                  "samples, the ceiling.", note, *flagged_note(flags or {})])
 
 
 GENDERS = ("all", "male", "female")

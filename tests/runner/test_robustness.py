@@ -81,6 +81,11 @@ def test_table_layout() -> None:
     assert list(table.display.columns) == ["dataset", "gender", "clean", "FGSM", "BIM", "all attacks", "samples",
                                            "seeds"]
     assert table.display.iloc[0]["all attacks"].startswith("0.2500 [")
+    flags = {("emodb", "paper", "predicted", "compiled", "bim", '{"eps":0.5}'): "unchanged, gradient",
+             ("emodb", "paper", "predicted", "compiled", "fgsm", '{"eps":1.0}'): "non_monotone"}
+    flagged = table_worst_case(_rows(), [], StatsSettings(), "note", flags)
+    assert flagged is not None and flagged.notes[-1].startswith(
+        "Attack-failure flags on some configuration (R03): FGSM (non_monotone); BIM (gradient, unchanged).")
 
 
 def test_a_repaired_sample_is_not_robust() -> None:
