@@ -29,6 +29,7 @@ from .merge import load_run
 from .paper_compare import paper_results
 from .paper_report import comparison_tables
 from .render import Table, to_markdown, write_table
+from .robustness import label_paper_metric
 from .rundata import RunData
 from .tables import (
     Summary,
@@ -144,8 +145,8 @@ def _sections(data: RunData, audio_limit: int) -> tuple[list[Table], list[Table]
                                                         dict[str, Any], list[Table]]:
     s = summarize(data)
     tables = build_tables(data, s)
-    compare = comparison_tables(data, s)
-    protocol = protocol_tables(s)
+    compare = label_paper_metric(comparison_tables(data, s))
+    protocol = label_paper_metric(protocol_tables(s))
     media = build_figures(data, s, data.paths.report_dir, audio_limit=audio_limit)
     beyond = beyond_tables(data, s)
     media += beyond_figures(data, s, beyond, data.paths.report_dir / "figures")
@@ -165,7 +166,7 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     if not s.best.empty:
         out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
     out += [table_pooled(s.train), table_training(s.train_runs, epoch_caps(data.plan("train")))]
-    return [t for t in out if t is not None]
+    return label_paper_metric([t for t in out if t is not None])
 
 
 def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) -> Path:
