@@ -26,7 +26,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..specs import CorpusSpec, DataSpec
 from ..vocab import BUILTIN_CORPORA, Emotion, Gender
-from .base import Corpus, CorpusLoader, check_audio
+from .base import Corpus, CorpusLoader, check_audio, link_problem
 
 REQUIRED = ("path", "emotion")
 OPTIONAL = ("speaker", "gender", "language", "split", "fold")
@@ -306,10 +306,13 @@ class ManifestLoader(CorpusLoader):
                 meta[FOLD_COLUMN] = row["fold"]
             yield row["path"], meta
 
-    def check(self, path: Path, meta: dict[str, Any]) -> tuple[float, str | None]:
+    def check(self, root: Path, rel: str, meta: dict[str, Any], *, audio: bool = True) -> tuple[float, str | None]:
         where = f"{self.manifest.file} line {meta[LINE_COLUMN]}"
-        if not path.is_file():
-            return 0.0, f"{where}: no such file {path}"
+        path = root / rel
+        refused = link_problem(root, rel, self.follow_symlinks) or \
+            (None if path.is_file() else f"no such file {path}")
+        if refused or not audio:
+            return (0.0 if refused else float("nan")), f"{where}: {refused}" if refused else None
         facts = BUILTIN_CORPORA.get(self.name)  # a built-in corpus keeps its rate check; any other: any rate
         duration, reason = check_audio(path, facts.sample_rate if facts else None)
         return duration, f"{where}: {reason}" if reason else None
