@@ -30,8 +30,8 @@ REJECTED_COLUMNS = ("dataset", "path", "reason")
 # Below this a file cannot give one trim frame worth of speech; below SILENCE_PEAK it is digital silence.
 MIN_DURATION_S = 0.1
 SILENCE_PEAK = 1e-4
-# Float WAVs may overshoot full scale by a rounding step; far beyond it the file was written unnormalised (a peak
-# of 8 shifts every log-Mel by 18 dB, one of 1000 by 60 dB) and would be kept silently wrong.
+# Float WAVs may overshoot full scale by a rounding step; far beyond it the file was written unnormalised and would
+# be kept silently wrong (issue 23's campaign saw such a file kept with its features shifted by 60 dB).
 MAX_PEAK = 1.0 + 1e-3
 PERMISSION_DENIED = "permission denied"
 
