@@ -292,7 +292,9 @@ class ManifestLoader(CorpusLoader):
         return self._manifest
 
     def list_files(self, root: Path) -> list[Path]:
-        return [root / p for p in sorted(self.manifest.table["path"])]
+        # A row under a folder that cannot be searched is left out (the store's fingerprint would stat it and
+        # raise); `check` rejects it as 'permission denied'.
+        return [p for p in (root / r for r in sorted(self.manifest.table["path"])) if _searchable(p)]
 
     def candidates(self, root: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
         m = self.manifest
@@ -320,6 +322,15 @@ class ManifestLoader(CorpusLoader):
     def fingerprint_extra(self) -> bytes:
         opts = json.dumps({"labels": self.spec.labels, "language": self.spec.language}, sort_keys=True)
         return hashlib.sha256(self.manifest.file.read_bytes()).digest() + opts.encode()
+
+
+def _searchable(path: Path) -> bool:
+    """False when the folder holding `path` may not be searched (stat raises PermissionError)."""
+    try:
+        path.exists()
+    except PermissionError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- export

@@ -3,11 +3,12 @@ beyond full scale, stereo channels that cancel on downmix, and symlinks leaving 
 with their reason, by the built-in loaders and manifest corpora alike, and counted by `describe`.
 
 Permissions: the tests run as root (here and in CI), and root ignores chmod 000. The `deny` fixture therefore
-chmods the path AND, only when running as root, wraps the two calls the loader reads through (`os.scandir`, what
-`os.walk` lists a folder with; `os.open`, how a file is probed) to raise the PermissionError a non-root user gets
-for that path. Under a non-root uid the kernel refuses by itself and the wrappers never fire. On the old code the
-same seam reproduces the campaign's finding: `Path.rglob` also lists folders with `os.scandir` and swallowed the
-error ("0 rejected", the actor gone).
+chmods the path AND, only when running as root, wraps the calls the loader reads through (`os.scandir`, what
+`os.walk` lists a folder with; `os.open`, how a file is probed; `os.stat`/`os.lstat` of a path inside a denied
+folder) to raise the PermissionError a non-root user gets. Under a non-root uid the kernel refuses by itself and
+the wrappers never fire. On the old code the same seam reproduces the campaign's finding: `Path.rglob` also lists
+folders with `os.scandir` and swallowed the error ("0 rejected", the actor gone). (Running the check under
+another uid was the alternative; here the interpreter lives under /root, which no other user may enter.)
 """
 
 from __future__ import annotations
@@ -46,10 +47,14 @@ def _wav(path: Path, sr: int = 16000, *, amp: float = 0.3, stereo_sign: float | 
 def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
     """deny(path): make a folder or file unreadable as chmod 000 does for a non-root user (see the docstring)."""
     denied: set[str] = set()
-    real_scandir, real_open = os.scandir, os.open
+    real_scandir, real_open, real_stat, real_lstat = os.scandir, os.open, os.stat, os.lstat
 
-    def refuse(path: object) -> None:
-        if os.geteuid() == 0 and isinstance(path, str | os.PathLike) and os.path.abspath(path) in denied:
+    def refuse(path: object, *, itself: bool = True) -> None:
+        """Refuse reading a denied path itself (`itself`) or anything inside a denied folder (no search right)."""
+        if os.geteuid() != 0 or not isinstance(path, str | os.PathLike):
+            return
+        p = os.path.abspath(path)
+        if (itself and p in denied) or any(str(parent) in denied for parent in Path(p).parents):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
 
     def scandir(path: str | os.PathLike[str] = ".") -> object:
@@ -60,8 +65,16 @@ def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
         refuse(path)
         return real_open(path, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr(os, "scandir", scandir)
-    monkeypatch.setattr(os, "open", open_)
+    def stat(path: str | os.PathLike[str], **kw: object) -> os.stat_result:
+        refuse(path, itself=False)
+        return real_stat(path, **kw)  # type: ignore[arg-type]
+
+    def lstat(path: str | os.PathLike[str], **kw: object) -> os.stat_result:
+        refuse(path, itself=False)
+        return real_lstat(path, **kw)  # type: ignore[arg-type]
+
+    for name, wrapper in (("scandir", scandir), ("open", open_), ("stat", stat), ("lstat", lstat)):
+        monkeypatch.setattr(os, name, wrapper)
 
     def make(path: Path) -> None:
         path.chmod(0)
@@ -89,6 +102,24 @@ def test_unreadable_speaker_folder_is_rejected_not_dropped(tmp_path: Path, deny:
     d = describe("ravdess", root, cache_dir=tmp_path / "cache")
     assert d["rejected"] == [{"path": "Actor_03", "reason": "permission denied"}]
     assert d["rejected_by_reason"] == {"permission denied": 1}
+
+
+def test_manifest_rows_in_an_unreadable_folder_are_rejected(tmp_path: Path, deny: Callable[[Path], None]) -> None:
+    """The manifest route: the store's fingerprint and the loader both stat each row; neither may raise."""
+    root = tmp_path / "ravdess"
+    rows = [f"Actor_{a:02d}/03-01-{e:02d}-01-01-01-{a:02d}.wav" for a in (1, 2) for e in (1, 5)]
+    for rel in rows:
+        _wav(root / rel, 48000)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,emotion\n" + "".join(f"{p},{'anger' if i % 2 else 'neutral'}\n"
+                                                   for i, p in enumerate(rows)), encoding="utf-8")
+    spec = CorpusSpec(name="mine", root=str(root), manifest=str(manifest))
+    deny(root / "Actor_02")
+    assert len(fingerprint(spec, root)) == 64
+    corpus = ManifestLoader(spec).load(root)
+    assert list(corpus.files["path"]) == rows[:2]
+    assert _reasons(corpus) == {rows[2]: f"{manifest} line 4: permission denied",
+                                rows[3]: f"{manifest} line 5: permission denied"}
 
 
 def test_unreadable_file_says_permission_denied(tmp_path: Path, deny: Callable[[Path], None]) -> None:
