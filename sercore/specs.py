@@ -15,9 +15,11 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -147,6 +149,17 @@ class ModelSpec(Spec):
     dropout: float = Field(default=0.3, ge=0, lt=1)
     lstm_dropout: float = Field(default=0.2, ge=0, lt=1)
     lstm_units: int = Field(default=256, ge=1)
+    # What the last Dense emits: `softmax` probabilities (the paper) or raw `logits` (no softmax: training uses
+    # from_logits cross-entropy, attacks take gradients of the logits; docs/models.md).
+    output: Literal["softmax", "logits"] = "softmax"
+
+    @model_serializer(mode="wrap")
+    def _omit_default_output(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The paper's `softmax` stays out of the JSON, so ids of specs made before `output` existed hold."""
+        data: dict[str, Any] = handler(self)
+        if self.output == "softmax":
+            data.pop("output", None)
+        return data
 
 
 class TrainSettings(Spec):
@@ -197,6 +210,12 @@ class TuneJob(Spec):
     lstm_dropout: tuple[float, ...] = (0.0, 0.2, 0.4)
     learning_rate: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
     batch_size: tuple[int, ...] = (8, 16, 32, 64, 128)
+
+    @model_validator(mode="after")
+    def _softmax_only(self) -> TuneJob:
+        if self.model.output != "softmax":
+            raise ValueError(f"model.output: tuning supports the paper's softmax head only (got {self.model.output!r})")
+        return self
 
 
 class AttackJob(Spec):
