@@ -114,3 +114,24 @@ def test_logits_estimator_takes_gradients_of_the_logits(compiled: bool) -> None:
     assert close(tape.gradient(ce, xt).numpy(), est.loss_gradient(x, np.eye(3, dtype=np.float32)[labels]))
     assert close(tape.gradient(logit, xt).numpy(), est.class_gradient(x, label=2)[:, 0])
     assert close(z.numpy(), est.predict(x))
+
+
+def test_saturated_softmax_hides_class_gradients_that_logits_keep() -> None:
+    """Why the logits mode exists: scale the toy's head x40 (every p_true rounds to 1) and DeepFool/C&W/JSMA's
+    class gradients vanish through the softmax but not through the logits."""
+    import keras
+
+    from tests.sercore.attack_fixtures import logits_twin
+
+    data, model = toy()
+    hot = keras.models.clone_model(model)
+    hot.set_weights(model.get_weights())
+    w, b = hot.layers[-1].get_weights()
+    hot.layers[-1].set_weights([w * 40, b * 40])
+    x, y = data.x_test, data.y_test
+    zero = {}
+    for output, m in (("softmax", hot), ("logits", logits_twin(hot))):
+        est = make_classifier(m, 3, data.clip_values, max_batch=32, jit_compile=False, from_logits=output == "logits")
+        g = est.class_gradient(x, label=y).reshape(len(x), -1)
+        zero[output] = int((np.abs(g).max(axis=1) == 0).sum())
+    assert zero == {"softmax": len(x), "logits": 0}
