@@ -194,7 +194,8 @@ def test_cli_job_uses_table_20() -> None:
     job = train.cli_job(parser.parse_args(["train", "emovo", "/data/emovo", "--epochs", "5", "--width", "0.5"]))
     assert (job.model.dropout, job.model.lstm_dropout) == (0.3, 0.0)
     assert (job.train.learning_rate, job.train.batch_size, job.train.epochs) == (1e-4, 8, 5)
-    assert job.data.corpus.root == "/data/emovo" and job.model.width == 0.5
+    assert job.data.corpus.root == "/data/emovo" and job.model.width == 0.5 and job.model.output == "softmax"
+    assert train.cli_job(parser.parse_args(["train", "synthetic", "--output", "logits"])).model.output == "logits"
     job = train.cli_job(parser.parse_args(["train", "emodb", "/data/emodb", "--protocol", "clean", "--folds", "5",
                                            "--fold", "3", "--monitor", "val_accuracy", "--patience", "4"]))
     assert (job.data.folds, job.data.fold, job.train.monitor, job.train.early_stopping_patience) == \
