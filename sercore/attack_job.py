@@ -105,13 +105,15 @@ def gradient_flags(grads: np.ndarray) -> np.ndarray:
     return flags.astype(str)
 
 
-def model_checks(estimator: Any, x: np.ndarray, y: np.ndarray, p_clean: np.ndarray) -> dict:
+def model_checks(estimator: Any, x: np.ndarray, y: np.ndarray, p_clean: np.ndarray,
+                 p_again: np.ndarray | None = None) -> dict:
     """Reliability columns (beyond the paper; runner/reduce/attack_checks.py reads them): `grad_flag`, the loss
     gradient at the clean input for the labels the attack uses (one batched loss_gradient call: ART's
     loss_gradient_check does one call per sample), and `stochastic`, whether a second prediction of the clean input
-    differs from the first (a randomised model). Computed after the attack, so its random numbers are unchanged."""
+    differs from the first (a randomised model; `p_again`: that second prediction on p_clean's scale, else the
+    estimator's raw output). Computed after the attack, so its random numbers are unchanged."""
     grads = estimator.loss_gradient(x, y)
-    again = estimator.predict(x)
+    again = estimator.predict(x) if p_again is None else p_again
     return {"grad_flag": gradient_flags(grads),
             "stochastic": ~np.isclose(again, p_clean, rtol=1e-4, atol=1e-6).all(axis=1)}
 
@@ -129,6 +131,7 @@ def job_columns(job: AttackJob) -> dict[str, Any]:
         "seed": data.seed,
         "split_seed": data.effective_split_seed,
         "arch": job.target.model.arch,
+        "model_output": job.target.model.output,  # "softmax": the attack's gradients were of probabilities
         "model_id": job.target.job_id,
         "slice": job.slice,
         "slices": job.slices,
@@ -146,24 +149,32 @@ class _Attacker:
 
         self.job = job
         compiled = job.estimator == "compiled"
+        logits = job.target.model.output == "logits"  # the estimator, and every gradient attack, take the logits
         self.estimator = _shared(
-            ("estimator", id(model), n_classes, tuple(clip), compiled, job.batch_size),
-            lambda: make_classifier(model, n_classes, clip, compiled=compiled, max_batch=job.batch_size),
+            ("estimator", id(model), n_classes, tuple(clip), compiled, job.batch_size, logits),
+            lambda: make_classifier(model, n_classes, clip, compiled=compiled, max_batch=job.batch_size,
+                                    from_logits=logits),
         )
         self.attack = attack_info(job.attack).build(self.estimator, job.params, job.batch_size)
 
     def run(self, x: np.ndarray, y_true: np.ndarray, chunk: int) -> tuple[np.ndarray, dict, float]:
         seed_everything(chunk_seed(self.job.target.data.seed, chunk))
         n_classes = self.estimator.nb_classes
-        p_clean = self.estimator.predict(x)
+        p_clean = self._proba(x)
         y = None if self.job.labels == "predicted" else np.eye(n_classes, dtype=np.float32)[y_true]
         t0 = time.perf_counter()
         x_adv = self.attack.generate(x, y=y)
         generate_s = time.perf_counter() - t0
         x_adv = np.asarray(x_adv, dtype=np.float32)
-        cols = sample_rows(x, x_adv, y_true, p_clean, self.estimator.predict(x_adv))
+        cols = sample_rows(x, x_adv, y_true, p_clean, self._proba(x_adv))
         y_used = np.eye(n_classes, dtype=np.float32)[p_clean.argmax(axis=1)] if y is None else y
-        return x_adv, cols | model_checks(self.estimator, x, y_used, p_clean), generate_s
+        return x_adv, cols | model_checks(self.estimator, x, y_used, p_clean, self._proba(x)), generate_s
+
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (the rows' loss uses them): the estimator's outputs, through softmax for logits."""
+        from .models import probabilities
+
+        return probabilities(self.estimator.predict(x), self.job.target.model.output)
 
 
 def _fresh_chunk_dir(chunk_dir: Path, job: AttackJob) -> None:
@@ -203,6 +214,7 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
     n_classes = len(data.classes)
     if int(model.output_shape[-1]) != n_classes:
         raise JobError(f"model has {model.output_shape[-1]} outputs but the data has {n_classes} classes")
+    check_head(model, job.target.model.output)
     meta = data.meta_test.reset_index(drop=True)
     gender = meta["gender"].astype(str).to_numpy()
     plan = chunk_plan(len(data.x_test), job)
@@ -319,6 +331,15 @@ def load_model(upstream: Path | None) -> keras.Model:
     if not path.exists():
         raise JobError(f"{path}: trained model not found (has the train job finished?)")
     return keras.models.load_model(path, compile=False)
+
+
+def check_head(model: keras.Model, output: str) -> None:
+    """The loaded model must emit what its spec says (softmax or logits): the estimator's loss depends on it."""
+    from .models import head_output
+
+    found = head_output(model)
+    if found is not None and found != output:
+        raise JobError(f"model.output: the spec says {output!r} but the trained model's head emits {found!r}")
 
 
 def check_scaler(upstream: Path, data: Prepared) -> None:

@@ -200,12 +200,16 @@ def make_classifier(
     compiled: bool = True,
     max_batch: int = 256,
     jit_compile: bool | None = None,
+    from_logits: bool = False,
 ) -> TensorFlowV2Classifier:
-    """The paper's wrapper (sparse cross-entropy on the softmax output, clip values, channels last), stock or ours."""
+    """The paper's wrapper (sparse cross-entropy on the softmax output, clip values, channels last), stock or ours.
+
+    `from_logits`: the model emits logits (ModelSpec.output == "logits"); the loss takes them as such, and every
+    gradient (loss, class) and `predict` is then of the logits, what C&W and DeepFool are defined on."""
     kwargs: dict[str, Any] = {
         "nb_classes": nb_classes,
         "input_shape": tuple(model.input_shape[1:]),
-        "loss_object": tf.keras.losses.SparseCategoricalCrossentropy(),
+        "loss_object": tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
         "clip_values": (float(clip_values[0]), float(clip_values[1])),
         "channels_first": False,
     }

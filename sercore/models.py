@@ -2,7 +2,9 @@
 
 Every model reads a (261, 128, 1) log-Mel segment, cuts it into 9 time blocks of 29 frames, runs the same small
 CNN on each block (TimeDistributed layers, one per Keras layer: ART's KerasClassifier breaks on nested models,
-ART #2706), flattens each block and feeds the 9 vectors to an LSTM, then a softmax Dense.
+ART #2706), flattens each block and feeds the 9 vectors to an LSTM, then a softmax Dense (the paper), or under
+`ModelSpec.output == "logits"` a linear Dense whose raw logits training and the attacks use (`probabilities` turns
+them into what the tables store).
 
 Parameter counts for 5 classes (asserted in tests/sercore/test_models.py):
 m0 43,652; m1 63,683; m2 63,755; m3 64,900; m4 106,763; m5 133,316; m6 184,068; final 3,960,389.
@@ -13,7 +15,9 @@ and 63,755 (BiLSTM 3 = 2 x 20,016; LSTM 6 = 40,104, both over the 1,664-wide fla
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from .errors import ConfigError
 from .specs import ModelSpec
@@ -148,8 +152,28 @@ def build_model(spec: ModelSpec, n_classes: int, *, lstm_units: int | None = Non
         x = layers.Dropout(arch.dropout, name="dropout")(x)
     lstm = layers.LSTM(units, dropout=arch.lstm_dropout, name="lstm")
     x = layers.Bidirectional(lstm, name="bilstm")(x) if arch.bidirectional else lstm(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="classes")(x)
+    head = "softmax" if spec.output == "softmax" else None  # None: linear, the logits
+    outputs = layers.Dense(n_classes, activation=head, name="classes")(x)
     return keras.Model(inputs, outputs, name=spec.arch)
+
+
+def head_output(model: keras.Model) -> Literal["softmax", "logits"] | None:
+    """What a (loaded) model emits, read off its last layer: softmax, logits (a linear activation), or None when
+    the last layer has some other or no activation (a wrapped or hand-made model: nothing to check)."""
+    name = getattr(getattr(model.layers[-1], "activation", None), "__name__", None)
+    if name == "softmax":
+        return "softmax"
+    return "logits" if name == "linear" else None
+
+
+def probabilities(out: np.ndarray, output: str) -> np.ndarray:
+    """Class probabilities from a model's outputs: softmax outputs as they are, logits through a stable softmax."""
+    out = np.asarray(out)
+    if output == "softmax":
+        return out
+    z = out.astype(np.float64) - out.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(out.dtype)
 
 
 def parameter_counts(n_classes: int = 5, width: float = 1.0) -> dict[str, int]:

@@ -59,6 +59,10 @@ class Spec(StrictNumbers):
         for name in self.LATE_FIELDS:
             if getattr(self, name) == type(self).model_fields[name].default:
                 data.pop(name, None)
+        return self._trim(data)
+
+    def _trim(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Subclass hook: more keys to leave out of the JSON (pydantic takes one model serializer per class: this)."""
         return data
 
     def canonical_json(self) -> str:
@@ -139,12 +143,9 @@ class CorpusSpec(Spec):
             raise ValueError("the synthetic corpus is generated; a manifest corpus needs another name")
         return self
 
-    @model_serializer(mode="wrap")
-    def _drop_unset_manifest_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Pydantic applies one model serializer per class (this one), so the base's late-field rule is repeated.
-        data: dict[str, Any] = handler(self)
-        late = {k for k in self.LATE_FIELDS if getattr(self, k) == type(self).model_fields[k].default}
-        return {k: v for k, v in data.items() if (k not in MANIFEST_KEYS or v is not None) and k not in late}
+    def _trim(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Manifest keys stay out of the JSON while unset, so built-in corpora keep their ids."""
+        return {k: v for k, v in data.items() if k not in MANIFEST_KEYS or v is not None}
 
     @property
     def kept_emotions(self) -> tuple[str, ...]:
@@ -238,6 +239,10 @@ class ModelSpec(Spec):
     dropout: float = Field(default=0.3, ge=0, lt=1)
     lstm_dropout: float = Field(default=0.2, ge=0, lt=1)
     lstm_units: int = Field(default=256, ge=1)
+    # What the last Dense emits: `softmax` probabilities (the paper) or raw `logits` (no softmax: training uses
+    # from_logits cross-entropy, attacks take gradients of the logits; docs/models.md).
+    output: Literal["softmax", "logits"] = "softmax"
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"output"})  # softmax stays out of the JSON: old ids hold
 
 
 class TrainSettings(Spec):
@@ -288,6 +293,12 @@ class TuneJob(Spec):
     lstm_dropout: tuple[float, ...] = (0.0, 0.2, 0.4)
     learning_rate: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
     batch_size: tuple[int, ...] = (8, 16, 32, 64, 128)
+
+    @model_validator(mode="after")
+    def _softmax_only(self) -> TuneJob:
+        if self.model.output != "softmax":
+            raise ValueError(f"model.output: tuning supports the paper's softmax head only (got {self.model.output!r})")
+        return self
 
 
 # Attacks that run on the waveform: the gradient ones and the decision-based ones. JSMA and PixelAttack change

@@ -3,8 +3,10 @@
 One `TrainJob` covers the normalisation study (paper Table 1), the architecture study (Table 2) and the final
 models (Table 3): they differ only in their spec. Training follows the paper's code: Adam, categorical
 cross-entropy, EarlyStopping(val_loss, patience 10, best weights restored), ReduceLROnPlateau(val_loss, x0.1,
-patience 6, min_delta 1e-4). Keras BackupAndRestore in `workdir/backup` lets a requeued job resume at its last
-finished epoch (EarlyStopping's counter and best weights restart there: a resumed run may stop later).
+patience 6, min_delta 1e-4). Under `model.output: logits` the loss takes the logits (from_logits) and everything
+stored (predictions, test loss) uses their softmax. Keras BackupAndRestore in `workdir/backup` lets a requeued
+job resume at its last finished epoch (EarlyStopping's counter and best weights restart there: a resumed run
+may stop later).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from . import io
 from .env import JobEnv, seed_everything
 from .errors import ConfigError, JobError
 from .metrics import accuracy_by_gender, composition, confusion_matrix
-from .models import architecture, build_model
+from .models import architecture, build_model, probabilities
 from .specs import ARCHS, TrainJob, TrainSettings
 
 if TYPE_CHECKING:
@@ -72,12 +74,16 @@ def check_prepared(data: Prepared) -> None:
             raise JobError(f"{split} split: labels outside 0..{n - 1}: classes mismatch ({list(data.classes)})")
 
 
-def compile_model(model: keras.Model, settings: TrainSettings, n_train: int | None = None) -> keras.Model:
+def compile_model(model: keras.Model, settings: TrainSettings, n_train: int | None = None,
+                  output: str = "softmax") -> keras.Model:
+    """Adam on categorical cross-entropy; on the logits (from_logits) when the head has no softmax."""
     import keras
 
+    loss = ("categorical_crossentropy" if output == "softmax"
+            else keras.losses.CategoricalCrossentropy(from_logits=True))
     model.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
-        loss="categorical_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
         jit_compile=resolve_jit(settings.jit_compile, settings.deterministic,
                                 None if n_train is None else n_train * settings.epochs),
@@ -234,6 +240,7 @@ def job_row(job: TrainJob) -> dict[str, Any]:
         "folds": job.data.folds,
         "fold": job.data.fold if job.data.folds is not None else None,
         "monitor": job.train.monitor,
+        "model_output": job.model.output,
     }
 
 
@@ -256,13 +263,14 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
     """The body of `run_train` once the data is in memory (tests feed it arrays directly)."""
     check_prepared(data)
     seed_everything(job.data.seed, job.train.deterministic)
-    model = compile_model(build_model(job.model, len(data.classes)), job.train, n_train=len(data.x_train))
+    model = compile_model(build_model(job.model, len(data.classes)), job.train, n_train=len(data.x_train),
+                          output=job.model.output)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     hist = fit(model, data, job.train, workdir)
     train_s = time.perf_counter() - t0
-    proba = model.predict(data.x_test, batch_size=256, verbose=0)
+    proba = probabilities(model.predict(data.x_test, batch_size=256, verbose=0), job.model.output)
 
     save_model(model, workdir / "model.keras")
     io.write_text(workdir / "history.csv", hist.to_csv(index=False))

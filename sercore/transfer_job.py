@@ -13,7 +13,8 @@ goes back to the common, un-standardised space and forward into the target's:
 values already bounded x_adv. `norm_max_global` is excluded (its scale is fitted per split; TransferJob refuses
 it). Each row also says whether the target trained on the sample's recording (`target_seen`: the recording
 has a segment in the target's training or validation rows): under the paper's protocol most have, which
-flatters transfer onto paper-protocol targets.
+flatters transfer onto paper-protocol targets. Source and target may differ in `model.output` (softmax or
+logits): the deltas are inputs and the target is scored by its argmax, which a softmax does not change.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def to_target(x_norm: np.ndarray, delta: np.ndarray | None, source: tuple, targe
 
 
 def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """Predicted classes: the argmax, the same for a softmax head and for logits (so either side may be either)."""
     return np.concatenate([np.asarray(model(x[i:i + BATCH], training=False)).argmax(axis=1)
                            for i in range(0, len(x), BATCH)]) if len(x) else np.zeros(0, np.int64)
 
@@ -99,7 +101,7 @@ def _model_cols(prefix: str, job: TrainJob) -> dict:
     d = job.data
     return {f"{prefix}_model_id": job.job_id, f"{prefix}_study": job.study, f"{prefix}_arch": job.model.arch,
             f"{prefix}_protocol": d.protocol, f"{prefix}_seed": d.seed, f"{prefix}_normalization": d.normalization,
-            f"{prefix}_standardize": d.standardize}
+            f"{prefix}_standardize": d.standardize, f"{prefix}_output": job.model.output}
 
 
 def transfer_rows(job: TransferJob, model: keras.Model, store, inputs: dict[str, Path],

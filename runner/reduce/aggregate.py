@@ -12,12 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from sercore.specs import AttackJob, DataSpec, FeaturesJob, TrainJob, TuneJob
+from sercore.specs import AttackJob, DataSpec, FeaturesJob, ModelSpec, TrainJob, TuneJob
 
 from ..planned import PlannedJob
 
-ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "attack", "params"]
-TRAIN_KEYS = ["study", "dataset", "protocol", "arch", "normalization", "standardize", "width"]
+ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "model_output", "attack", "params"]
+TRAIN_KEYS = ["study", "dataset", "protocol", "arch", "normalization", "standardize", "width", "model_output"]
 TUNE_KEYS = ["dataset", "protocol", "stage"]
 ATTACK_METRICS = ["clean_accuracy", "clean_accuracy_male", "clean_accuracy_female",
                   "accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation",
@@ -25,7 +25,8 @@ ATTACK_METRICS = ["clean_accuracy", "clean_accuracy_male", "clean_accuracy_femal
 # The paper's attack setting (the spec defaults), and what rows from before a column existed are taken to have:
 # read from the spec classes so no default is restated here.
 PAPER_SETTING = {k: AttackJob.model_fields[k].default for k in ("labels", "estimator")}
-ROW_DEFAULTS = {**PAPER_SETTING, **{k: DataSpec.model_fields[k].default for k in ("protocol", "seed")}}
+ROW_DEFAULTS = {**PAPER_SETTING, **{k: DataSpec.model_fields[k].default for k in ("protocol", "seed")},
+                "model_output": ModelSpec.model_fields["output"].default}
 
 
 def canonical_params(params: Any) -> str:
@@ -45,14 +46,14 @@ def plan_keys(stage: str, plan: list[PlannedJob], status: pd.DataFrame) -> pd.Da
         if isinstance(spec, AttackJob):
             data = spec.target.data
             row = {"dataset": data.corpus.name, "protocol": data.protocol, "labels": spec.labels,
-                   "estimator": spec.estimator, "attack": spec.attack,
+                   "estimator": spec.estimator, "model_output": spec.target.model.output, "attack": spec.attack,
                    "params": canonical_params(spec.model_dump(mode="json", include={"params"})["params"]),
                    "seed": data.seed}
         elif isinstance(spec, TrainJob):
             data, model = spec.data, spec.model
             row = {"study": spec.study, "dataset": data.corpus.name, "protocol": data.protocol, "arch": model.arch,
                    "normalization": data.normalization, "standardize": data.standardize, "width": model.width,
-                   "seed": data.seed}
+                   "model_output": model.output, "seed": data.seed}
         elif isinstance(spec, TuneJob):
             data = spec.data
             row = {"dataset": data.corpus.name, "protocol": data.protocol, "stage": spec.stage, "seed": data.seed}

@@ -32,7 +32,7 @@ from sercore import vocab
 from . import aggregate as agg
 from .render import Table
 
-MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "seed"]
+MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "model_output", "seed"]
 CELL_KEYS = [*agg.ATTACK_KEYS, "seed"]
 FLAG_COLUMNS = [*CELL_KEYS, "check", "reason"]
 # A cell is "unchanged" when more than this share of its samples was not perturbed at all.

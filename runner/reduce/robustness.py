@@ -30,7 +30,7 @@ from sercore.stats import StatsSettings, mean_ci
 from . import aggregate as agg
 from .render import Table
 
-MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "seed"]
+MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "model_output", "seed"]
 ALL = "all attacks"
 PAPER_METRIC = "paper metric (accuracy under attack vs true labels, labels=predicted)"
 

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
+from sercore.specs import ModelSpec
+
 from ..paths import RunPaths
 from ..planned import PlannedJob
 
 STATUS_COLUMNS = ["job_id", "stage", "status", "reason"]
 WAVEFORM = "waveform"  # AttackJob.domain of attacks on the sound
+MODEL_STAGES = ("train", "norm_study", "arch_study", "attack")  # rows that carry the model's head (`model_output`)
 
 
 @dataclass
@@ -51,6 +54,8 @@ class RunData:
         """A stage's rows; for `attack`, the spectrogram-domain ones (what the paper's tables are made of)."""
         res = self.stages.get(stage)
         df = res.frame if res is not None else pd.DataFrame()
+        if stage in MODEL_STAGES and not df.empty and "model_output" not in df:  # shards from before the column
+            df = df.assign(model_output=ModelSpec.model_fields["output"].default)
         return df[df["domain"] != WAVEFORM] if stage == "attack" and "domain" in df else df
 
     def waveform_frame(self) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from .render import INCOMPLETE, INCOMPLETE_NOTE, Table
 from .rundata import RunData
 
 ACC, PERT, TIME, LOSS = ".4f", (".4g", ".2g"), ".1f", ".4f"
-VARIANTS = ["protocol", "labels", "estimator"]
+VARIANTS = ["protocol", "labels", "estimator", "model_output"]
 
 
 @dataclass

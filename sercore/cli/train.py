@@ -26,6 +26,8 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--arch", choices=list(ARCHS), default="final")
     p.add_argument("--epochs", type=int, default=TrainSettings().epochs, help="maximum epochs (default 100)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (1.0 = paper)")
+    p.add_argument("--output", choices=["softmax", "logits"], default="softmax",
+                   help="model head: softmax (paper) or logits (attacks take the logits; docs/models.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=None, help="default: the paper's tuned value (Table 20)")
     p.add_argument("--learning-rate", type=float, default=None, help="default: the paper's tuned value")
@@ -50,7 +52,8 @@ def cli_job(args: argparse.Namespace) -> TrainJob:
         study="final" if args.arch == "final" else "arch",
         data=DataSpec(corpus=CorpusSpec(name=args.corpus, root=root), protocol=args.protocol, seed=args.seed,
                       folds=args.folds, fold=args.fold, speaker_independent=args.speaker_independent),
-        model=ModelSpec(arch=args.arch, width=args.width, dropout=tuned.dropout, lstm_dropout=tuned.lstm_dropout),
+        model=ModelSpec(arch=args.arch, width=args.width, dropout=tuned.dropout, lstm_dropout=tuned.lstm_dropout,
+                        output=args.output),
         train=TrainSettings(
             epochs=args.epochs,
             batch_size=args.batch_size or tuned.batch_size,

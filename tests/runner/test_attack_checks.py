@@ -32,7 +32,8 @@ def _rows(outcomes: dict = HEALTHY, **extra: object) -> pd.DataFrame:
         y_clean = np.where(CLEAN_RIGHT, Y_TRUE, (Y_TRUE + 1) % 4)
         y_adv = np.where(np.asarray(robust, bool), Y_TRUE, (Y_TRUE + 2) % 4)
         frames.append(pd.DataFrame({"dataset": "emodb", "protocol": "paper", "labels": "predicted",
-                                    "estimator": "compiled", "seed": 0, "attack": attack, "params": params,
+                                    "estimator": "compiled",
+                                    "model_output": "softmax", "seed": 0, "attack": attack, "params": params,
                                     "sample": np.arange(N), "y_true": Y_TRUE, "y_clean": y_clean, "y_adv": y_adv,
                                     "gender": np.where(np.arange(N) % 2, "female", "male"), "l0": 10,
                                     "linf": 0.5, "grad_flag": "ok", "stochastic": False}))
@@ -112,7 +113,7 @@ def test_a_randomised_model() -> None:
     flags = attack_flags(rows)
     assert set(flags.check) == {"stochastic"} and len(flags) == len(HEALTHY)
     by = flags_by_config(flags)
-    assert by[("emodb", "paper", "predicted", "compiled", "pixel", '{"th":1}')] == "stochastic"
+    assert by[("emodb", "paper", "predicted", "compiled", "softmax", "pixel", '{"th":1}')] == "stochastic"
 
 
 def test_r03_lists_every_flag_with_its_reason() -> None:

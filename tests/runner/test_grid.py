@@ -137,7 +137,7 @@ def test_unknown_top_level_key(make_grid, tmp_path: Path) -> None:
 def test_unknown_nested_key_lists_valid_keys(make_grid, tmp_path: Path) -> None:
     (p,) = problems(make_grid(stages__train__model={"widht": 0.25}))
     assert p.endswith("stages.train.model.widht: unknown key (expected one of arch, dropout, lstm_dropout, "
-                      "lstm_units, width)")
+                      "lstm_units, output, width)")
 
 
 def test_unknown_stage_block_key(make_grid, tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def _rows(seed: int = 0, outcomes: dict = OUTCOMES, clean: list[int] | None = No
         right = np.ones(n, bool) if clean is None else np.asarray(clean[:n], bool)
         y_adv = np.where(np.asarray(correct, bool), y_true, (y_true + 1) % 3)
         frames.append(pd.DataFrame({"dataset": "emodb", "protocol": "paper", "labels": "predicted",
-                                    "estimator": "compiled", "seed": seed, "attack": attack, "params": params,
+                                    "estimator": "compiled",
+                                    "model_output": "softmax", "seed": seed, "attack": attack, "params": params,
                                     "sample": np.arange(n), "segment": np.arange(n) + 50, "y_true": y_true,
                                     "y_clean": np.where(right, y_true, (y_true + 2) % 3), "y_adv": y_adv,
                                     "gender": GENDER[:n], "correct": np.asarray(correct, float),
@@ -81,8 +82,8 @@ def test_table_layout() -> None:
     assert list(table.display.columns) == ["dataset", "gender", "clean", "FGSM", "BIM", "all attacks", "samples",
                                            "seeds"]
     assert table.display.iloc[0]["all attacks"].startswith("0.2500 [")
-    flags = {("emodb", "paper", "predicted", "compiled", "bim", '{"eps":0.5}'): "unchanged, gradient",
-             ("emodb", "paper", "predicted", "compiled", "fgsm", '{"eps":1.0}'): "non_monotone"}
+    flags = {("emodb", "paper", "predicted", "compiled", "softmax", "bim", '{"eps":0.5}'): "unchanged, gradient",
+             ("emodb", "paper", "predicted", "compiled", "softmax", "fgsm", '{"eps":1.0}'): "non_monotone"}
     flagged = table_worst_case(_rows(), [], StatsSettings(), "note", flags)
     assert flagged is not None and flagged.notes[-1].startswith(
         "Attack-failure flags on some configuration (R03): FGSM (non_monotone); BIM (gradient, unchanged).")
@@ -107,7 +108,7 @@ def test_r02_puts_robust_accuracy_beside_the_paper_metric() -> None:
     assert fgsm.broken == 1 and fgsm.n == 4 and fgsm.seeds == 1
     assert fgsm.robust_accuracy_lo <= 0.5 <= fgsm.robust_accuracy_hi
     assert cfg.loc[("fgsm", '{"eps":0.25}', "male"), "robust_accuracy"] == 0.0  # samples 0 (repaired), 2 (fooled)
-    flag_key = ("emodb", "paper", "predicted", "compiled", "bim", '{"eps":0.5}')
+    flag_key = ("emodb", "paper", "predicted", "compiled", "softmax", "bim", '{"eps":0.5}')
     table = table_robust_accuracy(rows, [], StatsSettings(), {flag_key: "above_clean"}, "note")
     assert table is not None and table.name == "R02_robust_accuracy"
     first = table.display.iloc[0]

@@ -80,7 +80,8 @@ def test_attack_metrics_follow_the_rows(reduced: tuple[RunData, Summary, dict[st
 
 
 def _configs(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
-    base = {"dataset": "emodb", "protocol": "paper", "labels": "predicted", "estimator": "compiled", "attack": "bim"}
+    base = {"dataset": "emodb", "protocol": "paper", "labels": "predicted", "estimator": "compiled",
+            "model_output": "softmax", "attack": "bim"}
     return pd.DataFrame([{**base, "params": json.dumps({"eps": e}), "accuracy_mean": a, "perturbation_mean": p}
                          for e, a, p in rows])
 

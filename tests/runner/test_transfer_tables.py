@@ -20,7 +20,8 @@ def _rows(source_seed: int, target_seed: int, correct: list[int], params: str = 
     y_adv = np.where(np.asarray(correct) == 1, y_true, (y_true + 1) % 3)
     model = {"study": "final", "arch": "final", "protocol": "paper", "normalization": "original", "standardize": True}
     return pd.DataFrame({"dataset": "emodb", "attack": "fgsm", "params": params, "labels": "predicted",
-                         "estimator": "compiled", "sample": np.arange(n), "y_true": y_true, "y_adv": y_adv,
+                         "estimator": "compiled",
+                         "model_output": "softmax", "sample": np.arange(n), "y_true": y_true, "y_adv": y_adv,
                          "y_adv_source": y_adv if source_seed == target_seed else y_true, "y_clean": y_true,
                          "target_seen": [True, False] * (n // 2), "self": source_seed == target_seed,
                          **{f"source_{k}": v for k, v in model.items()}, "source_seed": source_seed,
@@ -31,6 +32,7 @@ def test_matrix_cells_and_heatmap(tmp_path: Path) -> None:
     rows = pd.concat([_rows(0, 0, [0, 0, 0, 1]), _rows(0, 1, [1, 1, 0, 1]), _rows(1, 0, [1, 0, 0, 0]),
                       _rows(1, 1, [0, 0, 0, 0]), _rows(0, 1, [0, 0, 0, 0], '{"eps":0.25}')], ignore_index=True)
     best = pd.DataFrame([{"dataset": "emodb", "protocol": "paper", "labels": "predicted", "estimator": "compiled",
+                          "model_output": "softmax",
                           "attack": "fgsm", "params": BEST}])
     table = table_transfer(rows, best, StatsSettings())
     m = table.display.set_index("source")

@@ -81,6 +81,7 @@ def _clustered_rows(n_rec: int = 12, per: int = 20) -> pd.DataFrame:
                          "gender": np.where(rec % 2 == 0, "male", "female"), "correct": (rec % 3 == 0).astype(float),
                          "fooled": (rec % 3 != 0).astype(float), "clean_correct": 1.0, "perturbation": rec / 10.0})
     key = {"dataset": "emodb", "protocol": "paper", "labels": "predicted", "estimator": "compiled",
+           "model_output": "softmax",
            "attack": "fgsm", "params": "{}"}
     return pd.concat([rows.assign(seed=k, **key) for k in (0, 1)], ignore_index=True)
 

@@ -83,3 +83,21 @@ def toy() -> tuple[SimpleNamespace, object]:
     # A weak signal and few epochs keep the softmax off saturation, so C&W's probability gradients do not vanish.
     data = make_data(signal=0.6)
     return data, make_model(data, epochs=8)
+
+
+def logits_twin(model):
+    """The same network with a linear head (ModelSpec.output == "logits"): its softmax is `model`'s output."""
+    import keras
+    from keras import layers
+
+    head = model.layers[-1]
+    dense = layers.Dense(head.units, name="classes")
+    twin = keras.Model(model.inputs, dense(model.layers[-2].output))
+    dense.set_weights(head.get_weights())
+    return twin
+
+
+@functools.lru_cache(maxsize=1)
+def toy_logits() -> object:
+    """toy()'s model with its softmax removed (shares the trained weights; no second training)."""
+    return logits_twin(toy()[1])

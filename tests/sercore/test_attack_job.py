@@ -16,7 +16,7 @@ from sercore.attacks import ATTACKS, validate_params
 from sercore.env import JobEnv
 from sercore.errors import JobError
 from sercore.specs import AttackJob
-from tests.sercore.attack_fixtures import SHAPE, save_upstream, target_job, toy
+from tests.sercore.attack_fixtures import SHAPE, save_upstream, target_job, toy, toy_logits
 
 # Cheap settings for a 3-class toy model (the paper's values are the defaults; these only shorten the loops).
 CHEAP = {
@@ -253,3 +253,37 @@ def test_gradient_flags_name_the_first_problem() -> None:
     g[3, 1, 2] = np.inf
     g[4, 0, 0], g[4, 0, 1] = np.nan, np.inf
     assert gradient_flags(g).tolist() == ["ok", "zero", "nan", "inf", "nan"]
+
+
+def logits_job(attack: str, **kw) -> AttackJob:
+    from sercore.specs import ModelSpec
+
+    target = target_job().model_copy(update={"model": ModelSpec(output="logits")})
+    return AttackJob(target=target, attack=attack, **{"limit": 8, "chunk_size": 4, "batch_size": 8,
+                                                      "params": CHEAP[attack]} | kw)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "deepfool"])
+def test_attack_on_a_logits_model_says_so_and_stores_probabilities(tmp_path: Path, name: str) -> None:
+    data, model = toy()
+    rows = attack_prepared(logits_job(name), data, toy_logits(), tmp_path)
+    assert (rows["model_output"] == "logits").all()
+    assert (attack_prepared(job(name), data, model, tmp_path / "softmax")["model_output"] == "softmax").all()
+    # y_clean and the loss come from the softmax of the logits: the softmax twin's own numbers
+    soft = model.predict(data.x_test[:8], verbose=0)
+    assert (rows["y_clean"].to_numpy() == soft.argmax(axis=1)).all()
+    s = summarize(rows)
+    assert s["accuracy"] < s["clean"], s
+    ex = np.load(tmp_path / "examples.npz")  # the loss is -log of the softmax twin's probability of the truth
+    p_adv = model.predict(ex["adversarial"][..., None], verbose=0)[np.arange(len(ex["sample"])), ex["y_true"]]
+    got = rows.set_index("sample").loc[ex["sample"], "loss_adv"].to_numpy()
+    np.testing.assert_allclose(got, -np.log(np.clip(p_adv, 1e-7, 1.0)), rtol=1e-4, atol=1e-5)
+
+
+def test_spec_and_model_head_must_agree(tmp_path: Path) -> None:
+    data, model = toy()
+    with pytest.raises(JobError, match="model.output: the spec says 'logits' but the trained model's head emits "
+                                       "'softmax'"):
+        attack_prepared(logits_job("fgsm"), data, model, tmp_path / "a")
+    with pytest.raises(JobError, match="spec says 'softmax'"):
+        attack_prepared(job("fgsm"), data, toy_logits(), tmp_path / "b")

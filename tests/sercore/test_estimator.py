@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sercore.estimator import CompiledTensorFlowV2Classifier, make_classifier, pieces
-from tests.sercore.attack_fixtures import toy
+from tests.sercore.attack_fixtures import toy, toy_logits
 
 # float32 through differently fused graphs: relative to the largest entry of each result.
 RTOL = 1e-4
@@ -92,3 +92,46 @@ def test_paper_architecture_gradients_match_stock() -> None:
     assert close(stock.predict(x), ours.predict(x))
     assert close(stock.loss_gradient(x, y), ours.loss_gradient(x, y))
     assert close(stock.class_gradient(x, label=np.array([1, 2, 0])), ours.class_gradient(x, label=np.array([1, 2, 0])))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_logits_estimator_takes_gradients_of_the_logits(compiled: bool) -> None:
+    """Under output: logits, loss_gradient is the tape gradient of from_logits cross-entropy (mean over the batch),
+    class_gradient that of one logit, and predict the logits (no softmax anywhere)."""
+    import tensorflow as tf
+
+    data, _ = toy()
+    model = toy_logits()
+    est = make_classifier(model, 3, data.clip_values, compiled=compiled, max_batch=8, jit_compile=False,
+                          from_logits=True)
+    x, labels = data.x_test[:11], data.y_test[:11]
+    xt = tf.constant(x)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(xt)
+        z = model(xt, training=False)
+        ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, z))
+        logit = tf.reduce_sum(z[:, 2])
+    assert close(tape.gradient(ce, xt).numpy(), est.loss_gradient(x, np.eye(3, dtype=np.float32)[labels]))
+    assert close(tape.gradient(logit, xt).numpy(), est.class_gradient(x, label=2)[:, 0])
+    assert close(z.numpy(), est.predict(x))
+
+
+def test_saturated_softmax_hides_class_gradients_that_logits_keep() -> None:
+    """Why the logits mode exists: scale the toy's head x40 (every p_true rounds to 1) and DeepFool/C&W/JSMA's
+    class gradients vanish through the softmax but not through the logits."""
+    import keras
+
+    from tests.sercore.attack_fixtures import logits_twin
+
+    data, model = toy()
+    hot = keras.models.clone_model(model)
+    hot.set_weights(model.get_weights())
+    w, b = hot.layers[-1].get_weights()
+    hot.layers[-1].set_weights([w * 40, b * 40])
+    x, y = data.x_test, data.y_test
+    zero = {}
+    for output, m in (("softmax", hot), ("logits", logits_twin(hot))):
+        est = make_classifier(m, 3, data.clip_values, max_batch=32, jit_compile=False, from_logits=output == "logits")
+        g = est.class_gradient(x, label=y).reshape(len(x), -1)
+        zero[output] = int((np.abs(g).max(axis=1) == 0).sum())
+    assert zero == {"softmax": len(x), "logits": 0}

@@ -8,15 +8,18 @@ import pytest
 from sercore.attack_params import parse_params
 from sercore.attacks import ATTACKS
 from sercore.estimator import make_classifier
-from tests.sercore.attack_fixtures import toy
+from tests.sercore.attack_fixtures import toy, toy_logits
 
 pytestmark = pytest.mark.slow  # ~80 s in all on the loaded 2-core VM (trains the toy model, runs each attack twice)
 
 
-def adversarial(name: str, params: dict, compiled: bool, n: int = 11, max_batch: int = 8, art: bool = False) -> tuple:
-    """(x_adv, attack class name, estimator); `art` builds ART's own class even over the compiled estimator."""
+def adversarial(name: str, params: dict, compiled: bool, n: int = 11, max_batch: int = 8, art: bool = False,
+                logits: bool = False) -> tuple:
+    """(x_adv, attack class name, estimator); `art` builds ART's own class even over the compiled estimator;
+    `logits` attacks the toy model's logits twin through a from_logits estimator."""
     data, model = toy()
-    est = make_classifier(model, 3, data.clip_values, compiled=compiled, max_batch=max_batch, jit_compile=False)
+    est = make_classifier(toy_logits() if logits else model, 3, data.clip_values, compiled=compiled,
+                          max_batch=max_batch, jit_compile=False, from_logits=logits)
     params = parse_params(name, params)
     attack = ATTACKS[name].build(est, params, max_batch, fast=False if art else None)
     np.random.seed(7)
@@ -33,6 +36,15 @@ def test_compiled_bim_equals_art(params: dict) -> None:
     np.testing.assert_array_equal(ours, stock)
     assert est.evals["G"] == 11 * params["max_iter"]
     assert np.abs(ours - toy()[0].x_test[:11]).max() <= params["eps"] + 1e-6
+
+
+def test_compiled_bim_on_logits_equals_art() -> None:
+    """The compiled loop takes its loss from the estimator, so from_logits carries over: same steps as ART's."""
+    params = {"eps": 1.0, "max_iter": 6}
+    stock, _, _ = adversarial("bim", params, compiled=False, logits=True)
+    ours, ours_cls, _ = adversarial("bim", params, compiled=True, logits=True)
+    assert ours_cls == "CompiledBIM"
+    np.testing.assert_array_equal(ours, stock)
 
 
 def test_compiled_bim_falls_back_to_art_for_random_init() -> None:

@@ -100,3 +100,24 @@ def test_every_arch_runs_at_small_width(arch: str) -> None:
     proba = model.predict(x, verbose=0)
     assert proba.shape == (2, 4)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_logits_head_is_linear_and_its_softmax_is_a_distribution(tmp_path) -> None:
+    import keras
+
+    from sercore.models import head_output, probabilities
+
+    spec = ModelSpec(arch="m0", width=0.25)
+    logits = build_model(spec.model_copy(update={"output": "logits"}), 5)
+    assert logits.get_layer("classes").activation.__name__ == "linear"
+    assert head_output(logits) == "logits" and head_output(build_model(spec, 5)) == "softmax"
+    x = np.random.default_rng(0).normal(size=(3, 261, 128, 1)).astype("float32")
+    z = logits.predict(x, verbose=0)
+    assert not np.allclose(z.sum(axis=1), 1.0)  # raw logits, not probabilities
+    p = probabilities(z, "logits")
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(p, keras.ops.convert_to_numpy(keras.ops.softmax(z)), rtol=1e-5, atol=1e-7)
+    assert (p.argmax(axis=1) == z.argmax(axis=1)).all()
+    assert probabilities(p, "softmax") is p  # softmax outputs pass through untouched
+    logits.save(tmp_path / "m.keras")
+    assert head_output(keras.models.load_model(tmp_path / "m.keras", compile=False)) == "logits"

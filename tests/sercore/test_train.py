@@ -42,10 +42,10 @@ def toy() -> Prepared:
                        np.zeros((261, 128), np.float32), np.ones((261, 128), np.float32))
 
 
-def _job(seed: int = 0, epochs: int = 3, arch: str = "final") -> TrainJob:
+def _job(seed: int = 0, epochs: int = 3, arch: str = "final", output: str = "softmax") -> TrainJob:
     return TrainJob(
         data=DataSpec(corpus=CorpusSpec(name="synthetic"), seed=seed),
-        model=ModelSpec(arch=arch, width=0.125),
+        model=ModelSpec(arch=arch, width=0.125, output=output),  # type: ignore[arg-type]
         train=TrainSettings(epochs=epochs, batch_size=16, learning_rate=3e-3, jit_compile=False),
     )
 
@@ -131,6 +131,34 @@ def test_same_seed_same_predictions(toy: Prepared, tmp_path: Path, trained: tupl
     np.testing.assert_allclose(a.filter(like="p_"), b.filter(like="p_"), atol=1e-5)
 
 
+def test_logits_model_trains_from_logits_and_stores_probabilities(toy: Prepared, tmp_path: Path,
+                                                                 trained: tuple[dict, Path]) -> None:
+    """Same seed, same data: the from_logits model learns like the softmax one, and every stored probability
+    is the softmax of its logits."""
+    import keras
+
+    from sercore.models import head_output
+
+    soft_row, soft_dir = trained
+    row = train_prepared(_job(output="logits"), toy, tmp_path)
+    model = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    assert head_output(model) == "logits" and row["model_output"] == "logits" and soft_row["model_output"] == "softmax"
+    pred = pd.read_parquet(tmp_path / "predictions.parquet")
+    probs = pred[[f"p_{c}" for c in CLASSES]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    logits = model.predict(toy.x_test, verbose=0)
+    np.testing.assert_allclose(probs, keras.ops.convert_to_numpy(keras.ops.softmax(logits)), atol=1e-5)
+    np.testing.assert_array_equal(pred["y_pred"], logits.argmax(axis=1))
+    assert row["accuracy"] == pytest.approx((pred["y_pred"] == pred["y_true"]).mean())
+    assert 0.0 < row["loss"] < 10.0
+    # Keras trains a softmax head on the logits under it already (its cross-entropy unwraps a Softmax op in
+    # graph mode), so with the same seed both heads learn the same model: 1.2e-7 apart measured.
+    soft = pd.read_parquet(soft_dir / "predictions.parquet")
+    np.testing.assert_array_equal(soft["y_pred"], pred["y_pred"])
+    np.testing.assert_allclose(soft.filter(like="p_").to_numpy(), probs, atol=1e-3)
+    assert row["accuracy"] == soft_row["accuracy"]
+
+
 def test_bad_data_names_the_field(toy: Prepared, tmp_path: Path) -> None:
     with pytest.raises(JobError, match="test split is empty"):
         train_prepared(_job(), replace(toy, x_test=toy.x_test[:0], y_test=toy.y_test[:0]), tmp_path)
@@ -166,7 +194,8 @@ def test_cli_job_uses_table_20() -> None:
     job = train.cli_job(parser.parse_args(["train", "emovo", "/data/emovo", "--epochs", "5", "--width", "0.5"]))
     assert (job.model.dropout, job.model.lstm_dropout) == (0.3, 0.0)
     assert (job.train.learning_rate, job.train.batch_size, job.train.epochs) == (1e-4, 8, 5)
-    assert job.data.corpus.root == "/data/emovo" and job.model.width == 0.5
+    assert job.data.corpus.root == "/data/emovo" and job.model.width == 0.5 and job.model.output == "softmax"
+    assert train.cli_job(parser.parse_args(["train", "synthetic", "--output", "logits"])).model.output == "logits"
     job = train.cli_job(parser.parse_args(["train", "emodb", "/data/emodb", "--protocol", "clean", "--folds", "5",
                                            "--fold", "3", "--monitor", "val_accuracy", "--patience", "4"]))
     assert (job.data.folds, job.data.fold, job.train.monitor, job.train.early_stopping_patience) == \

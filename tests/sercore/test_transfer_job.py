@@ -15,7 +15,7 @@ from sercore import transfer_job as tj
 from sercore.attack_job import attack_prepared
 from sercore.specs import AttackJob, CorpusSpec, DataSpec, ModelSpec, TrainJob, TransferJob
 from sercore.splits import Split
-from tests.sercore.attack_fixtures import CLASSES, toy
+from tests.sercore.attack_fixtures import CLASSES, toy, toy_logits
 
 CORPUS = CorpusSpec(name="synthetic", emotions=CLASSES)
 
@@ -93,3 +93,29 @@ def test_missing_inputs_are_named(tmp_path: Path) -> None:
     job = TransferJob(attacks=(a,), target=_train(data={"seed": 1}))
     with pytest.raises(JobError, match=f"missing: source, {a.job_id}"):
         tj.run_transfer(job, tmp_path, JobEnv(cache_dir=tmp_path, upstream=tmp_path))
+
+
+def test_transfer_between_a_logits_and_a_softmax_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Examples crafted on the logits twin replay on the softmax model and back: the same weights under either
+    head give the same predicted classes, so each side's replay equals the other's own attack result."""
+    data, soft = toy()
+    n = 1000 + len(data.x_test)
+    x = np.zeros((n, *data.x_test.shape[1:3]), np.float32)
+    x[1000:] = data.x_test[..., 0]
+    meta = pd.DataFrame({"emotion": [CLASSES[i % 3] for i in range(n)], "recording": [f"r{i:04d}" for i in range(n)],
+                         "speaker": "s0", "gender": ["male", "female"] * (n // 2), "version": "original"})
+    meta.loc[1000:, "emotion"] = [CLASSES[k] for k in data.y_test]
+    monkeypatch.setattr(tj, "_splits", lambda spec, m, labels: Split(np.arange(0, 1000), np.arange(0, 0),
+                                                                     np.arange(1000, n)))
+    store, none = SimpleNamespace(meta=meta, x=x), (None, None, CLASSES)
+    jobs = {"softmax": _train(), "logits": _train(model=ModelSpec(output="logits"))}
+    models = {"softmax": soft, "logits": toy_logits()}
+    for src, tgt in (("logits", "softmax"), ("softmax", "logits")):
+        attack = AttackJob(target=jobs[src], attack="fgsm", params={"eps": 0.75}, limit=8, chunk_size=4,
+                           batch_size=8)
+        own = attack_prepared(attack, data, models[src], tmp_path / src)
+        rows = tj.transfer_rows(TransferJob(attacks=(attack,), target=jobs[tgt]), models[tgt], store,
+                                {attack.job_id: tmp_path / src}, none, none)
+        assert (rows.source_output == src).all() and (rows.target_output == tgt).all()
+        assert (rows.y_adv.to_numpy() == own.y_adv.to_numpy()).all()
+        assert (rows.y_clean.to_numpy() == own.y_clean.to_numpy()).all()
