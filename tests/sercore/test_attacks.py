@@ -19,7 +19,7 @@ def test_registry_names_are_the_contract() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_parameters_are_art_constructor_arguments(name: str) -> None:
     accepted = inspect.signature(ATTACKS[name].load().__init__).parameters
-    assert set(ATTACKS[name].params.model_fields) <= set(accepted)
+    assert set(ATTACKS[name].model_fields) <= set(accepted)
 
 
 def test_defaults_are_the_paper_values() -> None:
