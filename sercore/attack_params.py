@@ -204,9 +204,48 @@ class BoundaryParams(Params):
                 ("F", it * self.sample_size * 0.5, max(1, self.sample_size // 2))]
 
 
-# Every attack, in the report's order: the paper's (C&W L0 is left out, as in the paper: out of GPU memory there).
+class PgdParams(Params):
+    """Not in the paper: projected gradient descent (Madry et al.), BIM with an L-inf or L2 ball and random restarts,
+    the usual first-order reference attack. Defaults: BIM's (eps 0.25, eps_step 0.1, max_iter 100), no restart."""
+
+    attack, display, art_class = "pgd", "PGD", f"{_EVASION}.ProjectedGradientDescent"
+    paper = f"{_ARXIV}1706.06083"
+    stochastic = True  # random starts (num_random_init > 0) draw from numpy's RNG
+
+    norm: Annotated[str | float, BeforeValidator(lp_norm)] = "inf"
+    eps: Real = Field(0.25, gt=0)
+    eps_step: Real = Field(0.1, gt=0)
+    max_iter: Int = Field(100, ge=1)
+    targeted: Untargeted = False
+    num_random_init: Int = Field(0, ge=0)  # random restarts; 0 = one run from the input itself
+    random_eps: bool = Field(False, strict=True)
+
+    @field_validator("norm")
+    @classmethod
+    def _inf_or_2(cls, v: str | float) -> str | float:
+        if v not in ("inf", 2.0):  # ART projects other p-norms by rescaling only (its docstring: suboptimal)
+            raise ValueError(f'must be "inf" or 2 (got {v!r})')
+        return v
+
+    @field_validator("random_eps")
+    @classmethod
+    def _fixed_eps(cls, v: bool) -> bool:
+        if v:
+            raise ValueError("only False is supported: random_eps draws a budget below eps, so cells would mix budgets")
+        return v
+
+    def bound(self) -> tuple[str, float] | None:
+        return norm_bound(self.norm, self.eps)
+
+    def evals(self, n_classes: int, batch: int, t: float) -> list[Eval]:
+        runs = max(1, self.num_random_init)  # ART: max_iter gradient steps per run, a success check after each
+        return [("G", runs * self.max_iter * t, batch), ("F", runs, batch)]
+
+
+# Every attack, in the report's order: the paper's (C&W L0 is left out, as in the paper: out of GPU memory there),
+# then those it did not run.
 ATTACK_CLASSES: tuple[type[Params], ...] = (FgsmParams, BimParams, DeepFoolParams, JsmaParams, CwL2Params,
-                                            CwLinfParams, PixelParams, BoundaryParams)
+                                            CwLinfParams, PixelParams, BoundaryParams, PgdParams)
 
 # ---------------------------------------------------------------- derived registries
 

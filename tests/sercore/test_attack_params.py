@@ -68,10 +68,10 @@ def test_bad_parameters_fail_when_the_spec_is_built() -> None:
     with pytest.raises(ValidationError, match="parameters of 'fgsm' given for attack 'bim'"):
         AttackJob(target=TARGET, attack="bim", params=parse_params("fgsm", {}))
     with pytest.raises(ValidationError) as err:
-        AttackJob(target=TARGET, attack="pgd")
+        AttackJob(target=TARGET, attack="cw_l0")
     assert [e["loc"] for e in err.value.errors()] == [("attack",)]  # reported once, under `attack`
-    with pytest.raises(ConfigError, match="unknown attack 'pgd'"):
-        parse_params("pgd", {})
+    with pytest.raises(ConfigError, match="unknown attack 'cw_l0'"):
+        parse_params("cw_l0", {})
 
 
 def test_specs_validate_parameters_without_tensorflow_or_art() -> None:

@@ -9,7 +9,8 @@ import pytest
 from sercore.attacks import ATTACKS, PAPER_GRID, validate_params
 from sercore.errors import ConfigError
 
-NAMES = ["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
+PAPER_NAMES = ["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
+NAMES = [*PAPER_NAMES, "pgd"]
 
 
 def test_registry_names_are_the_contract() -> None:
@@ -31,13 +32,16 @@ def test_defaults_are_the_paper_values() -> None:
     linf = validate_params("cw_linf", {})
     assert (linf["decrease_factor"], linf["initial_const"], linf["const_factor"]) == (0.8, 1e-4, 4.0)
     assert validate_params("pixel", {}) == {"th": 1, "es": 1, "max_iter": 20, "targeted": False}
+    assert validate_params("pgd", {}) == {"norm": "inf", "eps": 0.25, "eps_step": 0.1, "max_iter": 100,
+                                          "targeted": False, "num_random_init": 0, "random_eps": False}
+    assert validate_params("pgd", {"norm": 2})["norm"] == 2.0
     b = validate_params("boundary", {})
     got = (b["targeted"], b["step_adapt"], b["num_trial"], b["sample_size"], b["init_size"])
     assert got == (False, 0.5, 3, 10, 100)
 
 
 def test_paper_grid_validates_and_covers_every_attack() -> None:
-    assert set(PAPER_GRID) == set(NAMES)
+    assert set(PAPER_GRID) == set(PAPER_NAMES)  # PGD: not run by the paper, no paper cells
     assert PAPER_GRID["fgsm"]["eps"] == [0.25, 0.5, 0.75, 1.0, 1.25]
     assert PAPER_GRID["jsma"]["theta"] == [-1.0, -0.5, 0.5, 1.0]
     for name, grid in PAPER_GRID.items():
@@ -68,6 +72,9 @@ def test_validated_params_are_json_ready_and_typed() -> None:
         ("pixel", {"es": 0}, "es: invalid value (got 0; expected one of 1)"),
         ("cw_linf", {"decrease_factor": 0}, "decrease_factor: must be greater than 0"),
         ("fgsm", {"norm": 0.5}, 'norm: must be "inf" or a number >= 1 (got 0.5)'),
+        ("pgd", {"norm": 1}, 'norm: must be "inf" or 2 (got 1.0)'),
+        ("pgd", {"random_eps": True}, "random_eps: only False is supported"),
+        ("pgd", {"num_random_init": -1}, "num_random_init: must be greater than or equal to 0"),
     ],
 )
 def test_bad_parameters_rejected_with_key_first(attack: str, params: dict, expected: str) -> None:
