@@ -85,6 +85,8 @@ class Params(BaseModel):
     report_row: ClassVar[tuple[str, str] | None] = None
     # Fraction of the loop bound the attack runs on average (1 = no early stop); runner.cost.TYPICAL.
     typical: ClassVar[float] = 1.0
+    # ART refuses to build it over a model whose output is a softmax (sertack's models today: docs/attacks.md).
+    needs_logits: ClassVar[bool] = False
 
     def given(self) -> dict[str, Any]:
         """The parameters as given (JSON values): what the job spec's canonical JSON, and so its id, holds."""

@@ -32,6 +32,9 @@ from .attack_base import Eval, Int, Params, Real, Untargeted, lp_norm, no_bool, 
 from .errors import ConfigError
 from .strict import key_path, problem_message
 
+if TYPE_CHECKING:
+    from art.attacks.attack import EvasionAttack
+
 __all__ = ["ATTACK_CLASSES", "PARAMS", "AnyParams", "AttackParams", "Params", "params_json", "params_model",
            "parse_params"]
 
@@ -242,10 +245,56 @@ class PgdParams(Params):
         return [("G", runs * self.max_iter * t, batch), ("F", runs, batch)]
 
 
+class AutoAttackParams(Params):
+    """Not in the paper: ART's AutoAttack ensemble (APGD-CE, APGD-DLR, DeepFool, Square; ART's defaults inside),
+    each attack run on the samples the earlier ones left correctly classified; results outside the eps ball are
+    discarded. Needs a model that outputs logits: ART's APGD-DLR refuses softmax outputs."""
+
+    attack, display, art_class = "autoattack", "AutoAttack", f"{_EVASION}.AutoAttack"
+    paper = f"{_ARXIV}2003.01690"
+    stochastic = True  # APGD's random restarts and Square's random search draw from numpy's RNG
+    typical = 0.1  # rough guess, not fitted: most samples fall to the first APGD-CE restart
+    needs_logits = True
+
+    norm: Annotated[str | float, BeforeValidator(lp_norm)] = "inf"
+    eps: Real = Field(0.25, gt=0)
+    eps_step: Real = Field(0.1, gt=0)
+    # True adds targeted runs of every attack against each of the n_classes - 1 other classes (ART's loop); the
+    # result is still untargeted: a sample counts as broken by any wrong class.
+    targeted: bool = Field(False, strict=True)
+    parallel_pool_size: Int = Field(0, ge=0, le=2)  # spawned worker processes (`multiprocess`); 0 = in process
+
+    @field_validator("norm")
+    @classmethod
+    def _inf(cls, v: str | float) -> str | float:
+        if v != "inf":
+            raise ValueError(f'must be "inf" (got {v!r})')
+        return v
+
+    def bound(self) -> tuple[str, float] | None:
+        return ("linf", self.eps)  # ART keeps a result only if (1 - 1e-4) * linf <= eps
+
+    def evals(self, n_classes: int, batch: int, t: float) -> list[Eval]:
+        # ART's ensemble: two APGDs of 5 restarts x 100 steps (a gradient and a loss each), DeepFool 100 steps over
+        # min(10, classes) class gradients, Square 5 restarts x 5000 queries; once more per target when targeted.
+        # The first APGD-CE restart always runs; the rest only on samples still correct (x t).
+        runs = 1 + (n_classes - 1 if self.targeted else 0)
+        rest = runs * (1000 + 101 * min(10, n_classes)) - 100
+        return [("G", 100 + rest * t, batch), ("F", 100 + (runs * 1100 - 100) * t, batch),
+                ("F", runs * 25000 * t, batch)]
+
+    @classmethod
+    def build(cls, estimator: Any, params: Params, batch_size: int, fast: bool | None = None) -> EvasionAttack:
+        try:
+            return super().build(estimator, params, batch_size, fast)
+        except ValueError as exc:  # ART's check that the model outputs logits (APGD-DLR)
+            raise ConfigError(f"autoattack: ART refuses this model: {exc}") from exc
+
+
 # Every attack, in the report's order: the paper's (C&W L0 is left out, as in the paper: out of GPU memory there),
 # then those it did not run.
 ATTACK_CLASSES: tuple[type[Params], ...] = (FgsmParams, BimParams, DeepFoolParams, JsmaParams, CwL2Params,
-                                            CwLinfParams, PixelParams, BoundaryParams, PgdParams)
+                                            CwLinfParams, PixelParams, BoundaryParams, PgdParams, AutoAttackParams)
 
 # ---------------------------------------------------------------- derived registries
 
