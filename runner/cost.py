@@ -9,10 +9,11 @@ feature extraction; seconds per segment to load and prepare data. `fixed` is wha
 interpreter + TensorFlow import, model load, tracing the compiled functions; the local executor pays the import
 once per stage, Slurm once per job (plus `slurm_task_s`), a pack (runner/pack.py) once per pack.
 
-Model evaluations per attacked sample come from each attack's parameters (`attack_evals`, formulas documented in
-docs/attacks.md "Cost before you submit"): loop bounds read from ART 1.20's code, times a per-attack `typical`
-fraction for the loops that stop early (DeepFool, JSMA, C&W, PixelAttack, Boundary): rough guesses so far, to be
-fitted from the evaluations the estimators count (`estimator.evals`), which benchmarks/attacks.py prints.
+Model evaluations per attacked sample come from each attack's parameters (its class's `evals` in
+sercore.attack_params, formulas documented in docs/attacks.md "Cost before you submit"): loop bounds read from
+ART 1.20's code, times a per-attack `typical` fraction for the loops that stop early (DeepFool, JSMA, C&W,
+PixelAttack, Boundary): rough guesses so far, to be fitted from the evaluations the estimators count
+(`estimator.evals`), which benchmarks/attacks.py prints.
 
 Wall time on N workers: each stage's jobs are scheduled longest-first on min(N, array_parallelism) workers and
 stages run one after another (an upper bound: Slurm lets the studies, tuning and training overlap).
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sercore.attack_params import ATTACK_CLASSES, PARAMS, parse_params
 from sercore.errors import ConfigError
 from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeaturesJob, TrainJob, TuneJob
 
@@ -47,8 +49,8 @@ TEST_FRACTION, VAL_FRACTION = 0.2, 0.2  # sercore.splits: 80/20, then 20 % of th
 # Fraction of an attack's loop bound that it runs on average (1 = no early stop). FGSM and BIM have no early
 # stop; the others are rough guesses, NOT yet fitted: benchmarks/attacks.py --json prints, per attack, the
 # evaluations counted (`evals`) beside these bounds (`evals_bound`) to fit them on a real model.
-TYPICAL = {"fgsm": 1.0, "bim": 1.0, "deepfool": 0.5, "jsma": 0.15, "cw_l2": 0.6, "cw_linf": 0.5, "pixel": 0.6,
-           "boundary": 0.6}
+# Declared per attack class (`typical`); a dict here so benchmarks/attacks.py can set them all to 1 (loop bounds).
+TYPICAL: dict[str, float] = {m.attack: m.typical for m in ATTACK_CLASSES}
 
 
 # ---------------------------------------------------------------- calibration
@@ -236,40 +238,13 @@ def hyperband_epochs(max_epochs: int, factor: int, iterations: int, max_trials: 
 def attack_evals(attack: str, params: dict[str, Any], n_classes: int, batch: int) -> list[tuple[str, float, int]]:
     """Model evaluations per attacked sample: (kind F|G, count, batch it runs at). Loop bounds x TYPICAL.
 
-    F = forward pass, G = forward+backward of one sample. Every job also predicts the clean and the adversarial
-    chunk (2 F) and ART predicts the labels to attack (1 F); those are added by the caller.
+    F = forward pass, G = forward+backward of one sample; the formula is the attack class's `evals`
+    (sercore.attack_params), missing parameters take their defaults. Every job also predicts the clean and the
+    adversarial chunk (2 F) and ART predicts the labels to attack (1 F); those are added by the caller.
     """
-    p, t = params, TYPICAL.get(attack, 1.0)
-    if attack == "fgsm":
-        return [("G", 1 + p.get("num_random_init", 0), batch)]
-    if attack == "bim":
-        return [("G", p["max_iter"] * t, batch)]
-    if attack == "deepfool":
-        k = min(p["nb_grads"], n_classes)
-        return [("G", (1 + p["max_iter"] * t) * k, batch), ("F", p["max_iter"] * t, batch)]
-    if attack == "jsma":
-        # ART: at most floor(gamma * cells / 2) steps (two cells per step), one class gradient + predict each
-        steps = max(1, math.floor(p["gamma"] * 261 * 128 / 2)) * t
-        return [("G", steps, batch), ("F", steps, batch)]
-    if attack == "cw_l2":
-        iters = p["binary_search_steps"] * p["max_iter"] * t
-        # per iteration: two class gradients, a loss evaluation and the line search (up to halving + doubling)
-        return [("G", 2 * iters, batch), ("F", iters * (1 + (p["max_halving"] + p["max_doubling"]) * 0.25), batch)]
-    if attack == "cw_linf":
-        consts = max(1, math.ceil(math.log(p["largest_const"] / p["initial_const"]) / math.log(p["const_factor"])))
-        taus = max(1, math.ceil(math.log(1 / 256) / math.log(p["decrease_factor"])))
-        runs = consts * taus * t  # per sample, one at a time: Adam max_iter steps of (loss + gradient)
-        return [("G", 2 * runs * p["max_iter"], 1), ("F", runs * (2 * p["max_iter"] + 2), 1)]
-    if attack == "pixel":
-        th = p["th"] or 1  # th=None searches th by bisection (up to 7 runs); counted as one run
-        pop = max(5, max(1, 400 // (3 * th)) * 3 * th)
-        gens = p["max_iter"] * t
-        return [("F", pop * (1 + gens), pop), ("F", gens + 1, 1)]
-    if attack == "boundary":
-        it = p["max_iter"] * t
-        return [("F", p["init_size"] * 0.1, 1), ("F", it * p["sample_size"], p["sample_size"]),
-                ("F", it * p["sample_size"] * 0.5, max(1, p["sample_size"] // 2))]
-    raise ConfigError(f"no cost model for attack {attack!r}")
+    if attack not in PARAMS:
+        raise ConfigError(f"no cost model for attack {attack!r} (expected one of {', '.join(PARAMS)})")
+    return parse_params(attack, params).evals(n_classes, batch, TYPICAL.get(attack, 1.0))
 
 
 def attack_samples(job: AttackJob, n_test: int) -> int:
@@ -320,7 +295,7 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
         # every job: clean, adversarial and ART's label prediction, plus the reliability columns (a second clean
         # prediction and one loss gradient: sercore.attack_job.model_checks)
         evals = [("F", 4.0, batch), ("G", 1.0, batch),
-                 *attack_evals(job.attack, job.params.kwargs(), n_classes, batch)]
+                 *job.params.evals(n_classes, batch, TYPICAL.get(job.attack, 1.0))]
         work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
         shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
         # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks

@@ -310,7 +310,7 @@ class AttackJob(Spec):
     kind: Literal["attack"] = "attack"
     # The training job whose model is attacked; its artefact folder is handed over as JobEnv.upstream.
     target: TrainJob
-    attack: str  # registry name: fgsm bim deepfool jsma cw_l2 cw_linf pixel boundary
+    attack: str  # registry name, one per class of sercore.attack_params.ATTACK_CLASSES
     # ART constructor arguments in ART's own names: the attack's parameter model (sercore.attack_params),
     # built from a mapping here, once; the canonical JSON holds the parameters as given (ids of old runs hold).
     params: AttackParams = Field(default_factory=dict, validate_default=True)

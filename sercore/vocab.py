@@ -1,5 +1,5 @@
 """Controlled vocabularies, one owner each: emotions, genders, corpora (language, display name, order), attacks
-(display name, order), architectures, normalisations and protocols.
+(display name, order: derived from the attack classes), architectures, normalisations and protocols.
 
 Closed sets that pydantic specs validate are `Literal` types defined here once; their tuples (`CORPORA`,
 `ARCHS`, ...) are derived from them, so specs, loaders, command lines and the report agree by construction. Values
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
+
+from .attack_params import ATTACK_CLASSES
 
 
 class Emotion(StrEnum):
@@ -67,16 +69,29 @@ LANGUAGE: dict[str, str] = {k: f.language for k, f in BUILTIN_CORPORA.items()}
 CORPUS_DISPLAY: dict[str, str] = {k: f.display for k, f in BUILTIN_CORPORA.items()}
 PAPER_EMOTIONS: dict[str, tuple[str, ...]] = {k: f.emotions for k, f in BUILTIN_CORPORA.items()}
 
-# ---------------------------------------------------------------- attacks (names only: the registry of ART
-# classes and parameter models is sercore.attacks.ATTACKS, whose keys are AttackName's values)
+# ---------------------------------------------------------------- attacks (derived from the attack classes,
+# sercore.attack_params.ATTACK_CLASSES, their one declaration: name, display name, order)
 
-AttackName = Literal["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
-ATTACK_REGISTRY_NAMES: tuple[AttackName, ...] = get_args(AttackName)
-# Display name per attack in the paper's order (Tables 4-6). `cw` is no attack of its own: it is the report's
-# merged C&W row (of cw_l2 and cw_linf, the configuration with the lowest accuracy), shown where the paper has it.
-ATTACK_DISPLAY: dict[str, str] = {"fgsm": "FGSM", "bim": "BIM", "deepfool": "DeepFool", "jsma": "JSMA", "cw": "C&W",
-                                  "cw_l2": "C&W L2", "cw_linf": "C&W Linf", "pixel": "PixelAttack",
-                                  "boundary": "BoundaryAttack"}
+
+def _attack_display() -> dict[str, str]:
+    """Display name per attack, in the declaration order (the paper's: Tables 4-6), with each merged report row
+    (`cw`: the report's C&W row, of cw_l2 and cw_linf, the configuration with the lowest accuracy) just before
+    the first attack it merges."""
+    out: dict[str, str] = {}
+    for m in ATTACK_CLASSES:
+        if m.report_row is not None:
+            out.setdefault(*m.report_row)
+        out[m.attack] = m.display
+    return out
+
+
+ATTACK_REGISTRY_NAMES: tuple[str, ...] = tuple(m.attack for m in ATTACK_CLASSES)
+# The registry names as a type for annotations (type checkers see str: the set is built from the classes).
+if TYPE_CHECKING:
+    AttackName = str
+else:
+    AttackName = Literal[ATTACK_REGISTRY_NAMES]
+ATTACK_DISPLAY: dict[str, str] = _attack_display()
 ATTACK_ORDER: tuple[str, ...] = tuple(ATTACK_DISPLAY)
 
 # ---------------------------------------------------------------- models and data

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from sercore.attack_params import ATTACK_CLASSES
 from sercore.specs import AttackJob, DataSpec, FeaturesJob, ModelSpec, TrainJob, TuneJob
 
 from ..planned import PlannedJob
@@ -181,7 +182,8 @@ COST_PARAMS = ("max_iter", "binary_search_steps", "max_halving", "max_doubling",
 # The paper's summary tables (4-6, 44-48) have one C&W row: of the L2 and L-inf runs, the one with the lowest
 # accuracy, per dataset, as any other configuration (Table 36's text: "the L-inf distance metric achieves the
 # best performances in all cases", so its Tables 5, 6, 44 print the L-inf numbers).
-PAPER_ROWS = {"cw_l2": "cw", "cw_linf": "cw"}
+# Declared by the attack classes (`report_row`).
+PAPER_ROWS = {m.attack: m.report_row[0] for m in ATTACK_CLASSES if m.report_row is not None}
 CW_NOTE = ("C&W: one row as in the paper: of the L2 and L∞ variants, the configuration with the lowest accuracy "
            "(ties: perturbation, then cost), per dataset; both variants have their own sweep tables.")
 

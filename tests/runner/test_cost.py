@@ -49,6 +49,16 @@ def test_attack_evaluations_follow_the_parameters() -> None:
     assert px[0][2] == 390 and px[0][1] == pytest.approx(390 * (1 + 2 * cost.TYPICAL["pixel"]))
     deep = dict((k, c) for k, c, _ in cost.attack_evals("deepfool", {"max_iter": 5, "nb_grads": 3}, 5, 8))
     assert deep["G"] == pytest.approx((1 + 5 * cost.TYPICAL["deepfool"]) * 3)
+    # PGD: max_iter gradient steps per random restart (0 restarts = one run), a success check per run
+    pgd = cost.attack_evals("pgd", {"max_iter": 20, "num_random_init": 3}, 5, 16)
+    assert pgd == [("G", 60, 16), ("F", 3, 16)] and cost.TYPICAL["pgd"] == 1.0
+    assert cost.attack_evals("pgd", {"max_iter": 20}, 5, 16)[0] == ("G", 20, 16)
+    # AutoAttack: the first APGD-CE restart always; the rest of the ensemble x T; targeted: once more per class
+    aa = {(k, b): c for k, c, b in cost.attack_evals("autoattack", {}, 5, 16)}
+    t = cost.TYPICAL["autoattack"]
+    assert aa[("G", 16)] == pytest.approx(100 + (1000 + 101 * 5 - 100) * t)
+    tg = cost.attack_evals("autoattack", {"targeted": True}, 5, 16)
+    assert tg[-1][1] == pytest.approx(5 * 25000 * t)  # Square: 5 runs (untargeted + 4 targets)
     with pytest.raises(Exception, match="no cost model"):
         cost.attack_evals("nope", {}, 5, 8)
 

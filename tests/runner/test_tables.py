@@ -169,3 +169,22 @@ def test_latex_escapes_and_markdown_pipes() -> None:
     assert r"C\&W L2" in tex and r"50\% of\_it" in tex and r"$\pm$" in tex and r"$^\dagger$" in tex
     assert r"note \#1" in tex
     assert "C&W L2 \\| x" in to_markdown(table)
+
+
+def test_an_attack_the_paper_did_not_run_gets_rows_but_no_paper_cells(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """PGD (declared, no paper grid): its own rows in the summary and sweep tables and the worst case, after the
+    paper's attacks, and nothing in the paper comparison."""
+    from runner.reduce.beyond import beyond_tables
+    from runner.reduce.paper_report import comparison_tables
+    from tests.runner import fake_run
+
+    monkeypatch.setitem(fake_run.ATTACKS, "pgd", ([{"eps": 0.25}, {"eps": 0.5, "norm": 2}], 1))
+    data = load_run(make_run(tmp_path / "run").root, progress=False)
+    s = summarize(data)
+    tables = {t.name: to_markdown(t) for t in build_tables(data, s) + beyond_tables(data, s)}
+    best = [line.split(" | ")[0] for line in tables["T04_best_config"].splitlines() if line.startswith("| ")]
+    assert best[-1] == "| PGD" and "| EmoDB | eps=0.5, norm=2.0 |" in tables["T23-T43_pgd_sweep"]
+    assert "| PGD | all attacks |" in tables["R01_worst_case"]
+    compare = comparison_tables(data, s)
+    assert compare and not [t.name for t in compare if "PGD" in to_markdown(t)]

@@ -12,7 +12,7 @@ import pytest
 
 from sercore import attack_job
 from sercore.attack_job import attack_prepared, chunk_plan, run_attack, summarize
-from sercore.attacks import ATTACKS, validate_params
+from sercore.attacks import validate_params
 from sercore.env import JobEnv
 from sercore.errors import JobError
 from sercore.specs import AttackJob
@@ -28,8 +28,9 @@ CHEAP = {
     "cw_linf": {"max_iter": 5, "learning_rate": 0.1, "decrease_factor": 0.5, "largest_const": 1.0},
     "pixel": {"th": 3, "max_iter": 2},
     "boundary": {"max_iter": 5, "init_size": 20},
+    "pgd": {"eps": 0.75, "max_iter": 10},
 }
-GRADIENT = ("fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf")
+GRADIENT = ("fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pgd")
 SAMPLE_COLS = ["sample", "path", "speaker", "gender", "emotion", "y_true", "y_clean", "y_adv", "loss_adv",
                "perturbation", "l0", "l2", "linf", "grad_flag", "stochastic"]
 JOB_COLS = ["attack", "params", "dataset", "language", "protocol", "seed", "arch", "model_id", "slice", "slices",
@@ -64,8 +65,9 @@ def test_each_attack_gives_complete_rows(tmp_path: Path, name: str) -> None:
     assert not [c for c in rows if c.startswith("param_")]
     assert rows["generate_s"].iloc[0] > 0 and rows["samples_per_s"].iloc[0] > 0
     s = summarize(rows)
-    if ATTACKS[name].norm_bound == "linf":
-        assert rows["linf"].max() <= full["eps"] + 1e-5
+    bound = spec.params.bound()
+    if bound is not None:
+        assert rows[bound[0]].max() <= bound[1] + 1e-5
     if name in GRADIENT:
         assert s["accuracy"] < s["clean"], s
     assert set(rows["grad_flag"]) == {"ok"} and not rows["stochastic"].any()  # a healthy, deterministic model
@@ -73,6 +75,18 @@ def test_each_attack_gives_complete_rows(tmp_path: Path, name: str) -> None:
     assert ex["clean"].shape == ex["adversarial"].shape == (2, *SHAPE[:2])
     assert set(ex["gender"]) == {"female", "male"}
     assert np.array_equal(ex["y_adv"], rows.set_index("sample").loc[ex["sample"], "y_adv"].to_numpy())
+
+
+@pytest.mark.parametrize(("norm", "eps", "column"), [("inf", 0.3, "linf"), (2, 3.0, "l2")])
+def test_pgd_with_random_restarts_uses_its_budget_and_stays_in_it(tmp_path: Path, norm, eps, column) -> None:
+    data, model = toy()
+    params = {"norm": norm, "eps": eps, "eps_step": eps / 3, "max_iter": 5, "num_random_init": 2}
+    spec = job("pgd", params=params)
+    rows = attack_prepared(spec, data, model, tmp_path)
+    assert spec.params.bound() == (column, eps)
+    assert eps / 2 < rows[column].max() <= eps * (1 + 1e-5)
+    s = summarize(rows)
+    assert s["accuracy"] < s["clean"], s
 
 
 def test_perturbation_is_the_paper_mean_abs_difference(tmp_path: Path) -> None:

@@ -6,10 +6,12 @@ import inspect
 
 import pytest
 
+from sercore.attack_params import parse_params
 from sercore.attacks import ATTACKS, PAPER_GRID, validate_params
 from sercore.errors import ConfigError
 
-NAMES = ["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
+PAPER_NAMES = ["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
+NAMES = [*PAPER_NAMES, "pgd", "autoattack"]
 
 
 def test_registry_names_are_the_contract() -> None:
@@ -19,7 +21,7 @@ def test_registry_names_are_the_contract() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_parameters_are_art_constructor_arguments(name: str) -> None:
     accepted = inspect.signature(ATTACKS[name].load().__init__).parameters
-    assert set(ATTACKS[name].params.model_fields) <= set(accepted)
+    assert set(ATTACKS[name].model_fields) <= set(accepted)
 
 
 def test_defaults_are_the_paper_values() -> None:
@@ -31,13 +33,16 @@ def test_defaults_are_the_paper_values() -> None:
     linf = validate_params("cw_linf", {})
     assert (linf["decrease_factor"], linf["initial_const"], linf["const_factor"]) == (0.8, 1e-4, 4.0)
     assert validate_params("pixel", {}) == {"th": 1, "es": 1, "max_iter": 20, "targeted": False}
+    assert validate_params("pgd", {}) == {"norm": "inf", "eps": 0.25, "eps_step": 0.1, "max_iter": 100,
+                                          "targeted": False, "num_random_init": 0, "random_eps": False}
+    assert validate_params("pgd", {"norm": 2})["norm"] == 2.0
     b = validate_params("boundary", {})
     got = (b["targeted"], b["step_adapt"], b["num_trial"], b["sample_size"], b["init_size"])
     assert got == (False, 0.5, 3, 10, 100)
 
 
 def test_paper_grid_validates_and_covers_every_attack() -> None:
-    assert set(PAPER_GRID) == set(NAMES)
+    assert set(PAPER_GRID) == set(PAPER_NAMES)  # PGD, AutoAttack: not run by the paper, no paper cells
     assert PAPER_GRID["fgsm"]["eps"] == [0.25, 0.5, 0.75, 1.0, 1.25]
     assert PAPER_GRID["jsma"]["theta"] == [-1.0, -0.5, 0.5, 1.0]
     for name, grid in PAPER_GRID.items():
@@ -68,6 +73,11 @@ def test_validated_params_are_json_ready_and_typed() -> None:
         ("pixel", {"es": 0}, "es: invalid value (got 0; expected one of 1)"),
         ("cw_linf", {"decrease_factor": 0}, "decrease_factor: must be greater than 0"),
         ("fgsm", {"norm": 0.5}, 'norm: must be "inf" or a number >= 1 (got 0.5)'),
+        ("pgd", {"norm": 1}, 'norm: must be "inf" or 2 (got 1.0)'),
+        ("pgd", {"random_eps": True}, "random_eps: only False is supported"),
+        ("pgd", {"num_random_init": -1}, "num_random_init: must be greater than or equal to 0"),
+        ("autoattack", {"norm": 2}, 'norm: must be "inf" (got 2.0)'),
+        ("autoattack", {"parallel_pool_size": 3}, "parallel_pool_size: must be less than or equal to 2"),
     ],
 )
 def test_bad_parameters_rejected_with_key_first(attack: str, params: dict, expected: str) -> None:
@@ -89,3 +99,44 @@ def test_validation_does_not_import_tensorflow() -> None:
            "print('tensorflow' in sys.modules or 'art' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def _toy_classifier(logits: bool):
+    """The attack tests' tiny model wrapped as jobs wrap theirs; `logits`: the same weights without the softmax."""
+    import keras
+
+    from sercore.estimator import make_classifier
+    from tests.sercore.attack_fixtures import toy
+
+    data, model = toy()
+    if logits:
+        head = keras.layers.Dense(len(data.classes))
+        model = keras.Model(model.input, head(model.layers[-2].output))
+        head.set_weights(toy()[1].layers[-1].get_weights())
+    return data, make_classifier(model, len(data.classes), data.clip_values)
+
+
+def test_autoattack_refuses_a_softmax_model_in_one_line() -> None:
+    _, est = _toy_classifier(logits=False)
+    with pytest.raises(ConfigError, match="autoattack: ART refuses this model: .*predict logits"):
+        ATTACKS["autoattack"].build(est, parse_params("autoattack", {}), 8)
+
+
+@pytest.mark.slow
+def test_autoattack_on_logits_breaks_the_toy_model_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ART imports `multiprocess` in generate() but uses it only with a pool; without the package a stand-in lets
+    the in-process ensemble (parallel_pool_size 0) run."""
+    import sys
+    import types
+
+    import numpy as np
+
+    try:
+        import multiprocess  # noqa: F401
+    except ImportError:
+        monkeypatch.setitem(sys.modules, "multiprocess", types.ModuleType("multiprocess"))
+    data, est = _toy_classifier(logits=True)
+    x, y = data.x_test[:4], data.y_test[:4]
+    adv = ATTACKS["autoattack"].build(est, parse_params("autoattack", {"eps": 0.3}), 4).generate(x)
+    assert np.abs(adv - x).max() <= 0.3 * (1 + 1e-4)
+    assert (est.predict(x).argmax(1) == y).mean() > (est.predict(adv).argmax(1) == y).mean()
