@@ -18,7 +18,7 @@ def test_plan_json_counts(make_grid, capsys) -> None:
     assert main(["plan", str(path), "--json", "--set", "seeds=[0]"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert list(out) == ["features", "tune", "norm_study", "arch_study", "train", "attack"]
-    assert out["train"] == {"total": 2, "done": 0, "failed": 0, "pending": 2}
+    assert out["train"] == {"total": 2, "done": 0, "failed": 0, "pending": 2, "stale": 0}
 
 
 def test_submit_local_then_status(make_grid, fake_jobs, capsys, monkeypatch) -> None:
@@ -28,19 +28,21 @@ def test_submit_local_then_status(make_grid, fake_jobs, capsys, monkeypatch) -> 
     monkeypatch.setenv("SERTACK_FAULT_INJECT", f"{bad}:raise")
     assert main(["submit", str(path), "--executor", "local", "--no-progress"]) == 1
     out = capsys.readouterr().out
-    assert f"norm_study {bad}: RuntimeError: fault injected" in out and "1 failed job(s)" in out
+    label = "norm_study synthetic paper seed 0 m0 w0.25 original standardize=off"
+    assert f"{label} [{bad}]: RuntimeError: fault injected" in out and "1 failed job(s)" in out
     run = RunPaths(grid.output).root
-    assert main(["status", str(run), "--json"]) == 0
+    assert main(["status", str(run), "--json"]) == 1  # failed jobs: non-zero
     status = json.loads(capsys.readouterr().out)
     assert status["norm_study"]["failed"] == 1 and status["norm_study"]["failures"][bad].startswith("RuntimeError")
     assert status["train"] == {"total": 4, "done": 4, "pending": 0, "running": 0, "failed": 0, "failures": {},
-                               "unplanned": []}
+                               "unplanned": [], "stale": 0, "labels": {}}
+    assert status["norm_study"]["labels"] == {bad: label}
     assert main(["plan", str(path), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["norm_study"]["done"] == plan["norm_study"]["total"] - 1
     monkeypatch.delenv("SERTACK_FAULT_INJECT")
     assert main(["submit", str(path), "--no-progress"]) == 0
-    assert "ran 1, 1 ok, 0 failed" in capsys.readouterr().out
+    assert "ran 1, 1 ok, 0 failed; why: 1 failed" in capsys.readouterr().out
 
 
 def test_status_counts_running_from_sacct(make_grid, fake_jobs, capsys, monkeypatch) -> None:
@@ -55,7 +57,7 @@ def test_status_counts_running_from_sacct(make_grid, fake_jobs, capsys, monkeypa
     submitted = json.loads(RunPaths(grid.output).submitted("train").read_text())["jobs"]
     states = {submitted[train[0]]: "RUNNING", submitted[train[1]]: "TIMEOUT", submitted[train[2]]: "PENDING"}
     monkeypatch.setattr(slurm, "sacct_states", lambda ids: states)
-    assert main(["status", str(grid.output), "--json"]) == 0
+    assert main(["status", str(grid.output), "--json"]) == 1  # the TIMEOUT counts as failed
     st = json.loads(capsys.readouterr().out)["train"]
     assert (st["running"], st["pending"], st["failed"], st["done"]) == (1, 2, 1, 0)
     assert st["failures"][train[1]].startswith("Slurm TIMEOUT")
