@@ -154,6 +154,21 @@ def _footer_code(path: Path) -> str:
     return values.pop() if len(values) == 1 else ""
 
 
+def code_labels(frame: pd.DataFrame) -> pd.Series:
+    """Per shard row, `sertack 0.1.0 code 6dce0cdb8bafa845 git a82df02 (dirty)` (the report's provenance; no
+    git part where the worker had no checkout)."""
+    if "code_hash" not in frame:
+        return pd.Series(["not recorded"] * len(frame), dtype=object)
+
+    def one(row: Any) -> str:
+        commit, dirty = getattr(row, "git_commit", None), getattr(row, "git_dirty", None)
+        dirty = bool(dirty) if dirty is not None and not pd.isna(dirty) else False
+        git = f" git {str(commit)[:7]}{' (dirty)' if dirty else ''}" if isinstance(commit, str) and commit else ""
+        return f"sertack {getattr(row, 'sertack_version', '?')} code {row.code_hash}{git}"
+
+    return pd.Series([one(r) for r in frame.itertuples(index=False)], dtype=object)
+
+
 def stale_ids(paths: RunPaths, stage: str, done: Iterable[str]) -> dict[str, str]:
     """{job id: its shard's code hash} for done jobs whose shard was made by code other than this process's."""
     current = code_hash()
