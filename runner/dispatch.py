@@ -162,7 +162,8 @@ def _run_entry(paths: RunPaths, run: StageRun, entry: PlannedJob, *, stop_at_err
     """Run one job in this process; False if another process holds it (and `wait` is off)."""
     try:
         try:
-            with joblog.job_log(paths.job_log(run.stage, entry.id), f"{name} [{entry.id}]", not_run=(JobBusy,)):
+            log_file = paths.job_log(run.stage, entry.id) if not stop_at_error else None  # debug: all on screen
+            with joblog.job_log(log_file, f"{name} [{entry.id}]", not_run=(JobBusy,)):
                 _, ran = execute(paths.root, run.stage, entry.id, wait=wait)
         except JobBusy:
             return False

@@ -6,7 +6,7 @@ sys.stderr, then `ok after 12.3 s` or the traceback. A rerun appends. Output Ten
 process's file descriptors is not captured (TF_CPP_MIN_LOG_LEVEL keeps it quiet: runner.quiet).
 
 When the console is not a terminal (a log file, CI) a progress bar would write a `\\r` line per update, so the
-executor prints one line per finished job instead (`line`).
+executor prints one line per finished job instead (`line`). The debug executor keeps everything on screen.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 @contextlib.contextmanager
-def job_log(path: Path, title: str, not_run: tuple[type[BaseException], ...] = ()) -> Iterator[TextIO]:
-    """Send the job's logging and Python-level output to `path` while the block runs; an exception of a
-    `not_run` type (another process holds the job) is noted as such, not as a failure."""
+def job_log(path: Path | None, title: str, not_run: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Send the job's logging and Python-level output to `path` while the block runs (None: leave it on the
+    console); an exception of a `not_run` type (another process holds the job) is noted as such, not as a
+    failure."""
+    if path is None:
+        yield
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(f"== {title}\n== started {datetime.now(UTC).isoformat(timespec='seconds')}\n")
@@ -35,7 +39,7 @@ def job_log(path: Path, title: str, not_run: tuple[type[BaseException], ...] = (
         with _logging_to(fh):
             try:
                 with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-                    yield fh
+                    yield
             except not_run as exc:
                 fh.write(f"== not run here: {exc}\n")
                 raise

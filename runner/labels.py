@@ -12,7 +12,7 @@ shown when they differ from ART's defaults in sercore.attack_params, in ART's na
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from .planned import PlannedJob
@@ -29,10 +29,12 @@ def job_label(entry: PlannedJob, swept: frozenset[str] = frozenset()) -> str:
     return f"{entry.stage} {body}".strip()
 
 
-def labels(entries: Iterable[PlannedJob]) -> dict[str, str]:
-    """{job id: label} for jobs of one plan; an attack parameter that takes several values among them is shown
-    on each of them, so two jobs of one sweep never share a label."""
+def labels(entries: Iterable[PlannedJob], only: Collection[str] | None = None) -> dict[str, str]:
+    """{job id: label} for jobs of one plan (or just the ids in `only`); an attack parameter that takes several
+    values among them is shown on each of them, so two jobs of one sweep never share a label."""
     entries = list(entries)
+    if only is not None and not only:
+        return {}
     values: dict[str, set[str]] = {}
     for e in entries:
         spec = e.spec_dict()
@@ -40,7 +42,7 @@ def labels(entries: Iterable[PlannedJob]) -> dict[str, str]:
             for k, v in (spec.get("params") or {}).items():
                 values.setdefault(f"{spec.get('attack')}.{k}", set()).add(repr(v))
     swept = frozenset(k for k, v in values.items() if len(v) > 1)
-    return {e.id: job_label(e, swept) for e in entries}
+    return {e.id: job_label(e, swept) for e in entries if only is None or e.id in only}
 
 
 def _features(spec: Mapping[str, Any]) -> str:

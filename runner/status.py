@@ -60,7 +60,7 @@ def run_status(paths: RunPaths) -> dict[str, dict[str, Any]]:
             "failures": failures,
             "unplanned": sorted(s.unplanned),
             "stale": len(stale_ids(paths, stage, s.done)),
-            "labels": {jid: name for jid, name in labels(plan[stage]).items() if jid in failures},
+            "labels": labels(plan[stage], only=failures),
         }
     return report
 
