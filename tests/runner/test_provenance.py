@@ -43,3 +43,12 @@ def test_shard_codes_from_footer_statistics(tmp_path) -> None:
     assert cached["b" * 16][2] == old
     schema = pd.read_parquet(paths.shard("attack", "a" * 16)).dtypes
     assert str(schema["git_commit"]) == "string" and str(schema["git_dirty"]) == "boolean"
+
+
+def test_code_labels_name_version_code_and_commit() -> None:
+    df = pd.DataFrame({"sertack_version": ["0.1.0", "0.1.0"], "code_hash": ["0123456789abcdef"] * 2,
+                       "git_commit": pd.array(["a82df027f7ea644d", None], dtype="string"),
+                       "git_dirty": pd.array([True, None], dtype="boolean")})
+    assert provenance.code_labels(df).tolist() == ["sertack 0.1.0 code 0123456789abcdef git a82df02 (dirty)",
+                                                   "sertack 0.1.0 code 0123456789abcdef"]
+    assert provenance.code_labels(pd.DataFrame({"v": [1]})).tolist() == ["not recorded"]
