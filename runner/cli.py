@@ -254,10 +254,25 @@ def cmd_status(args: argparse.Namespace) -> int:
         if v["unplanned"]:
             print(f"{stage}: {len(v['unplanned'])} shard(s) not in the plan (ignored by reduce): "
                   f"{', '.join(v['unplanned'][:MAX_REASONS])}")
+    _chunk_lines(report, paths)
     _stale_line(counts, args.prog)
     for line in _progress_lines(run_progress(paths, report), paths, args.prog):
         print(line)
     return 1 if failed else 0
+
+
+def _chunk_lines(report: dict[str, Any], paths: RunPaths) -> None:
+    """Unfinished attack jobs with persisted chunks: how far each got."""
+    chunks = report.get("attack", {}).get("chunks", {})
+    if not chunks:
+        return
+    from .labels import labels
+    from .plan import read_stage
+
+    names = labels(read_stage(paths, "attack"), only=chunks)
+    print(f"{len(chunks)} unfinished attack job(s) with persisted chunks:")
+    for jid, (n, total) in list(chunks.items())[:MAX_REASONS]:
+        print(f"  {names.get(jid, 'attack')} [{jid}]: {n}{f'/{total}' if total else ''} chunks")
 
 
 def _progress_lines(p: Any, paths: RunPaths, prog: str) -> list[str]:

@@ -9,6 +9,7 @@ that never started get no sacct row (submitit 1.5.4 / Slurm behaviour), so they 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from .dispatch import read_submitted
 from .labels import labels
 from .paths import RunPaths
 from .plan import read_meta, read_plan, states
+from .planned import PlannedJob
 from .provenance import stale_ids
 from .shards import error_reason, list_shards
 
@@ -32,7 +34,8 @@ def run_status(paths: RunPaths) -> dict[str, dict[str, Any]]:
     Read-only: an invalid shard is reported as failed with its reason (CorruptShard: ...); `submit` sets it
     aside and redoes it. Shards whose id is not in the plan are listed under `unplanned` (reduce ignores them).
     `stale` counts done shards made by other code (runner.provenance; `submit --rerun-stale` redoes them);
-    `labels` names the failed jobs (runner.labels)."""
+    `labels` names the failed jobs (runner.labels). The attack stage adds `chunks`: {id: [persisted, of]} of its
+    unfinished jobs with persisted chunks."""
     plan = read_plan(paths)
     st = states(paths, plan)
     tasks = {s: read_submitted(paths, s).get("jobs", {}) for s in plan}
@@ -62,7 +65,27 @@ def run_status(paths: RunPaths) -> dict[str, dict[str, Any]]:
             "stale": len(stale_ids(paths, stage, s.done)),
             "labels": labels(plan[stage], only=failures),
         }
+        if stage == "attack":
+            report[stage]["chunks"] = chunk_progress(paths, [e for e in plan[stage] if e.id not in s.done])
     return report
+
+
+def chunk_progress(paths: RunPaths, entries: list[PlannedJob]) -> dict[str, list[int | None]]:
+    """{job id: [chunks persisted, chunks of its slice or None when the test set size is unknown]} of the
+    unfinished attack jobs that have persisted at least one chunk (sercore.attack_job's chunks/ folder)."""
+    out: dict[str, list[int | None]] = {}
+    for e in entries:
+        try:
+            with os.scandir(paths.artefacts("attack", e.id) / "chunks") as it:
+                n = sum(1 for f in it if f.name.startswith("chunk-") and f.name.endswith(".parquet"))
+        except FileNotFoundError:
+            continue
+        if n:
+            spec = e.spec_dict()
+            limit, size, slices = spec.get("limit"), int(spec.get("chunk_size") or 1), int(spec.get("slices") or 1)
+            total = None if limit is None else len(range(-(-int(limit) // size))[int(spec.get("slice", 0))::slices])
+            out[e.id] = [n, total]
+    return out
 
 
 def _sacct(task_ids: list[str]) -> dict[str, str]:

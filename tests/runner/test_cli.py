@@ -176,9 +176,13 @@ def test_status_times_report_and_exit_code(make_grid, fake_jobs, capsys, monkeyp
     assert main(["submit", str(path), "--no-progress"]) == 1
     capsys.readouterr()
     run = RunPaths(grid.output)
+    chunks = run.artefacts("attack", bad) / "chunks"
+    chunks.mkdir(parents=True)
+    (chunks / "chunk-00000.parquet").write_bytes(b"")  # how far an interrupted attack got
     assert main(["status", str(run.root)]) == 1
     out = capsys.readouterr().out
     assert f"  {FGSM.format(1.0)} [{bad}]: RuntimeError: fault injected" in out
+    assert f"1 unfinished attack job(s) with persisted chunks:\n  {FGSM.format(1.0)} [{bad}]: 1/1 chunks" in out
     assert "since the first submit; throughput: " in out and " jobs/h; time left: " in out
     assert f"report: none yet (python -m runner reduce {run.root})" in out
     index = run.report_dir / "index.html"
