@@ -110,7 +110,9 @@ def submit(
         if pack > 1:  # several jobs per process (runner/pack.py)
             from .pack import in_process
 
-            in_process(paths, run, todo, pack, stop_at_error=executor == "debug", progress=progress)
+            # no bar where stderr is a file (packs have no per-job lines or logs yet)
+            in_process(paths, run, todo, pack, stop_at_error=executor == "debug",
+                       progress=progress and sys.stderr.isatty())
             continue
         _in_process(paths, run, todo, stop_at_error=executor == "debug", progress=progress,
                     names=labels(plan[stage]))
