@@ -216,15 +216,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _stage_line(r: Any, verb: str, executor: str, dry_run: bool) -> str:
+    """The stage's counts, and on a second line why its jobs run (`why: 2 new, 1 failed`)."""
     ids = f" (Slurm arrays {', '.join(r.slurm_ids)})" if r.slurm_ids else ""
     extra = "" if dry_run or executor == "slurm" else f", {r.succeeded} ok, {len(r.failures)} failed"
     if r.elsewhere:
         extra += f", {r.elsewhere} run by another process meanwhile"
     if r.held:
         extra += f", {r.held} still queued/running from an earlier submission (not resubmitted)"
+    line = f"{r.stage:<10} {r.total:>6} jobs, {r.already_done} already done, {verb} {r.submitted}{extra}{ids}"
     why = reason_counts(r.todo.values())
-    return (f"{r.stage:<10} {r.total:>6} jobs, {r.already_done} already done, {verb} {r.submitted}{extra}{ids}"
-            f"{f'; why: {why}' if why else ''}")
+    return f"{line}\n{'':<11}why: {why}" if why else line
 
 
 def reason_counts(reasons: Any) -> str:
