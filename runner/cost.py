@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,19 +365,21 @@ def task_times(costs: list[JobCost], cal: Calibration, executor: str, pack: int)
 
 
 def estimate(grid: Any, cal: Calibration, *, workers: int = 1, executor: str | None = None,
-             cache: Path | None = None) -> dict[str, StageEstimate]:
-    """Per stage: jobs, tasks, worker-seconds and wall seconds on `workers` concurrent workers."""
+             cache: Path | None = None, only: Mapping[str, Collection[str]] | None = None) -> dict[str, StageEstimate]:
+    """Per stage: jobs, tasks, worker-seconds and wall seconds on `workers` concurrent workers; with `only`
+    ({stage: job ids}, e.g. the jobs not done yet) just those jobs."""
     executor = executor or grid.settings.executor
     out: dict[str, StageEstimate] = {}
     for stage in grid.stages:
-        costs = [job_cost(j.spec, cal, cache) for j in grid.jobs[stage]]
+        jobs = grid.jobs[stage] if only is None else [j for j in grid.jobs[stage] if j.id in only.get(stage, ())]
+        costs = [job_cost(j.spec, cal, cache) for j in jobs]
         res = grid.resources(stage)
         if stage == "features":  # the store extracts files in parallel on the job's cores
             cores = min(res.cpus, int(cal.raw.get("cores") or res.cpus))
             for c in costs:
                 c.work /= max(1, cores)
         pack = getattr(res, "pack", 1) if executor != "local" else 1
-        tasks = task_times(costs, cal, executor, pack)
+        tasks = task_times(costs, cal, executor, pack) if costs else []  # nothing left: no process starts
         n_workers = 1 if executor == "local" else min(workers, res.array_parallelism)
         out[stage] = StageEstimate(stage, len(costs), sum(tasks), makespan(tasks, n_workers), n_workers,
                                    len(tasks), not all(c.exact for c in costs))

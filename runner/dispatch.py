@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,13 +22,15 @@ from typing import Any
 from sercore.errors import ConfigError
 from sercore.io import write_json
 
-from . import runfolder
+from . import joblog, runfolder
 from .container import check_binds
 from .grid import Grid
+from .labels import labels
 from .locks import JobBusy, locked
 from .paths import RunPaths
 from .plan import StageRun, StageState, states, write_plan
 from .planned import PlannedJob
+from .redo import apply_redo, previous_plan, select_redo, todo_reasons
 from .resources import load_profile
 from .shards import error_reason
 from .worker import Worker, execute, release_memory
@@ -61,32 +64,45 @@ def submit(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     replace_grid: bool = False,
+    force: Sequence[str] = (),
+    rerun_stale: bool = False,
 ) -> list[StageRun]:
     """Plan the run folder and run/submit the missing or failed jobs of the selected stages.
 
     The run folder must be empty, absent or a run of this grid (runner.runfolder; `replace_grid` archives
-    another grid's plan instead of refusing). Invalid shards are set aside and redone (runner.shards)."""
+    another grid's plan instead of refusing). Invalid shards are set aside and redone (runner.shards); `force`
+    (stages) and `rerun_stale` (shards made by other code) redo finished jobs (runner.redo)."""
     executor = executor or grid.settings.executor
     if executor not in ("local", "debug", "slurm"):
         raise ConfigError(f"--executor {executor}: unknown executor (expected one of local, debug, slurm)")
     chosen = select_stages(grid, stages)
+    _check_force(force, chosen, grid)
     paths = RunPaths(grid.output)
     plan = {s: grid.jobs[s] for s in grid.stages}
+    previous = previous_plan(paths, {s: [e.id for e in v] for s, v in plan.items()})
     if dry_run:
         runfolder.check(grid, paths, replace=replace_grid)
     else:
         write_plan(grid, paths, cache_dir(grid, paths), replace=replace_grid)
+
+    def current(repair: bool) -> dict[str, StageState]:
+        st = states(paths, plan, repair=repair)
+        redo = select_redo(paths, {s: plan[s] for s in chosen}, st, force=force, rerun_stale=rerun_stale)
+        apply_redo(paths, st, redo, dry_run=dry_run)
+        return st
+
     if executor == "slurm":
         if dry_run:
-            return _slurm(grid, paths, plan, states(paths, plan), chosen, dry_run, echo)
+            return _slurm(grid, paths, plan, current(False), chosen, dry_run, echo, previous)
         # One submitter at a time per run: the second reads the first one's submitted.json and skips its tasks.
         with _submit_lock(paths, echo):
-            return _slurm(grid, paths, plan, states(paths, plan, repair=True), chosen, dry_run, echo)
-    st = states(paths, plan, repair=not dry_run)
+            return _slurm(grid, paths, plan, current(True), chosen, dry_run, echo, previous)
+    st = current(not dry_run)
     runs = []
     for stage in chosen:
         todo = _todo(plan[stage], st[stage])
-        run = StageRun(stage, st[stage].total, len(st[stage].done), submitted=len(todo))
+        run = StageRun(stage, st[stage].total, len(st[stage].done), submitted=len(todo),
+                       todo=todo_reasons(paths, todo, st[stage], previous.get(stage, {})))
         runs.append(run)
         if dry_run or not todo:
             continue
@@ -94,36 +110,63 @@ def submit(
         if pack > 1:  # several jobs per process (runner/pack.py)
             from .pack import in_process
 
-            in_process(paths, run, todo, pack, stop_at_error=executor == "debug", progress=progress)
+            # no bar where stderr is a file (packs have no per-job lines or logs yet)
+            in_process(paths, run, todo, pack, stop_at_error=executor == "debug",
+                       progress=progress and sys.stderr.isatty())
             continue
-        _in_process(paths, run, todo, stop_at_error=executor == "debug", progress=progress)
+        _in_process(paths, run, todo, stop_at_error=executor == "debug", progress=progress,
+                    names=labels(plan[stage]))
     return runs
+
+
+def _check_force(force: Sequence[str], chosen: list[str], grid: Grid) -> None:
+    for stage in force:
+        if stage not in chosen:
+            where = "not among the --stage stages" if stage in grid.stages else f"not a stage of {grid.source}"
+            raise ConfigError(f"--force {stage}: {where} (expected one of {', '.join(chosen)})")
 
 
 def _todo(entries: list[PlannedJob], st: StageState) -> list[PlannedJob]:
     return [e for e in entries if e.id not in st.done]
 
 
-def _in_process(paths: RunPaths, run: StageRun, todo: list[PlannedJob], *, stop_at_error: bool, progress: bool) -> None:
+def _in_process(paths: RunPaths, run: StageRun, todo: list[PlannedJob], *, stop_at_error: bool, progress: bool,
+                names: dict[str, str]) -> None:
+    """Run the jobs here, each with its log file (runner.joblog); a bar on a terminal, else a line per job."""
     from tqdm import tqdm
 
-    bar = tqdm(todo, desc=f"{run.stage:<10}", unit="job", disable=not progress, file=sys.stderr)
+    lines = progress and not sys.stderr.isatty()
+    bar = tqdm(todo, desc=f"{run.stage:<10}", unit="job", disable=not progress or lines, file=sys.stderr)
     busy: list[PlannedJob] = []
-    for entry in bar:
-        if not _run_entry(paths, run, entry, stop_at_error=stop_at_error, wait=False, bar=bar):
+    for k, entry in enumerate(bar, start=1):
+        start = time.monotonic()
+        if not _run_entry(paths, run, entry, stop_at_error=stop_at_error, wait=False, bar=bar,
+                          name=names.get(entry.id, entry.id)):
             busy.append(entry)
+        elif lines:
+            _finished(run, entry, k, len(todo), names, time.monotonic() - start)
     if busy:  # held by a concurrent submit: wait for them, so the next stage finds their shards
         log.warning("%s: %d job(s) are being run by another process; waiting for them", run.stage, len(busy))
         for entry in busy:
-            _run_entry(paths, run, entry, stop_at_error=stop_at_error, wait=True, bar=bar)
+            _run_entry(paths, run, entry, stop_at_error=stop_at_error, wait=True, bar=bar,
+                       name=names.get(entry.id, entry.id))
+
+
+def _finished(run: StageRun, entry: PlannedJob, k: int, n: int, names: dict[str, str], seconds: float) -> None:
+    failed = dict(run.failures).get(entry.id)
+    outcome = f"FAILED: {failed}" if failed else "ok"
+    print(joblog.line(run.stage, k, n, f"{names.get(entry.id, '')} [{entry.id}]", outcome, seconds),
+          file=sys.stderr, flush=True)
 
 
 def _run_entry(paths: RunPaths, run: StageRun, entry: PlannedJob, *, stop_at_error: bool, wait: bool,
-               bar: Any) -> bool:
+               bar: Any, name: str = "") -> bool:
     """Run one job in this process; False if another process holds it (and `wait` is off)."""
     try:
         try:
-            _, ran = execute(paths.root, run.stage, entry.id, wait=wait)
+            log_file = paths.job_log(run.stage, entry.id) if not stop_at_error else None  # debug: all on screen
+            with joblog.job_log(log_file, f"{name} [{entry.id}]", not_run=(JobBusy,)):
+                _, ran = execute(paths.root, run.stage, entry.id, wait=wait)
         except JobBusy:
             return False
         if ran:
@@ -137,7 +180,7 @@ def _run_entry(paths: RunPaths, run: StageRun, entry: PlannedJob, *, stop_at_err
             traceback.print_exc()
             raise
         run.failures.append((entry.id, error_reason(paths, entry.id)))
-        log.warning("%s job %s failed: %s", run.stage, entry.id, exc)
+        log.warning("%s job %s failed: %s (log: %s)", run.stage, entry.id, exc, paths.job_log(run.stage, entry.id))
     finally:
         release_memory()
     bar.set_postfix(failed=len(run.failures))
@@ -155,6 +198,7 @@ def _slurm(
     chosen: list[str],
     dry_run: bool,
     echo: Callable[[str], None],
+    previous: dict[str, dict[str, PlannedJob]],
 ) -> list[StageRun]:
     from . import slurm
 
@@ -176,7 +220,8 @@ def _slurm(
         missing = _todo(plan[stage], st[stage])
         todo = [e for e in missing if e.id not in active]
         run = StageRun(stage, st[stage].total, len(st[stage].done), submitted=len(todo),
-                       held=len(missing) - len(todo))
+                       held=len(missing) - len(todo),
+                       todo=todo_reasons(paths, todo, st[stage], previous.get(stage, {})))
         runs.append(run)
         waits = sorted({t.split("_")[0] for t in active.values()})
         if dry_run:

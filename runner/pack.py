@@ -31,6 +31,7 @@ from sercore.io import write_json
 from .paths import RunPaths
 from .plan import StageRun
 from .planned import PlannedJob
+from .quiet import quiet
 from .worker import release_memory, run_one
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class PackWorker(submitit.helpers.Checkpointable):
     """
 
     def __call__(self, run_dir: str, stage: str, job_ids: list[str]) -> str:
+        quiet()
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         results = run_pack(run_dir, stage, job_ids)
         failed = [j for j, e in results if e is not None]

@@ -7,10 +7,11 @@
       shards/<stage>/<id>.parquet    one shard per finished job (written atomically)
       artefacts/<stage>/<id>/    a job's work folder: models, histories, attack chunks, examples
       errors/<id>.txt            traceback of the last failed attempt (removed when the job later succeeds)
-      logs/<stage>/              submitit folders and Slurm stdout/stderr
+      logs/<stage>/              submitit folders and Slurm stdout/stderr; <id>.log per job of the local executor
       logs/<stage>/submitted.json    Slurm ids of the last submission: {"arrays": [...], "jobs": {id: "A_i"}}
       locks/<stage>/<id>.lock    flock held while the job runs (holder pid/host, attempt count); submit.lock
       quarantine/<stage>/        corrupt shards set aside (<id>.<UTC time>.parquet + .reason.txt), never deleted
+      superseded/<stage>/        shards and artefact folders of jobs redone on purpose (--force, --rerun-stale)
       replaced/<UTC time>/       grid.yaml, run.json and plan/ of a grid replaced with `submit --replace-grid`
       cache/                     feature stores + synthetic corpus, unless the grid names another cache
       results/<stage>.parquet    compacted shards (reduce)
@@ -89,6 +90,12 @@ class RunPaths:
 
     def quarantine(self, stage: str) -> Path:
         return self.root / "quarantine" / stage
+
+    def superseded(self, stage: str) -> Path:
+        return self.root / "superseded" / stage
+
+    def job_log(self, stage: str, job_id: str) -> Path:
+        return self.logs(stage) / f"{job_id}.log"
 
     @property
     def replaced_dir(self) -> Path:

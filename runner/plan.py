@@ -39,6 +39,7 @@ class StageRun:
     slurm_ids: list[str] = field(default_factory=list)  # array ids (slurm)
     elsewhere: int = 0  # jobs another process (a concurrent submit) held and finished meanwhile
     held: int = 0  # slurm: jobs another submission still has queued or running (not submitted again)
+    todo: dict[str, str] = field(default_factory=dict)  # job id -> why it runs (runner.redo.todo_reasons)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class StageState:
     pending: set[str] = field(default_factory=set)
     reasons: dict[str, str] = field(default_factory=dict)  # invalid shards not (yet) set aside: id -> why
     unplanned: set[str] = field(default_factory=set)  # shards in shards/<stage>/ whose id is not in the plan
+    redo: dict[str, str] = field(default_factory=dict)  # done jobs run again (runner.redo): id -> why
 
     def counts(self) -> dict[str, int]:
         return {"total": self.total, "done": len(self.done), "failed": len(self.failed), "pending": len(self.pending)}

@@ -31,6 +31,8 @@ from sercore.specs import TrainJob, TransferJob
 from .locks import JobBusy, locked
 from .paths import RunPaths
 from .plan import find_entry, read_meta
+from .provenance import code_columns
+from .quiet import quiet
 from .shards import set_aside_shard, shard_ok, shard_problem
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
             host=socket.gethostname(),
             device=_device(),
             **container_provenance(),
+            **code_columns(len(df)),
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         write_parquet(df, shard)
@@ -171,6 +174,7 @@ class Worker(submitit.helpers.Checkpointable):
     """
 
     def __call__(self, run_dir: str, stage: str, job_id: str) -> str:
+        quiet()
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         try:
             return str(run_one(run_dir, stage, job_id))

@@ -20,6 +20,7 @@ import pandas as pd
 
 from sercore.io import write_json, write_text
 
+from ..provenance import CODE_COLUMNS, code_labels
 from . import paper_tables as pt
 from .beyond import beyond_tables
 from .compare import protocol_tables
@@ -76,9 +77,10 @@ def provenance(data: RunData) -> dict[str, Any]:
     hosts: dict[str, int] = {}
     devices: dict[str, int] = {}
     images: dict[str, int] = {}
+    codes: dict[str, int] = {}  # jobs per code version that made their shards (runner.provenance)
     stamps: list[str] = []
     for res in data.stages.values():
-        cols = ("job_id", "host", "device", "container", "image_hash", "finished_at")
+        cols = ("job_id", "host", "device", "container", "image_hash", "finished_at", *CODE_COLUMNS)
         df = res.table.select([c for c in cols if c in res.table.column_names])
         frame = df.to_pandas().drop_duplicates("job_id") if "job_id" in df.column_names else df.to_pandas()
         for col, acc in (("host", hosts), ("device", devices)):
@@ -87,6 +89,8 @@ def provenance(data: RunData) -> dict[str, Any]:
                     acc[str(k)] = acc.get(str(k), 0) + int(v)
         for k, v in _image_labels(frame).value_counts().items():
             images[str(k)] = images.get(str(k), 0) + int(v)
+        for k, v in code_labels(frame).value_counts().items():
+            codes[str(k)] = codes.get(str(k), 0) + int(v)
         if "finished_at" in frame:
             stamps += [str(x) for x in frame.finished_at.dropna()]
     status = data.status
@@ -94,7 +98,7 @@ def provenance(data: RunData) -> dict[str, Any]:
         "run": str(paths.root), "run_name": _run_name(paths.run_meta), "grid_sha256": grid_hash,
         "git_commit": _git_commit(), "python": platform.python_version(), "packages": versions,
         "hosts": dict(sorted(hosts.items())), "devices": dict(sorted(devices.items())),
-        "images": dict(sorted(images.items())),
+        "images": dict(sorted(images.items())), "code_versions": dict(sorted(codes.items())),
         "first_finished": min(stamps) if stamps else None, "last_finished": max(stamps) if stamps else None,
         "reduced_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "jobs": {st: {k: int(v) for k, v in grp.status.value_counts().items()}
@@ -134,7 +138,7 @@ def _md_provenance(p: dict[str, Any]) -> str:
     for key in ("run", "run_name", "grid_sha256", "git_commit", "python", "first_finished", "last_finished",
                 "reduced_at"):
         lines.append(f"| {key} | {p.get(key) if p.get(key) is not None else '–'} |")
-    for key in ("hosts", "devices", "images", "packages", "jobs"):
+    for key in ("hosts", "devices", "images", "code_versions", "packages", "jobs"):
         val = p.get(key) or {}
         text = "; ".join(f"{k}: {v}" for k, v in val.items()) if val else "–"
         lines.append(f"| {key} | {text} |")

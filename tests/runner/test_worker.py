@@ -30,7 +30,7 @@ def test_shard_has_job_rows_and_run_columns(planned, fake_jobs) -> None:
     assert shard == paths.shard("features", job.id)
     df = pd.read_parquet(shard)
     assert list(df.columns) == ["kind", "value", "job_id", "stage", "host", "device", "container", "image_hash",
-                                "finished_at"]
+                                "sertack_version", "code_hash", "packages", "git_commit", "git_dirty", "finished_at"]
     assert df.loc[0, "job_id"] == job.id and df.loc[0, "stage"] == "features" and df.loc[0, "device"] == "cpu"
     assert df.loc[0, "container"] == "" and df.loc[0, "image_hash"] == "", "ran bare"
     assert (paths.artefacts("features", job.id) / "done.txt").exists()

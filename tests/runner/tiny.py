@@ -14,8 +14,9 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 # Columns that legitimately differ between two runs of the same jobs: where, when and in which image they ran,
-# and wall times.
-VOLATILE = re.compile(r"^(host|device|container|image_hash|finished_at)$|(train|generate)_s$|per_s$")
+# which code and packages made them (runner.provenance), and wall times.
+VOLATILE = re.compile(r"^(host|device|container|image_hash|finished_at"
+                      r"|sertack_version|code_hash|git_commit|git_dirty|packages)$|(train|generate)_s$|per_s$")
 
 
 def tiny_grid(name: str, output: Path, **extra: object) -> dict:
