@@ -10,6 +10,7 @@ the same call, which re-enters `run_one`; the job itself resumes from what it pe
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -17,6 +18,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +30,8 @@ from sercore.errors import JobError
 from sercore.io import write_parquet, write_text
 from sercore.specs import TrainJob, TransferJob
 
-from .locks import JobBusy, locked
+from .interrupt import as_interrupted, signals_raise
+from .locks import JobBusy, LockError, locked
 from .paths import RunPaths
 from .plan import find_entry, read_meta
 from .shards import set_aside_shard, shard_ok, shard_problem
@@ -51,7 +54,8 @@ def execute(run_dir: str | Path, stage: str, job_id: str, *, wait: bool = False)
     shard = paths.shard(stage, job_id)
     if shard_ok(paths, stage, job_id):
         return shard, False
-    with locked(paths.lock(stage, job_id), wait=wait, what=f"{stage} job {job_id}") as held:
+    with signals_raise(), _lock_failure(paths, job_id), \
+            locked(paths.lock(stage, job_id), wait=wait, what=f"{stage} job {job_id}") as held:
         if shard.exists():
             problem = shard_problem(shard, stage, job_id)
             if problem is None:  # another process finished it while we waited
@@ -60,6 +64,16 @@ def execute(run_dir: str | Path, stage: str, job_id: str, *, wait: bool = False)
         held.attempt()
         _run_locked(paths, stage, job_id, shard)
     return shard, True
+
+
+@contextlib.contextmanager
+def _lock_failure(paths: RunPaths, job_id: str) -> Iterator[None]:
+    """A lock that cannot be opened fails the job with an error file naming the lock (status shows it)."""
+    try:
+        yield
+    except LockError as exc:
+        _write_error(paths, job_id, exc)
+        raise
 
 
 def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
@@ -74,8 +88,11 @@ def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         write_parquet(df, shard)
-    except Exception as exc:  # not SystemExit/KeyboardInterrupt: a requeue or a user abort is no failure
+    except Exception as exc:  # not SystemExit: a requeue is no failure
         _write_error(paths, job_id, exc)
+        raise
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (runner.interrupt): say so, then stop
+        _write_error(paths, job_id, as_interrupted(exc))
         raise
     paths.error(job_id).unlink(missing_ok=True)
 
