@@ -17,7 +17,7 @@ REASON_CHARS = 300
 
 
 def printable(text: str, limit: int = REASON_CHARS) -> str:
-    """`text` without ANSI escapes, every other non-printable character (controls, bidi overrides) as '?',
-    cut to `limit` characters."""
-    text = _ANSI.sub("", text)
+    """`text` without ANSI escapes, tabs as spaces, every other non-printable character (controls, bidi
+    overrides) as '?', cut to `limit` characters."""
+    text = _ANSI.sub("", text).replace("\t", " ")
     return clip("".join(c if c.isprintable() else "?" for c in text), limit)
