@@ -100,7 +100,7 @@ def locked(path: Path, *, wait: bool = False, what: str = "") -> Iterator[Held]:
             raise JobBusy(f"{what or path.name} is held by {describe(holder(path))} (lock {path})") from None
         info, problem = _parse(path)
         if problem:
-            log.warning("lock %s: content %s; rewriting it (the attempt count restarts)", path, problem)
+            log.warning("lock %s: bad content (%s); rewriting it (the attempt count restarts)", path, problem)
         held = Held(fd, {"pid": os.getpid(), "host": socket.gethostname(),
                          "started": datetime.now(UTC).isoformat(timespec="seconds"),
                          "attempts": int(info.get("attempts", 0))})

@@ -36,12 +36,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from sercore import __version__
 from sercore.errors import ConfigError
 from sercore.io import set_aside, write_json
 
 from .grid import Grid
-from .paths import RunPaths
+from .paths import STAGES, RunPaths
 
 _OWN_TEMP = ".run.json."  # atomic_path's temp name for run.json: a racing submit may see only that
 _UNFINISHED = ".unfinished"  # in replaced/<time>/ until the new run.json is in place; holds the new grid hash
@@ -88,20 +90,17 @@ def _load_marker(paths: RunPaths) -> tuple[dict[str, Any] | None, str | None]:
 
 def _rebuilt(paths: RunPaths, problem: str) -> dict[str, Any] | None:
     """A marker for a run whose run.json is corrupt, from its plan/ (the hash) and grid.yaml; None if no plan."""
-    stages = [p.stem for p in sorted(paths.plan("x").parent.glob("*.jsonl"))]
-    jobs = {stage: _plan_ids(paths, stage) for stage in stages}
+    jobs = {stage: _plan_ids(paths, stage) for stage in STAGES if paths.plan(stage).is_file()}
     if not any(jobs.values()):
         return None
     try:
-        import yaml
-
         frozen = yaml.safe_load(paths.grid.read_text(encoding="utf-8"))
-    except (OSError, ValueError, ImportError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):
         frozen = None
     frozen = frozen if isinstance(frozen, dict) else {}
     cache = frozen.get("cache") if isinstance(frozen.get("cache"), str) else None
-    return {"name": frozen.get("name", paths.root.name), "grid_hash": grid_hash(jobs), "stages": stages,
-            "cache": str(Path(cache or paths.cache).absolute()), "_corrupt": problem}
+    return {"name": frozen.get("name", paths.root.name), "source": str(paths.grid), "grid_hash": grid_hash(jobs),
+            "stages": list(jobs), "cache": str(Path(cache or paths.cache).absolute()), "_corrupt": problem}
 
 
 def _plan_ids(paths: RunPaths, stage: str) -> list[str]:
@@ -187,7 +186,10 @@ def _carry_on(paths: RunPaths, marker: dict[str, Any], fresh: dict[str, Any]) ->
 
 
 def _set_aside_marker(paths: RunPaths, problem: str) -> None:
-    dest = set_aside(paths.run_meta, paths.root / "quarantine", f"corrupt run marker: {problem}")
+    try:
+        dest = set_aside(paths.run_meta, paths.root / "quarantine", f"corrupt run marker: {problem}")
+    except FileNotFoundError:  # a racing submit set it aside first
+        return
     log.warning("%s: %s; rebuilt from plan/ and grid.yaml (the bad file is kept as %s)", paths.run_meta, problem,
                 dest.relative_to(paths.root))
 

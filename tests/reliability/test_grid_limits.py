@@ -103,6 +103,7 @@ def test_well_formed_variables_and_the_escape_still_work(tmp_path: Path, monkeyp
     ("a" * 300, f"must be at most 100 characters long (got 300 characters: '{'a' * 60}...)"),
     ("runs/../x", "must be a plain name: letters, digits, '.', '_', '-'; no '/' or '..' (got 'runs/../x')"),
 ])
+@pytest.mark.usefixtures("fake_jobs")  # on a build without the limit, submit would train for real
 def test_long_or_path_like_names_are_refused(tmp_path: Path, capsys, name: str, message: str) -> None:
     path = write_grid(tmp_path, changed(SMALL, name=name))
     code, err = cli(["submit", path, "--no-progress"], capsys)

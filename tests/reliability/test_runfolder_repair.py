@@ -107,16 +107,20 @@ def test_changed_cache_is_applied_to_run_json_too(done, capsys, caplog, tmp_path
     assert yaml.safe_load(paths.grid.read_text())["cache"] == str(new)
 
 
-def test_lock_with_bad_content_is_named_and_rewritten(done, capsys, caplog) -> None:
+@pytest.mark.parametrize(("content", "problem"), [
+    ('{"attempts": "x"}', "attempts is not a whole number (got 'x')"),  # crashed the job as "(no error file)"
+    ("[1]", "not a JSON object (got list)"),
+    ("\x00garbage{", "not JSON (starts '?garbage{')"),
+])
+def test_lock_with_bad_content_is_named_and_rewritten(done, capsys, caplog, content: str, problem: str) -> None:
     grid, paths = done
     job = next(paths.shard_dir("train").glob("*.parquet")).stem
     paths.shard("train", job).unlink()
     lock = paths.lock("train", job)
-    lock.write_text("\x00garbage{")
+    lock.write_text(content)
     with caplog.at_level(logging.WARNING):
         assert cli(["submit", grid, "--no-progress"], capsys) == (0, [])
-    assert caplog.messages == [f"lock {lock}: content not JSON (starts '?garbage{{'); rewriting it (the attempt "
-                               "count restarts)"]
+    assert caplog.messages == [f"lock {lock}: bad content ({problem}); rewriting it (the attempt count restarts)"]
     assert holder(lock)["attempts"] == 1 and paths.shard("train", job).exists()
 
 
