@@ -23,7 +23,7 @@ from sercore.errors import ConfigError
 # The C loader when built (same safe subset, ~10x faster on big sweeps); the constructor stays Python either way.
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-MAX_VALUES = 100_000  # values a grid may stand for once its aliases are expanded (full.yaml: ~700)
+MAX_VALUES = 100_000  # values a grid may stand for once its aliases are expanded (grids/full.yaml: 212)
 ECHO_CHARS = 80  # longest value repeated back in an error message
 
 
