@@ -6,6 +6,10 @@ sequence (`pitch_steps`, a tune search space such as `lstm_units`, `emotions`) t
 those, give a list of lists. Every problem is collected before anything runs and raised once as a `GridError`
 whose lines read `FILE: key.path: message (got X; expected one of ...)`.
 
+Limits (docs/runner.md, "Limits"): YAML aliases may not stand for more than `gridfile.MAX_VALUES` values, the
+sweeps are multiplied out from their lengths and a grid over MAX_JOBS is refused before one job is built,
+`submit` wants `--yes` above CONFIRM_JOBS, and echoed values are clipped to 80 characters.
+
 Expansion builds each distinct sub-spec (ModelSpec, DataSpec, TrainJob...) once and validates each distinct
 attack parameter set once, so 10,000-job grids expand in well under the 2 s budget.
 """

@@ -5,7 +5,8 @@ under its per-job flock (runner.locks), so it never runs twice at once. The shar
 written atomically; a failure leaves `errors/<id>.txt` (one-line reason, then the traceback) and re-raises so the
 executor records the failure. `Worker` is a submitit Checkpointable: on TIMEOUT or preemption submitit requeues
 the same call, which re-enters `run_one`; the job itself resumes from what it persisted in its artefact folder
-(attack chunks, keras BackupAndRestore, tuner state).
+(attack chunks, keras BackupAndRestore, tuner state). Ctrl-C or SIGTERM in a local run stops the job with an
+error file naming the signal (runner.interrupt); a lock that cannot be opened fails it naming the lock.
 """
 
 from __future__ import annotations
