@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in lines:
             print(f"error: {line}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (runner.interrupt): one line, not a traceback
+        from .interrupt import exit_line
+
+        line, code = exit_line(exc)
+        print(f"error: {line}", file=sys.stderr)
+        return code
     except BrokenPipeError:  # `python -m runner plan G | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -96,6 +102,7 @@ def _parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
     p.add_argument("--replace-grid", action="store_true",
                    help="submit a different grid into an existing run (the old grid.yaml, run.json, plan/ go to "
                         "RUN/replaced/)")
+    p.add_argument("--yes", action="store_true", help="submit even a grid of more than 100,000 jobs")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("status", help="done / pending / running / failed per stage, why jobs failed, time left; "
@@ -182,11 +189,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from .dispatch import submit
-    from .grid import load_grid
+    from .grid import confirm_size, load_grid
     from .labels import labels
 
     overrides = [*args.overrides, *([f"profile={json.dumps(str(args.profile))}"] if args.profile else [])]
     grid = load_grid(args.grid, overrides)
+    confirm_size(grid, args.yes or args.dry_run)
     executor = args.executor or grid.settings.executor
     try:
         runs = submit(grid, executor=executor, stages=args.stage, dry_run=args.dry_run, progress=not args.no_progress,

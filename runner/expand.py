@@ -36,6 +36,7 @@ from .paths import STAGES
 from .planned import PlannedJob as Job  # expansion's name for the one planned-job type
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_NAME = 100  # names become file and Slurm job names (255-byte file names, with room for suffixes)
 DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed", "folds", "val_augmented")
 STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
 ATTACK_OPTIONS = ("labels", "estimator", "limit", "chunk_size", "batch_size", "examples")
@@ -61,9 +62,11 @@ def attack_spec(job: Job) -> AttackJob:
 
 
 def check_name(value: Any) -> str:
-    """Names that become path components: no `/`, no `..`, not absolute, not empty."""
+    """Names that become path components: no `/`, no `..`, not absolute, not empty, at most MAX_NAME long."""
     if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
         raise ValueError(f"must be a plain name: letters, digits, '.', '_', '-'; no '/' or '..' (got {value!r})")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"must be at most {MAX_NAME} characters long (got {len(value)} characters: {value!r})")
     return value
 
 
@@ -150,6 +153,96 @@ class Builder:
 
 def _key(kwargs: dict[str, Any]) -> str:
     return json.dumps(kwargs, sort_keys=True, default=lambda o: f"{type(o).__name__}@{id(o)}")
+
+
+# ---------------------------------------------------------------- counting before expanding
+
+
+def count_node(node: dict[str, Any], schema: Schema) -> int:
+    """How many variants `expand_node` would return, without building them (a product of sweep lengths)."""
+    if isinstance(schema, type):
+        schema = schema_of(schema)
+    total = 1
+    for key, value in node.items():
+        sub = FREE if schema == FREE else schema.get(key)  # type: ignore[union-attr]
+        if sub is not None:
+            total *= _count_value(value, sub)
+    return total
+
+
+def _count_value(value: Any, sub: Schema) -> int:
+    if sub == SEQ:
+        seq = isinstance(value, list) and value and all(isinstance(v, list) for v in value)
+        return len(value) if seq else 1
+    nested = isinstance(sub, (dict, type)) or (sub == FREE and isinstance(value, dict))
+    if nested and (isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict))):
+        alts = value if isinstance(value, list) else [value]
+        return sum(count_node(a, FREE if sub == FREE else sub) for a in alts if isinstance(a, dict))
+    return len(value) if isinstance(value, list) else 1
+
+
+def count_jobs(stages: dict[str, Any], corpora: list[CorpusSpec], n_features: int, protocols: tuple[str, ...],
+               seeds: tuple[int, ...]) -> dict[str, int]:
+    """Jobs per stage that expansion would build before identical ones merge (an upper bound; transfer is not
+    counted: its jobs pair models already counted). Malformed blocks count 0: expansion reports them."""
+    out = {"features": len(corpora) * n_features} if "features" in stages else {}
+    per_protocol: dict[str, int] = {}
+    for stage in ("tune", "norm_study", "arch_study", "train"):
+        block = {} if stage in stages and stages[stage] is None else stages.get(stage)
+        if isinstance(block, dict):
+            counted = _count_model_stage(stage, block, corpora, protocols)
+            out[stage] = sum(counted.values()) * n_features * len(seeds)
+            if stage == "train":
+                per_protocol = {p: n * n_features * len(seeds) for p, n in counted.items()}
+    if isinstance(stages.get("attack"), dict) and per_protocol:
+        out["attack"] = _count_attack(stages["attack"], per_protocol)
+    return out
+
+
+def _count_model_stage(stage: str, block: dict[str, Any], corpora: list[CorpusSpec],
+                       protocols: tuple[str, ...]) -> dict[str, int]:
+    """{protocol: variants over every corpus} of one model stage (times features and seeds later)."""
+    block = dict(block)
+    per_corpus = block.pop("per_corpus", None)
+    chosen = block.pop("protocols", None)
+    chosen = [p for p in (chosen if isinstance(chosen, list) else [chosen]) if p in protocols] or list(protocols)
+    out = dict.fromkeys(chosen, 0)
+    for corpus in corpora:
+        extra = per_corpus.get(corpus.name) if isinstance(per_corpus, dict) else None
+        merged = deep_merge(block, extra) if isinstance(extra, dict) else block
+        variants = count_node(merged, _block_schema(stage))
+        folds = merged.get("folds")
+        most = max([f for f in (folds if isinstance(folds, list) else [folds])
+                    if isinstance(f, int) and not isinstance(f, bool)] + [1])
+        for p in chosen:
+            out[p] += variants * (1 if p in ("paper", "speaker") else most)
+    return out
+
+
+def _count_attack(block: dict[str, Any], per_protocol: dict[str, int]) -> int:
+    chosen = block.get("protocols")
+    chosen = [p for p in (chosen if isinstance(chosen, list) else [chosen]) if p in per_protocol] or per_protocol
+    targets = sum(per_protocol[p] for p in chosen)
+    options = count_node({k: v for k, v in block.items() if k in ATTACK_OPTIONS}, {k: SCALAR for k in ATTACK_OPTIONS})
+    slices = block.get("slices", 1)
+    slices = slices if isinstance(slices, dict) else {"default": slices}
+    found = block.get("waveform")
+    waveform: dict[str, Any] = found if isinstance(found, dict) else {}
+    budgets = waveform.get("snr_db")
+    per_target = _count_attacks(block.get("attacks"), slices) + \
+        _count_attacks(waveform.get("attacks"), slices) * (len(budgets) if isinstance(budgets, list) else 1)
+    return targets * options * per_target
+
+
+def _count_attacks(attacks: Any, slices: dict) -> int:
+    """Jobs per target and option set of one `attacks:` mapping (parameter sets x slices)."""
+    per_target = 0
+    for name, params in (attacks.items() if isinstance(attacks, dict) else ()):
+        n = slices.get(name, slices.get("default", 1))
+        n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+        sets = _count_value(params, FREE) if isinstance(params, (dict, list)) else 1
+        per_target += sets * n
+    return per_target
 
 
 # ---------------------------------------------------------------- stages

@@ -6,6 +6,10 @@ sequence (`pitch_steps`, a tune search space such as `lstm_units`, `emotions`) t
 those, give a list of lists. Every problem is collected before anything runs and raised once as a `GridError`
 whose lines read `FILE: key.path: message (got X; expected one of ...)`.
 
+Limits (docs/runner.md, "Limits"): YAML aliases may not stand for more than `gridfile.MAX_VALUES` values, the
+sweeps are multiplied out from their lengths and a grid over MAX_JOBS is refused before one job is built,
+`submit` wants `--yes` above CONFIRM_JOBS, and echoed values are clipped to 80 characters.
+
 Expansion builds each distinct sub-spec (ModelSpec, DataSpec, TrainJob...) once and validates each distinct
 attack parameter set once, so 10,000-job grids expand in well under the 2 s budget.
 """
@@ -31,20 +35,23 @@ from sercore.strict import StrictNumbers, pydantic_problems
 from sercore.vocab import Protocol
 
 from .container import ContainerSpec
-from .expand import Job, check_name, expand_node, expand_stage_jobs
-from .gridfile import load_yaml, path_problems
+from .expand import Job, check_name, count_jobs, count_node, expand_node, expand_stage_jobs
+from .gridfile import check_size, clip, clip_echo, load_yaml, path_problems
 from .paths import STAGES
 from .resources import Resources, load_profile
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# `$${` (escape) | a well-formed `${NAME}` / `${NAME:-default}` | anything else from `${` to `}` or the end
+_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
+MAX_JOBS = 1_000_000  # a grid expanding to more is refused before expansion (counted from its sweep lengths)
+CONFIRM_JOBS = 100_000  # `submit` asks for --yes above this many jobs
 
 
 class GridError(ConfigError):
     """Every problem found in a grid, one `FILE: key.path: message` per line."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+        self.problems = [clip_echo(p) for p in problems]  # a 1 MB value is echoed as its first 80 characters
+        super().__init__("\n".join(self.problems))
 
 
 class Settings(StrictNumbers):
@@ -138,7 +145,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], where: str) 
         try:
             parsed = yaml.safe_load(value) if value else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML") from exc
+            raise ConfigError(f"--set {clip(item)!r}: value is not valid YAML") from exc
+        check_size(parsed, f"--set {clip(key)}")
         node: Any = data
         parts = key.split(".")
         for i, part in enumerate(parts):
@@ -161,7 +169,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], where: str) 
 
 
 def interpolate(node: Any, path: str, problems: list[str], file: str) -> Any:
-    """Replace `${VAR}` / `${VAR:-default}` in every string; an unset variable without default is a problem."""
+    """Replace `${VAR}` / `${VAR:-default}` in every string; an unset variable without default is a problem, and
+    so is any other `${...}` (`${}`, `${X`, `${1BAD}`, `${A-b}` would otherwise stay in paths literally).
+    `$${` writes a literal `${`."""
     if isinstance(node, dict):
         return {k: interpolate(v, f"{path}.{k}" if path else str(k), problems, file) for k, v in node.items()}
     if isinstance(node, list):
@@ -169,12 +179,19 @@ def interpolate(node: Any, path: str, problems: list[str], file: str) -> Any:
     if isinstance(node, str) and "${" in node:
 
         def sub(m: re.Match[str]) -> str:
+            token = m.group(0)
+            if token == "$${":
+                return "${"
+            if m.group(1) is None:
+                problems.append(f"{file}: {path}: malformed variable {clip(token)!r} (expected ${{NAME}} or "
+                                f"${{NAME:-default}}, NAME = [A-Za-z_][A-Za-z0-9_]*; $${{ writes a literal ${{)")
+                return token
             value = os.environ.get(m.group(1))
             if value is None and m.group(2) is not None:
                 return m.group(2)
             if value is None:
                 problems.append(f"{file}: {path}: environment variable {m.group(1)} is not set (got {node!r})")
-                return m.group(0)
+                return token
             return value
 
         return _VAR.sub(sub, node)
@@ -214,10 +231,9 @@ def build_grid(raw: dict[str, Any], source: Path, problems: list[str] | None = N
     else:
         # Expand even when the parts above had problems (with stand-ins), so stage problems are reported too.
         protocols, seeds = (settings.protocols, settings.seeds) if settings else (("paper",), (0,))
-        jobs = expand_stage_jobs(
-            stages, corpora or [CorpusSpec(name="synthetic")], features or [FeatureSettings()],
-            protocols, seeds, file, problems,
-        )
+        corpora, features = corpora or [CorpusSpec(name="synthetic")], features or [FeatureSettings()]
+        if not _too_many(count_jobs(stages, corpora, len(features), protocols, seeds), file, problems):
+            jobs = expand_stage_jobs(stages, corpora, features, protocols, seeds, file, problems)
     problems += protocol_problems((j.spec.data for js in jobs.values() for j in js if hasattr(j.spec, "data")),
                                   manifest_columns, file)
     if settings is not None and settings.profile:
@@ -229,6 +245,24 @@ def build_grid(raw: dict[str, Any], source: Path, problems: list[str] | None = N
         raise GridError(list(dict.fromkeys(problems)))
     assert settings is not None
     return Grid(source=source, raw=data, settings=settings, jobs=jobs)
+
+
+def _too_many(counts: dict[str, int], file: str, problems: list[str]) -> bool:
+    """Refuse, before building a single job, a grid whose sweeps multiply out past MAX_JOBS."""
+    total = sum(counts.values())
+    if total <= MAX_JOBS:
+        return False
+    per = ", ".join(f"{stage} {n:,}" for stage, n in counts.items() if n)
+    problems.append(f"{file}: stages: the sweeps multiply out to {total:,} jobs ({per}), over the limit of "
+                    f"{MAX_JOBS:,}; split the grid")
+    return True
+
+
+def confirm_size(grid: Grid, yes: bool) -> None:
+    """`submit` of more than CONFIRM_JOBS jobs needs `--yes` (a typo in a sweep should not queue 10^5 jobs)."""
+    if grid.count() > CONFIRM_JOBS and not yes:
+        raise ConfigError(f"{grid.source}: {grid.count():,} jobs, more than {CONFIRM_JOBS:,}; check `plan` and "
+                          "pass --yes to submit them")
 
 
 def _settings(data: dict[str, Any], file: str, problems: list[str]) -> Settings | None:
@@ -277,6 +311,11 @@ def _features(value: Any, file: str, problems: list[str]) -> list[FeatureSetting
         value = {}
     if not isinstance(value, dict):
         problems.append(f"{file}: features: expected a mapping of feature settings (got {value!r})")
+        return []
+    n = count_node(value, FeatureSettings)
+    if n > MAX_JOBS:
+        problems.append(f"{file}: features: the sweeps multiply out to {n:,} feature settings, over the limit of "
+                        f"{MAX_JOBS:,}; split the grid")
         return []
     variants = expand_node(value, FeatureSettings, "features", file, problems)
     out = []

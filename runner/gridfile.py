@@ -3,6 +3,11 @@
 PyYAML keeps the last of two equal keys without a word (`epochs: 5` ... `epochs: 50` runs 50), so the loader
 records every duplicate as `FILE:LINE:COL: ...` for the grid's all-at-once problem list. A syntax error is
 raised at once as `FILE:LINE:COL: message` (nothing else in the file can be trusted past it).
+
+Aliases are shared, not copied, by the loader, so a 600-byte "billion laughs" file loads in microseconds; it
+is everything after (interpolation, sweeps, error messages) that would walk 10^9 values. `expanded_size`
+counts the values a file stands for (memoised per shared node, so the count itself is cheap) and a grid over
+`MAX_VALUES` is refused before anything walks it. `clip` shortens any value echoed back in a message.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from sercore.errors import ConfigError
 
 # The C loader when built (same safe subset, ~10x faster on big sweeps); the constructor stays Python either way.
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_VALUES = 100_000  # values a grid may stand for once its aliases are expanded (grids/full.yaml: 212)
+ECHO_CHARS = 80  # longest value repeated back in an error message
 
 
 class _GridLoader(_Base):  # type: ignore[misc, valid-type]
@@ -70,6 +78,7 @@ def load_yaml(path: Path) -> tuple[Any, list[str]]:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     finally:
         loader.dispose()
+    check_size(data, str(path))
     problems = [f"{_where(path, mark)}: key {key!r} given twice in one mapping (first at line {first.line + 1}); "
                 f"YAML would silently keep the last value" for key, mark, first in loader.duplicates]
     return data, problems
@@ -84,3 +93,47 @@ def path_problems(file: str, key: str, value: str | None) -> list[str]:
         if part.exists():
             return [] if part.is_dir() else [f"{file}: {key}: {part} is a file, not a folder (got {value!r})"]
     return []
+
+
+def expanded_size(data: Any) -> int:
+    """How many values (mappings, lists, scalars) `data` holds with every shared (aliased) node counted each
+    time it is used: the size the grid would have written out. Linear in the distinct nodes."""
+    memo: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        known = memo.get(id(node))
+        if known is None:
+            items = node.values() if isinstance(node, dict) else node
+            memo[id(node)] = known = 1 + sum(size(v) for v in items)
+        return known
+
+    return size(data)
+
+
+def check_size(data: Any, where: str) -> None:
+    """Raise ConfigError when aliases make `data` stand for more than MAX_VALUES values."""
+    n = expanded_size(data)
+    if n > MAX_VALUES:
+        raise ConfigError(f"{where}: YAML aliases expand this grid to {n:,} values, over the limit of "
+                          f"{MAX_VALUES:,}; write the values out or split the grid")
+
+
+def clip(text: str, limit: int = ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters, ending in '...' when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def clip_echo(line: str, limit: int = ECHO_CHARS) -> str:
+    """A problem line with its echoed value (`(got VALUE)` or `(got VALUE; expected ...)`) clipped to `limit`."""
+    start = line.find("(got ")
+    if start < 0:
+        return clip(line, 10 * limit)
+    body = start + len("(got ")
+    end = line.rfind("; expected")
+    if end < body:
+        end = line.rfind(")")
+    if end < body:
+        end = len(line)
+    return clip(line[:body] + clip(line[body:end], limit) + line[end:], 10 * limit)

@@ -23,6 +23,7 @@ from sercore.io import parquet_footer, set_aside, write_json, write_text
 
 from .locks import JobBusy, locked
 from .paths import RunPaths
+from .sanitize import printable
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def error_reason(paths: RunPaths, job_id: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines:
         return "(empty error file)"
-    return (lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0])[:300]
+    return printable(lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0])
 
 
 def shard_problem(path: Path, stage: str, job_id: str) -> str | None:

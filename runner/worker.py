@@ -5,11 +5,13 @@ under its per-job flock (runner.locks), so it never runs twice at once. The shar
 written atomically; a failure leaves `errors/<id>.txt` (one-line reason, then the traceback) and re-raises so the
 executor records the failure. `Worker` is a submitit Checkpointable: on TIMEOUT or preemption submitit requeues
 the same call, which re-enters `run_one`; the job itself resumes from what it persisted in its artefact folder
-(attack chunks, keras BackupAndRestore, tuner state).
+(attack chunks, keras BackupAndRestore, tuner state). Ctrl-C or SIGTERM in a local run stops the job with an
+error file naming the signal (runner.interrupt); a lock that cannot be opened fails it naming the lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -17,6 +19,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +31,8 @@ from sercore.errors import JobError
 from sercore.io import write_parquet, write_text
 from sercore.specs import TrainJob, TransferJob
 
-from .locks import JobBusy, locked
+from .interrupt import as_interrupted, signals_raise
+from .locks import JobBusy, LockError, locked
 from .paths import RunPaths
 from .plan import find_entry, read_meta
 from .provenance import code_columns
@@ -53,7 +57,8 @@ def execute(run_dir: str | Path, stage: str, job_id: str, *, wait: bool = False)
     shard = paths.shard(stage, job_id)
     if shard_ok(paths, stage, job_id):
         return shard, False
-    with locked(paths.lock(stage, job_id), wait=wait, what=f"{stage} job {job_id}") as held:
+    with signals_raise(), _lock_failure(paths, job_id), \
+            locked(paths.lock(stage, job_id), wait=wait, what=f"{stage} job {job_id}") as held:
         if shard.exists():
             problem = shard_problem(shard, stage, job_id)
             if problem is None:  # another process finished it while we waited
@@ -62,6 +67,16 @@ def execute(run_dir: str | Path, stage: str, job_id: str, *, wait: bool = False)
         held.attempt()
         _run_locked(paths, stage, job_id, shard)
     return shard, True
+
+
+@contextlib.contextmanager
+def _lock_failure(paths: RunPaths, job_id: str) -> Iterator[None]:
+    """A lock that cannot be opened fails the job with an error file naming the lock (status shows it)."""
+    try:
+        yield
+    except LockError as exc:
+        _write_error(paths, job_id, exc)
+        raise
 
 
 def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
@@ -77,8 +92,11 @@ def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         write_parquet(df, shard)
-    except Exception as exc:  # not SystemExit/KeyboardInterrupt: a requeue or a user abort is no failure
+    except Exception as exc:  # not SystemExit: a requeue is no failure
         _write_error(paths, job_id, exc)
+        raise
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (runner.interrupt): say so, then stop
+        _write_error(paths, job_id, as_interrupted(exc))
         raise
     paths.error(job_id).unlink(missing_ok=True)
 

@@ -101,3 +101,20 @@ def assert_same_tables(a: RunPaths, b: RunPaths) -> None:
     assert list(ta) == list(tb) and ta, "no tables to compare"
     for name in ta:
         pd.testing.assert_frame_equal(ta[name], tb[name], obj=name)
+
+
+def alias_bomb(indent: str = "", levels: int = 9, width: int = 9) -> str:
+    """A "billion laughs" YAML block: `levels` anchors, each a list of `width` aliases to the one before
+    (9 x 9: 342 bytes standing for 435,848,050 values)."""
+    lines = [f"{indent}l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"{indent}l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    """(exit code, stderr lines) of `python -m runner ARGV`, run in this process."""
+    from runner.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err.splitlines()

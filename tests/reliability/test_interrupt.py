@@ -1,0 +1,49 @@
+"""Ctrl-C and SIGTERM during a job (issue 23, item 2): one line on the terminal, exit 128 + signal, and an
+error file whose first line names the signal. A real `python -m runner submit` in a subprocess, its only job
+held in a fault-injected sleep (no science runs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.grid import load_grid
+from runner.locks import attempts
+from runner.paths import RunPaths
+from runner.status import run_status
+from runner.worker import FAULT_ENV
+from tests.runner.conftest import BASE, changed, write_grid
+
+REPO = Path(__file__).resolve().parents[2]
+FEATURES_ONLY = changed(BASE, seeds=[0], protocols=["paper"], stages={"features": {}})
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_a_job_ends_in_one_line_and_an_error_file(tmp_path: Path, sig: signal.Signals) -> None:
+    path = write_grid(tmp_path, FEATURES_ONLY)
+    job = load_grid(path).jobs["features"][0].id
+    paths = RunPaths(tmp_path / "run")
+    env = {**os.environ, FAULT_ENV: f"{job}:sleep=60"}
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "submit", str(path), "--no-progress"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while attempts(paths.lock("features", job)) < 1:  # the job has started (under its lock)
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + sig
+    assert err.splitlines() == [f"error: interrupted by {sig.name}; finished jobs are kept, the same command carries "
+                                "on from them"]
+    reason = f"Interrupted: {sig.name} stopped the job before it finished (the next submit redoes it)"
+    assert paths.error(job).read_text().splitlines()[0] == reason
+    assert run_status(paths)["features"]["failures"] == {job: reason}
