@@ -45,6 +45,7 @@ class RunData:
 
     paths: RunPaths
     stages: dict[str, MergeResult]
+    notes: list[str] = field(default_factory=list)  # what the report skipped and why (a corrupt examples.npz)
 
     def frame(self, stage: str) -> pd.DataFrame:
         res = self.stages.get(stage)
