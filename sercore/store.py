@@ -110,6 +110,8 @@ def _set_aside_entry(final: Path, why: str) -> Path | None:
         return set_aside(final, final.parent.parent / "quarantine" / "features", why)
     except FileNotFoundError:  # another job set it aside first
         return None
+    except OSError as exc:  # a read-only shared cache: say what is wrong instead of a traceback
+        raise DataError(f"{why}; cannot set the entry aside ({exc.strerror}): rebuild or remove {final}") from exc
 
 
 def _read_entry(path: Path, key: str) -> FeatureStore:

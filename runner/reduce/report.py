@@ -297,6 +297,8 @@ def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4, ou
     run = RunPaths(Path(run_dir))
     if not run.root.is_dir():
         raise DataError(f"{run.root}: run folder not found")
+    if not (run.root / "plan").is_dir() and not (run.root / "shards").is_dir():  # write no lock into a stranger
+        raise DataError(f"{run.root}: not a run folder (no plan/ or shards/)")
     with publishing(run, out, wait=wait, timeout=timeout) as paths:
         write_report(load_run(paths, progress=progress), progress=progress, audio_limit=audio_limit)
     return (Path(out).resolve() if out is not None else run.root) / "report"
