@@ -18,6 +18,7 @@ from sercore.errors import SertackError
 
 from .paths import RunPaths
 from .quiet import quiet
+from .readonly import nothing_to_do
 
 MAX_REASONS = 20
 
@@ -114,6 +115,11 @@ def _parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
     p = sub.add_parser("reduce", help="merge shards into results/ and build report/")
     p.add_argument("run", type=Path)
     p.add_argument("--strict", action="store_true", help="exit 1 (naming the jobs) if any planned job is not ok")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="write results/ and report/ into DIR instead of the run folder (e.g. a read-only run)")
+    p.add_argument("--no-wait", action="store_true", help="fail at once if another reduce of the folder runs")
+    p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
+                   help="wait at most S seconds for another reduce of the folder (default 3600)")
     p.set_defaults(func=cmd_reduce)
     return parser
 
@@ -196,6 +202,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     grid = load_grid(args.grid, overrides)
     confirm_size(grid, args.yes or args.dry_run)
     executor = args.executor or grid.settings.executor
+    if not args.dry_run and (done := nothing_to_do(grid, args.stage)):
+        print(done)  # a complete run in a read-only folder: nothing to write, so no reason to fail
+        return 0
     try:
         runs = submit(grid, executor=executor, stages=args.stage, dry_run=args.dry_run, progress=not args.no_progress,
                       replace_grid=args.replace_grid, force=args.force, rerun_stale=args.rerun_stale)
@@ -311,9 +320,11 @@ def _stale_line(counts: dict[str, dict[str, int]], prog: str) -> None:
 
 
 def cmd_reduce(args: argparse.Namespace) -> int:
-    paths = RunPaths(args.run)
-    print(f"report: {_reduce(paths.root) / 'index.html'}")
-    line, problems = completeness(paths)
+    from .reduce.report import reduce_run  # lazy: the reducer pulls in plotting
+
+    report = reduce_run(args.run, out=args.out, wait=not args.no_wait, timeout=args.timeout)
+    print(f"report: {report / 'index.html'}")
+    line, problems = completeness(RunPaths(args.run) if args.out is None else RunPaths(args.out))
     print(line)
     if args.strict and problems:
         for stage, jid, state, why in problems[:MAX_REASONS]:

@@ -2,12 +2,16 @@
 
 A shard counts as done only if its Parquet footer reads, it has the runner's columns (every worker adds
 job_id, stage, host, device, finished_at), enough rows (>= 1; attack slices may legitimately be empty), and its
-`job_id` column statistics name this job (a shard copied under another job's name is not that job's result).
+`job_id` column statistics name this job (a shard copied under another job's name is not that job's result),
+and the artefacts its later readers need pass their checks (sercore.artefacts): a train row (it has `n_params`)
+promises model.keras, scaler.npz and summary.json, an attack row (`y_adv`) examples.npz; a corrupt or missing
+one is set aside to RUN/quarantine/<stage>/<id>/ with its reason, and the shard with it, so the job is redone.
 An invalid shard is moved to RUN/quarantine/<stage>/<id>.<UTC time>.parquet with a `.reason.txt` (never
 deleted) and `errors/<id>.txt` gets the reason, so `status` shows the job as failed and `submit` redoes it.
 
 Footer checks cost ~0.3 ms each, so results are remembered in a hidden `shards/<stage>/.checked.json`
-({id: [size, mtime_ns]}): a rerun against 10,000 unchanged shards costs one stat per shard.
+({id: [size, mtime_ns] of the shard, then of each promised artefact}): a rerun against 10,000 unchanged shards
+costs a few stats per shard.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sercore.artefacts import ATTACK_ARTEFACTS, TRAIN_ARTEFACTS, first_problem
 from sercore.io import parquet_footer, set_aside, write_json, write_text
 
 from .locks import JobBusy, locked
@@ -32,6 +37,10 @@ MIN_ROWS = {"attack": 0}  # a slice past the end of a small test set has no rows
 CHECKED = ".checked.json"
 CORRUPT = "CorruptShard"
 _THREADS = min(16, (os.cpu_count() or 2) * 4)
+# Stage -> (the shard column that marks a real job's rows, the artefacts such a job leaves for later readers).
+# A job without the column (an empty attack slice, a test's fake job) promised none.
+PROMISED = {**{s: ("n_params", TRAIN_ARTEFACTS) for s in ("train", "arch_study", "norm_study")},
+            "attack": ("y_adv", ATTACK_ARTEFACTS)}
 
 
 @dataclass
@@ -88,7 +97,21 @@ def shard_problem(path: Path, stage: str, job_id: str) -> str | None:
         if stats is not None and stats.has_min_max and {stats.min, stats.max} != {job_id}:
             found = stats.min if stats.min != job_id else stats.max
             return f"holds rows of job {found!r}, not {job_id!r} (a copied or renamed shard)"
-    return None
+    bad = bad_artefact(path, meta.schema.names, stage, job_id)
+    return None if bad is None else f"artefact {bad[1]}"
+
+
+def artefact_dir(shard: Path, stage: str, job_id: str) -> Path:
+    """RUN/artefacts/<stage>/<id> of the shard RUN/shards/<stage>/<id>.parquet."""
+    return shard.parents[2] / "artefacts" / stage / job_id
+
+
+def bad_artefact(shard: Path, columns: list[str], stage: str, job_id: str) -> tuple[Path, str] | None:
+    """(artefact, problem) of the first promised artefact of this shard's job that fails its check, or None."""
+    marker, names = PROMISED.get(stage, ("", ()))
+    if not names or marker not in columns:
+        return None
+    return first_problem(artefact_dir(shard, stage, job_id), names, job_id)
 
 
 def check_stage(paths: RunPaths, stage: str, planned: list[str] | set[str], *, repair: bool) -> StageShards:
@@ -102,8 +125,7 @@ def check_stage(paths: RunPaths, stage: str, planned: list[str] | set[str], *, r
         entry = entries.get(job_id)
         if entry is None:
             continue
-        st = entry.stat()
-        key = [st.st_size, st.st_mtime_ns]
+        key = _stat_key(Path(entry.path), stage, job_id)
         if checked.get(job_id) == key:
             out.good.add(job_id)
             fresh[job_id] = key
@@ -153,9 +175,17 @@ def quarantine(paths: RunPaths, stage: str, job_id: str, problem: str) -> str | 
 
 
 def set_aside_shard(paths: RunPaths, stage: str, job_id: str, problem: str) -> str:
-    """The move itself; the caller holds the job's lock."""
-    dest = set_aside(paths.shard(stage, job_id), paths.quarantine(stage), problem)
-    reason = f"{CORRUPT}: {problem}; set aside to {dest.relative_to(paths.root)}"
+    """The move itself, with the corrupt artefact that made the shard invalid, if any; the caller holds the
+    job's lock. The artefact goes to RUN/quarantine/<stage>/<id>/ (kept, never deleted)."""
+    shard = paths.shard(stage, job_id)
+    meta, _ = parquet_footer(shard)
+    bad = bad_artefact(shard, meta.schema.names, stage, job_id) if meta is not None else None
+    moved = ""
+    if bad is not None and bad[0].exists():
+        art = set_aside(bad[0], paths.quarantine(stage) / job_id, bad[1])
+        moved = f"{art.relative_to(paths.root)} and "
+    dest = set_aside(shard, paths.quarantine(stage), problem)
+    reason = f"{CORRUPT}: {problem}; set aside to {moved}{dest.relative_to(paths.root)}"
     write_text(paths.error(job_id), f"{reason}\n")
     log.warning("%s shard %s: %s", stage, job_id, reason)
     return reason
@@ -165,6 +195,19 @@ def shard_ok(paths: RunPaths, stage: str, job_id: str) -> bool:
     """The worker's check: a shard exists and is valid (caller holds the job's lock to repair)."""
     shard = paths.shard(stage, job_id)
     return shard.exists() and shard_problem(shard, stage, job_id) is None
+
+
+def _stat_key(shard: Path, stage: str, job_id: str) -> list[int]:
+    """[size, mtime_ns] of the shard and of each artefact its stage may promise ([-1, -1] when absent)."""
+    key = []
+    folder = artefact_dir(shard, stage, job_id)
+    for path in (shard, *(folder / n for n in PROMISED.get(stage, ("", ()))[1])):
+        try:
+            st = path.stat()
+            key += [st.st_size, st.st_mtime_ns]
+        except FileNotFoundError:
+            key += [-1, -1]
+    return key
 
 
 def _read_checked(paths: RunPaths, stage: str) -> dict[str, list[int]]:

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import io
+from . import artefacts, io
 from .attack_params import params_json
 from .attacks import attack_info
 from .env import JobEnv, seed_everything
-from .errors import JobError
+from .errors import DataError, JobError
 from .specs import AttackJob, DataSpec
 
 if TYPE_CHECKING:
@@ -180,6 +180,10 @@ class _Attacker:
 def _fresh_chunk_dir(chunk_dir: Path, job: AttackJob) -> None:
     """Keep finished chunks only if they were made by this very job (same id); else start over."""
     manifest = chunk_dir / "manifest.json"
+    if manifest.exists() and (why := artefacts.problem(artefacts.check_manifest, manifest)):
+        # Whose chunks these are is unknown now: set them aside with the manifest (kept) and start over.
+        moved = io.set_aside(chunk_dir, Path(chunk_dir).parent / "quarantine", why)
+        log.warning("%s; chunks set aside to %s, redoing them", why, moved)
     if manifest.exists() and json.loads(manifest.read_text()).get("job_id") != job.job_id:
         log.warning("%s holds chunks of another job: discarding them", chunk_dir)
         shutil.rmtree(chunk_dir)
@@ -330,7 +334,11 @@ def load_model(upstream: Path | None) -> keras.Model:
     path = Path(upstream) / "model.keras"
     if not path.exists():
         raise JobError(f"{path}: trained model not found (has the train job finished?)")
-    return keras.models.load_model(path, compile=False)
+    artefacts.check_model(path)  # else Keras says "File not found" of a truncated file that is there
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: trained model does not load ({type(exc).__name__}: {str(exc)[:160]})") from exc
 
 
 def check_head(model: keras.Model, output: str) -> None:
@@ -347,8 +355,8 @@ def check_scaler(upstream: Path, data: Prepared) -> None:
     path = Path(upstream) / "scaler.npz"
     if not path.exists():
         return
-    with np.load(path) as s:
-        classes, clip = tuple(str(c) for c in s["classes"]), (float(s["clip_min"]), float(s["clip_max"]))
+    s = artefacts.check_scaler(path)
+    classes, clip = tuple(str(c) for c in s["classes"]), (float(s["clip_min"]), float(s["clip_max"]))
     if classes != tuple(data.classes):
         raise JobError(f"{path}: classes {list(classes)} differ from the rebuilt data's {list(data.classes)}")
     if not np.allclose(clip, tuple(map(float, data.clip_values))):

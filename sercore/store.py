@@ -13,6 +13,7 @@ fresh interpreter in `sercore.store_child`, the `features` job in `sercore.featu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from .artefacts import check_finite, check_npy, check_parquet, problem
 from .datasets import corpus_root, kept, load_corpus, loader_for
 from .errors import DataError
 from .extraction import FileFeatures, default_workers, run_parallel
-from .io import atomic_dir, write_json, write_parquet
+from .io import atomic_dir, set_aside, write_json, write_parquet
 from .specs import CorpusSpec, FeatureSettings
 from .store_child import build_in_subprocess
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 STORE_FORMAT = 1
 FILE_TABLE_COLUMNS = ["dataset", "path", "speaker", "gender", "emotion", "kept", "reason", "n_segments",
                       "duration_s"]
+CHECKED = ".checked.json"  # x.npy's [size, mtime_ns] when its finite scan last passed
 NOT_KEPT = "emotion not kept"  # the reason of a good file outside the kept emotions (not a rejection)
 
 
@@ -71,6 +75,48 @@ def store_key(spec: CorpusSpec, fs: FeatureSettings, fp: str) -> str:
     key = {"format": STORE_FORMAT, "corpus": spec.name, "emotions": sorted(spec.kept_emotions),
            "features": json.loads(fs.canonical_json()), "fingerprint": fp}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def entry_problem(path: Path) -> str | None:
+    """Why a store entry cannot be trusted (named file, problem), or None: meta.parquet's and files.parquet's
+    footers read, x.npy is whole, 3-d, one row per meta row, and holds no NaN or infinite segment.
+
+    The finite scan reads the whole array once; its result is remembered in `.checked.json` by x.npy's size and
+    mtime, so a cache hit costs a stat (a read-only cache just scans again)."""
+    meta = problem(check_parquet, path / "meta.parquet", ("path", "emotion", "gender"))
+    if meta:
+        return meta
+    files = problem(check_parquet, path / "files.parquet", ("path", "kept", "reason"))
+    if files:
+        return files
+    try:
+        x = check_npy(path / "x.npy", 3, pq.read_metadata(path / "meta.parquet").num_rows)
+        st = (path / "x.npy").stat()
+        stamp = [st.st_size, st.st_mtime_ns]
+        if _checked(path) != stamp:
+            check_finite(x, str(path / "x.npy"))
+            with contextlib.suppress(OSError):
+                write_json(path / CHECKED, {"x.npy": stamp})
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def _checked(path: Path) -> list[int] | None:
+    try:
+        return json.loads((path / CHECKED).read_text(encoding="utf-8")).get("x.npy")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _set_aside_entry(final: Path, why: str) -> Path | None:
+    """Move a corrupt entry to cache_dir/quarantine/features/<entry>.<UTC time> with its reason (kept)."""
+    try:
+        return set_aside(final, final.parent.parent / "quarantine" / "features", why)
+    except FileNotFoundError:  # another job set it aside first
+        return None
+    except OSError as exc:  # a read-only shared cache: say what is wrong instead of a traceback
+        raise DataError(f"{why}; cannot set the entry aside ({exc.strerror}): rebuild or remove {final}") from exc
 
 
 def _read_entry(path: Path, key: str) -> FeatureStore:
@@ -152,13 +198,27 @@ def open_store(corpus: CorpusSpec, features: FeatureSettings, cache_dir: Path, *
                         f"(expected {loader_for(corpus).layout})")
     key = store_key(corpus, features, fingerprint(corpus, root))
     final = cache_dir / "features" / f"{corpus.name}-{key}"
-    if not (final / "meta.parquet").is_file():
-        workers = workers or default_workers()
+
+    def build() -> None:
+        n = workers or default_workers()
         # Only a parallel build forks; a serial one is safe in a process that has TensorFlow loaded.
-        if workers > 1 and "tensorflow" in sys.modules:
-            build_in_subprocess(corpus, features, cache_dir, workers, progress)
+        if n > 1 and "tensorflow" in sys.modules:
+            build_in_subprocess(corpus, features, cache_dir, n, progress)
         else:
-            _build(corpus, features, cache_dir, root, final, key, workers, progress)
-    if not (final / "meta.parquet").is_file():
-        raise DataError(f"{corpus.name}: feature store {final} missing after its build (corpus changed meanwhile?)")
+            _build(corpus, features, cache_dir, root, final, key, n, progress)
+        if not (final / "meta.parquet").is_file():
+            raise DataError(f"{corpus.name}: feature store {final} missing after its build (corpus changed "
+                            "meanwhile?)")
+
+    fresh = not (final / "meta.parquet").is_file()
+    if fresh:
+        build()
+    why = entry_problem(final)
+    if why and not fresh:  # a cached entry gone bad (truncated, NaN): set aside, rebuilt once from the audio
+        log.warning("%s; set aside to %s, rebuilding the feature store", why, _set_aside_entry(final, why))
+        build()
+        why = entry_problem(final)
+    if why:
+        moved = _set_aside_entry(final, why)
+        raise DataError(f"{why} (refused; the store was just built from the corpus; set aside to {moved})")
     return _read_entry(final, key)

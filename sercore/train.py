@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import io
+from .artefacts import check_finite
 from .env import JobEnv, seed_everything
 from .errors import ConfigError, JobError
 from .metrics import accuracy_by_gender, composition, confusion_matrix
@@ -72,6 +73,7 @@ def check_prepared(data: Prepared) -> None:
             raise JobError(f"{split} split: {len(x)} inputs but {len(y)} labels")
         if y.min() < 0 or y.max() >= n:
             raise JobError(f"{split} split: labels outside 0..{n - 1}: classes mismatch ({list(data.classes)})")
+        check_finite(x, f"{split} split inputs")  # NaN segments train a chance-level model silently
 
 
 def compile_model(model: keras.Model, settings: TrainSettings, n_train: int | None = None,
@@ -248,12 +250,9 @@ def run_train(job: TrainJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     """Train, evaluate and save one model; returns its single result row (see docs/contracts.md)."""
     from .data import prepare
 
-    workdir = Path(workdir)
-    summary_path = workdir / "summary.json"
-    if summary_path.exists() and (workdir / "model.keras").exists():
-        done = json.loads(summary_path.read_text())
-        if done.get("job_id") == job.job_id:  # finished before the shard got written: don't train again
-            return pd.DataFrame([done["row"]])
+    # A summary.json left by an earlier attempt is never answered from: with no shard the runner cannot tell a
+    # job killed between summary and shard (a second's window) from a shard deleted to force a retrain, or a
+    # summary from the model beside it, so the job always trains (docs/runner.md, "What is checked").
     if job.model.arch not in ARCHS:
         raise ConfigError(f"model.arch: unknown architecture {job.model.arch!r} (expected one of {', '.join(ARCHS)})")
     return pd.DataFrame([train_prepared(job, prepare(job.data, env.cache_dir), workdir)])

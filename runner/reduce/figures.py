@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sercore import vocab
+from sercore.artefacts import check_examples, check_scaler, problem
 from sercore.features import invert_log_mel  # noqa: E402
 from sercore.io import atomic_path  # noqa: E402
 from sercore.specs import AttackJob  # noqa: E402
@@ -137,7 +138,7 @@ def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
         for _, r in seeds[mask].sort_values("seed").iterrows():
             for job_id in str(r.job_ids).split(","):
                 path = data.paths.artefacts("attack", job_id) / "examples.npz"
-                if path.is_file():
+                if path.is_file() and not _bad_media(data, problem(check_examples, path), f"attack job {job_id}"):
                     label = agg.params_label(b.params, swept[b.attack]) if swept.get(b.attack) else ""
                     picks.append({"attack": b.attack, "dataset": b.dataset, "job_id": job_id, "examples": path,
                                   "params": b.params, "label": label, "entry": plan.get(job_id),
@@ -147,6 +148,14 @@ def example_jobs(data: RunData, s: Summary) -> list[dict[str, Any]]:
                 continue
             break
     return sorted(picks, key=lambda p: (p["variant"], vocab.attack_rank(p["attack"]), vocab.corpus_rank(p["dataset"])))
+
+
+def _bad_media(data: RunData, why: str | None, what: str) -> bool:
+    """Record a corrupt media artefact as a note of the report (it is skipped, the reduce goes on)."""
+    if why:
+        log.warning("%s skipped: %s", what, why)
+        data.notes.append(f"{what} skipped: {why}")
+    return bool(why)
 
 
 def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]:
@@ -214,6 +223,8 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
         if tdata.standardize:
             if not scaler.is_file():
                 log.warning("no audio for %s: scaler %s not found", p["job_id"], scaler)
+                continue
+            if _bad_media(data, problem(check_scaler, scaler), f"audio of attack job {p['job_id']}"):
                 continue
             with np.load(scaler) as npz:
                 mean, std = npz["mean"], npz["std"]

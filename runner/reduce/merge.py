@@ -168,9 +168,9 @@ def compact(paths: RunPaths, result: MergeResult) -> Path:
     return out
 
 
-def load_run(run_dir: Path, *, progress: bool = True) -> RunData:
+def load_run(run_dir: Path | RunPaths, *, progress: bool = True) -> RunData:
     """Merge and compact every stage the run has (a plan file or a shard folder)."""
-    paths = RunPaths(Path(run_dir))
+    paths = run_dir if isinstance(run_dir, RunPaths) else RunPaths(Path(run_dir))
     if not paths.root.is_dir():
         raise DataError(f"{paths.root}: run folder not found")
     stages = {}

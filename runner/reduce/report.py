@@ -18,8 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from sercore.errors import DataError
 from sercore.io import write_json, write_text
 
+from ..paths import RunPaths
 from ..provenance import CODE_COLUMNS, code_labels
 from . import paper_tables as pt
 from .beyond import beyond_tables
@@ -29,6 +31,7 @@ from .folds import epoch_caps, table_pooled, table_training
 from .merge import load_run
 from .paper_compare import paper_results
 from .paper_report import comparison_tables
+from .publish import publishing
 from .render import Table, to_markdown, write_table
 from .robustness import label_paper_metric
 from .rundata import RunData
@@ -154,7 +157,10 @@ def _sections(data: RunData, audio_limit: int) -> tuple[list[Table], list[Table]
     media = build_figures(data, s, data.paths.report_dir, audio_limit=audio_limit)
     beyond = beyond_tables(data, s)
     media += beyond_figures(data, s, beyond, data.paths.report_dir / "figures")
-    return tables, compare, protocol, media, completeness_table(data), provenance(data), beyond
+    prov = provenance(data)
+    if data.notes:  # media the report left out (a corrupt examples.npz): said in the report, never a crash
+        prov["skipped"] = list(data.notes)
+    return tables, compare, protocol, media, completeness_table(data), prov, beyond
 
 
 def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
@@ -195,6 +201,8 @@ def render_markdown(tables: list[Table], compare: list[Table], protocol: list[Ta
              "models*. Tables are also in `tables/` as CSV (numbers) and LaTeX.", "", "## Provenance", "",
              _md_provenance(prov), "## Completeness", ""]
     parts.append(to_markdown(complete) if not complete.display.empty else "Every planned job finished.\n")
+    if prov.get("skipped"):
+        parts += ["Skipped while reducing:", "", *[f"- {n}" for n in prov["skipped"]], ""]
     parts += ["## Tables", ""] + [to_markdown(t) for t in tables]
     if compare:
         parts += ["## Paper vs reproduced", ""] + [to_markdown(t) for t in compare]
@@ -249,6 +257,8 @@ def render_html(tables: list[Table], compare: list[Table], protocol: list[Table]
              _toc([*tables, *compare, *protocol, *(beyond or [])]),
              "<h2>Provenance</h2>", f"<table><tbody>{prov_rows}</tbody></table>", "<h2>Completeness</h2>",
              _html_table(complete) if not complete.display.empty else "<p>Every planned job finished.</p>",
+             *([f"<p>Skipped while reducing:</p><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in skipped)}</ul>"]
+               if (skipped := prov.get("skipped")) else []),
              "<h2>Tables</h2>", *[_html_table(t) for t in tables]]
     if compare:
         parts += ["<h2>Paper vs reproduced</h2>", *[_html_table(t) for t in compare]]
@@ -283,7 +293,17 @@ def report_frame(report_dir: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(report_dir / "tables" / f"{name}.csv")
 
 
-def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4) -> Path:
-    """Merge, check and compact the run's shards, then write tables, figures and the report; returns report/."""
-    data = load_run(run_dir, progress=progress)
-    return write_report(data, progress=progress, audio_limit=audio_limit)
+def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4, out: Path | None = None,
+               wait: bool = True, timeout: float = 3600.0) -> Path:
+    """Merge, check and compact the run's shards, then write tables, figures and the report; returns report/.
+
+    Everything is written to a staging folder and swapped in under a lock (runner.reduce.publish), into the
+    run folder or into `out`; `wait`/`timeout`: how long to wait for another reduce of the same folder."""
+    run = RunPaths(Path(run_dir))
+    if not run.root.is_dir():
+        raise DataError(f"{run.root}: run folder not found")
+    if not (run.root / "plan").is_dir() and not (run.root / "shards").is_dir():  # write no lock into a stranger
+        raise DataError(f"{run.root}: not a run folder (no plan/ or shards/)")
+    with publishing(run, out, wait=wait, timeout=timeout) as paths:
+        write_report(load_run(paths, progress=progress), progress=progress, audio_limit=audio_limit)
+    return (Path(out).resolve() if out is not None else run.root) / "report"

@@ -49,6 +49,7 @@ class RunData:
 
     paths: RunPaths
     stages: dict[str, MergeResult]
+    notes: list[str] = field(default_factory=list)  # what the report skipped and why (a corrupt examples.npz)
 
     def frame(self, stage: str) -> pd.DataFrame:
         """A stage's rows; for `attack`, the spectrogram-domain ones (what the paper's tables are made of)."""

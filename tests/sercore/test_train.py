@@ -266,6 +266,4 @@ def test_synthetic_training_end_to_end(cache_dir: Path, tmp_path: Path) -> None:
     # Same seed, fresh folder: same predictions.
     run_train(job, tmp_path / "b", env)
     np.testing.assert_array_equal(pd.read_parquet(tmp_path / "b" / "predictions.parquet")["y_pred"], pred["y_pred"])
-    # A rerun of a finished job returns its row without training again.
-    again = run_train(job, tmp_path / "a", env).iloc[0]
-    assert again["train_s"] == row["train_s"] and again["accuracy"] == row["accuracy"]
+    # (A rerun never answers from summary.json: tests/reliability/test_artefacts.py.)
