@@ -1,9 +1,11 @@
 """Per-job log files and one-line progress for the local executor.
 
 Each job run in-process writes RUN/logs/<stage>/<id>.log: a header (label, start time), everything the job logs
-(the root logger at INFO for the job's duration, the console keeps its own level) or prints to sys.stdout /
-sys.stderr, then `ok after 12.3 s` or the traceback. A rerun appends. Output TensorFlow's C++ side writes to the
-process's file descriptors is not captured (TF_CPP_MIN_LOG_LEVEL keeps it quiet: runner.quiet).
+(the root logger at INFO for the job's duration, the console keeps its own level), then `ok after 12.3 s` or the
+traceback. A rerun appends. sys.stdout and sys.stderr are not redirected: a library imported during the job
+(TensorFlow, ART) keeps the stream it found, and a log file closed under it broke every later write in the
+process ("I/O operation on closed file", found with pytest's capture). sercore logs instead of printing, so little
+is lost; TensorFlow's C++ output is kept quiet by TF_CPP_MIN_LOG_LEVEL (runner.quiet).
 
 When the console is not a terminal (a log file, CI) a progress bar would write a `\\r` line per update, so the
 executor prints one line per finished job instead (`line`). The debug executor keeps everything on screen.
@@ -38,8 +40,7 @@ def job_log(path: Path | None, title: str, not_run: tuple[type[BaseException], .
         start = time.monotonic()
         with _logging_to(fh):
             try:
-                with contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-                    yield
+                yield
             except not_run as exc:
                 fh.write(f"== not run here: {exc}\n")
                 raise
