@@ -65,7 +65,8 @@ def test_html_is_self_contained_and_valid(report: Path) -> None:
     assert len(images) == len(list((report / "figures").glob("*.png"))) > 10
     for src in images:
         assert _decode(src, "image/png")[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(sounds) == len(list((report / "audio").glob("*.wav"))) == 4  # 1 attack x 2 protocols x 2 WAVs
+    # the listening panel: 1 attack x 2 corpora x 2 protocols x 2 WAVs
+    assert len(sounds) == len(list((report / "audio").glob("*.wav"))) == 8
     for src in sounds:
         info = sf.info(io.BytesIO(_decode(src, "audio/wav")))
         assert info.samplerate == 16000 and info.frames > 40000
