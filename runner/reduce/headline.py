@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from sercore import vocab
+from sercore.specs import AttackJob
 
 from . import aggregate as agg
 from .paper_compare import compared_cells, paper_results
@@ -115,7 +116,7 @@ def _corpus_text(data: RunData, name: str) -> str:
 def attack_limits(data: RunData) -> list[int]:
     """The `limit`s of the run's attack jobs (empty when every job attacked the whole test set)."""
     res = data.stages.get("attack")
-    return sorted({int(j.spec.limit) for j in (res.plan if res else []) if getattr(j.spec, "limit", None)})
+    return sorted({j.spec.limit for j in (res.plan if res else []) if isinstance(j.spec, AttackJob) and j.spec.limit})
 
 
 def _seeds(s: Summary) -> int:
@@ -208,9 +209,9 @@ def anomalies(r: pd.Series) -> list[str]:
         flags.append("changed no sample")
     clean = r.get("clean_accuracy_mean")
     if clean is not None and not pd.isna(clean) and r.accuracy_mean > clean + 1e-12:
-        flags.append("above clean (attacks use predicted labels)")
+        flags.append("above clean")
     if str(r.get("estimator")) == "stock":
-        flags.append("attacked the stock estimator (probabilities)")
+        flags.append("stock estimator")
     return flags
 
 
@@ -229,8 +230,7 @@ def _row(r: pd.Series, s: Summary, several: bool) -> dict[str, str]:
         "success": "–" if pd.isna(r.get("success_rate_mean")) else f"{100 * r.success_rate_mean:.0f} %",
         "perturbation (z)": fmt_num(r.get("perturbation_mean")),
         "s / sample": fmt_num(r.time_s_mean / n) if n and not pd.isna(r.get("time_s_mean")) else "–",
-        "paper": fmt_num(paper) if paper is not None else
-        ("n/a (not a paper corpus)" if r.dataset not in vocab.PAPER_CORPORA else "–"),
+        "paper": fmt_num(paper) if paper is not None else ("n/a" if r.dataset not in vocab.PAPER_CORPORA else "–"),
         "paper in CI": _inside(paper, r.get("accuracy_lo"), r.get("accuracy_hi")),
         "flags": "; ".join(anomalies(r)),
     })
@@ -271,8 +271,13 @@ def build_headline(data: RunData, s: Summary) -> Headline | None:
                "clean": r.get("clean_accuracy_mean", math.nan),
                "paper": paper_value(str(r.attack), str(r.dataset)) or math.nan} for _, r in best.iterrows()]
     worst, wpoints = _worst_rows(s, best, several)
-    columns = [c for c in rows[0] if c != "flags" or any(r["flags"] for r in rows)]
-    return Headline(setting_text(best), columns, rows, worst, pd.DataFrame(points + wpoints), _summary(best))
+    unused = {"flags"} if not any(r["flags"] for r in rows) else set()
+    setting = setting_text(best)
+    if all(r["paper"] == "n/a" for r in rows):  # nothing to compare: say it once instead of a column of n/a
+        unused |= {"paper", "paper in CI"}
+        setting += " · paper values: none comparable (not the paper's corpora)"
+    columns = [c for c in rows[0] if c not in unused]
+    return Headline(setting, columns, rows, worst, pd.DataFrame(points + wpoints), _summary(best))
 
 
 def _summary(best: pd.DataFrame) -> str:
@@ -283,8 +288,10 @@ def _summary(best: pd.DataFrame) -> str:
                                  for a in best[best.accuracy_mean == v].attack.drop_duplicates())
     text = f"Strongest: {names(lowest)} ({fmt_num(lowest)}). Weakest: {names(highest)} ({fmt_num(highest)})."
     if "accuracy_lo" in best and best.accuracy_lo.notna().any():
-        width = float((best.accuracy_hi - best.accuracy_lo).min())
-        text += f" Every interval spans at least {fmt_num(width)} of accuracy."
+        width = float((best.accuracy_hi - best.accuracy_lo).median())
+        n = f", n = {best.accuracy_n_eff.min():.0f} recordings" if "accuracy_n_eff" in best and \
+            best.accuracy_n_eff.notna().any() else ""
+        text += f" Median 95 % CI width: {fmt_num(width)} of accuracy{n}."
     return text
 
 

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from sercore import vocab
+from sercore.specs import AttackJob
 
+from ..planned import PlannedJob
 from .figures import example_jobs, resynthesise, write_wav
 from .media import Listen
 from .rundata import WAVEFORM, RunData
@@ -48,7 +50,9 @@ def _label(names: list[str], k: Any) -> str:
 
 def _example_index(npz: Any) -> int:
     """The first saved example the attack changed (y_adv != y_clean), else the first."""
-    changed = np.flatnonzero(np.asarray(npz["y_adv"]) != np.asarray(npz["y_clean"])) if "y_adv" in npz else []
+    if "y_adv" not in npz:
+        return 0
+    changed = np.flatnonzero(np.asarray(npz["y_adv"]) != np.asarray(npz["y_clean"]))
     return int(changed[0]) if len(changed) else 0
 
 
@@ -79,7 +83,7 @@ def spectrogram_entries(data: RunData, s: Summary, folder: Path, limit: int) -> 
         done = voiced.setdefault(p["variant"], set())
         if p["attack"] not in done and len(done) >= limit:
             out.append(Listen(**entry, reason=f"no sound: the report resynthesises the first {limit} attacks only "
-                              "(Griffin-Lim, 1-3 s per file; reduce with a larger audio_limit)"))
+                              "(Griffin-Lim costs 1-3 s per file; reduce_run(..., audio_limit=N) gives more)"))
             continue
         stem = "_".join(x for x in (p["attack"], p["dataset"], p["variant"]) if x)
         got = resynthesise(data, p, {"clean": clean, "adversarial": adv}, folder, stem)
@@ -99,23 +103,23 @@ def _snr_db(clean: np.ndarray, adv: np.ndarray) -> float:
 def waveform_entries(data: RunData, s: Summary, folder: Path) -> list[Listen]:
     """Per waveform attack and corpus: the example of the strongest budget (lowest SNR) that saved one."""
     res = data.stages.get("attack")
-    jobs = [j for j in (res.plan if res else []) if getattr(j.spec, "domain", None) == WAVEFORM]
-    jobs = [j for j in jobs if (data.paths.artefacts("attack", j.id) / "examples.npz").is_file()]
-    groups: dict[tuple[str, str], list[Any]] = {}
-    for j in jobs:
-        groups.setdefault((j.spec.attack, j.spec.target.data.corpus.name), []).append(j)
+    groups: dict[tuple[str, str], list[tuple[PlannedJob, AttackJob]]] = {}
+    for j in res.plan if res else []:
+        if isinstance(j.spec, AttackJob) and j.spec.domain == WAVEFORM and \
+                (data.paths.artefacts("attack", j.id) / "examples.npz").is_file():
+            groups.setdefault((j.spec.attack, j.spec.target.data.corpus.name), []).append((j, j.spec))
     out: list[Listen] = []
     for (attack, dataset), cands in sorted(groups.items(), key=lambda kv: (vocab.attack_rank(kv[0][0]),
                                                                             vocab.corpus_rank(kv[0][1]))):
-        job = min(cands, key=lambda j: (j.spec.snr_db is None, j.spec.snr_db or 0.0, j.spec.slice))
+        job, spec = min(cands, key=lambda c: (c[1].snr_db is None, c[1].snr_db or 0.0, c[1].slice))
         with np.load(data.paths.artefacts("attack", job.id) / "examples.npz") as npz:
             if len(npz["clean"]) == 0:
                 continue
             i = _example_index(npz)
             clean, adv = np.asarray(npz["clean"][i], float), np.asarray(npz["adversarial"][i], float)
             labels = _labels(npz, i, class_names(data, s, job.upstream, dataset))
-        sr = job.spec.target.data.features.sample_rate
-        budget = f"budget {job.spec.snr_db:g} dB SNR" if job.spec.snr_db is not None else "eps as given"
+        sr = spec.target.data.features.sample_rate
+        budget = f"budget {spec.snr_db:g} dB SNR" if spec.snr_db is not None else "eps as given"
         stem = f"waveform_{attack}_{dataset}"
         paths = {w: write_wav(folder / f"{stem}_{w}.wav", x, sr) for w, x in (("clean", clean), ("adversarial", adv))}
         diff = adv - clean

@@ -33,12 +33,12 @@ from .tables import Summary  # noqa: E402
 CI_WORDS = "95 % bootstrap CI over whole test recordings, as in the tables (not a std over seeds)"
 
 
-def _att(a: str) -> str:
-    return vocab.ATTACK_DISPLAY.get(a, a)
+def _att(a: object) -> str:
+    return vocab.ATTACK_DISPLAY.get(str(a), str(a))
 
 
-def _ds(d: str) -> str:
-    return vocab.CORPUS_DISPLAY.get(d, d)
+def _ds(d: object) -> str:
+    return vocab.CORPUS_DISPLAY.get(str(d), str(d))
 
 
 def dot_whisker(points: pd.DataFrame, folder: Path, n_text: str) -> Media | None:
@@ -47,7 +47,7 @@ def dot_whisker(points: pd.DataFrame, folder: Path, n_text: str) -> Media | None
         return None
     pts = points.iloc[::-1].reset_index(drop=True)
     several = pts.dataset.nunique() > 1
-    labels = [f"{p.label} ({_ds(p.dataset)})" if several else p.label for p in pts.itertuples()]
+    labels = [f"{p.label} ({_ds(p.dataset)})" if several else str(p.label) for p in pts.itertuples()]
     fig, ax = plt.subplots(figsize=(5.6, 0.9 + 0.34 * len(pts)))
     y = np.arange(len(pts))
     err = np.vstack([(pts["mean"] - pts.lo).clip(lower=0).fillna(0), (pts.hi - pts["mean"]).clip(lower=0).fillna(0)])
@@ -104,7 +104,7 @@ def _curve_panel(ax: plt.Axes, sub: pd.DataFrame, attack: str, param: str) -> bo
         clean = grp.clean_accuracy_mean.mean() if "clean_accuracy_mean" in grp else math.nan
         if not math.isnan(clean):
             ax.axhline(clean, color=f"C{(j * 3) % 10}", ls="--", lw=1, label=f"clean ({_ds(d)})")
-        px, py = _paper_sweep(attack, param, d)
+        px, py = _paper_sweep(attack, param, str(d))
         if px:
             ax.plot(px, py, "D", mfc="none", color="k", label=f"paper ({_ds(d)})")
     ax.set(xlabel=param, ylabel="accuracy under attack", ylim=(-0.02, 1.02))
@@ -145,7 +145,7 @@ def accuracy_vs_perturbation(s: Summary, folder: Path) -> Media | None:
     if configs.empty or "perturbation_mean" not in configs:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for i, (attack, grp) in enumerate(sorted(configs.groupby("attack"), key=lambda kv: vocab.attack_rank(kv[0]))):
+    for i, (attack, grp) in enumerate(sorted(configs.groupby("attack"), key=lambda kv: vocab.attack_rank(str(kv[0])))):
         x = grp.perturbation_mean.clip(lower=1e-6)
         lo = (grp.accuracy_mean - grp.get("accuracy_lo", grp.accuracy_mean)).clip(lower=0).fillna(0)
         hi = (grp.get("accuracy_hi", grp.accuracy_mean) - grp.accuracy_mean).clip(lower=0).fillna(0)

@@ -136,3 +136,23 @@ def test_report_lists_broken_shards(tmp_path: Path) -> None:
     assert f"| {second.stem} | attack | missing | no shard and no error file |" in text
     assert "rests on incomplete data" in text
     assert not (out / "audio").exists() or not list((out / "audio").glob("*.wav"))  # audio_limit=0
+
+
+def test_html_first_screen_and_reading_aids(report: Path) -> None:
+    text = (report / "index.html").read_text(encoding="utf-8")
+    summary, rest = text.split('<section id="tables">', 1)
+    assert '<table class="headline">' in summary and "worst case (any attack)" in summary
+    assert "paper in CI" in summary and "paper cells with an interval lie inside our 95 % CI" in summary
+    assert "position:sticky" in text and '<nav class="bar"' in text
+    assert summary.index('<section id="summary">') < summary.index("headline_accuracy") or "data:image/png" in summary
+    provenance = text[text.index('<section id="provenance">'):]
+    assert "<details>" in provenance and "grid.yaml" in provenance and "name: fake" in provenance
+    assert text.index('<section id="provenance">') > text.index('<section id="listen">')
+    note = "Segment-level intervals (as the paper) are in the CSV"
+    assert summary.count(note) == 1 and rest.count(note) == 0  # the conventions box states it once
+    assert "paper split (leaky)" in rest and "<td>paper</td>" not in rest
+    assert rest.count('<div class="scroll"><table>') >= 30 and "font-variant-numeric:tabular-nums" in text
+    listen = text[text.index('<section id="listen">'):text.index('<section id="completeness">')]
+    for name in ("FGSM", "BIM", "C&amp;W L2", "JSMA"):
+        assert listen.count(f'<td class="l">{name}</td>') == 2 * 2  # 2 corpora x 2 protocols
+    assert listen.count("no sound:") == 3 * 2 * 2

@@ -33,10 +33,10 @@ window.addEventListener("load", async () => {
                  document.querySelector("nav.bar")).position, overflow: [], unwrapped: [], anchors: [], images: [],
                sounds: 0, bad_sounds: []};
   for (const t of document.querySelectorAll("table")) {
-    const box = t.parentElement;
-    if (!box.classList.contains("scroll")) out.unwrapped.push(t.previousElementSibling?.id || "?");
+    const box = t.parentElement, name = box.previousElementSibling?.id || t.className || "?";
+    if (!box.classList.contains("scroll")) out.unwrapped.push(name);
     const r = box.getBoundingClientRect();
-    if (r.right > page.right + 1 || r.left < page.left - 1) out.overflow.push(t.closest("div")?.previousElementSibling?.id || "?");
+    if (r.right > page.right + 1 || r.left < page.left - 1) out.overflow.push(name);
   }
   for (const a of document.querySelectorAll("a[href^='#']"))
     if (!document.getElementById(a.getAttribute("href").slice(1))) out.anchors.push(a.getAttribute("href"));
@@ -47,8 +47,9 @@ window.addEventListener("load", async () => {
   await Promise.all(audios.map((a) => new Promise((done) => {
     const probe = new Audio();
     probe.preload = "metadata";
-    probe.onloadedmetadata = () => { if (!(probe.duration > 0)) out.bad_sounds.push(a.getAttribute("aria-label")); done(); };
-    probe.onerror = () => { out.bad_sounds.push(a.getAttribute("aria-label")); done(); };
+    const bad = () => out.bad_sounds.push(a.getAttribute("aria-label"));
+    probe.onloadedmetadata = () => { if (!(probe.duration > 0)) bad(); done(); };
+    probe.onerror = () => { bad(); done(); };
     probe.src = a.src;
   })));
   const pre = document.createElement("pre");
