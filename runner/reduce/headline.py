@@ -21,6 +21,7 @@ from sercore.specs import AttackJob
 
 from . import aggregate as agg
 from .paper_compare import compared_cells, paper_results
+from .render import Table
 from .robustness import ALL, worst_case
 from .rundata import RunData
 from .tables import Summary
@@ -335,3 +336,25 @@ def cells_with_ci(data: RunData, s: Summary) -> pd.DataFrame:
                     "paper": float(c.paper), "ours": float(c.ours), "lo": lo, "hi": hi,
                     "inside": bool(lo - 1e-12 <= c.paper <= hi + 1e-12)})
     return pd.DataFrame(out, columns=["table", "row", "column", "metric", "paper", "ours", "lo", "hi", "inside"])
+
+
+def table_inside_ci(cells: pd.DataFrame) -> Table | None:
+    """PCI: per paper table, how many of its compared cells (with an interval) lie inside our 95 % CI."""
+    if cells.empty:
+        return None
+    tables = paper_results()["tables"]
+    rows, data = [], []
+    for no, grp in sorted(cells.groupby("table"), key=lambda kv: int(str(kv[0]).split("-")[0])):
+        n, inside = len(grp), int(grp.inside.sum())
+        rows.append({"paper table": str(no), "title": tables[str(no)]["title"], "cells with a CI": n,
+                     "inside our CI": inside, "share": f"{inside / n:.3f}"})
+        data.append({"table": str(no), "cells": n, "inside": inside})
+    display = pd.DataFrame(rows)
+    display.attrs["labels"] = 2
+    total, inside = len(cells), int(cells.inside.sum())
+    return Table("PCI_paper_inside_ci", "Paper vs reproduced: the paper's cells inside our 95 % CI, per table",
+                 display, pd.DataFrame(data),
+                 [f"{inside} of {total} compared cells with an interval lie inside our CI (accuracy and perturbation "
+                  "cells of Tables 5, 6 and the sweeps; the interval of the configuration each was read from).",
+                  "Outside is not proof of a difference: the CIs cover test-set sampling only, not training "
+                  "randomness (see ± std over seeds), hardware or settings this run fixed differently."])

@@ -156,6 +156,8 @@ def _sections(data: RunData, audio_limit: int) -> Report:
     prov = provenance(data)
     head = hl.build_headline(data, s)
     cells = hl.cells_with_ci(data, s)
+    inside = hl.table_inside_ci(cells)
+    compare = compare[:1] + ([inside] if inside is not None else []) + compare[1:]  # after P00's summary
     summary = next((t for t in compare if t.name == "P00_paper_summary"), None)
     compared = (int(summary.data.compared.sum()), int(summary.data.printed.sum())) if summary else (0, 0)
     firsts = [plots.dot_whisker(head.points, out / "figures", _n_text(s)) if head else None,

@@ -99,6 +99,18 @@ def test_headline_rows_and_paper_in_ci(run: tuple[RunData, Summary]) -> None:
     media = plots.paper_scatter(cells, data.paths.report_dir)
     assert media is not None and f"{int(cells.inside.sum())} of {len(cells)} overall" in media.caption
     assert plots.paper_scatter(pd.DataFrame(columns=cells.columns), data.paths.report_dir) is None
+    per_table = hl.table_inside_ci(cells)
+    assert per_table is not None and per_table.data.cells.sum() == len(cells)
+    assert per_table.data.inside.sum() == cells.inside.sum()
+
+
+def test_meta_line_and_banners(run: tuple[RunData, Summary]) -> None:
+    data, s = run
+    meta = hl.meta_items(data, s, {"git_commit": "0123456789abcdef", "reduced_at": "2026-12-03T09:00:00+00:00"})
+    assert "protocol: paper split (leaky)" in meta and "2 seeds" in meta and "git 01234567" in meta
+    ok = (data.status.status == "ok").sum()
+    assert f"{ok}/{len(data.status)} jobs ok" in meta and "12 attacked test samples" in meta
+    assert hl.banners(data, s, (10, 974)) == []  # the paper's corpora, no limit, every job ok
 
 
 def test_number_format() -> None:

@@ -143,6 +143,8 @@ def test_html_first_screen_and_reading_aids(report: Path) -> None:
     summary, rest = text.split('<section id="tables">', 1)
     assert '<table class="headline">' in summary and "worst case (any attack)" in summary
     assert "paper in CI" in summary and "paper cells with an interval lie inside our 95 % CI" in summary
+    inside = pd.read_csv(report / "tables" / "PCI_paper_inside_ci.csv")
+    assert f"{inside.inside.sum()} of {inside.cells.sum()} paper cells with an interval" in summary
     assert "position:sticky" in text and '<nav class="bar"' in text
     assert summary.count('<img src="data:image/png;base64,') == 2  # the dot plot and the paper-vs-ours scatter
     provenance = text[text.index('<section id="provenance">'):]
