@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sercore import vocab
@@ -203,11 +204,23 @@ def _unit(r: pd.Series) -> str:
     return f"{n:.0f} {UNIT_SHORT.get(unit, unit)}" if n is not None and not pd.isna(n) else "–"
 
 
-def anomalies(r: pd.Series) -> list[str]:
+def unchanged_samples(rows: pd.DataFrame, r: pd.Series) -> int:
+    """Attacked samples of a configuration the attack returned unchanged (perturbation 0: e.g. BoundaryAttack
+    found no adversarial starting point), summed over seeds."""
+    if rows.empty or "perturbation" not in rows:
+        return 0
+    keys = [k for k in agg.ATTACK_KEYS if k in rows and k in r]
+    mask = np.logical_and.reduce([rows[k].astype(str) == str(r[k]) for k in keys])
+    return int((rows.loc[mask, "perturbation"] == 0).sum())
+
+
+def anomalies(r: pd.Series, unchanged: int = 0) -> list[str]:
     """Flags beside a headline row: numbers a reader should not take at face value."""
     flags = []
     if r.get("success_rate_mean") == 0:
-        flags.append("changed no sample")
+        flags.append("fooled no sample")
+    elif unchanged:
+        flags.append(f"{unchanged} sample{'s' if unchanged > 1 else ''} left unchanged")
     clean = r.get("clean_accuracy_mean")
     if clean is not None and not pd.isna(clean) and r.accuracy_mean > clean + 1e-12:
         flags.append("above clean")
@@ -233,7 +246,7 @@ def _row(r: pd.Series, s: Summary, several: bool) -> dict[str, str]:
         "s / sample": fmt_num(r.time_s_mean / n) if n and not pd.isna(r.get("time_s_mean")) else "–",
         "paper": fmt_num(paper) if paper is not None else ("n/a" if r.dataset not in vocab.PAPER_CORPORA else "–"),
         "paper in CI": _inside(paper, r.get("accuracy_lo"), r.get("accuracy_hi")),
-        "flags": "; ".join(anomalies(r)),
+        "flags": "; ".join(anomalies(r, unchanged_samples(s.attack_rows, r))),
     })
     return rec
 

@@ -189,8 +189,9 @@ def _conventions(s: Summary) -> list[str]:
             "Protocol: 'paper split (leaky)' is the paper's random split of segments (segments of one recording on "
             "both sides); 'clean split' groups by recording; 'speaker-independent' holds out speakers.",
             "Flags: 'above clean': accuracy under attack above the clean accuracy of the same samples (attacks use "
-            "predicted labels, so a wrong clean prediction can be pushed to the right one); 'changed no sample': "
-            "success rate 0; 'stock estimator': ART's estimator on probabilities.",
+            "predicted labels, so a wrong clean prediction can be pushed to the right one); 'fooled no sample': "
+            "success rate 0; 'N samples left unchanged': returned with zero perturbation (e.g. BoundaryAttack found "
+            "no adversarial starting point), over all seeds; 'stock estimator': ART's estimator on probabilities.",
             "Best configuration: per attack and corpus, the lowest accuracy under attack (ties: the lowest "
             "perturbation, then the cheapest)."]
 

@@ -133,3 +133,15 @@ def test_listening_panel_covers_every_attack(run: tuple[RunData, Summary], tmp_p
         assert (e.clean is not None and e.adversarial is not None and not e.reason) or "no sound" in e.reason
     for e in voiced:
         assert e.clean is not None and sf.info(e.clean).samplerate == 16000
+
+
+def test_banners(run: tuple[RunData, Summary], monkeypatch: pytest.MonkeyPatch) -> None:
+    data, s = run
+    monkeypatch.setattr(hl, "attack_limits", lambda _data: [8])
+    monkeypatch.setattr(hl, "_corpora", lambda _data, _s: ["synthetic"])
+    status = data.status.assign(status=["failed"] + ["ok"] * (len(data.status) - 1))
+    monkeypatch.setattr(type(data), "status", property(lambda _self: status))
+    found = {b.kind: b.text for b in hl.banners(data, s, (0, 974))}
+    assert set(found) == {"synthetic", "limited", "incomplete"}
+    assert "0 of the paper's 974 numbers" in found["synthetic"] and "first 8 of 12 test samples" in found["limited"]
+    assert found["incomplete"].startswith(f"1 of {len(status)} jobs are not ok (1 failed)")
