@@ -106,7 +106,7 @@ def _curve_panel(ax: plt.Axes, sub: pd.DataFrame, attack: str, param: str) -> bo
             ax.axhline(clean, color=f"C{(j * 3) % 10}", ls="--", lw=1, label=f"clean ({_ds(d)})")
         px, py = _paper_sweep(attack, param, str(d))
         if px:
-            ax.plot(px, py, "D", mfc="none", color="k", label=f"paper ({_ds(d)})")
+            ax.plot(px, py, "D", mfc="none", color=f"C{(j * 3) % 10}", label=f"paper ({_ds(d)})")
     ax.set(xlabel=param, ylabel="accuracy under attack", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
     return drawn
