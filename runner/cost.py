@@ -317,7 +317,10 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
         m, exact = cal.model(job.target.model.arch, job.target.model.width)
         n_classes = len(job.target.data.corpus.kept_emotions)
         batch = min(job.batch_size, job.chunk_size, max(n, 1))
-        evals = [("F", 3.0, batch), *attack_evals(job.attack, job.params.kwargs(), n_classes, batch)]
+        # every job: clean, adversarial and ART's label prediction, plus the reliability columns (a second clean
+        # prediction and one loss gradient: sercore.attack_job.model_checks)
+        evals = [("F", 4.0, batch), ("G", 1.0, batch),
+                 *attack_evals(job.attack, job.params.kwargs(), n_classes, batch)]
         work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
         shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
         # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks

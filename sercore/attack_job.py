@@ -8,7 +8,8 @@ that draw random numbers (JSMA's random targets, PixelAttack, BoundaryAttack).
 
 Metrics follow the paper (attacks.ipynb): ART generates against the model's predictions (labels=predicted, no y
 passed) while accuracy is scored against the true labels; perturbation is the mean |x_adv - x| per cell in
-standardised units. We add L0/L2/L-inf norms, the loss on the adversarial example and success (prediction changed).
+standardised units. We add L0/L2/L-inf norms, the loss on the adversarial example and success (prediction changed),
+and two reliability columns per sample (`grad_flag`, `stochastic`: `model_checks`).
 """
 
 from __future__ import annotations
@@ -94,6 +95,27 @@ def sample_rows(x: np.ndarray, x_adv: np.ndarray, y_true: np.ndarray, p_clean: n
     }
 
 
+def gradient_flags(grads: np.ndarray) -> np.ndarray:
+    """Per sample 'nan', 'inf', 'zero' (all cells exactly 0) or 'ok', as ART's loss_gradient_check (first match)."""
+    g = np.asarray(grads).reshape(len(grads), -1)
+    flags = np.full(len(g), "ok", dtype=object)
+    flags[(g == 0).all(axis=1)] = "zero"
+    flags[np.isinf(g).any(axis=1)] = "inf"
+    flags[np.isnan(g).any(axis=1)] = "nan"
+    return flags.astype(str)
+
+
+def model_checks(estimator: Any, x: np.ndarray, y: np.ndarray, p_clean: np.ndarray) -> dict:
+    """Reliability columns (beyond the paper; runner/reduce/attack_checks.py reads them): `grad_flag`, the loss
+    gradient at the clean input for the labels the attack uses (one batched loss_gradient call: ART's
+    loss_gradient_check does one call per sample), and `stochastic`, whether a second prediction of the clean input
+    differs from the first (a randomised model). Computed after the attack, so its random numbers are unchanged."""
+    grads = estimator.loss_gradient(x, y)
+    again = estimator.predict(x)
+    return {"grad_flag": gradient_flags(grads),
+            "stochastic": ~np.isclose(again, p_clean, rtol=1e-4, atol=1e-6).all(axis=1)}
+
+
 def job_columns(job: AttackJob) -> dict[str, Any]:
     """Columns shared by every row of the job: the attack, its parameters and the attacked model.
 
@@ -139,7 +161,9 @@ class _Attacker:
         x_adv = self.attack.generate(x, y=y)
         generate_s = time.perf_counter() - t0
         x_adv = np.asarray(x_adv, dtype=np.float32)
-        return x_adv, sample_rows(x, x_adv, y_true, p_clean, self.estimator.predict(x_adv)), generate_s
+        cols = sample_rows(x, x_adv, y_true, p_clean, self.estimator.predict(x_adv))
+        y_used = np.eye(n_classes, dtype=np.float32)[p_clean.argmax(axis=1)] if y is None else y
+        return x_adv, cols | model_checks(self.estimator, x, y_used, p_clean), generate_s
 
 
 def _fresh_chunk_dir(chunk_dir: Path, job: AttackJob) -> None:

@@ -8,6 +8,7 @@ no resampling, so its counts are unaffected.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import librosa
@@ -20,6 +21,10 @@ def load(path: str | Path, sr: int = 16000) -> np.ndarray:
     """Mono float32 at `sr` (channels averaged, resampled with librosa's default soxr_hq)."""
     if not Path(path).is_file():
         raise DataError(f"cannot read audio {path}: no such file")
+    try:  # libsndfile reports a file it may not open as "System error"
+        os.close(os.open(path, os.O_RDONLY))
+    except PermissionError:
+        raise DataError(f"cannot read audio {path}: permission denied") from None
     try:
         y, _ = librosa.load(str(path), sr=sr, mono=True)
     except Exception as exc:  # soundfile/audioread errors differ by backend

@@ -1,11 +1,13 @@
 """`python -m sercore describe CORPUS [ROOT]`: what a user needs to trust a corpus copy before a long run.
 
-Files per emotion and gender, speakers, rejected files with reasons; with `--segments` the feature store is
+Files per emotion and gender, speakers, rejected files (and unreadable folders) with reasons and how many of each
+kind; with `--segments` the feature store is
 built (or reused) and segment counts and the array shape are added.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,19 @@ def _counts(series: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in series.value_counts().sort_index().items()}
 
 
+def reason_kind(reason: str, manifest: str | None = None) -> str:
+    """A rejection reason without its particulars (a manifest's line, a peak, a link target, a file name), so
+    rejects can be counted by kind: 'samples outside [-1, 1] (peak 8.0)' -> 'samples outside [-1, 1]'."""
+    if manifest is not None and reason.startswith(f"{Path(manifest).expanduser()} line "):
+        reason = reason.split(": ", 1)[-1]
+    return re.split(r" \(|: | -> ", reason, maxsplit=1)[0]
+
+
+def _rejected(rejected: Any, manifest: str | None) -> dict[str, Any]:
+    kinds = rejected["reason"].map(lambda r: reason_kind(r, manifest))
+    return {"rejected": rejected[["path", "reason"]].to_dict("records"), "rejected_by_reason": _counts(kinds)}
+
+
 def describe(corpus: str, root: str | Path | None = None, *, segments: bool = False,
              cache_dir: Path | None = None, workers: int | None = None, progress: bool = False,
              splits: int | None = None, seed: int = 0, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -58,7 +73,7 @@ def describe(corpus: str, root: str | Path | None = None, *, segments: bool = Fa
         "duration_s": {"min": round(float(c.files["duration_s"].min()), 3),
                        "max": round(float(c.files["duration_s"].max()), 3),
                        "total": round(float(c.files["duration_s"].sum()), 1)},
-        "rejected": c.rejected[["path", "reason"]].to_dict("records"),
+        **_rejected(c.rejected, spec.manifest),
     }
     if segments:
         from .store import open_store
@@ -68,7 +83,7 @@ def describe(corpus: str, root: str | Path | None = None, *, segments: bool = Fa
                     "segments_by_version": _counts(store.meta["version"]),
                     "segments_by_emotion": _counts(store.meta["emotion"]),
                     "segments_by_gender": _counts(store.meta["gender"]),
-                    "rejected": store.rejected[["path", "reason"]].to_dict("records")})
+                    **_rejected(store.rejected, spec.manifest)})
         if splits:
             from .splits import split_sizes
             from .vocab import class_order

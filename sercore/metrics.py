@@ -1,4 +1,6 @@
-"""Test-set metrics the paper reports: accuracy overall and per speaker gender, and the confusion matrix.
+"""Test-set metrics the paper reports: accuracy overall and per speaker gender, and the confusion matrix; and
+the field's robust accuracy beside the paper's accuracy under attack (success on the initially correct samples,
+samples an attack repaired, the worst case over attacks).
 
 Pure functions on label arrays; NaN (not 0) where a subset is empty, so a missing gender is never read as a
 model that got everything wrong.
@@ -59,3 +61,55 @@ def composition(emotion: Sequence[str], gender: Sequence[str]) -> dict[str, dict
         sub = df.loc[df["emotion"] == emo, "gender"]
         out[emo] = {g.value: int((sub == g.value).sum()) for g in (Gender.MALE, Gender.FEMALE)}
     return out
+
+
+# ---------------------------------------------------------------- robustness (beyond the paper)
+# The paper scores accuracy under attack as mean(y_adv == y_true) while the attack pushes away from the
+# *predicted* class: a sample the model got wrong is often pushed onto its true class and then counts as robust.
+# RobustBench's robust accuracy counts a sample only if it is right both before and under the attack.
+
+
+def _check3(y_true: np.ndarray, y_clean: np.ndarray, y_adv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y_true, y_clean = _check(y_true, y_clean)
+    y_true, y_adv = _check(y_true, y_adv)
+    return y_true, y_clean, y_adv
+
+
+def robust_accuracy(y_true: np.ndarray, y_clean: np.ndarray, y_adv: np.ndarray) -> float:
+    """Share of samples classified correctly both before and under the attack; NaN for an empty set."""
+    y_true, y_clean, y_adv = _check3(y_true, y_clean, y_adv)
+    return float(np.mean((y_clean == y_true) & (y_adv == y_true))) if y_true.size else float("nan")
+
+
+def success_on_correct(y_true: np.ndarray, y_clean: np.ndarray, y_adv: np.ndarray) -> float:
+    """Attack success rate on the initially correct samples (share now misclassified); NaN when none was."""
+    y_true, y_clean, y_adv = _check3(y_true, y_clean, y_adv)
+    right = y_clean == y_true
+    return float(np.mean(y_adv[right] != y_true[right])) if right.any() else float("nan")
+
+
+def repaired(y_true: np.ndarray, y_clean: np.ndarray, y_adv: np.ndarray) -> int:
+    """Samples the attack repaired: wrong before, right under the attack (what inflates the paper's metric)."""
+    y_true, y_clean, y_adv = _check3(y_true, y_clean, y_adv)
+    return int(((y_clean != y_true) & (y_adv == y_true)).sum())
+
+
+def robust_union(y_true: np.ndarray, y_clean: np.ndarray, y_adv: np.ndarray) -> np.ndarray:
+    """Worst case over attacks: y_adv is (n, k), one column per attack configuration; a sample is robust (True)
+    only if it is right before and under every one of them."""
+    y_true, y_clean = _check(y_true, y_clean)
+    y_adv = np.asarray(y_adv)
+    if y_adv.ndim != 2 or y_adv.shape[0] != y_true.shape[0]:
+        raise JobError(f"y_adv {y_adv.shape}: need (n samples, k attacks) with n = {y_true.shape[0]}")
+    return (y_clean == y_true) & (y_adv == y_true[:, None]).all(axis=1)
+
+
+def robustness_summary(y_true: np.ndarray, y_clean: np.ndarray, y_adv: np.ndarray) -> dict[str, float]:
+    """Paper metric beside the field's: n, clean and paper accuracy, robust accuracy, success on the initially
+    correct, repaired and broken (right before, wrong after) counts."""
+    y_true, y_clean, y_adv = _check3(y_true, y_clean, y_adv)
+    return {"n": int(y_true.size), "clean_accuracy": accuracy(y_true, y_clean),
+            "paper_accuracy": accuracy(y_true, y_adv), "robust_accuracy": robust_accuracy(y_true, y_clean, y_adv),
+            "success_on_correct": success_on_correct(y_true, y_clean, y_adv),
+            "repaired": repaired(y_true, y_clean, y_adv),
+            "broken": int(((y_clean == y_true) & (y_adv != y_true)).sum())}

@@ -86,6 +86,9 @@ class CorpusSpec(Spec):
     manifest: str | None = None
     label_map: tuple[tuple[str, str], ...] | None = None
     language: str | None = None
+    # Follow symlinks that leave the corpus root (sercore.datasets.base): off, such a file is listed and refused.
+    follow_symlinks: bool = False
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"follow_symlinks"})
 
     @field_validator("name")
     @classmethod
@@ -138,8 +141,10 @@ class CorpusSpec(Spec):
 
     @model_serializer(mode="wrap")
     def _drop_unset_manifest_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Pydantic applies one model serializer per class (this one), so the base's late-field rule is repeated.
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if k not in MANIFEST_KEYS or v is not None}
+        late = {k for k in self.LATE_FIELDS if getattr(self, k) == type(self).model_fields[k].default}
+        return {k: v for k, v in data.items() if (k not in MANIFEST_KEYS or v is not None) and k not in late}
 
     @property
     def kept_emotions(self) -> tuple[str, ...]:

@@ -252,8 +252,8 @@ def _row(r: pd.Series, s: Summary, several: bool) -> dict[str, str]:
 
 
 def _worst_rows(s: Summary, best: pd.DataFrame, several: bool) -> tuple[list[dict[str, str]], list[dict]]:
-    """The 'any attack' row per corpus: share of samples no configuration of any attack fools (R01's last
-    column), and its numbers for the dot plot."""
+    """The 'any attack' row per corpus: robust accuracy over every configuration of every attack (R01's last
+    column: right before the attacks and under each), and its numbers for the dot plot."""
     rows = primary(s.attack_rows) if not s.attack_rows.empty else s.attack_rows
     wc = worst_case(rows, s.variants, s.stats) if not rows.empty else pd.DataFrame()
     if wc.empty:
@@ -262,7 +262,7 @@ def _worst_rows(s: Summary, best: pd.DataFrame, several: bool) -> tuple[list[dic
     shown, points = [], []
     for _, w in wc.sort_values("dataset", key=lambda c: c.map(vocab.corpus_rank)).iterrows():
         rec = {"corpus": vocab.CORPUS_DISPLAY.get(w.dataset, w.dataset)} if several else {}
-        rec.update({"attack": "worst case (any attack)", "best configuration": "every configuration (R01)",
+        rec.update({"attack": "worst case (any attack)", "best configuration": "robust to every configuration (R01)",
                     "accuracy [95 % CI]": fmt_interval(w.robust_mean, w.robust_lo, w.robust_hi),
                     "CI over": f"{w.n:.0f} seg.", "Δ vs clean": f"{w.robust_mean - w.clean_mean:+.3f}"})
         shown.append(rec)

@@ -35,6 +35,7 @@ from .merge import load_run
 from .paper_compare import paper_results
 from .paper_report import comparison_tables
 from .render import INCOMPLETE_NOTE, Table, to_markdown, write_table
+from .robustness import PAPER_METRIC_NOTE, label_paper_metric
 from .rundata import RunData
 from .tables import (
     Summary,
@@ -149,7 +150,9 @@ def _sections(data: RunData, audio_limit: int) -> Report:
     """Every table, figure and sound of the report (written under report/), gathered into one Report."""
     s = summarize(data)
     out = data.paths.report_dir
-    tables, compare, protocol = build_tables(data, s), comparison_tables(data, s), protocol_tables(s)
+    tables = build_tables(data, s)
+    compare = label_paper_metric(comparison_tables(data, s))
+    protocol = label_paper_metric(protocol_tables(s))
     media = build_figures(data, s, out, audio_limit=audio_limit)
     beyond = beyond_tables(data, s)
     media += beyond_figures(data, s, beyond, out / "figures")
@@ -183,7 +186,7 @@ def _conventions(s: Summary) -> list[str]:
     """The conventions box: what every table's cells mean, stated once (the notes it covers are not repeated)."""
     return ["Numbers: 3 decimals; below 0.001 in scientific notation (1.23e-04). Accuracy and success rate are "
             "shares of the attacked test samples (0-1).",
-            ci_note(s.stats), ci_note(s.stats, "segment"), INCOMPLETE_NOTE,
+            ci_note(s.stats), ci_note(s.stats, "segment"), INCOMPLETE_NOTE, PAPER_METRIC_NOTE,
             f"Perturbation: {hl.PERTURBATION_UNIT}; time: seconds to attack the attacked samples (a `limit` makes "
             "them a subset of the test set).",
             "Protocol: 'paper split (leaky)' is the paper's random split of segments (segments of one recording on "
@@ -216,7 +219,7 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     if not s.best.empty:
         out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
     out += [table_pooled(s.train), table_training(s.train_runs, epoch_caps(data.plan("train")))]
-    return [t for t in out if t is not None]
+    return label_paper_metric([t for t in out if t is not None])
 
 
 def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) -> Path:

@@ -1,6 +1,11 @@
-"""Worst-case robust accuracy: per attacked model, the share of test samples that every attack configuration
-leaves correctly classified (y_adv == y_true in every configuration), over each attack's sweep and over every
-attack of the run, overall and by gender.
+"""Robust accuracy as the field defines it (RobustBench: a sample counts only if it is classified correctly both
+before and under the attack) beside the paper's accuracy under attack.
+
+R01 worst case: per attacked model, the share of test samples right before the attack and under every attack
+configuration (y_clean == y_true and y_adv == y_true in every one), over each attack's sweep and over every attack
+of the run, overall and by gender. R02: per attack configuration, the paper's accuracy, robust accuracy, the
+attack's success rate on the initially correct samples and the samples it repaired (wrong before, right after),
+with the attack-failure flags of runner.reduce.attack_checks.
 
 Samples are matched across attack jobs by `sample` (the index into the model's deterministic test set; the same
 in every job and slice of one model, tested in tests/sercore/test_attack_job.py) and checked: a sample id whose
@@ -11,6 +16,7 @@ configuration of the scope count (a `limit` that differs between attacks shrinks
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +24,7 @@ import pandas as pd
 
 from sercore import vocab
 from sercore.errors import DataError
+from sercore.metrics import robust_union, robustness_summary
 from sercore.stats import StatsSettings, mean_ci
 
 from . import aggregate as agg
@@ -25,6 +32,7 @@ from .render import Table
 
 MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "seed"]
 ALL = "all attacks"
+PAPER_METRIC = "paper metric (accuracy under attack vs true labels, labels=predicted)"
 
 
 def check_sample_ids(rows: pd.DataFrame) -> None:
@@ -40,13 +48,14 @@ def check_sample_ids(rows: pd.DataFrame) -> None:
 
 def robust_samples(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, sample attacked by every configuration of a scope): `scope` (attack name or ALL),
-    `robust` (1.0 when no configuration of the scope fooled it), `clean_correct`, `gender`."""
+    `robust` (1.0 when the sample was right before the attacks and no configuration of the scope made it wrong:
+    sercore.metrics.robust_union), `clean_correct`, `gender`."""
     if rows.empty:
         return pd.DataFrame(columns=[*MODEL_KEYS, "scope", "sample", "robust", "clean_correct", "gender"])
     check_sample_ids(rows)
     out = []
     for key, grp in rows.groupby(MODEL_KEYS, dropna=False, sort=False):
-        grid = grp.pivot_table(index="sample", columns=["attack", "params"], values="correct", aggfunc="min")
+        grid = grp.pivot_table(index="sample", columns=["attack", "params"], values="y_adv", aggfunc="first")
         info = grp.drop_duplicates("sample").set_index("sample")
         scopes = {a: grid.xs(a, axis=1, level="attack") for a in grid.columns.get_level_values("attack").unique()}
         scopes[ALL] = grid
@@ -55,8 +64,10 @@ def robust_samples(rows: pd.DataFrame) -> pd.DataFrame:
             if complete.empty:
                 continue
             found = info.loc[complete.index]
+            robust = robust_union(found["y_true"].to_numpy(np.int64), found["y_clean"].to_numpy(np.int64),
+                                  complete.to_numpy(np.int64))
             out.append(pd.DataFrame({**dict(zip(MODEL_KEYS, key, strict=True)), "scope": scope,
-                                     "sample": complete.index.to_numpy(), "robust": complete.min(axis=1).to_numpy(),
+                                     "sample": complete.index.to_numpy(), "robust": robust.astype(float),
                                      "clean_correct": found["clean_correct"].to_numpy(),
                                      "gender": found["gender"].astype(str).to_numpy()}))
     return pd.concat(out, ignore_index=True)
@@ -85,8 +96,20 @@ def worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSettings)
     return pd.DataFrame(out)
 
 
+def flagged_note(flags: dict[tuple, str]) -> list[str]:
+    """R01's note naming the attacks with a flagged configuration (runner.reduce.attack_checks.flags_by_config)."""
+    by: dict[str, set[str]] = {}
+    for key, checks in flags.items():
+        by.setdefault(key[agg.ATTACK_KEYS.index("attack")], set()).update(checks.split(", "))
+    if not by:
+        return []
+    text = "; ".join(f"{vocab.ATTACK_DISPLAY.get(a, a)} ({', '.join(sorted(c))})"
+                     for a, c in sorted(by.items(), key=lambda kv: vocab.attack_rank(kv[0])))
+    return [f"Attack-failure flags on some configuration (R03): {text}. A failed attack lowers no worst case."]
+
+
 def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSettings,
-                     note: str) -> Table | None:
+                     note: str, flags: dict[tuple, str] | None = None) -> Table | None:
     """R01: rows (variants, dataset, gender), a column per attack (union over its sweep) and one over all."""
     wc = worst_case(rows, variants, settings)
     if wc.empty:
@@ -113,9 +136,102 @@ def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSet
         display.append(rec)
     frame = pd.DataFrame(display)
     frame.attrs["labels"] = len(keys)
-    return Table("R01_worst_case", "Worst-case robust accuracy: share of test samples no attack configuration "
-                 "fools (per attack: over its sweep)", frame, wc.reset_index(drop=True),
-                 ["A sample counts as robust when y_adv == y_true in every configuration of the column's scope; "
+    return Table("R01_worst_case", "Worst-case robust accuracy: share of test samples right before the attacks "
+                 "and under every attack configuration (per attack: over its sweep)", frame, wc.reset_index(drop=True),
+                 ["A sample counts as robust when y_clean == y_true and y_adv == y_true in every configuration of "
+                  "the column's scope (RobustBench's robust accuracy; a sample an attack repaired is not robust); "
                   "'all attacks' takes every configuration of every attack. Only samples attacked by every "
                   "configuration of the scope count ('samples' per seed). 'clean': clean accuracy of the same "
-                  "samples, the ceiling.", note])
+                  "samples, the ceiling.", note, *flagged_note(flags or {})])
+
+
+GENDERS = ("all", "male", "female")
+R02_METRICS = ("clean_accuracy", "paper_accuracy", "robust_accuracy", "success_on_correct")
+
+
+def _config_gender(rec: dict[str, Any], sub: pd.DataFrame, settings: StatsSettings) -> dict[str, Any]:
+    """One configuration and gender: sercore.metrics.robustness_summary per seed, averaged over seeds."""
+    seeds = [g for _, g in sub.groupby("seed", sort=True)]
+    per = pd.DataFrame([robustness_summary(g.y_true.to_numpy(), g.y_clean.to_numpy(), g.y_adv.to_numpy())
+                        for g in seeds])
+    rec = {**rec, **{m: float(per[m].mean()) for m in R02_METRICS}}
+    strata = [((g.y_adv == g.y_true) & (g.y_clean == g.y_true)).to_numpy(float) for g in seeds]
+    _, rec["robust_accuracy_lo"], rec["robust_accuracy_hi"] = mean_ci(strata, settings)
+    rec["robust_accuracy_std"] = float(per.robust_accuracy.std(ddof=1)) if len(seeds) > 1 else float("nan")
+    rec.update({c: int(per[c].sum()) for c in ("repaired", "broken")})
+    rec.update(wrong_before=int((sub.y_clean != sub.y_true).sum()), n=float(per.n.mean()), seeds=len(seeds))
+    return rec
+
+
+def robust_by_config(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
+    """Per (configuration, gender): R02_METRICS as the mean over seeds of each seed's value, robust accuracy's CI
+    (strata = seeds) and std over seeds, repaired / broken / wrong_before summed over seeds, n per seed, seeds."""
+    out = []
+    for key, grp in rows.groupby(agg.ATTACK_KEYS, dropna=False, sort=False):
+        rec = dict(zip(agg.ATTACK_KEYS, key, strict=True))
+        for gender in GENDERS:
+            sub = grp if gender == "all" else grp[grp.gender.astype(str) == gender]
+            if len(sub):
+                out.append(_config_gender({**rec, "gender": gender}, sub, settings))
+    return pd.DataFrame(out)
+
+
+def _r02_row(grp: pd.DataFrame, variants: list[str], swept: list[str], flags: dict[tuple, str]) -> dict[str, Any]:
+    """One display row of R02 from a configuration's rows (one per gender)."""
+    by = grp.set_index("gender")
+    r: Any = by.loc["all"]
+    pct = ".4f"
+    rec: dict[str, Any] = {**{v: r[v] for v in variants}, "dataset": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset),
+                           "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack),
+                           "parameters": agg.params_label(r.params, swept) if swept else "(one setting)",
+                           "clean": format(r.clean_accuracy, pct), "paper metric": format(r.paper_accuracy, pct),
+                           "robust accuracy": agg.fmt_ci(r.robust_accuracy, r.robust_accuracy_lo,
+                                                         r.robust_accuracy_hi, r.robust_accuracy_std, pct)}
+    for g in ("male", "female"):
+        rec[f"robust {g}"] = format(by.loc[g, "robust_accuracy"], pct) if g in by.index else "–"
+    rec["success on correct"] = agg.fmt_mean_std(r.success_on_correct, None, pct)
+    rec["repaired"] = f"{r.repaired} of {r.wrong_before}"
+    rec.update(samples=f"{r.n:.0f}", seeds=int(r.seeds), flags=flags.get(tuple(str(r[k]) for k in agg.ATTACK_KEYS), ""))
+    return rec
+
+
+def table_robust_accuracy(rows: pd.DataFrame, variants: list[str], settings: StatsSettings,
+                          flags: dict[tuple, str], note: str) -> Table | None:
+    """R02: per attack configuration, the paper's metric beside robust accuracy, success on the initially correct
+    samples, repaired samples and the attack-failure flags."""
+    if rows.empty:
+        return None
+    cfg = robust_by_config(rows, settings)
+    ranked = cfg.assign(_d=cfg.dataset.map(vocab.corpus_rank), _a=cfg.attack.map(vocab.attack_rank),
+                        _p=cfg.params.map(agg.param_sort_key))
+    ranked = ranked.sort_values([*variants, "_d", "_a", "_p"], kind="mergesort")
+    swept = {str(a): agg.swept_params(g.params) for a, g in cfg.groupby("attack")}
+    display = [_r02_row(grp, variants, swept[str(key[agg.ATTACK_KEYS.index("attack")])], flags)
+               for key, grp in ranked.groupby(agg.ATTACK_KEYS, dropna=False, sort=False)]
+    frame = pd.DataFrame(display)
+    frame.attrs["labels"] = len(variants) + 3
+    return Table("R02_robust_accuracy", "Robust accuracy (right before and under the attack) beside the paper's "
+                 "accuracy under attack, per attack configuration", frame, cfg.reset_index(drop=True),
+                 [f"'paper metric': the {PAPER_METRIC}; a sample the model got wrong and the attack pushed onto "
+                  "its true class counts as correct there. 'robust accuracy': share of attacked samples right "
+                  "both before and under the attack (RobustBench), mean over seeds; male/female the same per "
+                  "gender. 'success on correct': share of the initially correct samples the attack made wrong. "
+                  "'repaired': samples wrong before and right under the attack, of those wrong before (summed "
+                  "over seeds). 'flags': attack-failure checks raised on some seed (R03 gives the reasons).",
+                  note])
+
+
+# Tables that score attacks with the paper's metric (or pick configurations by it): T04-T06, the sweeps, T44-T48,
+# X05, and their paper-vs-reproduced counterparts (P00, P04-P06, P23-P48).
+PAPER_METRIC_TABLES = re.compile(r"(T0[4-6]|T23-T43|T2[3-9]|T3\d|T4[0-8]|X05|P0[04-6]|P2[3-9]|P3\d|P4[0-8])_")
+PAPER_METRIC_NOTE = (f"Accuracy under attack here is the {PAPER_METRIC}: a sample the model got wrong that the "
+                     "attack pushed onto its true class counts as correct. Robust accuracy (right before and under "
+                     "the attack) and the repaired samples are in R02, the worst case in R01.")
+
+
+def label_paper_metric(tables: list[Table]) -> list[Table]:
+    """Add PAPER_METRIC_NOTE to every table that reports the paper's accuracy under attack (in place)."""
+    for t in tables:
+        if PAPER_METRIC_TABLES.match(t.name) and PAPER_METRIC_NOTE not in t.notes:
+            t.notes.append(PAPER_METRIC_NOTE)
+    return tables

@@ -30,6 +30,8 @@ def _print_text(d: dict[str, Any]) -> None:
     if "segments" in d:
         print(f"  segments: {d['segments']}, array shape {tuple(d['shape'])} ({d['store']})")
         print(f"  segments by version: {d['segments_by_version']}")
+    if d["rejected"]:
+        print(f"  rejected by reason: {d['rejected_by_reason']}")
     for r in d["rejected"]:
         print(f"  rejected {r['path']}: {r['reason']}")
     if d.get("splits"):

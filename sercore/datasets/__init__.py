@@ -40,4 +40,6 @@ def load_corpus(spec: CorpusSpec, cache_dir: Path, *, check: bool = True) -> Cor
 
 def loader_for(spec: CorpusSpec) -> CorpusLoader:
     """A manifest names its files itself; otherwise the corpus's own layout loader reads the folder."""
-    return ManifestLoader(spec) if spec.manifest is not None else LOADERS[spec.name]()
+    loader = ManifestLoader(spec) if spec.manifest is not None else LOADERS[spec.name]()
+    loader.follow_symlinks = spec.follow_symlinks
+    return loader

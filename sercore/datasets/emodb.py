@@ -20,9 +20,7 @@ class EmoDB(CorpusLoader):
     name = "emodb"
     layout = "a flat folder of EmoDB WAV files named like 03a01Fa.wav (speaker, text, emotion letter, take)"
     sample_rate = 16000
-
-    def list_files(self, root: Path) -> list[Path]:
-        return sorted(p for p in root.iterdir() if p.suffix.lower() == ".wav" and p.is_file())
+    recursive = False
 
     def parse(self, rel: Path) -> dict[str, Any]:
         m = _NAME.match(rel.stem)

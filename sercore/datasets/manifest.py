@@ -26,7 +26,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..specs import CorpusSpec, DataSpec
 from ..vocab import BUILTIN_CORPORA, Emotion, Gender
-from .base import Corpus, CorpusLoader, check_audio
+from .base import Corpus, CorpusLoader, check_audio, link_problem
 
 REQUIRED = ("path", "emotion")
 OPTIONAL = ("speaker", "gender", "language", "split", "fold")
@@ -292,7 +292,9 @@ class ManifestLoader(CorpusLoader):
         return self._manifest
 
     def list_files(self, root: Path) -> list[Path]:
-        return [root / p for p in sorted(self.manifest.table["path"])]
+        # A row under a folder that cannot be searched is left out (the store's fingerprint would stat it and
+        # raise); `check` rejects it as 'permission denied'.
+        return [p for p in (root / r for r in sorted(self.manifest.table["path"])) if _searchable(p)]
 
     def candidates(self, root: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
         m = self.manifest
@@ -306,10 +308,13 @@ class ManifestLoader(CorpusLoader):
                 meta[FOLD_COLUMN] = row["fold"]
             yield row["path"], meta
 
-    def check(self, path: Path, meta: dict[str, Any]) -> tuple[float, str | None]:
+    def check(self, root: Path, rel: str, meta: dict[str, Any], *, audio: bool = True) -> tuple[float, str | None]:
         where = f"{self.manifest.file} line {meta[LINE_COLUMN]}"
-        if not path.is_file():
-            return 0.0, f"{where}: no such file {path}"
+        path = root / rel
+        refused = link_problem(root, rel, self.follow_symlinks) or \
+            (None if path.is_file() else f"no such file {path}")
+        if refused or not audio:
+            return (0.0 if refused else float("nan")), f"{where}: {refused}" if refused else None
         facts = BUILTIN_CORPORA.get(self.name)  # a built-in corpus keeps its rate check; any other: any rate
         duration, reason = check_audio(path, facts.sample_rate if facts else None)
         return duration, f"{where}: {reason}" if reason else None
@@ -317,6 +322,15 @@ class ManifestLoader(CorpusLoader):
     def fingerprint_extra(self) -> bytes:
         opts = json.dumps({"labels": self.spec.labels, "language": self.spec.language}, sort_keys=True)
         return hashlib.sha256(self.manifest.file.read_bytes()).digest() + opts.encode()
+
+
+def _searchable(path: Path) -> bool:
+    """False when the folder holding `path` may not be searched (stat raises PermissionError)."""
+    try:
+        path.exists()
+    except PermissionError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- export

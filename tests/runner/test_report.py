@@ -85,7 +85,8 @@ def test_readme_links_exist_and_sections_are_there(report: Path) -> None:
                     "## Paper protocol vs leak-free protocol", "## Beyond the paper", "## Figures", "## Listen"):
         assert heading in text
     for name in ("T03_clean_accuracy", "T05_accuracy_by_gender", "P00_paper_summary", "P03_paper_table_3",
-                 "X03_protocol_clean_accuracy", "X05_protocol_attacks", "R01_worst_case", "C01_claims",
+                 "X03_protocol_clean_accuracy", "X05_protocol_attacks", "R01_worst_case", "R02_robust_accuracy",
+                 "R03_attack_checks", "C01_claims",
                  "S01_speaker_accuracy", "X06_leak_measured_twice"):
         for ext in ("csv", "md", "tex"):
             assert (report / "tables" / f"{name}.{ext}").is_file()
@@ -101,6 +102,7 @@ def test_paper_comparison_uses_the_transcribed_numbers(report: Path) -> None:
     p23 = pd.read_csv(report / "tables" / "P23_paper_table_23.csv")
     fgsm = p23[(p23.row == "emovo/all") & (p23.column.astype(float) == 0.5)].iloc[0]
     assert fgsm.paper == 0.070  # paper Table 23: FGSM eps 0.5 on EMOVO, all samples
+    assert "paper metric (accuracy under attack" in (report / "tables" / "P23_paper_table_23.md").read_text("utf-8")
     summary = pd.read_csv(report / "tables" / "P00_paper_summary.csv")
     assert summary.printed.sum() == 974 and summary.compared.sum() > 0
     x03 = (report / "tables" / "X03_protocol_clean_accuracy.md").read_text(encoding="utf-8")

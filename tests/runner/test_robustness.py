@@ -1,5 +1,6 @@
 """Worst-case robust accuracy on a hand-made set of attack rows: a known union per attack and over all attacks,
-by gender, and a clear error when two jobs disagree on what a sample id is."""
+by gender, a repaired sample that is not robust, R02's numbers beside the paper's metric, and a clear error when
+two jobs disagree on what a sample id is."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.reduce.robustness import ALL, robust_samples, table_worst_case, worst_case
+from runner.reduce.robustness import (
+    ALL,
+    PAPER_METRIC,
+    robust_by_config,
+    robust_samples,
+    table_robust_accuracy,
+    table_worst_case,
+    worst_case,
+)
 from sercore.errors import DataError
 from sercore.stats import StatsSettings
 
@@ -17,15 +26,20 @@ OUTCOMES = {("fgsm", '{"eps":0.25}'): [1, 1, 0, 1], ("fgsm", '{"eps":1.0}'): [1,
 GENDER = ["male", "female", "male", "female"]
 
 
-def _rows(seed: int = 0, outcomes: dict = OUTCOMES) -> pd.DataFrame:
+def _rows(seed: int = 0, outcomes: dict = OUTCOMES, clean: list[int] | None = None) -> pd.DataFrame:
+    """Keyed attack rows; `clean` (1 right / 0 wrong before the attack per sample) defaults to all right."""
     frames = []
     for (attack, params), correct in outcomes.items():
         n = len(correct)
+        y_true = np.arange(n) % 3
+        right = np.ones(n, bool) if clean is None else np.asarray(clean[:n], bool)
+        y_adv = np.where(np.asarray(correct, bool), y_true, (y_true + 1) % 3)
         frames.append(pd.DataFrame({"dataset": "emodb", "protocol": "paper", "labels": "predicted",
                                     "estimator": "compiled", "seed": seed, "attack": attack, "params": params,
-                                    "sample": np.arange(n), "segment": np.arange(n) + 50, "y_true": np.arange(n) % 3,
+                                    "sample": np.arange(n), "segment": np.arange(n) + 50, "y_true": y_true,
+                                    "y_clean": np.where(right, y_true, (y_true + 2) % 3), "y_adv": y_adv,
                                     "gender": GENDER[:n], "correct": np.asarray(correct, float),
-                                    "clean_correct": 1.0}))
+                                    "clean_correct": right.astype(float)}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -67,3 +81,37 @@ def test_table_layout() -> None:
     assert list(table.display.columns) == ["dataset", "gender", "clean", "FGSM", "BIM", "all attacks", "samples",
                                            "seeds"]
     assert table.display.iloc[0]["all attacks"].startswith("0.2500 [")
+    flags = {("emodb", "paper", "predicted", "compiled", "bim", '{"eps":0.5}'): "unchanged, gradient",
+             ("emodb", "paper", "predicted", "compiled", "fgsm", '{"eps":1.0}'): "non_monotone"}
+    flagged = table_worst_case(_rows(), [], StatsSettings(), "note", flags)
+    assert flagged is not None and flagged.notes[-1].startswith(
+        "Attack-failure flags on some configuration (R03): FGSM (non_monotone); BIM (gradient, unchanged).")
+
+
+def test_a_repaired_sample_is_not_robust() -> None:
+    # sample 0 was wrong before every attack and every attack pushed it onto its true class (a repair)
+    rows = _rows(clean=[0, 1, 1, 1])
+    per = robust_samples(rows).set_index(["scope", "sample"]).robust
+    assert per.loc["fgsm"].tolist() == [0, 0, 0, 1]  # the paper's min over configurations said [1, 0, 0, 1]
+    assert per.loc[ALL].tolist() == [0, 0, 0, 0]
+    wc = worst_case(rows, [], StatsSettings()).set_index(["scope", "gender"])
+    assert wc.loc[("bim", "all"), "robust_mean"] == 0.5 and wc.loc[("bim", "all"), "clean_mean"] == 0.75
+
+
+def test_r02_puts_robust_accuracy_beside_the_paper_metric() -> None:
+    rows = _rows(clean=[0, 1, 1, 1])
+    cfg = robust_by_config(rows, StatsSettings()).set_index(["attack", "params", "gender"])
+    fgsm = cfg.loc[("fgsm", '{"eps":0.25}', "all")]  # correct [1, 1, 0, 1], sample 0 wrong before
+    assert fgsm.paper_accuracy == 0.75 and fgsm.robust_accuracy == 0.5 and fgsm.clean_accuracy == 0.75
+    assert fgsm.success_on_correct == pytest.approx(1 / 3) and fgsm.repaired == 1 and fgsm.wrong_before == 1
+    assert fgsm.broken == 1 and fgsm.n == 4 and fgsm.seeds == 1
+    assert fgsm.robust_accuracy_lo <= 0.5 <= fgsm.robust_accuracy_hi
+    assert cfg.loc[("fgsm", '{"eps":0.25}', "male"), "robust_accuracy"] == 0.0  # samples 0 (repaired), 2 (fooled)
+    flag_key = ("emodb", "paper", "predicted", "compiled", "bim", '{"eps":0.5}')
+    table = table_robust_accuracy(rows, [], StatsSettings(), {flag_key: "above_clean"}, "note")
+    assert table is not None and table.name == "R02_robust_accuracy"
+    first = table.display.iloc[0]
+    assert (first.attack, first["paper metric"], first.repaired) == ("FGSM", "0.7500", "1 of 1")
+    assert first["robust accuracy"].startswith("0.5000 [")
+    assert table.display.set_index("attack").loc["BIM", "flags"] == "above_clean"
+    assert PAPER_METRIC in table.notes[0]

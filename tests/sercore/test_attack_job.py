@@ -31,7 +31,7 @@ CHEAP = {
 }
 GRADIENT = ("fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf")
 SAMPLE_COLS = ["sample", "path", "speaker", "gender", "emotion", "y_true", "y_clean", "y_adv", "loss_adv",
-               "perturbation", "l0", "l2", "linf"]
+               "perturbation", "l0", "l2", "linf", "grad_flag", "stochastic"]
 JOB_COLS = ["attack", "params", "dataset", "language", "protocol", "seed", "arch", "model_id", "slice", "slices",
             "labels", "estimator", "generate_s", "samples_per_s"]
 RESULT_COLS = ["sample", "y_adv", "loss_adv", "perturbation", "l0", "l2", "linf"]
@@ -68,6 +68,7 @@ def test_each_attack_gives_complete_rows(tmp_path: Path, name: str) -> None:
         assert rows["linf"].max() <= full["eps"] + 1e-5
     if name in GRADIENT:
         assert s["accuracy"] < s["clean"], s
+    assert set(rows["grad_flag"]) == {"ok"} and not rows["stochastic"].any()  # a healthy, deterministic model
     ex = np.load(tmp_path / "examples.npz")
     assert ex["clean"].shape == ex["adversarial"].shape == (2, *SHAPE[:2])
     assert set(ex["gender"]) == {"female", "male"}
@@ -241,3 +242,14 @@ def test_adversarial_deltas_are_kept_per_chunk(tmp_path: Path) -> None:
         per_cell = np.abs(delta.astype(np.float64)).reshape(len(sample), -1).mean(axis=1)
         by = rows.set_index("sample").loc[sample]
         assert np.allclose(per_cell, by.perturbation, rtol=2e-3)  # the float16 delta is the row's perturbation
+
+
+def test_gradient_flags_name_the_first_problem() -> None:
+    from sercore.attack_job import gradient_flags
+
+    g = np.ones((5, 2, 3), np.float32)
+    g[1] = 0
+    g[2, 0, 0] = np.nan
+    g[3, 1, 2] = np.inf
+    g[4, 0, 0], g[4, 0, 1] = np.nan, np.inf
+    assert gradient_flags(g).tolist() == ["ok", "zero", "nan", "inf", "nan"]

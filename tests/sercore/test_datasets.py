@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from sercore.datasets import LOADERS, kept, load_corpus, synthetic
+from sercore.datasets.base import walk_audio
 from sercore.errors import DataError
 from sercore.specs import CorpusSpec
 
@@ -118,3 +120,21 @@ def test_real_emodb_counts(emodb_root: Path, tmp_path: Path) -> None:
                        **{s: "female" for s in ("08", "09", "13", "14", "16")}}
     assert c.files["emotion"].value_counts().to_dict() == {"anger": 127, "boredom": 81, "neutral": 79,
                                                            "happiness": 71, "fear": 69, "sadness": 62, "disgust": 46}
+
+
+def test_walk_lists_wavs_flat_or_recursive_and_rejects_broken_links(tmp_path: Path) -> None:
+    """EmoDB stays one flat folder (a subfolder's files are not its files); a folder named *.wav and a FIFO are not
+    candidates (reading a FIFO would block); a dangling symlink is rejected with its target."""
+    for name in ("03a01Fa.wav", "08a01Ta.wav", "sub/09a02Na.wav"):
+        _wav(tmp_path / name)
+    (tmp_path / "dir.wav").mkdir()
+    os.mkfifo(tmp_path / "fifo.wav")
+    (tmp_path / "10a01Wa.wav").symlink_to(tmp_path / "gone.wav")
+    files, unreadable = walk_audio(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == ["03a01Fa.wav", "08a01Ta.wav", "10a01Wa.wav",
+                                                                   "sub/09a02Na.wav"]
+    assert unreadable == [] and len(walk_audio(tmp_path, recursive=False)[0]) == 3
+    c = load_corpus(CorpusSpec(name="emodb", root=str(tmp_path)), tmp_path)
+    assert c.files["path"].tolist() == ["03a01Fa.wav", "08a01Ta.wav"]
+    assert c.rejected[["path", "reason"]].values.tolist() == [
+        ["10a01Wa.wav", f"broken symlink -> {tmp_path / 'gone.wav'}"]]
