@@ -220,7 +220,7 @@ def anomalies(r: pd.Series, unchanged: int = 0) -> list[str]:
     if r.get("success_rate_mean") == 0:
         flags.append("fooled no sample")
     elif unchanged:
-        flags.append(f"{unchanged} sample{'s' if unchanged > 1 else ''} left unchanged")
+        flags.append(f"{unchanged} unchanged")
     clean = r.get("clean_accuracy_mean")
     if clean is not None and not pd.isna(clean) and r.accuracy_mean > clean + 1e-12:
         flags.append("above clean")
@@ -262,7 +262,7 @@ def _worst_rows(s: Summary, best: pd.DataFrame, several: bool) -> tuple[list[dic
     shown, points = [], []
     for _, w in wc.sort_values("dataset", key=lambda c: c.map(vocab.corpus_rank)).iterrows():
         rec = {"corpus": vocab.CORPUS_DISPLAY.get(w.dataset, w.dataset)} if several else {}
-        rec.update({"attack": "worst case (any attack)", "best configuration": "robust to every configuration (R01)",
+        rec.update({"attack": "worst case (any attack)", "best configuration": "all configurations (R01)",
                     "accuracy [95 % CI]": fmt_interval(w.robust_mean, w.robust_lo, w.robust_hi),
                     "CI over": f"{w.n:.0f} seg.", "Δ vs clean": f"{w.robust_mean - w.clean_mean:+.3f}"})
         shown.append(rec)

@@ -193,8 +193,8 @@ def _conventions(s: Summary) -> list[str]:
             "both sides); 'clean split' groups by recording; 'speaker-independent' holds out speakers.",
             "Flags: 'above clean': accuracy under attack above the clean accuracy of the same samples (attacks use "
             "predicted labels, so a wrong clean prediction can be pushed to the right one); 'fooled no sample': "
-            "success rate 0; 'N samples left unchanged': returned with zero perturbation (e.g. BoundaryAttack found "
-            "no adversarial starting point), over all seeds; 'stock estimator': ART's estimator on probabilities.",
+            "success rate 0; 'N unchanged': N attacked samples returned with zero perturbation (e.g. BoundaryAttack "
+            "found no adversarial starting point), over all seeds; 'stock estimator': ART's on probabilities.",
             "Best configuration: per attack and corpus, the lowest accuracy under attack (ties: the lowest "
             "perturbation, then the cheapest)."]
 
