@@ -27,6 +27,8 @@ demo: install
 #     skip with a reason.
 test: install lint
 	@bash slurm/dev-cluster/ensure.sh
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null; then \
+	  { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } >/dev/null 2>&1 || echo "chromium not installed: the browser test will skip" >&2; fi
 	@if [ -f $(SLURM_ROOT)/etc/slurm.conf ]; then export SLURM_CONF=$(SLURM_ROOT)/etc/slurm.conf; fi; \
 	  image=$$(PY=$(BIN)/python bash containers/ensure.sh) || exit 1; \
 	  if [ -n "$$image" ]; then export SERTACK_TEST_IMAGE=$$image PATH="$$PATH:/usr/local/bin"; fi; \

@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sercore import vocab
 from sercore.artefacts import check_examples, check_scaler, problem
@@ -44,6 +45,17 @@ def _variant_groups(s: Summary, frame: pd.DataFrame) -> list[tuple[str, pd.DataF
             for k, g in frame.groupby(s.variants, sort=True)]
 
 
+def _ci_err(sub: pd.DataFrame, metric: str, attacks: list[str]) -> np.ndarray | None:
+    """Whiskers from the tables' CI columns (`<metric>_lo/_hi`), none where the metric has no interval: a std
+    over seeds is zero with one seed and would overstate certainty."""
+    if f"{metric}_lo" not in sub or f"{metric}_hi" not in sub:
+        return None
+    mean = np.array([sub[f"{metric}_mean"].get(a, np.nan) for a in attacks], float)
+    lo = np.array([sub[f"{metric}_lo"].get(a, np.nan) for a in attacks], float)
+    hi = np.array([sub[f"{metric}_hi"].get(a, np.nan) for a in attacks], float)
+    return np.nan_to_num(np.vstack([(mean - lo).clip(min=0), (hi - mean).clip(min=0)]))
+
+
 def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bool = False,
           clean: dict[Hashable, float] | None = None) -> plt.Figure:
     """Grouped bars: attacks along x, one bar per dataset (the paper's Figures 4-6)."""
@@ -54,9 +66,9 @@ def _bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, log_y: bo
     for i, d in enumerate(datasets):
         sub = best[best.dataset == d].set_index("attack")
         vals = [sub[f"{metric}_mean"].get(a, np.nan) for a in attacks]
-        errs = [sub[f"{metric}_std"].get(a, np.nan) for a in attacks]
         x = np.arange(len(attacks)) + (i - (len(datasets) - 1) / 2) * width
-        bars = ax.bar(x, vals, width, yerr=np.nan_to_num(errs), capsize=2, label=vocab.CORPUS_DISPLAY.get(d, d))
+        bars = ax.bar(x, vals, width, yerr=_ci_err(sub, metric, attacks), capsize=2,
+                      label=vocab.CORPUS_DISPLAY.get(d, d))
         if log_y:  # a zero has no bar on a log axis: say so rather than leave a silent gap
             for xi, v in zip(x, vals, strict=True):
                 if v == 0:
@@ -84,7 +96,7 @@ def _gender_bars(best: pd.DataFrame, metric: str, ylabel: str, title: str, *, lo
         x = np.arange(len(attacks))
         for j, g in enumerate(("male", "female")):
             vals = [sub[f"{metric}_{g}_mean"].get(a, np.nan) for a in attacks]
-            ax.bar(x + (j - 0.5) * 0.4, vals, 0.4, label=g)
+            ax.bar(x + (j - 0.5) * 0.4, vals, 0.4, yerr=_ci_err(sub, f"{metric}_{g}", attacks), capsize=2, label=g)
         ax.set_xticks(x, [vocab.ATTACK_DISPLAY.get(a, a) for a in attacks], rotation=45, ha="right", fontsize="small")
         ax.set_title(vocab.CORPUS_DISPLAY.get(d, d))
         if log_y:
@@ -106,19 +118,22 @@ def bar_figures(s: Summary, folder: Path) -> list[Media]:
         # so the training job's test accuracy would not be comparable with the bars.
         clean = best.groupby("dataset").clean_accuracy_mean.mean().to_dict() if "clean_accuracy_mean" in best else {}
         what = f" ({suffix[1:].replace('_', ', ')})" if suffix else ""
+        ci = "whiskers: 95 % bootstrap CI over test recordings, as in the tables"
         specs = [
-            ("fig04_time", _bars(best, "time_s", "seconds", "Time to attack the test set" + what, log_y=True),
-             "Figure 4: time to generate adversarial examples for the whole test set (best configurations)."),
+            ("fig04_time", _bars(best, "time_s", "seconds", "Time to attack the attacked samples" + what, log_y=True),
+             "Figure 4: time to generate the adversarial examples of the attacked samples (best configurations; "
+             "no whiskers: a time has no interval)."),
             ("fig05_accuracy", _bars(best, "accuracy", "accuracy", "Accuracy under attack" + what, clean=clean),
-             "Figure 5: accuracy under attack; dashed lines: clean accuracy of the attacked samples."),
-            ("fig06_perturbation", _bars(best, "perturbation", "mean |Δx| per cell", "Mean perturbation" + what,
-                                         log_y=True), "Figure 6: mean perturbation (standardised units)."),
+             f"Figure 5: accuracy under attack; {ci}; dashed lines: clean accuracy of the attacked samples."),
+            ("fig06_perturbation", _bars(best, "perturbation", "mean |Δx| per cell (z)", "Mean perturbation" + what,
+                                         log_y=True),
+             f"Figure 6: mean perturbation (standardised log-Mel units); {ci}."),
             ("fig07_accuracy_gender", _gender_bars(best, "accuracy", "accuracy", "Accuracy under attack by "
                                                    "gender" + what),
-             "Figure 7: accuracy under attack, male vs female."),
-            ("fig08_perturbation_gender", _gender_bars(best, "perturbation", "mean |Δx|", "Perturbation by gender"
-                                                       + what, log_y=True),
-             "Figure 8: mean perturbation, male vs female."),
+             f"Figure 7: accuracy under attack, male vs female; {ci}."),
+            ("fig08_perturbation_gender", _gender_bars(best, "perturbation", "mean |Δx| (z)", "Perturbation by "
+                                                       "gender" + what, log_y=True),
+             f"Figure 8: mean perturbation, male vs female; {ci}."),
         ]
         for name, fig, caption in specs:
             out.append(Media(_save(fig, folder / f"{name}{suffix}.png"), caption, "figure"))
@@ -188,7 +203,7 @@ def spectrogram_panels(picks: list[dict[str, Any]], folder: Path) -> list[Media]
         fig.suptitle(name, fontsize="medium")
         fig.tight_layout()
         suffix = f"_{variant}" if variant else ""
-        out.append(Media(_save(fig, folder / f"spectrogram_{attack}{suffix}.png", dpi=80),
+        out.append(Media(_save(fig, folder / f"spectrogram_{attack}{suffix}.png", dpi=100),
                          f"{name}: clean, adversarial and difference spectrograms (standardised units), first saved "
                          "example of the best configuration per dataset.", "figure"))
     return out
@@ -202,6 +217,30 @@ def write_wav(path: Path, audio: np.ndarray, sr: int) -> Path:
     return path
 
 
+def resynthesise(data: RunData, p: dict[str, Any], pair: dict[str, np.ndarray], folder: Path,
+                 stem: str) -> dict[str, Path] | str:
+    """WAVs of log-Mel spectrograms (`pair`: name -> spectrogram) of one example pick, inverted with the attacked
+    model's own settings; the reason as text when they cannot be heard."""
+    spec = p["entry"].spec if p["entry"] is not None else None
+    if not isinstance(spec, AttackJob):  # an attack plan holds attack jobs; mypy cannot know
+        return "the attack job is not in the plan"
+    tdata = spec.target.data  # the run's real settings: every default comes from sercore.specs
+    if tdata.normalization != "original":
+        return f"normalisation {tdata.normalization} cannot be undone"
+    mean = std = None
+    if tdata.standardize:
+        scaler = data.paths.artefacts("train", p["entry"].upstream or "") / "scaler.npz"
+        if not scaler.is_file():
+            return f"the model's scaler {scaler.name} was not found"
+        if _bad_media(data, problem(check_scaler, scaler), f"audio of attack job {p['job_id']}"):
+            return f"the model's scaler {scaler.name} is corrupt"
+        with np.load(scaler) as npz:
+            mean, std = npz["mean"], npz["std"]
+    features = tdata.features
+    return {which: write_wav(folder / f"{stem}_{which}.wav", invert_log_mel(mel, features, mean=mean, std=std),
+                             features.sample_rate) for which, mel in pair.items()}
+
+
 def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, limit: int = 4) -> list[Media]:
     """Clean and adversarial WAVs for the first `limit` attacks of each variant (first dataset each)."""
     out: list[Media] = []
@@ -210,38 +249,21 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
         done = seen.setdefault(p["variant"], set())
         if len(done) >= limit or p["attack"] in done or p["entry"] is None:
             continue
-        spec = p["entry"].spec
-        if not isinstance(spec, AttackJob):  # an attack plan holds attack jobs; mypy cannot know
-            continue
-        tdata = spec.target.data  # the run's real settings: every default comes from sercore.specs
-        if tdata.normalization != "original":
-            log.info("no audio for %s: normalisation %s cannot be undone", p["job_id"], tdata.normalization)
-            continue
-        features = tdata.features
-        scaler = data.paths.artefacts("train", p["entry"].upstream or "") / "scaler.npz"
-        mean = std = None
-        if tdata.standardize:
-            if not scaler.is_file():
-                log.warning("no audio for %s: scaler %s not found", p["job_id"], scaler)
-                continue
-            if _bad_media(data, problem(check_scaler, scaler), f"audio of attack job {p['job_id']}"):
-                continue
-            with np.load(scaler) as npz:
-                mean, std = npz["mean"], npz["std"]
         with np.load(p["examples"]) as npz:
             if len(npz["clean"]) == 0:
                 continue
             pair = {"clean": npz["clean"][0], "adversarial": npz["adversarial"][0]}
+        stem = "_".join(x for x in (p["attack"], p["dataset"], p["variant"]) if x)
+        got = resynthesise(data, p, pair, folder, stem)
+        if isinstance(got, str):
+            log.info("no audio for %s: %s", p["job_id"], got)
+            continue
         done.add(p["attack"])
-        sr = features.sample_rate
         name = vocab.ATTACK_DISPLAY.get(p["attack"], p["attack"])
         ds_name = vocab.CORPUS_DISPLAY.get(p["dataset"], p["dataset"])
-        for which, mel in pair.items():
-            wav = invert_log_mel(mel, features, mean=mean, std=std)
-            stem = "_".join(x for x in (p["attack"], p["dataset"], p["variant"], which) if x)
-            path = write_wav(folder / f"{stem}.wav", wav, sr)
-            variant = f" [{p['variant']}]" if p["variant"] else ""
-            out.append(Media(path, f"{name}, {ds_name}{variant}: {which} (Griffin-Lim)", "audio"))
+        variant = f" [{p['variant']}]" if p["variant"] else ""
+        out += [Media(path, f"{name}, {ds_name}{variant}: {which} (Griffin-Lim)", "audio")
+                for which, path in got.items()]
     return out
 
 
@@ -272,6 +294,8 @@ def curve_figure(train: pd.DataFrame, folder: Path) -> list[Media]:
                     ax.axvline(r["best_epoch"], color=color, lw=0.6, alpha=0.6)
         ax_loss.set(title=f"{label}: loss", xlabel="epoch")
         ax_acc.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
+        for ax in (ax_loss, ax_acc):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_acc.legend(fontsize=6, ncol=2, loc="lower right")
     fig.tight_layout()
     path = _save(fig, Path(folder) / "training_curves.png")
@@ -280,12 +304,17 @@ def curve_figure(train: pd.DataFrame, folder: Path) -> list[Media]:
 
 
 def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int = 4) -> list[Media]:
-    """Every figure and sound the run supports, written under `folder` (figures/ and audio/)."""
-    media = bar_figures(s, folder / "figures")
-    media += curve_figure(s.train_runs, folder / "figures")
-    picks = example_jobs(data, s)
-    media += spectrogram_panels(picks, folder / "figures")
-    media += audio_examples(data, picks, folder / "audio", limit=audio_limit)
+    """The paper's figures and the uncertainty figures (runner.reduce.plots), written under `folder`/figures;
+    sound is the listening panel's (runner.reduce.listening)."""
+    from . import plots
+
+    figs = folder / "figures"
+    media = bar_figures(s, figs)
+    media += plots.robustness_curves(s, figs)
+    media += [m for m in (plots.accuracy_vs_perturbation(s, figs),) if m is not None]
+    media += plots.confusion_figures(s, figs)
+    media += curve_figure(s.train_runs, figs)
+    media += spectrogram_panels(example_jobs(data, s), figs)
     return media
 
 

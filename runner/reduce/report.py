@@ -1,12 +1,13 @@
 """The run's report: report/tables/*, figures/*.png, audio/*.wav, provenance.json, README.md and one
 self-contained index.html (images and, up to a size cap, audio embedded as base64) that can be mailed around.
+
+`_sections` builds one `Report` (runner.reduce.htmlpage) that both renderers read: `render_markdown` (README.md)
+and `render_html` (Jinja2 templates in runner/reduce/templates).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import importlib.metadata as md
 import json
 import platform
@@ -23,17 +24,22 @@ from sercore.io import write_json, write_text
 
 from ..paths import RunPaths
 from ..provenance import CODE_COLUMNS, code_labels
+from . import headline as hl
+from . import htmlpage, plots
 from . import paper_tables as pt
 from .beyond import beyond_tables
 from .compare import protocol_tables
-from .figures import Media, beyond_figures, build_figures
+from .figures import beyond_figures, build_figures
 from .folds import epoch_caps, table_pooled, table_training
+from .htmlpage import Report, headline_frame
+from .listening import listening_panel
+from .media import Listen
 from .merge import load_run
 from .paper_compare import paper_results
 from .paper_report import comparison_tables
 from .publish import publishing
-from .render import Table, to_markdown, write_table
-from .robustness import label_paper_metric
+from .render import INCOMPLETE_NOTE, Table, to_markdown, write_table
+from .robustness import PAPER_METRIC_NOTE, label_paper_metric
 from .rundata import RunData
 from .tables import (
     Summary,
@@ -47,11 +53,10 @@ from .tables import (
     table_tuned,
     tables_sweep,
 )
+from .uncertainty import ci_note
 
 PACKAGES = ("sertack", "tensorflow", "keras", "adversarial-robustness-toolbox", "keras-tuner", "librosa", "numpy",
             "pandas", "pyarrow", "scikit-learn", "submitit", "matplotlib")
-AUDIO_FILE_CAP = 2 * 2**20  # bytes per embedded WAV
-AUDIO_TOTAL_CAP = 12 * 2**20  # bytes of embedded audio in index.html
 BEYOND_INTRO = ("What the paper's single numbers cannot say, from the same run: worst-case robustness, tests of the "
                 "paper's comparisons, per-speaker accuracy, the leak measured with two leak-free protocols and "
                 "transfer between models (docs/report.md).")
@@ -148,19 +153,66 @@ def _md_provenance(p: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sections(data: RunData, audio_limit: int) -> tuple[list[Table], list[Table], list[Table], list[Media], Table,
-                                                        dict[str, Any], list[Table]]:
+def _sections(data: RunData, audio_limit: int) -> Report:
+    """Every table, figure and sound of the report (written under report/), gathered into one Report."""
     s = summarize(data)
+    out = data.paths.report_dir
     tables = build_tables(data, s)
     compare = label_paper_metric(comparison_tables(data, s))
     protocol = label_paper_metric(protocol_tables(s))
-    media = build_figures(data, s, data.paths.report_dir, audio_limit=audio_limit)
+    media = build_figures(data, s, out, audio_limit=audio_limit)
     beyond = beyond_tables(data, s)
-    media += beyond_figures(data, s, beyond, data.paths.report_dir / "figures")
+    media += beyond_figures(data, s, beyond, out / "figures")
     prov = provenance(data)
     if data.notes:  # media the report left out (a corrupt examples.npz): said in the report, never a crash
         prov["skipped"] = list(data.notes)
-    return tables, compare, protocol, media, completeness_table(data), prov, beyond
+    head = hl.build_headline(data, s)
+    cells = hl.cells_with_ci(data, s)
+    inside = hl.table_inside_ci(cells)
+    compare = compare[:1] + ([inside] if inside is not None else []) + compare[1:]  # after P00's summary
+    summary = next((t for t in compare if t.name == "P00_paper_summary"), None)
+    compared = (int(summary.data.compared.sum()), int(summary.data.printed.sum())) if summary else (0, 0)
+    firsts = [plots.dot_whisker(head.points, out / "figures", _n_text(s)) if head else None,
+              plots.paper_scatter(cells, out / "figures")]
+    return Report(
+        title=f"Adversarial robustness of the SER model: run {prov.get('run_name') or Path(prov['run']).name}",
+        paper=hl.PAPER_TITLE, prov=prov, meta=hl.meta_items(data, s, prov), banners=hl.banners(data, s, compared),
+        headline=head, tables=tables, compare=compare, protocol=protocol, beyond=beyond,
+        complete=completeness_table(data), media=media,
+        listening=listening_panel(data, s, out / "audio", audio_limit=audio_limit),
+        conventions=_conventions(s), headline_figures=[m for m in firsts if m is not None],
+        paper_ci=f"{int(cells.inside.sum())} of {len(cells)} paper cells with an interval lie inside our 95 % CI"
+        if len(cells) else "", grid_text=_grid_text(data))
+
+
+def _n_text(s: Summary) -> str:
+    n = int(round(float(s.best.n_mean.max()))) if "n_mean" in s.best and len(s.best) else 0
+    seeds = int(s.best.n_seeds.max()) if "n_seeds" in s.best and len(s.best) else 0
+    return f"{n} attacked samples, {seeds} seed{'s' if seeds != 1 else ''}"
+
+
+def _conventions(s: Summary) -> list[str]:
+    """The conventions box: what every table's cells mean, stated once (the notes it covers are not repeated)."""
+    return ["Numbers: 3 decimals; below 0.001 in scientific notation (1.23e-04). Accuracy and success rate are "
+            "shares of the attacked test samples (0-1).",
+            ci_note(s.stats), ci_note(s.stats, "segment"), INCOMPLETE_NOTE, PAPER_METRIC_NOTE,
+            f"Perturbation: {hl.PERTURBATION_UNIT}; time: seconds to attack the attacked samples (a `limit` makes "
+            "them a subset of the test set).",
+            "Protocol: 'paper split (leaky)' is the paper's random split of segments (segments of one recording on "
+            "both sides); 'clean split' groups by recording; 'speaker-independent' holds out speakers.",
+            "Flags: 'above clean': accuracy under attack above the clean accuracy of the same samples (attacks use "
+            "predicted labels, so a wrong clean prediction can be pushed to the right one); 'fooled no sample': "
+            "success rate 0; 'N unchanged': N attacked samples returned with zero perturbation (e.g. BoundaryAttack "
+            "found no adversarial starting point), over all seeds; 'stock estimator': ART's on probabilities.",
+            "Best configuration: per attack and corpus, the lowest accuracy under attack (ties: the lowest "
+            "perturbation, then the cheapest)."]
+
+
+def _grid_text(data: RunData) -> str:
+    try:
+        return data.paths.grid.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
@@ -185,107 +237,59 @@ def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) 
     out = data.paths.report_dir
     for sub in ("tables", "figures", "audio"):  # a rerun must not leave a previous reduce's files behind
         shutil.rmtree(out / sub, ignore_errors=True)
-    tables, compare, protocol, media, complete, prov, beyond = _sections(data, audio_limit)
-    for t in [*tables, *compare, *protocol, *beyond, complete]:
+    rep = _sections(data, audio_limit)
+    for t in [*rep.all_tables, rep.complete]:
         write_table(t, out / "tables")
-    write_json(out / "provenance.json", prov)
-    write_text(out / "README.md", render_markdown(tables, compare, protocol, media, complete, prov, out, beyond))
-    write_text(out / "index.html", render_html(tables, compare, protocol, media, complete, prov, beyond))
+    write_json(out / "provenance.json", rep.prov)
+    write_text(out / "README.md", render_markdown(rep, out))
+    write_text(out / "index.html", render_html(rep))
     return out
 
 
-def render_markdown(tables: list[Table], compare: list[Table], protocol: list[Table], media: list[Media],
-                    complete: Table, prov: dict[str, Any], root: Path, beyond: list[Table] | None = None) -> str:
-    parts = [f"# sertack report: {prov.get('run_name') or Path(prov['run']).name}", "",
-             "Reproduction of *A systematic evaluation of adversarial attacks against speech emotion recognition "
-             "models*. Tables are also in `tables/` as CSV (numbers) and LaTeX.", "", "## Provenance", "",
-             _md_provenance(prov), "## Completeness", ""]
-    parts.append(to_markdown(complete) if not complete.display.empty else "Every planned job finished.\n")
-    if prov.get("skipped"):
-        parts += ["Skipped while reducing:", "", *[f"- {n}" for n in prov["skipped"]], ""]
-    parts += ["## Tables", ""] + [to_markdown(t) for t in tables]
-    if compare:
-        parts += ["## Paper vs reproduced", ""] + [to_markdown(t) for t in compare]
-    if protocol:
-        parts += ["## Paper protocol vs leak-free protocol", ""] + [to_markdown(t) for t in protocol]
-    if beyond:
-        parts += ["## Beyond the paper", "", BEYOND_INTRO, ""] + [to_markdown(t) for t in beyond]
-    figs = [m for m in media if m.kind == "figure"]
-    sounds = [m for m in media if m.kind == "audio"]
-    if figs:
+def render_markdown(rep: Report, root: Path) -> str:
+    """README.md: the same report as index.html, figures and sounds linked (tables in the builders' own text)."""
+    parts = [f"# {rep.title}", "", f"Reproduction of *{rep.paper}* · " + " · ".join(rep.meta), ""]
+    parts += [f"> **{b.title}** {b.text}\n" for b in rep.banners]
+    if rep.headline is not None:
+        frame = headline_frame(rep.headline)
+        frame.attrs["labels"] = 3 if "corpus" in frame else 2
+        head = Table("Headline", "accuracy under each attack's best configuration", frame, frame,
+                     [rep.headline.setting, rep.headline.summary, *([rep.paper_ci] if rep.paper_ci else [])])
+        parts += ["## Summary", "", to_markdown(head)]
+    parts += [f"![{m.caption}]({m.path.relative_to(root).as_posix()})\n" for m in rep.headline_figures]
+    parts += ["## Tables", "", "Tables are also in `tables/` as CSV (numbers) and LaTeX.", ""]
+    parts += [to_markdown(t) for t in rep.tables]
+    if rep.compare:
+        parts += ["## Paper vs reproduced", ""] + [to_markdown(t) for t in rep.compare]
+    if rep.protocol:
+        parts += ["## Paper protocol vs leak-free protocol", ""] + [to_markdown(t) for t in rep.protocol]
+    if rep.beyond:
+        parts += ["## Beyond the paper", "", BEYOND_INTRO, ""] + [to_markdown(t) for t in rep.beyond]
+    if rep.figures:
         parts += ["## Figures", ""] + [f"![{m.caption}]({m.path.relative_to(root).as_posix()})\n\n{m.caption}\n"
-                                       for m in figs]
-    if sounds:
-        parts += ["## Listen", ""] + [f"- [{m.caption}]({m.path.relative_to(root).as_posix()})" for m in sounds]
+                                       for m in rep.figures]
+    if rep.listening:
+        parts += ["## Listen", ""] + [_md_listen(e, root) for e in rep.listening]
+    parts += ["", "## Completeness", ""]
+    parts.append(to_markdown(rep.complete) if not rep.complete.display.empty else "Every planned job finished.\n")
+    if rep.prov.get("skipped"):
+        parts += ["Skipped while reducing:", "", *[f"- {n}" for n in rep.prov["skipped"]], ""]
+    parts += ["## Provenance", "", _md_provenance(rep.prov)]
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _html_table(t: Table) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.display.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in t.display.itertuples(index=False))
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in t.notes)
-    anchor = html.escape(t.name)
-    return (f'<h3 id="{anchor}">{html.escape(t.number)}. {html.escape(t.title)}</h3>\n<table><thead><tr>{head}'
-            f"</tr></thead><tbody>{body}</tbody></table>\n" + (f"<ul class=\"notes\">{notes}</ul>\n" if notes else ""))
+def _md_listen(e: Listen, root: Path) -> str:
+    head = f"- {e.attack}, {e.dataset} ({e.setting or '–'}): true {e.true}, {e.clean_pred} → {e.adv_pred}; {e.size}"
+    if e.reason:
+        return f"{head}; {e.reason}"
+    links = [f"[{w}]({p.relative_to(root).as_posix()})" for w, p in
+             (("clean", e.clean), ("adversarial", e.adversarial), ("difference", e.difference)) if p is not None]
+    return f"{head}; " + " · ".join(links)
 
 
-def _toc(tables: list[Table]) -> str:
-    links = "".join(f'<li><a href="#{html.escape(t.name)}">{html.escape(t.number)}. {html.escape(t.title)}</a></li>'
-                    for t in tables)
-    return f"<details><summary>Tables</summary><ul>{links}</ul></details>"
-
-
-def _data_uri(path: Path, mime: str) -> str:
-    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-_CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:2px 6px;"
-        "text-align:right}th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}"
-        "img{max-width:100%}.notes{font-size:.8em;color:#555}figure{margin:1em 0}")
-
-
-def render_html(tables: list[Table], compare: list[Table], protocol: list[Table], media: list[Media],
-                complete: Table, prov: dict[str, Any], beyond: list[Table] | None = None) -> str:
-    title = html.escape(f"sertack report: {prov.get('run_name') or Path(prov['run']).name}")
-    prov_rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v) if isinstance(v, dict) else str(v))}</td></tr>"
-        for k, v in prov.items())
-    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
-             f"<style>{_CSS}</style></head><body>\n<h1>{title}</h1>",
-             _toc([*tables, *compare, *protocol, *(beyond or [])]),
-             "<h2>Provenance</h2>", f"<table><tbody>{prov_rows}</tbody></table>", "<h2>Completeness</h2>",
-             _html_table(complete) if not complete.display.empty else "<p>Every planned job finished.</p>",
-             *([f"<p>Skipped while reducing:</p><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in skipped)}</ul>"]
-               if (skipped := prov.get("skipped")) else []),
-             "<h2>Tables</h2>", *[_html_table(t) for t in tables]]
-    if compare:
-        parts += ["<h2>Paper vs reproduced</h2>", *[_html_table(t) for t in compare]]
-    if protocol:
-        parts += ["<h2>Paper protocol vs leak-free protocol</h2>", *[_html_table(t) for t in protocol]]
-    if beyond:
-        parts += ["<h2>Beyond the paper</h2>", f"<p>{html.escape(BEYOND_INTRO)}</p>", *[_html_table(t) for t in beyond]]
-    figs = [m for m in media if m.kind == "figure"]
-    if figs:
-        parts.append("<h2>Figures</h2>")
-        parts += [f'<figure><img src="{_data_uri(m.path, "image/png")}" alt="{html.escape(m.caption)}">'
-                  f"<figcaption>{html.escape(m.caption)}</figcaption></figure>" for m in figs]
-    sounds = [m for m in media if m.kind == "audio"]
-    if sounds:
-        parts.append("<h2>Listen</h2><ul>")
-        budget = AUDIO_TOTAL_CAP
-        for m in sounds:
-            size = m.path.stat().st_size
-            if size <= AUDIO_FILE_CAP and size <= budget:
-                budget -= size
-                src = _data_uri(m.path, "audio/wav")
-            else:
-                src = html.escape(f"audio/{m.path.name}")  # beyond the cap: link the file beside index.html
-            parts.append(f'<li>{html.escape(m.caption)}<br><audio controls src="{src}"></audio></li>')
-        parts.append("</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+def render_html(rep: Report) -> str:
+    """index.html from the Jinja2 templates (runner/reduce/templates), images and sounds embedded."""
+    return htmlpage.render(rep, BEYOND_INTRO)
 
 
 def report_frame(report_dir: Path, name: str) -> pd.DataFrame:

@@ -65,7 +65,8 @@ def test_html_is_self_contained_and_valid(report: Path) -> None:
     assert len(images) == len(list((report / "figures").glob("*.png"))) > 10
     for src in images:
         assert _decode(src, "image/png")[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(sounds) == len(list((report / "audio").glob("*.wav"))) == 4  # 1 attack x 2 protocols x 2 WAVs
+    # the listening panel: 1 attack x 2 corpora x 2 protocols x 2 WAVs
+    assert len(sounds) == len(list((report / "audio").glob("*.wav"))) == 8
     for src in sounds:
         info = sf.info(io.BytesIO(_decode(src, "audio/wav")))
         assert info.samplerate == 16000 and info.frames > 40000
@@ -137,3 +138,25 @@ def test_report_lists_broken_shards(tmp_path: Path) -> None:
     assert f"| {second.stem} | attack | missing | no shard and no error file |" in text
     assert "rests on incomplete data" in text
     assert not (out / "audio").exists() or not list((out / "audio").glob("*.wav"))  # audio_limit=0
+
+
+def test_html_first_screen_and_reading_aids(report: Path) -> None:
+    text = (report / "index.html").read_text(encoding="utf-8")
+    summary, rest = text.split('<section id="tables">', 1)
+    assert '<table class="headline">' in summary and "worst case (any attack)" in summary
+    assert "paper in CI" in summary and "paper cells with an interval lie inside our 95 % CI" in summary
+    inside = pd.read_csv(report / "tables" / "PCI_paper_inside_ci.csv")
+    assert f"{inside.inside.sum()} of {inside.cells.sum()} paper cells with an interval" in summary
+    assert "position:sticky" in text and '<nav class="bar"' in text
+    assert summary.count('<img src="data:image/png;base64,') == 2  # the dot plot and the paper-vs-ours scatter
+    provenance = text[text.index('<section id="provenance">'):]
+    assert "<details>" in provenance and "grid.yaml" in provenance and "name: fake" in provenance
+    assert text.index('<section id="provenance">') > text.index('<section id="listen">')
+    note = "Segment-level intervals (as the paper) are in the CSV"
+    assert summary.count(note) == 1 and rest.count(note) == 0  # the conventions box states it once
+    assert "paper split (leaky)" in rest and "<td>paper</td>" not in rest
+    assert rest.count('<div class="scroll"><table>') >= 30 and "font-variant-numeric:tabular-nums" in text
+    listen = text[text.index('<section id="listen">'):text.index('<section id="completeness">')]
+    for name in ("FGSM", "BIM", "C&amp;W L2", "JSMA"):
+        assert listen.count(f'<td class="l">{name}</td>') == 2 * 2  # 2 corpora x 2 protocols
+    assert listen.count("no sound:") == 3 * 2 * 2
