@@ -14,7 +14,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from sercore.attack_params import AnyParams, parse_params
+from sercore.attack_params import PARAMS, AnyParams, parse_params
 from sercore.errors import ConfigError
 from sercore.specs import (
     TRANSFERABLE_NORMALIZATIONS,
@@ -420,6 +420,18 @@ def _slices_ok(slices: dict, names: list[str], file: str, problems: list[str]) -
     return ok
 
 
+def _targets_for(name: str, targets: list[Job], where: str, file: str, problems: list[str]) -> list[Job]:
+    """The targets an attack can run on: one that needs logits (AutoAttack's APGD-DLR) skips softmax models, and
+    is a problem only when the grid has no logits model at all (`model.output` sweeps both: each gets its own)."""
+    if not PARAMS.get(name) or not PARAMS[name].needs_logits:
+        return targets
+    fit = [t for t in targets if train_spec(t).model.output == "logits"]
+    if targets and not fit:
+        problems.append(f"{file}: {where}: {name} needs a model with logits outputs (ART refuses a softmax head); "
+                        "set stages.train.model.output: logits (or sweep [softmax, logits])")
+    return fit
+
+
 def _waveform_variants(block: Any, file: str, problems: list[str]) -> list[dict[str, Any]]:
     """`stages.attack.waveform: {snr_db: [..], attacks: {..}}` -> the spec fields of each budget."""
     if block is None:
@@ -457,7 +469,7 @@ def _attack_jobs(attacks: dict, extra: dict[str, Any], slices: dict, targets: li
         checked = [p for p in (validate(name, v, where, file, problems) for v in variants) if p is not None]
         n = slices.get(name, slices.get("default", 1))
         _check_slices(name, n, options, file, problems)
-        for target, opts in itertools.product(targets, options):
+        for target, opts in itertools.product(_targets_for(name, targets, where, file, problems), options):
             if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts, **extra) is None:
                 continue  # the options themselves are invalid: reported once, no need to try every job
             for param, i in itertools.product(checked, range(n)):

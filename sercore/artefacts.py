@@ -124,9 +124,10 @@ def check_examples(path: str | Path) -> dict[str, np.ndarray]:
     lengths = {k: len(v) for k, v in z.items()}
     if len(set(lengths.values())) != 1:
         raise _fail(path, f"arrays of different lengths ({', '.join(f'{k} {n}' for k, n in lengths.items())})")
-    if z["clean"].shape != z["adversarial"].shape or z["clean"].ndim != 3:
+    # (n, frames, mels) log-Mels, or (n, samples) waveforms of a `domain: waveform` attack (sercore.waveform_attack)
+    if z["clean"].shape != z["adversarial"].shape or z["clean"].ndim not in (2, 3):
         raise _fail(path, f"clean {z['clean'].shape} and adversarial {z['adversarial'].shape} are not one "
-                          "(n, frames, mels) shape")
+                          "(n, frames, mels) or (n, samples) shape")
     bad = count_nonfinite(z["clean"]) + count_nonfinite(z["adversarial"])
     if bad:
         raise _fail(path, f"{bad} example(s) hold NaN or infinite values")

@@ -87,6 +87,9 @@ class Params(BaseModel):
     typical: ClassVar[float] = 1.0
     # ART refuses to build it over a model whose output is a softmax (sertack's models today: docs/attacks.md).
     needs_logits: ClassVar[bool] = False
+    # Also runs on the 3-s waveform behind the differentiable front end (sercore.waveform_attack): the gradient and
+    # decision-based attacks; JSMA, PixelAttack and C&W L-inf work cell by cell, meaningless for 48,000 samples.
+    waveform: ClassVar[bool] = False
 
     def given(self) -> dict[str, Any]:
         """The parameters as given (JSON values): what the job spec's canonical JSON, and so its id, holds."""

@@ -44,6 +44,7 @@ CELLS = 261 * 128  # input cells of the paper's features (frames x mel bands): J
 
 
 class FgsmParams(Params):
+    waveform = True
     attack, display, art_class, paper = "fgsm", "FGSM", f"{_EVASION}.FastGradientMethod", f"{_ARXIV}1412.6572"
     paper_grid = {"eps": [0.25, 0.5, 0.75, 1.0, 1.25], "eps_step": [0.1]}
 
@@ -62,6 +63,7 @@ class FgsmParams(Params):
 
 
 class BimParams(Params):
+    waveform = True
     attack, display, art_class, paper = "bim", "BIM", f"{_EVASION}.BasicIterativeMethod", f"{_ARXIV}1607.02533"
     fast_class = "sercore.fast_attacks.CompiledBIM"
     paper_grid = {"eps": [0.25, 0.5, 0.75, 1.0, 1.25], "eps_step": [0.1], "max_iter": [100]}
@@ -79,6 +81,7 @@ class BimParams(Params):
 
 
 class DeepFoolParams(Params):
+    waveform = True
     attack, display, art_class, paper = "deepfool", "DeepFool", f"{_EVASION}.DeepFool", f"{_ARXIV}1511.04599"
     paper_grid = {"max_iter": [1, 5, 20], "epsilon": [1e-5], "nb_grads": [5]}
     typical = 0.5
@@ -129,6 +132,7 @@ class _CwParams(Params):
 
 
 class CwL2Params(_CwParams):
+    waveform = True
     attack, display, art_class = "cw_l2", "C&W L2", f"{_EVASION}.CarliniL2Method"
     paper_grid = {"confidence": [0.0], "learning_rate": [0.01], "binary_search_steps": [20], "max_iter": [10],
                   "initial_const": [0.01], "max_halving": [10], "max_doubling": [10]}
@@ -184,6 +188,7 @@ class PixelParams(Params):
 
 
 class BoundaryParams(Params):
+    waveform = True
     attack, display, art_class, paper = ("boundary", "BoundaryAttack", "sercore.seeded.SeededBoundaryAttack",
                                          f"{_ARXIV}1712.04248")
     stochastic = True
@@ -210,6 +215,7 @@ class BoundaryParams(Params):
 class PgdParams(Params):
     """Not in the paper: projected gradient descent (Madry et al.), BIM with an L-inf or L2 ball and random restarts,
     the usual first-order reference attack. Defaults: BIM's (eps 0.25, eps_step 0.1, max_iter 100), no restart."""
+    waveform = True
 
     attack, display, art_class = "pgd", "PGD", f"{_EVASION}.ProjectedGradientDescent"
     paper = f"{_ARXIV}1706.06083"
@@ -249,6 +255,7 @@ class AutoAttackParams(Params):
     """Not in the paper: ART's AutoAttack ensemble (APGD-CE, APGD-DLR, DeepFool, Square; ART's defaults inside),
     each attack run on the samples the earlier ones left correctly classified; results outside the eps ball are
     discarded. Needs a model that outputs logits: ART's APGD-DLR refuses softmax outputs."""
+    waveform = True
 
     attack, display, art_class = "autoattack", "AutoAttack", f"{_EVASION}.AutoAttack"
     paper = f"{_ARXIV}2003.01690"

@@ -301,9 +301,8 @@ class TuneJob(Spec):
         return self
 
 
-# Attacks that run on the waveform: the gradient ones and the decision-based ones. JSMA and PixelAttack change
-# single cells (meaningless for 48,000 samples), and C&W L-inf's ART loop is per cell too.
-WAVEFORM_ATTACKS = ("fgsm", "bim", "pgd", "deepfool", "cw_l2", "boundary", "autoattack")
+# Attacks that also run on the waveform: declared by each attack class (`waveform`).
+WAVEFORM_ATTACKS = tuple(name for name, model in PARAMS.items() if model.waveform)
 
 
 class AttackJob(Spec):
