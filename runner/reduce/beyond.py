@@ -27,9 +27,8 @@ def _robustness_tables(s: Summary) -> list[Table | None]:
         return []
     flags = attack_flags(s.attack_rows)
     by_config = flags_by_config(flags)
-    segments = ci_note(s.stats, "segment")  # robustness resamples segments (mean_ci), not recordings
-    return [table_worst_case(s.attack_rows, s.variants, s.stats, segments, by_config),
-            table_robust_accuracy(s.attack_rows, s.variants, s.stats, by_config, segments),
+    return [table_worst_case(s.attack_rows, s.variants, s.stats, ci_note(s.stats), by_config),
+            table_robust_accuracy(s.attack_rows, s.variants, s.stats, by_config, ci_note(s.stats)),
             table_attack_checks(flags, s.variants, s.attack_configs)]
 
 

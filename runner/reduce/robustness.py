@@ -25,10 +25,11 @@ import pandas as pd
 from sercore import vocab
 from sercore.errors import DataError
 from sercore.metrics import robust_union, robustness_summary
-from sercore.stats import StatsSettings, mean_ci
+from sercore.stats import StatsSettings
 
 from . import aggregate as agg
 from .render import Table
+from .uncertainty import ci_text, recording_ci
 
 MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "model_output", "seed"]
 ALL = "all attacks"
@@ -66,10 +67,11 @@ def robust_samples(rows: pd.DataFrame) -> pd.DataFrame:
             found = info.loc[complete.index]
             robust = robust_union(found["y_true"].to_numpy(np.int64), found["y_clean"].to_numpy(np.int64),
                                   complete.to_numpy(np.int64))
+            units = {c: found[c].to_numpy() for c in ("recording", "path") if c in found}  # the CI's clusters
             out.append(pd.DataFrame({**dict(zip(MODEL_KEYS, key, strict=True)), "scope": scope,
                                      "sample": complete.index.to_numpy(), "robust": robust.astype(float),
                                      "clean_correct": found["clean_correct"].to_numpy(),
-                                     "gender": found["gender"].astype(str).to_numpy()}))
+                                     "gender": found["gender"].astype(str).to_numpy(), **units}))
     return pd.concat(out, ignore_index=True)
 
 
@@ -87,10 +89,11 @@ def worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSettings)
             if sub.empty:
                 continue
             by_seed = [g for _, g in sub.groupby("seed", sort=True)]
-            est, lo, hi = mean_ci([g.robust.to_numpy(float) for g in by_seed], settings)
+            iv = recording_ci(sub, "robust", settings)  # whole recordings resampled (runner.reduce.uncertainty)
             seed_means = [g.robust.mean() for g in by_seed]
-            out.append({**dict(zip(keys, key, strict=True)), "gender": gender, "robust_mean": est, "robust_lo": lo,
-                        "robust_hi": hi, "robust_std": float(np.std(seed_means, ddof=1)) if len(by_seed) > 1
+            out.append({**dict(zip(keys, key, strict=True)), "gender": gender, "robust_mean": iv.estimate,
+                        "robust_lo": iv.low, "robust_hi": iv.high, "ci_unit": iv.unit, "n_eff": iv.n_clusters,
+                        "robust_std": float(np.std(seed_means, ddof=1)) if len(by_seed) > 1
                         else float("nan"), "clean_mean": float(np.mean([g.clean_correct.mean() for g in by_seed])),
                         "n": float(np.mean([len(g) for g in by_seed])), "seeds": len(by_seed)})
     return pd.DataFrame(out)
@@ -130,7 +133,10 @@ def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSet
                 rec[label] = "–"
                 continue
             r = hit.iloc[0]
-            rec[label] = agg.fmt_ci(r.robust_mean, r.robust_lo, r.robust_hi, r.robust_std, ".4f")
+            rec[label] = ci_text(pd.Series({"robust_mean": r.robust_mean, "robust_lo": r.robust_lo,
+                                            "robust_hi": r.robust_hi, "robust_std": r.robust_std,
+                                            "robust_n_eff": r.get("n_eff"), "ci_unit": r.get("ci_unit")}),
+                                 "robust", ".4f")
         rec["samples"] = f"{every.n.iloc[0]:.0f}" if len(every) else "–"
         rec["seeds"] = int(every.seeds.iloc[0]) if len(every) else 0
         display.append(rec)
@@ -155,8 +161,9 @@ def _config_gender(rec: dict[str, Any], sub: pd.DataFrame, settings: StatsSettin
     per = pd.DataFrame([robustness_summary(g.y_true.to_numpy(), g.y_clean.to_numpy(), g.y_adv.to_numpy())
                         for g in seeds])
     rec = {**rec, **{m: float(per[m].mean()) for m in R02_METRICS}}
-    strata = [((g.y_adv == g.y_true) & (g.y_clean == g.y_true)).to_numpy(float) for g in seeds]
-    _, rec["robust_accuracy_lo"], rec["robust_accuracy_hi"] = mean_ci(strata, settings)
+    iv = recording_ci(sub.assign(_robust=((sub.y_adv == sub.y_true) & (sub.y_clean == sub.y_true)).astype(float)),
+                      "_robust", settings)  # whole recordings resampled
+    rec.update(robust_accuracy_lo=iv.low, robust_accuracy_hi=iv.high, ci_unit=iv.unit, n_eff=iv.n_clusters)
     rec["robust_accuracy_std"] = float(per.robust_accuracy.std(ddof=1)) if len(seeds) > 1 else float("nan")
     rec.update({c: int(per[c].sum()) for c in ("repaired", "broken")})
     rec.update(wrong_before=int((sub.y_clean != sub.y_true).sum()), n=float(per.n.mean()), seeds=len(seeds))
