@@ -319,7 +319,9 @@ def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int =
 
 
 def beyond_figures(data: RunData, s: Summary, tables: list, folder: Path) -> list[Media]:
-    """Figures of the "beyond the paper" tables (transfer heatmaps); imported lazily so this module stays light."""
+    """Figures of the "beyond the paper" tables (transfer heatmaps, robustness against SNR); imported lazily so
+    this module stays light."""
     from .transfer_tables import transfer_figures
+    from .waveform_tables import snr_figures
 
-    return transfer_figures(tables, folder)
+    return transfer_figures(tables, folder) + snr_figures(tables, folder)

@@ -8,6 +8,7 @@ the attack, whatever before) is kept beside it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,15 @@ from . import aggregate as agg
 from .render import Table
 from .uncertainty import recording_ci
 
-KEYS = ["dataset", "protocol", "attack", "params", "snr_db"]
+KEYS = ["dataset", "protocol", "model_output", "attack", "params", "snr_db"]
 
 
 def waveform_cells(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
     """One row per (KEYS, gender): robust and paper accuracy with CIs over samples, SNR, quantisation effects."""
     if rows.empty:
         return pd.DataFrame()
-    rows = rows.assign(robust=(rows.y_clean == rows.y_true) & (rows.y_adv == rows.y_true),
+    output = rows["model_output"].fillna("softmax") if "model_output" in rows else "softmax"  # rows before the column
+    rows = rows.assign(model_output=output,robust=(rows.y_clean == rows.y_true) & (rows.y_adv == rows.y_true),
                        before=rows.y_clean == rows.y_true, after=rows.y_adv == rows.y_true,
                        float_fooled=rows.y_adv_float != rows.y_clean, heard_fooled=rows.y_adv != rows.y_clean,
                        budget=rows.snr_db.astype(float).fillna(np.inf))
@@ -55,9 +57,10 @@ def _display(cells: pd.DataFrame) -> pd.DataFrame:
     recs: list[dict[str, Any]] = []
     order = cells.assign(_d=cells.dataset.map(vocab.corpus_rank), _a=cells.attack.map(vocab.attack_rank),
                          _g=cells.gender.map({"all": 0, "male": 1, "female": 2}))
-    for _, r in order.sort_values(["_d", "protocol", "_a", "params", "snr_db", "_g"]).iterrows():
+    for _, r in order.sort_values(["_d", "protocol", "model_output", "_a", "params", "snr_db", "_g"]).iterrows():
         recs.append({
             "dataset": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset), "protocol": r.protocol,
+            "model output": r.model_output,
             "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack), "params": agg.params_label(r.params),
             "budget (SNR dB)": "eps as given" if np.isinf(r.snr_db) else f"{r.snr_db:g}", "gender": r.gender,
             "n (recordings)": f"{int(r.n)} ({int(r.n_eff)})", "clean": f"{r.clean:.3f}",
@@ -68,7 +71,7 @@ def _display(cells: pd.DataFrame) -> pd.DataFrame:
             if np.isfinite(r.snr_median) else "–",
             "undone by 16-bit": int(r.undone_by_16bit), "projected": int(r.projected)})
     frame = pd.DataFrame(recs)
-    frame.attrs["labels"] = 6
+    frame.attrs["labels"] = 7
     return frame
 
 
@@ -85,3 +88,43 @@ def table_waveform(rows: pd.DataFrame, settings: StatsSettings, note: str) -> Ta
                   "Budget: per sample eps_2 = ||x||_2 / 10^(SNR/20) (L-inf: eps_2 / sqrt(48000)); minimal-norm and "
                   "decision attacks (DeepFool, C&W L2, BoundaryAttack) are scaled onto that L2 ball where louder "
                   "('projected'). 'undone by 16-bit': the float example fooled the model, the WAV did not.", note])
+
+
+def snr_figures(tables: list, folder: Path) -> list:
+    """Per corpus and model: robust accuracy against the SNR budget (dB), a line per attack with its CI band, by
+    gender in panels; the clean accuracy of the same samples dashed. Louder (lower SNR) is to the left."""
+    import matplotlib.pyplot as plt
+
+    from .media import Media, save_figure
+
+    table = next((t for t in tables if t.name == "W01_waveform_snr"), None)
+    if table is None:
+        return []
+    cells = table.data[np.isfinite(table.data.snr_db.astype(float))]
+    out = []
+    for (dataset, protocol, output), sub in cells.groupby(["dataset", "protocol", "model_output"], sort=True):
+        genders = [g for g in ("all", "male", "female") if g in set(sub.gender)]
+        fig, axes = plt.subplots(1, len(genders), figsize=(4.2 * len(genders), 3.4), squeeze=False, sharey=True,
+                                 layout="constrained")
+        for ax, gender in zip(axes[0], genders, strict=True):
+            part = sub[sub.gender == gender]
+            several = part.groupby("attack")["params"].nunique()
+            for i, ((attack, params), line) in enumerate(part.groupby(["attack", "params"], sort=False)):
+                line = line.sort_values("snr_db")
+                label = vocab.ATTACK_DISPLAY.get(attack, attack) + \
+                    (f" ({agg.params_label(params)})" if several[attack] > 1 else "")
+                ax.plot(line.snr_db, line.robust, "o-", color=f"C{i % 10}", label=label)
+                ax.fill_between(line.snr_db, line.robust_lo, line.robust_hi, color=f"C{i % 10}", alpha=0.15)
+            ax.axhline(float(part.clean.max()), ls="--", color="0.4", lw=1, label="clean")
+            ax.set(title=f"{vocab.CORPUS_DISPLAY.get(dataset, dataset)}, {gender}", xlabel="budget: SNR (dB)",
+                   ylim=(-0.02, 1.02))
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("robust accuracy")
+        axes[0][-1].legend(fontsize=7, loc="lower right")
+        name = f"W01_snr_{dataset}_{protocol}_{output}.png"
+        out.append(Media(save_figure(fig, folder / name, dpi=150),
+                         f"Attacks on the waveform, {vocab.CORPUS_DISPLAY.get(dataset, dataset)} ({protocol}, "
+                         f"{output} model): robust "
+                         "accuracy (right before and under the attack, on the re-read 16-bit WAV) against the "
+                         "budget in dB SNR; bands: 95 % bootstrap CI over whole test recordings.", "figure"))
+    return out

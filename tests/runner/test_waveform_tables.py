@@ -39,3 +39,14 @@ def test_table_orders_budgets_and_names_the_absolute_one() -> None:
     budgets = table.display[table.display.gender == "all"]["budget (SNR dB)"].tolist()
     assert budgets == ["20", "eps as given"]
     assert table_waveform(rows.iloc[:0], SETTINGS, "note") is None
+
+
+def test_snr_figure_draws_one_png_per_corpus_and_model(tmp_path) -> None:
+    from runner.reduce.waveform_tables import snr_figures
+
+    rows = pd.concat([_rows(s, [1, 0, 0, 0] if s < 30 else [0, 0, 0, 1], [1, 0, 0, 0]) for s in (20.0, 30.0, 40.0)])
+    table = table_waveform(rows, SETTINGS, "note")
+    media = snr_figures([table], tmp_path)
+    assert [m.path.name for m in media] == ["W01_snr_synthetic_paper_softmax.png"]
+    assert media[0].path.stat().st_size > 10_000 and "dB SNR" in media[0].caption
+    assert snr_figures([], tmp_path) == []
