@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from runner.reduce.resynthesis_tables import resynthesis_cells
 from sercore import features
 from sercore import normalize as nz
 from sercore.resynthesis import resynthesised
 from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeatureSettings, TrainJob
+from sercore.stats import StatsSettings
 
 
 def _speechlike(n: int = 2) -> np.ndarray:
@@ -69,6 +71,8 @@ def test_attack_job_judges_the_first_samples_of_each_chunk_as_sound(prepared, tm
     want = model.predict(resynthesised(x, TARGET.data.features, "original", prep.mean, prep.std), verbose=0)
     np.testing.assert_array_equal(rows.loc[[0, 2], "y_clean_resynth"], want.argmax(axis=1))
     assert (rows.loc[[0, 2], "y_adv_resynth"] >= 0).all()
+    cells = resynthesis_cells(rows.reset_index(), StatsSettings(resamples=100))  # the job's rows feed W02 as they are
+    assert cells.n.tolist() == [2] and cells.ci_unit.tolist() == ["recording"]
     off = attack_prepared(job.model_copy(update={"resynth": 0}), prep, model, tmp_path / "off")
     assert "y_adv_resynth" not in off and (off.y_adv.to_numpy() == rows.y_adv.to_numpy()).all()
     # A normalisation the inversion cannot undo: the columns say "not checked", and the log says why.
