@@ -51,6 +51,9 @@ TEST_FRACTION, VAL_FRACTION = 0.2, 0.2  # sercore.splits: 80/20, then 20 % of th
 # evaluations counted (`evals`) beside these bounds (`evals_bound`) to fit them on a real model.
 # Declared per attack class (`typical`); a dict here so benchmarks/attacks.py can set them all to 1 (loop bounds).
 TYPICAL: dict[str, float] = {m.attack: m.typical for m in ATTACK_CLASSES}
+# Seconds per segment of an attack job's `resynth` round trip (Griffin-Lim + features; clean and adversarial each):
+# 0.40 s measured on 2 busy shared CPU cores (docs/attacks.md).
+RESYNTH_S = 0.4
 
 
 # ---------------------------------------------------------------- calibration
@@ -297,6 +300,7 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
         evals = [("F", 4.0, batch), ("G", 1.0, batch),
                  *job.params.evals(n_classes, batch, TYPICAL.get(job.attack, 1.0))]
         work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
+        work += RESYNTH_S * 2 * min(n, job.resynth * math.ceil(n / job.chunk_size)) * (job.domain == "spectrogram")
         shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
         # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
         return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s, job.target.job_id)

@@ -177,6 +177,22 @@ class _Attacker:
         return probabilities(self.estimator.predict(x), self.job.target.model.output)
 
 
+def resynth_columns(job: AttackJob, data: Prepared, x: np.ndarray, x_adv: np.ndarray,
+                    proba: Callable[[np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
+    """`y_clean_resynth`, `y_adv_resynth`: the predictions on the clean and adversarial inputs' round trip through
+    sound (sercore.resynthesis) for the chunk's first `job.resynth` samples; -1: not checked (the rest, or every
+    sample of a model whose normalisation the inversion cannot undo). The clean round trip is the control."""
+    cols = {"y_clean_resynth": np.full(len(x), -1, np.int64), "y_adv_resynth": np.full(len(x), -1, np.int64)}
+    k = min(job.resynth, len(x))
+    if k and job.target.data.normalization == "original":
+        from .resynthesis import resynthesised
+
+        for name, inputs in (("y_clean_resynth", x), ("y_adv_resynth", x_adv)):
+            back = resynthesised(inputs[:k], job.target.data.features, "original", data.mean, data.std)
+            cols[name][:k] = proba(back).argmax(axis=1)
+    return cols
+
+
 def _fresh_chunk_dir(chunk_dir: Path, job: AttackJob) -> None:
     """Keep finished chunks only if they were made by this very job (same id); else start over."""
     manifest = chunk_dir / "manifest.json"
@@ -229,6 +245,9 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
     chunk_dir = Path(workdir) / "chunks"
     _fresh_chunk_dir(chunk_dir, job)
     attacker: _Attacker | None = None
+    if job.resynth and job.target.data.normalization != "original":
+        log.warning("resynth %d: not checked, normalisation %s cannot be inverted to sound (only original)",
+                    job.resynth, job.target.data.normalization)
     for chunk, idx in plan:
         path = chunk_dir / f"chunk-{chunk:05d}.parquet"
         if path.exists() and _chunk_ok(path, len(idx), bool(np.isin(idx, examples).any())):
@@ -236,6 +255,8 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
         attacker = attacker or _Attacker(job, model, n_classes, tuple(data.clip_values))
         x = np.asarray(data.x_test[idx], dtype=np.float32)
         x_adv, cols, generate_s = attacker.run(x, np.asarray(data.y_test[idx], np.int64), chunk)
+        if job.resynth:  # after the attack and its checks: their random numbers are unchanged
+            cols |= resynth_columns(job, data, x, x_adv, attacker._proba)
         # The adversarial inputs themselves, for the transfer stage: x_adv - x in float16 (written before the rows,
         # like the examples, so a chunk with rows always has them). See docs/attacks.md for the disk cost.
         io.write_npz_compressed(delta_path(chunk_dir, chunk), sample=idx.astype(np.int64),

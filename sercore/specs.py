@@ -326,7 +326,10 @@ class AttackJob(Spec):
     # signal-to-noise ratio in dB, per sample; None: the parameters' own eps, in sample units.
     domain: Literal["spectrogram", "waveform"] = "spectrogram"
     snr_db: float | None = Field(None, gt=-20, lt=120)
-    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"domain", "snr_db"})
+    # Spectrogram domain: the first `resynth` samples of each chunk are also judged as sound (sercore.resynthesis:
+    # Griffin-Lim and the paper's features again, clean and adversarial); 0: off. Waveform jobs ignore it.
+    resynth: int = Field(default=0, ge=0)
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"domain", "snr_db", "resynth"})
 
     @field_validator("attack")
     @classmethod

@@ -4,7 +4,8 @@ R01 worst-case robust accuracy and R02 robust accuracy beside the paper's metric
 attack-failure checks (runner.reduce.attack_checks), C01 the paper's comparisons as tests and S01 per-speaker
 accuracy (runner.reduce.claims), X06 paper vs clean vs speaker protocol (runner.reduce.protocols),
 TR01 transfer matrices (runner.reduce.transfer_tables), W01 attacks on the waveform
-(runner.reduce.waveform_tables). Each builder returns None when the run lacks its inputs.
+(runner.reduce.waveform_tables), W02 spectrogram AEs re-synthesised as sound (runner.reduce.resynthesis_tables).
+Each builder returns None when the run lacks its inputs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .attack_checks import attack_flags, flags_by_config, table_attack_checks
 from .claims import table_claims, table_speakers
 from .protocols import table_leak
 from .render import Table
+from .resynthesis_tables import table_resynthesis
 from .robustness import table_robust_accuracy, table_worst_case
 from .rundata import RunData
 from .tables import Summary
@@ -36,5 +38,6 @@ def beyond_tables(data: RunData, s: Summary) -> list[Table]:
     """Every "beyond the paper" table the run supports, in report order."""
     found = [*_robustness_tables(s), table_claims(s), table_speakers(s),
              table_leak(s), table_transfer(data.frame("transfer"), s.best, s.stats),
-             table_waveform(data.waveform_frame(), s.stats, ci_note(s.stats))]
+             table_waveform(data.waveform_frame(), s.stats, ci_note(s.stats)),
+             table_resynthesis(data.frame("attack"), s.stats, ci_note(s.stats))]
     return [t for t in found if t is not None]

@@ -152,3 +152,15 @@ def test_cli_estimate_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text("{}")
     assert main(["plan", grid, "--set", out, "--estimate", "--calibration", str(bad)]) == 2
     assert "not a calibration file" in capsys.readouterr().err
+
+
+def test_resynth_adds_two_round_trips_per_checked_sample(tmp_path: Path) -> None:
+    from sercore.specs import AttackJob, CorpusSpec, DataSpec, TrainJob
+
+    cal = cost.load_calibration(calibration(tmp_path))
+    job = AttackJob(target=TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic"))), attack="fgsm", limit=10,
+                    chunk_size=4)
+    base = cost.job_cost(job, cal, None).work
+    checked = 2 + 2 + 2  # the first 2 samples of the chunks of 4, 4 and 2
+    with_rs = cost.job_cost(job.model_copy(update={"resynth": 2}), cal, None).work
+    assert with_rs - base == pytest.approx(2 * checked * cost.RESYNTH_S)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from runner.reduce.resynthesis_tables import resynthesis_cells
 from sercore import features
 from sercore import normalize as nz
 from sercore.resynthesis import resynthesised
-from sercore.specs import FeatureSettings
+from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeatureSettings, TrainJob
+from sercore.stats import StatsSettings
 
 
 def _speechlike(n: int = 2) -> np.ndarray:
@@ -36,3 +40,53 @@ def test_round_trip_gives_model_inputs_close_to_the_originals() -> None:
 def test_other_normalisations_are_refused() -> None:
     with pytest.raises(ValueError, match="normalization original"):
         resynthesised(np.zeros((1, 261, 128, 1), np.float32), FeatureSettings(), "norm_sum", None, None)
+
+
+TARGET = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic", synthetic_per_class=1),
+                                features=FeatureSettings(augment=False)))
+
+
+@pytest.fixture(scope="module")
+def prepared(cache_dir: Path):
+    """The synthetic corpus's real-shape (261 x 128) paper-protocol data and a small untrained (seeded) model."""
+    import keras
+
+    from sercore import data
+
+    prep = data.prepare(TARGET.data, cache_dir)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((261, 128, 1)), keras.layers.AveragePooling2D((29, 16)),
+                              keras.layers.Flatten(), keras.layers.Dense(len(prep.classes)), keras.layers.Softmax()])
+    return prep, model
+
+
+def test_attack_job_judges_the_first_samples_of_each_chunk_as_sound(prepared, tmp_path: Path, caplog) -> None:
+    from sercore.attack_job import attack_prepared
+
+    prep, model = prepared
+    job = AttackJob(target=TARGET, attack="fgsm", params={"eps": 1.0}, limit=3, chunk_size=2, examples=0, resynth=1)
+    rows = attack_prepared(job, prep, model, tmp_path / "on").set_index("sample")
+    assert (rows.loc[[1], ["y_clean_resynth", "y_adv_resynth"]] == -1).all().all()  # not the chunk's first
+    x = np.asarray(prep.x_test[[0, 2]], np.float32)
+    want = model.predict(resynthesised(x, TARGET.data.features, "original", prep.mean, prep.std), verbose=0)
+    np.testing.assert_array_equal(rows.loc[[0, 2], "y_clean_resynth"], want.argmax(axis=1))
+    assert (rows.loc[[0, 2], "y_adv_resynth"] >= 0).all()
+    cells = resynthesis_cells(rows.reset_index(), StatsSettings(resamples=100))  # the job's rows feed W02 as they are
+    assert cells.n.tolist() == [2] and cells.ci_unit.tolist() == ["recording"]
+    off = attack_prepared(job.model_copy(update={"resynth": 0}), prep, model, tmp_path / "off")
+    assert "y_adv_resynth" not in off and (off.y_adv.to_numpy() == rows.y_adv.to_numpy()).all()
+    # A normalisation the inversion cannot undo: the columns say "not checked", and the log says why.
+    other = job.model_copy(update={"target": TARGET.model_copy(update={
+        "data": TARGET.data.model_copy(update={"normalization": "norm_sum"})})})
+    assert (attack_prepared(other, prep, model, tmp_path / "sum").y_adv_resynth == -1).all()
+    assert "normalisation norm_sum cannot be inverted" in caplog.text
+
+
+def test_resynth_is_a_late_field_and_a_grid_option() -> None:
+    from runner.expand import ATTACK_OPTIONS
+
+    job = AttackJob(target=TARGET, attack="fgsm")
+    assert "resynth" not in job.canonical_json()  # existing job ids hold
+    assert job.model_copy(update={"resynth": 4}).model_dump()["resynth"] == 4
+    assert AttackJob(target=TARGET, attack="fgsm", resynth=4).job_id != job.job_id
+    assert "resynth" in ATTACK_OPTIONS
