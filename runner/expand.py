@@ -40,6 +40,7 @@ MAX_NAME = 100  # names become file and Slurm job names (255-byte file names, wi
 DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed", "folds", "val_augmented")
 STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
 ATTACK_OPTIONS = ("labels", "estimator", "limit", "chunk_size", "batch_size", "examples", "resynth")
+SPECTROGRAM_ONLY = ("resynth",)  # attack options without meaning for `domain: waveform` jobs
 FREE = "free"  # attack parameters: any key, lists sweep
 SEQ = "seq"  # a field whose value is a list: a list of lists sweeps
 SCALAR = "scalar"
@@ -469,6 +470,9 @@ def _attack_jobs(attacks: dict, extra: dict[str, Any], slices: dict, targets: li
         checked = [p for p in (validate(name, v, where, file, problems) for v in variants) if p is not None]
         n = slices.get(name, slices.get("default", 1))
         _check_slices(name, n, options, file, problems)
+        if extra.get("domain") == "waveform":  # the spectrogram-only options (resynth) do not apply to sounds
+            options = list({json.dumps(o, sort_keys=True): o for o in
+                            ({k: v for k, v in opt.items() if k not in SPECTROGRAM_ONLY} for opt in options)}.values())
         for target, opts in itertools.product(_targets_for(name, targets, where, file, problems), options):
             if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts, **extra) is None:
                 continue  # the options themselves are invalid: reported once, no need to try every job

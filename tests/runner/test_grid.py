@@ -357,3 +357,13 @@ def test_every_shipped_grid_loads_and_expands(name: str, tmp_path: Path, monkeyp
         monkeypatch.setenv(var, str(tmp_path / var))
     grid = load_grid(Path(__file__).parents[2] / "grids" / name, [f"output={tmp_path / 'run'}"])
     assert grid.count() > 0 and all(grid.jobs[s] for s in grid.stages)
+
+
+def test_waveform_block_makes_waveform_jobs_without_spectrogram_only_options() -> None:
+    grid = load_grid(Path(__file__).resolve().parents[2] / "grids" / "demo.yaml")
+    specs = [j.spec for j in grid.jobs["attack"]]
+    wave = [s for s in specs if s.domain == "waveform"]
+    assert {s.snr_db for s in wave} == {20.0, 30.0, 40.0}
+    assert {s.attack for s in wave} == {"fgsm", "bim", "pgd", "cw_l2", "boundary"}
+    assert all(s.resynth == 0 for s in wave) and any(s.resynth > 0 for s in specs if s.domain == "spectrogram")
+    assert all(t.spec.attacks[0].domain == "spectrogram" for t in grid.jobs["transfer"])  # sounds are not replayed
