@@ -293,9 +293,13 @@ class AutoAttackParams(Params):
     @classmethod
     def build(cls, estimator: Any, params: Params, batch_size: int, fast: bool | None = None) -> EvasionAttack:
         try:
-            return super().build(estimator, params, batch_size, fast)
+            attack = super().build(estimator, params, batch_size, fast)
         except ValueError as exc:  # ART's check that the model outputs logits (APGD-DLR)
             raise ConfigError(f"autoattack: ART refuses this model: {exc}") from exc
+        for inner in getattr(attack, "attacks", []):  # ART builds its ensemble with progress bars on
+            if "verbose" in inner.attack_params:
+                inner.set_params(verbose=False)  # tqdm bars would flood job logs
+        return attack
 
 
 # Every attack, in the report's order: the paper's (C&W L0 is left out, as in the paper: out of GPU memory there),
