@@ -27,15 +27,15 @@ def resolve_factory(ref: str) -> Callable[..., Any]:
     """The callable `pkg.module:name`; ValueError (pydantic reports it under the key) when it is not one."""
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"factory must be 'pkg.module:function' (got {ref!r})")
+        raise ValueError("factory must be 'pkg.module:function'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"factory {ref!r}: module {module_name!r} does not import ({exc}); is it on PYTHONPATH "
+        raise ValueError(f"module {module_name!r} does not import ({exc}); is it on PYTHONPATH "
                          "in the job's environment?") from exc
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise ValueError(f"factory {ref!r}: {module_name} has no callable {attr!r}")
+        raise ValueError(f"{module_name} has no callable {attr!r}")
     return fn
 
 
@@ -100,7 +100,7 @@ def fill_file_fields(data: Any) -> Any:
         return data
     path = Path(str(data["file"]))
     if not path.is_file():
-        raise ValueError(f"file {str(path)!r}: no such file")
+        return data  # reported by check_model_spec (after the other keys' own checks)
     out = dict(data, file_sha256=file_sha256(path))
     head = file_head(path)
     if head is not None and "output" not in data:
@@ -120,7 +120,9 @@ def check_model_spec(spec: ModelSpec) -> ModelSpec:
         raise ValueError("trained and classes apply to a model file: give `file:` too")
     if spec.standardizes_inside and not spec.byo:
         raise ValueError("standardizes_inside applies to your own model (factory or file)")
-    if spec.file is None or spec.file_sha256 is None or not Path(spec.file).is_file():
+    if spec.file is not None and spec.file_sha256 is None:
+        raise ValueError(f"file {spec.file!r}: no such file (relative paths start where you run the command)")
+    if spec.file is None or not Path(spec.file).is_file():
         return spec  # a rebuilt job on a worker: checked again when it runs
     shape = file_input_shape(spec.file)
     if shape is not None and shape != INPUT_SHAPE:

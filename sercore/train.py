@@ -253,8 +253,9 @@ def byo_row(job: TrainJob) -> dict[str, Any]:
     spec = job.model
     row: dict[str, Any] = {k: None for k in ("dropout", "lstm_dropout", "lstm_units")}
     row |= {"arch": spec.label, "width": None, "byo_trained": spec.trained,
-            "standardiser": "inside the model" if spec.standardizes_inside
-            else ("the protocol's (fitted on train)" if job.data.standardize else "none")}
+            "standardiser": "the model itself" if spec.standardizes_inside
+            else ("the protocol's standardiser (fitted on train)" if job.data.standardize
+                  else "nothing (standardize: false)")}
     return job_row_base(job) | row
 
 

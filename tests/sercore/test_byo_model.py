@@ -99,7 +99,7 @@ def test_factory_model_trains(toy: Prepared, tmp_path: Path) -> None:
     job = _job(ModelSpec(factory=FACTORY, params={"units": 5}))
     row = train_prepared(job, toy, tmp_path)
     assert row["arch"] == FACTORY and row["epochs_run"] == 1 and row["n_test"] == 12
-    assert row["standardiser"] == "the protocol's (fitted on train)" and row["lstm_units"] is None
+    assert row["standardiser"] == "the protocol's standardiser (fitted on train)" and row["lstm_units"] is None
     import keras
 
     model = keras.models.load_model(tmp_path / "model.keras", compile=False)
@@ -117,7 +117,7 @@ def test_trained_file_is_attacked_as_it_is(toy: Prepared, tmp_path: Path) -> Non
     (tmp_path / "user.keras.classes.json").write_text(json.dumps(list(CLASSES)))
     job = _job(ModelSpec(file=str(path), trained=True, standardizes_inside=True), standardize=False)
     row = train_prepared(job, toy, tmp_path / "out")
-    assert row["epochs_run"] == 0 and row["standardiser"] == "inside the model"
+    assert row["epochs_run"] == 0 and row["standardiser"] == "the model itself"
     assert row["arch"] == "user.keras (trained)"
     import keras
 
