@@ -85,12 +85,15 @@ def file_classes(spec: ModelSpec) -> tuple[str, ...] | None:
     """A trained model's class order: the file beside it, else the grid's `classes:`."""
     assert spec.file is not None
     side = classes_file(spec.file)
-    if side.exists():
-        try:
-            return tuple(str(c) for c in json.loads(side.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            raise ConfigError(f"{side}: not a JSON list of class names ({exc})") from exc
-    return spec.classes
+    if not side.exists():
+        return spec.classes
+    try:
+        found = tuple(str(c) for c in json.loads(side.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{side}: not a JSON list of class names ({exc})") from exc
+    if spec.classes is not None and spec.classes != found:
+        raise ConfigError(f"{side}: class order {list(found)} differs from the grid's classes {list(spec.classes)}")
+    return found
 
 
 def fill_file_fields(data: Any) -> Any:
@@ -136,13 +139,16 @@ def check_model_spec(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def check_built(model: keras.Model, spec: ModelSpec, where: str) -> None:
-    """A built or loaded user model must take the features' shape and emit what `output` says."""
+def check_built(model: keras.Model, spec: ModelSpec, where: str, n_classes: int) -> None:
+    """A built or loaded user model must take the features' shape, emit one output per class and emit what
+    `output` says."""
     from .models import INPUT_SHAPE, head_output
 
     shape = tuple(model.input_shape[1:])
     if shape != INPUT_SHAPE:
         raise ConfigError(f"{where}: input shape {shape} does not match the features' {INPUT_SHAPE}")
+    if model.output_shape[-1] != n_classes:
+        raise ConfigError(f"{where}: {model.output_shape[-1]} outputs for {n_classes} classes")
     head = head_output(model)
     if head is not None and head != spec.output:
         raise ConfigError(f"{where}: the model's last layer emits {head} but model.output is {spec.output!r} "
@@ -150,20 +156,20 @@ def check_built(model: keras.Model, spec: ModelSpec, where: str) -> None:
 
 
 def user_model(spec: ModelSpec, n_classes: int) -> keras.Model:
-    """The untrained user model: the factory's, or the file's architecture (its weights too, a starting point)."""
+    """The untrained user model: the factory's, or the file's architecture freshly initialised (clone_model)."""
     import keras
 
     from .models import INPUT_SHAPE
 
     if spec.factory is not None:
         model = resolve_factory(spec.factory)(INPUT_SHAPE, n_classes, **dict(spec.params or ()))
-        check_built(model, spec, f"model.factory {spec.factory!r}")
+        if not isinstance(model, keras.Model):
+            raise ConfigError(f"model.factory {spec.factory!r}: returned {type(model).__name__}, not a keras.Model")
+        check_built(model, spec, f"model.factory {spec.factory!r}", n_classes)
         return model
     model = load_file(spec)
-    check_built(model, spec, f"model.file {spec.file!r}")
-    if int(model.output_shape[-1]) != n_classes:
-        raise ConfigError(f"model.file {spec.file!r}: {model.output_shape[-1]} outputs for {n_classes} classes")
-    return keras.models.clone_model(model) if not spec.trained else model
+    check_built(model, spec, f"model.file {spec.file!r}", n_classes)
+    return keras.models.clone_model(model)
 
 
 def load_file(spec: ModelSpec) -> keras.Model:

@@ -305,7 +305,7 @@ def trained_model(job: TrainJob, data: Prepared) -> keras.Model:
     from .byo import check_built, check_classes, load_file
 
     model = load_file(job.model)
-    check_built(model, job.model, f"model.file {job.model.file!r}")
+    check_built(model, job.model, f"model.file {job.model.file!r}", len(data.classes))
     check_classes(job.model, tuple(data.classes))
     return model
 

@@ -127,3 +127,14 @@ def test_trained_file_is_attacked_as_it_is(toy: Prepared, tmp_path: Path) -> Non
     (tmp_path / "user.keras.classes.json").write_text(json.dumps(["sadness", "neutral", "anger"]))
     with pytest.raises(ConfigError, match="class order .* differs from the corpus'"):
         train_prepared(job, toy, tmp_path / "again")
+    build(INPUT_SHAPE, 5, units=4).save(path)  # a new file: a new spec (its sha256)
+    (tmp_path / "user.keras.classes.json").unlink()
+    job = _job(ModelSpec(file=str(path), trained=True, classes=CLASSES))
+    with pytest.raises(ConfigError, match="user.keras': 5 outputs for 3 classes"):
+        train_prepared(job, toy, tmp_path / "five")
+
+
+def test_untrained_file_is_trained_from_scratch(toy: Prepared, tmp_path: Path) -> None:
+    path = _save(tmp_path / "arch.keras")
+    row = train_prepared(_job(ModelSpec(file=str(path))), toy, tmp_path / "out")
+    assert row["epochs_run"] == 1 and row["arch"] == "arch.keras" and row["n_params"] > 0
