@@ -60,6 +60,9 @@ def test_byo_grid_runs_end_to_end_and_the_report_names_corpus_and_model(byo_env:
     assert train.arch.tolist() == [FACTORY] and train.dataset.tolist() == ["toyset"]
     assert train.standardiser.tolist() == ["the protocol's standardiser (fitted on train)"]
 
+    attacks = pd.concat(pd.read_parquet(paths.shard("attack", j.id)) for j in grid.jobs["attack"])
+    assert set(attacks.arch) == {FACTORY} and set(attacks.attack) == {"fgsm", "deepfool"}
+
     report = reduce_run(paths.root, progress=False, audio_limit=0)
     tables = "\n".join(p.read_text(encoding="utf-8") for p in sorted(report.rglob("*.md")))
     assert "toyset" in tables and FACTORY in tables
