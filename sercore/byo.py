@@ -133,7 +133,11 @@ def check_model_spec(spec: ModelSpec) -> ModelSpec:
     head = file_head(spec.file)
     if head is not None and head != spec.output:
         raise ValueError(f"file {spec.file!r}: its last layer emits {head} but output is {spec.output!r}")
-    if spec.trained and file_classes(spec) is None:
+    try:
+        classes = file_classes(spec) if spec.trained else ()
+    except ConfigError as exc:  # pydantic reports ValueErrors only
+        raise ValueError(str(exc)) from exc
+    if classes is None:
         raise ValueError(f"file {spec.file!r}: a trained model needs its class order: give `classes:` or write "
                          f"{classes_file(spec.file).name} beside it")
     return spec

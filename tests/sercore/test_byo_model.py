@@ -86,6 +86,10 @@ def test_file_hash_shape_head_and_classes(tmp_path: Path) -> None:
     assert "its last layer emits logits but output is 'softmax'" in _error(file=str(path), output="softmax")
     assert "needs its class order" in _error(file=str(path), trained=True)
     assert ModelSpec(file=str(path), trained=True, classes=CLASSES).classes == CLASSES
+    (tmp_path / "m.keras.classes.json").write_text('["anger", "neutral"')
+    assert "m.keras.classes.json: not a JSON list of class names" in _error(file=str(path), trained=True)
+    (tmp_path / "m.keras.classes.json").write_text('["sadness", "neutral", "anger"]')
+    assert "differs from the grid's classes" in _error(file=str(path), trained=True, classes=CLASSES)
     small = _save(tmp_path / "small.keras", shape=(100, 128, 1))
     assert "input shape (100, 128, 1) does not match the features' (261, 128, 1)" in _error(file=str(small))
 
