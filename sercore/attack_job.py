@@ -130,7 +130,7 @@ def job_columns(job: AttackJob) -> dict[str, Any]:
         "protocol": data.protocol,
         "seed": data.seed,
         "split_seed": data.effective_split_seed,
-        "arch": job.target.model.arch,
+        "arch": job.target.model.label,
         "model_output": job.target.model.output,  # "softmax": the attack's gradients were of probabilities
         "model_id": job.target.job_id,
         "slice": job.slice,

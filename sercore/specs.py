@@ -231,6 +231,9 @@ class DataSpec(Spec):
         return self
 
 
+BYO_MODEL_KEYS = ("factory", "params", "file", "trained", "file_sha256", "classes", "standardizes_inside")
+
+
 class ModelSpec(Spec):
     arch: Arch = "final"
     # Multiplier on conv filters and LSTM units; 1.0 is the paper's size. Small values for CPU demos/tests.
@@ -242,7 +245,66 @@ class ModelSpec(Spec):
     # What the last Dense emits: `softmax` probabilities (the paper) or raw `logits` (no softmax: training uses
     # from_logits cross-entropy, attacks take gradients of the logits; docs/models.md).
     output: Literal["softmax", "logits"] = "softmax"
-    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"output"})  # softmax stays out of the JSON: old ids hold
+    # A user's model (docs/bring-your-own.md): `factory` "pkg.module:build" called as build(input_shape, n_classes,
+    # **params), or a saved `file` (.keras), untrained or, with `trained: true`, attacked as it is. `file_sha256` is
+    # filled in at validation, so a changed file is a new job. `classes`: a trained model's class order when no
+    # `<file>.classes.json` lies beside it. `standardizes_inside`: the model takes unstandardised features.
+    factory: str | None = None
+    params: tuple[tuple[str, Any], ...] | None = None
+    file: str | None = None
+    trained: bool = False
+    file_sha256: str | None = None
+    classes: tuple[str, ...] | None = None
+    standardizes_inside: bool = False
+    # Every field after `output` stays out of the JSON while at its default: old ids hold.
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"output", *BYO_MODEL_KEYS})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _file_fields(cls, data: Any) -> Any:
+        from .byo import fill_file_fields
+
+        return fill_file_fields(data)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _param_pairs(cls, v: Any) -> Any:
+        """A mapping `{units: 8}` is stored as sorted pairs (hashable, one canonical order); scalars only."""
+        if isinstance(v, dict):
+            bad = [k for k, x in v.items() if not isinstance(x, (str, int, float, bool)) and x is not None]
+            if bad:
+                raise ValueError(f"params.{bad[0]}: factory parameters are scalars (got {v[bad[0]]!r})")
+            v = tuple(sorted((str(k), x) for k, x in v.items()))
+        return v
+
+    @field_validator("factory")
+    @classmethod
+    def _importable(cls, v: str | None) -> str | None:
+        if v is not None:
+            from .byo import resolve_factory
+
+            resolve_factory(v)  # raises ValueError with one line naming the value
+        return v
+
+    @model_validator(mode="after")
+    def _byo_rules(self) -> ModelSpec:
+        from .byo import check_model_spec
+
+        return check_model_spec(self)
+
+    @property
+    def byo(self) -> bool:
+        """A user's model (factory or file) rather than one of the paper's architectures."""
+        return self.factory is not None or self.file is not None
+
+    @property
+    def label(self) -> str:
+        """How tables name the model: the paper's arch, or the user's factory or file name."""
+        if self.factory is not None:
+            return self.factory
+        if self.file is not None:
+            return re.split(r"[\\/]", self.file)[-1] + (" (trained)" if self.trained else "")
+        return self.arch
 
 
 class TrainSettings(Spec):
@@ -275,6 +337,14 @@ class TrainJob(Spec):
     train: TrainSettings = TrainSettings()
 
 
+    @model_validator(mode="after")
+    def _standardiser(self) -> TrainJob:
+        if self.model.standardizes_inside and self.data.standardize:
+            raise ValueError("model.standardizes_inside: the model standardises its inputs itself, so the protocol's "
+                             "standardiser must be off (set standardize: false)")
+        return self
+
+
 class TuneJob(Spec):
     kind: Literal["tune"] = "tune"
     # 1: LSTM units (paper Table 18); 2: dropout, LSTM dropout, learning rate, batch size (Table 20).
@@ -296,6 +366,9 @@ class TuneJob(Spec):
 
     @model_validator(mode="after")
     def _softmax_only(self) -> TuneJob:
+        if self.model.byo:
+            raise ValueError("model: tuning searches the paper's architecture; your own model (factory or file) is "
+                             "trained by stages.train")
         if self.model.output != "softmax":
             raise ValueError(f"model.output: tuning supports the paper's softmax head only (got {self.model.output!r})")
         return self

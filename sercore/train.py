@@ -221,6 +221,8 @@ def evaluate(data: Prepared, proba: np.ndarray) -> dict[str, Any]:
 
 def job_row(job: TrainJob) -> dict[str, Any]:
     """The spec columns of a result row."""
+    if job.model.byo:
+        return byo_row(job)
     final = job.model.arch == "final"
     arch = architecture(job.model)
     return {
@@ -246,6 +248,37 @@ def job_row(job: TrainJob) -> dict[str, Any]:
     }
 
 
+def byo_row(job: TrainJob) -> dict[str, Any]:
+    """A user model's spec columns: its name in `arch`, no paper topology, and which standardiser it was given."""
+    spec = job.model
+    row: dict[str, Any] = {k: None for k in ("dropout", "lstm_dropout", "lstm_units")}
+    row |= {"arch": spec.label, "width": None, "byo_trained": spec.trained,
+            "standardiser": "the model itself" if spec.standardizes_inside
+            else ("the protocol's standardiser (fitted on train)" if job.data.standardize
+                  else "nothing (standardize: false)")}
+    return job_row_base(job) | row
+
+
+def job_row_base(job: TrainJob) -> dict[str, Any]:
+    """The data and training columns every train row has."""
+    return {
+        "study": job.study,
+        "dataset": job.data.corpus.name,
+        "language": job.data.corpus.language_code,
+        "protocol": job.data.protocol,
+        "seed": job.data.seed,
+        "split_seed": job.data.effective_split_seed,
+        "normalization": job.data.normalization,
+        "standardize": job.data.standardize,
+        "learning_rate": job.train.learning_rate,
+        "batch_size": job.train.batch_size,
+        "folds": job.data.folds,
+        "fold": job.data.fold if job.data.folds is not None else None,
+        "monitor": job.train.monitor,
+        "model_output": job.model.output,
+    }
+
+
 def run_train(job: TrainJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     """Train, evaluate and save one model; returns its single result row (see docs/contracts.md)."""
     from .data import prepare
@@ -258,16 +291,38 @@ def run_train(job: TrainJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     return pd.DataFrame([train_prepared(job, prepare(job.data, env.cache_dir), workdir)])
 
 
+def new_model(job: TrainJob, n_classes: int) -> keras.Model:
+    """The untrained model: one of the paper's architectures, or the user's (sercore.byo)."""
+    if job.model.byo:
+        from .byo import user_model
+
+        return user_model(job.model, n_classes)
+    return build_model(job.model, n_classes)
+
+
+def trained_model(job: TrainJob, data: Prepared) -> keras.Model:
+    """The user's trained model file, checked: input shape, head, and class order against the corpus'."""
+    from .byo import check_built, check_classes, load_file
+
+    model = load_file(job.model)
+    check_built(model, job.model, f"model.file {job.model.file!r}", len(data.classes))
+    check_classes(job.model, tuple(data.classes))
+    return model
+
+
 def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, Any]:
     """The body of `run_train` once the data is in memory (tests feed it arrays directly)."""
     check_prepared(data)
     seed_everything(job.data.seed, job.train.deterministic)
-    model = compile_model(build_model(job.model, len(data.classes)), job.train, n_train=len(data.x_train),
-                          output=job.model.output)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    hist = fit(model, data, job.train, workdir)
+    if job.model.trained:  # a user's trained model: attacked as it is, evaluated here like any other
+        model, hist = trained_model(job, data), pd.DataFrame()
+    else:
+        model = compile_model(new_model(job, len(data.classes)), job.train, n_train=len(data.x_train),
+                              output=job.model.output)
+        hist = fit(model, data, job.train, workdir)
     train_s = time.perf_counter() - t0
     proba = probabilities(model.predict(data.x_test, batch_size=256, verbose=0), job.model.output)
 

@@ -99,7 +99,7 @@ def _splits(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray):
 
 def _model_cols(prefix: str, job: TrainJob) -> dict:
     d = job.data
-    return {f"{prefix}_model_id": job.job_id, f"{prefix}_study": job.study, f"{prefix}_arch": job.model.arch,
+    return {f"{prefix}_model_id": job.job_id, f"{prefix}_study": job.study, f"{prefix}_arch": job.model.label,
             f"{prefix}_protocol": d.protocol, f"{prefix}_seed": d.seed, f"{prefix}_normalization": d.normalization,
             f"{prefix}_standardize": d.standardize, f"{prefix}_output": job.model.output}
 

@@ -52,7 +52,7 @@ def plan_keys(stage: str, plan: list[PlannedJob], status: pd.DataFrame) -> pd.Da
                    "seed": data.seed}
         elif isinstance(spec, TrainJob):
             data, model = spec.data, spec.model
-            row = {"study": spec.study, "dataset": data.corpus.name, "protocol": data.protocol, "arch": model.arch,
+            row = {"study": spec.study, "dataset": data.corpus.name, "protocol": data.protocol, "arch": model.label,
                    "normalization": data.normalization, "standardize": data.standardize, "width": model.width,
                    "model_output": model.output, "seed": data.seed}
         elif isinstance(spec, TuneJob):

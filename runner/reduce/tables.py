@@ -144,6 +144,9 @@ def table_clean(s: Summary) -> Table | None:
         return None
     # Settings that vary between the attacked models (a grid may train several) become row labels.
     keys = [*agg.varying(s.train, ["protocol", "arch", "width", "normalization", "standardize"]), "dataset"]
+    user = _user_models(s.train)
+    if user and "arch" not in keys:  # a user's model is always named (docs/bring-your-own.md)
+        keys.insert(0, "arch")
     extra = [k for k in agg.TRAIN_KEYS if k not in keys and k in s.train]
     stats = _seed_table(s.train, [*keys, *extra], ["accuracy", "accuracy_male", "accuracy_female", "n_test"])
     stats = unc.with_clean_cis(stats, s.train, s.train_predictions, [*keys, *extra], s.stats)
@@ -160,7 +163,15 @@ def table_clean(s: Summary) -> Table | None:
         rec["seeds"] = int(r["n_seeds"])
         out.append(rec)
     return Table("T03_clean_accuracy", "Clean test accuracy: all / male / female (mean [95 % CI] ± std over seeds)",
-                 _label_frame(out, len(keys)), stats, _notes(flagged, [unc.ci_note(s.stats)]))
+                 _label_frame(out, len(keys)), stats, _notes(flagged, [unc.ci_note(s.stats), *user]))
+
+
+def _user_models(train: pd.DataFrame) -> list[str]:
+    """One note per user model (an `arch` that is none of the paper's): which standardiser its inputs had."""
+    if "arch" not in train or "standardiser" not in train:
+        return []
+    user = train[~train["arch"].isin(vocab.ARCHS)].drop_duplicates(["arch", "standardiser"])
+    return [f"{r.arch}: your model; inputs standardised by {r.standardiser}" for r in user.itertuples()]
 
 
 def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, notes: list[str] | None = None,

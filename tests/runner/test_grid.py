@@ -136,8 +136,9 @@ def test_unknown_top_level_key(make_grid, tmp_path: Path) -> None:
 
 def test_unknown_nested_key_lists_valid_keys(make_grid, tmp_path: Path) -> None:
     (p,) = problems(make_grid(stages__train__model={"widht": 0.25}))
-    assert p.endswith("stages.train.model.widht: unknown key (expected one of arch, dropout, lstm_dropout, "
-                      "lstm_units, output, width)")
+    assert p.endswith("stages.train.model.widht: unknown key (expected one of arch, classes, dropout, factory, "
+                      "file, file_sha256, lstm_dropout, lstm_units, output, params, standardizes_inside, trained, "
+                      "width)")
 
 
 def test_unknown_stage_block_key(make_grid, tmp_path: Path) -> None:
@@ -355,6 +356,9 @@ def test_every_shipped_grid_loads_and_expands(name: str, tmp_path: Path, monkeyp
     for var in ("EMODB_ROOT", "EMOVO_ROOT", "RAVDESS_ROOT"):
         (tmp_path / var).mkdir()
         monkeypatch.setenv(var, str(tmp_path / var))
+    (tmp_path / "byo.csv").write_text("path,emotion\na.wav,anger\nb.wav,sadness\n")  # byo-example.yaml's corpus
+    monkeypatch.setenv("BYO_MANIFEST", str(tmp_path / "byo.csv"))
+    monkeypatch.setenv("BYO_ROOT", str(tmp_path))
     grid = load_grid(Path(__file__).parents[2] / "grids" / name, [f"output={tmp_path / 'run'}"])
     assert grid.count() > 0 and all(grid.jobs[s] for s in grid.stages)
 

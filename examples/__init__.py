@@ -1,0 +1,1 @@
+"""Worked examples for users (docs/bring-your-own.md)."""
