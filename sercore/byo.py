@@ -2,7 +2,7 @@
 
 Checked at grid load without building anything heavy: a factory is imported (importable? callable?), a file is
 hashed (its sha256 is part of the job id) and its input shape and head read off the archive's config.json, so a
-wrong file fails in one line before any job runs. Training and attacking go through the hooks below.
+wrong file fails in one line before any job runs. Training goes through `sercore.models`' user-model hooks.
 """
 
 from __future__ import annotations
@@ -13,14 +13,45 @@ import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
-from .errors import ConfigError, JobError
+from .errors import ConfigError
+from .vocab import MODEL_INPUT_SHAPE
 
-if TYPE_CHECKING:
-    import keras
 
-    from .specs import ModelSpec
+class ModelSpec(Protocol):
+    """What these checks read of `sercore.specs.ModelSpec` (a protocol: specs imports this module, not back;
+    read-only, as the frozen spec's fields are)."""
+
+    @property
+    def output(self) -> str: ...
+
+    @property
+    def factory(self) -> str | None: ...
+
+    @property
+    def file(self) -> str | None: ...
+
+    @property
+    def file_sha256(self) -> str | None: ...
+
+    @property
+    def params(self) -> Any: ...
+
+    @property
+    def trained(self) -> bool: ...
+
+    @property
+    def classes(self) -> tuple[str, ...] | None: ...
+
+    @property
+    def standardizes_inside(self) -> bool: ...
+
+    @property
+    def byo(self) -> bool: ...
+
+
+Spec = TypeVar("Spec", bound=ModelSpec)
 
 
 def resolve_factory(ref: str) -> Callable[..., Any]:
@@ -111,9 +142,9 @@ def fill_file_fields(data: Any) -> Any:
     return out
 
 
-def check_model_spec(spec: ModelSpec) -> ModelSpec:
+def check_model_spec(spec: Spec) -> Spec:
     """Rules between the user-model keys (one line each, raised as ValueError for pydantic)."""
-    from .models import INPUT_SHAPE
+    INPUT_SHAPE = MODEL_INPUT_SHAPE  # noqa: N806 - the features' shape, as sercore.models names it
 
     if spec.factory is not None and spec.file is not None:
         raise ValueError("give either factory or file, not both")
@@ -141,61 +172,3 @@ def check_model_spec(spec: ModelSpec) -> ModelSpec:
         raise ValueError(f"file {spec.file!r}: a trained model needs its class order: give `classes:` or write "
                          f"{classes_file(spec.file).name} beside it")
     return spec
-
-
-def check_built(model: keras.Model, spec: ModelSpec, where: str, n_classes: int) -> None:
-    """A built or loaded user model must take the features' shape, emit one output per class and emit what
-    `output` says."""
-    from .models import INPUT_SHAPE, head_output
-
-    shape = tuple(model.input_shape[1:])
-    if shape != INPUT_SHAPE:
-        raise ConfigError(f"{where}: input shape {shape} does not match the features' {INPUT_SHAPE}")
-    if model.output_shape[-1] != n_classes:
-        raise ConfigError(f"{where}: {model.output_shape[-1]} outputs for {n_classes} classes")
-    head = head_output(model)
-    if head is not None and head != spec.output:
-        raise ConfigError(f"{where}: the model's last layer emits {head} but model.output is {spec.output!r} "
-                          f"(set model.output: {head})")
-
-
-def user_model(spec: ModelSpec, n_classes: int) -> keras.Model:
-    """The untrained user model: the factory's, or the file's architecture freshly initialised (clone_model)."""
-    import keras
-
-    from .models import INPUT_SHAPE
-
-    if spec.factory is not None:
-        model = resolve_factory(spec.factory)(INPUT_SHAPE, n_classes, **dict(spec.params or ()))
-        if not isinstance(model, keras.Model):
-            raise ConfigError(f"model.factory {spec.factory!r}: returned {type(model).__name__}, not a keras.Model")
-        check_built(model, spec, f"model.factory {spec.factory!r}", n_classes)
-        return model
-    model = load_file(spec)
-    check_built(model, spec, f"model.file {spec.file!r}", n_classes)
-    return keras.models.clone_model(model)
-
-
-def load_file(spec: ModelSpec) -> keras.Model:
-    """The user's .keras file, after checking it is the one the job id was computed from."""
-    import keras
-
-    assert spec.file is not None
-    path = Path(spec.file)
-    if not path.is_file():
-        raise JobError(f"model.file {spec.file!r}: no such file on this machine")
-    if spec.file_sha256 is not None and file_sha256(path) != spec.file_sha256:
-        raise JobError(f"model.file {spec.file!r}: changed since the grid was validated (sha256 differs): "
-                       "submit the grid again, so the new file gets its own job")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"model.file {spec.file!r}: does not load ({type(exc).__name__}: {str(exc)[:160]})") from exc
-
-
-def check_classes(spec: ModelSpec, classes: tuple[str, ...]) -> None:
-    """A trained model's class order must be the corpus' label order."""
-    mine = file_classes(spec)
-    if mine is not None and tuple(mine) != tuple(classes):
-        raise ConfigError(f"model.file {spec.file!r}: its class order {list(mine)} differs from the corpus' "
-                          f"{list(classes)}")

@@ -15,18 +15,20 @@ and 63,755 (BiLSTM 3 = 2 x 20,016; LSTM 6 = 40,104, both over the 1,664-wide fla
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .errors import ConfigError
+from .byo import file_classes, file_sha256, resolve_factory
+from .errors import ConfigError, JobError
 from .specs import ModelSpec
-from .vocab import ARCHS
+from .vocab import ARCHS, MODEL_INPUT_SHAPE
 
 if TYPE_CHECKING:
     import keras
 
-INPUT_SHAPE = (261, 128, 1)
+INPUT_SHAPE = MODEL_INPUT_SHAPE
 TIME_BLOCKS = 9  # 261 frames = 9 blocks x 29 frames, row-major over time (paper code)
 
 
@@ -179,3 +181,60 @@ def probabilities(out: np.ndarray, output: str) -> np.ndarray:
 def parameter_counts(n_classes: int = 5, width: float = 1.0) -> dict[str, int]:
     """Total parameters (trainable + BatchNorm statistics) of every architecture, as the paper's tables count."""
     return {arch: build_model(ModelSpec(arch=arch, width=width), n_classes).count_params() for arch in ARCHS}
+
+
+# ---------------------------------------------------------------- a user's own model (sercore.byo)
+
+
+def check_built(model: keras.Model, spec: ModelSpec, where: str, n_classes: int) -> None:
+    """A built or loaded user model must take the features' shape, emit one output per class and emit what
+    `output` says."""
+    shape = tuple(model.input_shape[1:])
+    if shape != INPUT_SHAPE:
+        raise ConfigError(f"{where}: input shape {shape} does not match the features' {INPUT_SHAPE}")
+    if model.output_shape[-1] != n_classes:
+        raise ConfigError(f"{where}: {model.output_shape[-1]} outputs for {n_classes} classes")
+    head = head_output(model)
+    if head is not None and head != spec.output:
+        raise ConfigError(f"{where}: the model's last layer emits {head} but model.output is {spec.output!r} "
+                          f"(set model.output: {head})")
+
+
+def user_model(spec: ModelSpec, n_classes: int) -> keras.Model:
+    """The untrained user model: the factory's, or the file's architecture freshly initialised (clone_model)."""
+    import keras
+
+    if spec.factory is not None:
+        model = resolve_factory(spec.factory)(INPUT_SHAPE, n_classes, **dict(spec.params or ()))
+        if not isinstance(model, keras.Model):
+            raise ConfigError(f"model.factory {spec.factory!r}: returned {type(model).__name__}, not a keras.Model")
+        check_built(model, spec, f"model.factory {spec.factory!r}", n_classes)
+        return model
+    model = load_file(spec)
+    check_built(model, spec, f"model.file {spec.file!r}", n_classes)
+    return keras.models.clone_model(model)
+
+
+def load_file(spec: ModelSpec) -> keras.Model:
+    """The user's .keras file, after checking it is the one the job id was computed from."""
+    import keras
+
+    assert spec.file is not None
+    path = Path(spec.file)
+    if not path.is_file():
+        raise JobError(f"model.file {spec.file!r}: no such file on this machine")
+    if spec.file_sha256 is not None and file_sha256(path) != spec.file_sha256:
+        raise JobError(f"model.file {spec.file!r}: changed since the grid was validated (sha256 differs): "
+                       "submit the grid again, so the new file gets its own job")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"model.file {spec.file!r}: does not load ({type(exc).__name__}: {str(exc)[:160]})") from exc
+
+
+def check_classes(spec: ModelSpec, classes: tuple[str, ...]) -> None:
+    """A trained model's class order must be the corpus' label order."""
+    mine = file_classes(spec)
+    if mine is not None and tuple(mine) != tuple(classes):
+        raise ConfigError(f"model.file {spec.file!r}: its class order {list(mine)} differs from the corpus' "
+                          f"{list(classes)}")

@@ -294,7 +294,7 @@ def run_train(job: TrainJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
 def new_model(job: TrainJob, n_classes: int) -> keras.Model:
     """The untrained model: one of the paper's architectures, or the user's (sercore.byo)."""
     if job.model.byo:
-        from .byo import user_model
+        from .models import user_model
 
         return user_model(job.model, n_classes)
     return build_model(job.model, n_classes)
@@ -302,7 +302,7 @@ def new_model(job: TrainJob, n_classes: int) -> keras.Model:
 
 def trained_model(job: TrainJob, data: Prepared) -> keras.Model:
     """The user's trained model file, checked: input shape, head, and class order against the corpus'."""
-    from .byo import check_built, check_classes, load_file
+    from .models import check_built, check_classes, load_file
 
     model = load_file(job.model)
     check_built(model, job.model, f"model.file {job.model.file!r}", len(data.classes))

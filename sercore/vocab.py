@@ -96,6 +96,10 @@ ATTACK_ORDER: tuple[str, ...] = tuple(ATTACK_DISPLAY)
 
 # ---------------------------------------------------------------- models and data
 
+# What every model takes: one 3-s segment's log-Mel, (frames, mels, channel) = (261, 128, 1) at the paper's
+# feature settings (sercore.features); sercore.models builds to it, sercore.byo checks users' models against it.
+MODEL_INPUT_SHAPE = (261, 128, 1)
+
 # The paper's architecture study (m0..m6, Table 21) and its final model (Table 20).
 Arch = Literal["m0", "m1", "m2", "m3", "m4", "m5", "m6", "final"]
 ARCHS: tuple[Arch, ...] = get_args(Arch)
