@@ -43,7 +43,9 @@ def transfer_summary(rows: pd.DataFrame, best: pd.DataFrame, settings: StatsSett
     accuracy on the same samples, the share of samples whose recording the target trained on, replay agreement."""
     if rows.empty or best.empty:
         return pd.DataFrame()
-    rows = rows.assign(params=rows.params.map(agg.canonical_params), protocol=rows.source_protocol)
+    head = rows["source_output"].fillna("softmax") if "source_output" in rows else "softmax"  # the attacked model's
+    rows = rows.assign(params=rows.params.map(agg.canonical_params), protocol=rows.source_protocol,
+                       model_output=head)
     pick = best[agg.ATTACK_KEYS].astype(str).agg("|".join, axis=1)
     rows = rows[rows[agg.ATTACK_KEYS].astype(str).agg("|".join, axis=1).isin(set(pick))]
     if rows.empty:
