@@ -127,8 +127,9 @@ class WaveformAttacker:
         fs = job.target.data.features
         self.job, self.sr = job, fs.sample_rate
         composed = waveform_model(model, fs, job.target.data.normalization, data.dataset_max, data.mean, data.std)
+        self.output = job.target.model.output  # logits: the loss and every gradient take the logits
         self.estimator = make_classifier(composed, len(data.classes), (-1.0, 1.0), compiled=True,
-                                         max_batch=job.batch_size)
+                                         max_batch=job.batch_size, from_logits=self.output == "logits")
         self.info = attack_info(job.attack)
 
     def _attack(self, x: np.ndarray) -> Any:
@@ -142,10 +143,16 @@ class WaveformAttacker:
         attack.set_params(eps=eps, eps_step=(eps * ratio).astype(np.float32))
         return attack
 
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (the rows' loss uses them): through softmax for a logits model."""
+        from .models import probabilities
+
+        return probabilities(self.estimator.predict(x), self.output)
+
     def run(self, x: np.ndarray, y_true: np.ndarray, chunk: int, wav_dir: Path,
             idx: np.ndarray) -> tuple[np.ndarray, dict[str, Any], float]:
         seed_everything(chunk_seed(self.job.target.data.seed, chunk))
-        p_clean = self.estimator.predict(x)
+        p_clean = self._proba(x)
         y = None if self.job.labels == "predicted" else np.eye(self.estimator.nb_classes, dtype=np.float32)[y_true]
         t0 = time.perf_counter()
         x_adv = np.asarray(self._attack(x).generate(x, y=y), dtype=np.float32)
@@ -155,7 +162,7 @@ class WaveformAttacker:
             x_adv, projected = project_l2(x, x_adv, l2_budget(x, self.job.snr_db))
         y_float = self.estimator.predict(x_adv).argmax(axis=1)
         heard = wav_round_trip(x_adv, wav_dir, idx, self.sr)
-        cols = sample_rows(x, heard, y_true, p_clean, self.estimator.predict(heard))
+        cols = sample_rows(x, heard, y_true, p_clean, self._proba(heard))
         cols |= {"y_adv_float": y_float.astype(np.int64), "snr_db_achieved": snr_db(x, heard - x),
                  "projected": projected}
         return heard, cols, generate_s

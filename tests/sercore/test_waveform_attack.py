@@ -110,3 +110,23 @@ def test_attack_rows_match_the_wavs_read_back(prepared, cache_dir: Path, tmp_pat
         assert ex["adversarial"].shape == (1, 48000)
     again = wa.attack_waveforms(job, prep, model, corpus_root(TARGET.data.corpus, cache_dir), tmp_path)
     pd.testing.assert_frame_equal(again.drop(columns="generate_s"), rows.drop(columns="generate_s"))  # resumed
+
+
+def test_a_logits_model_is_attacked_through_its_logits(prepared, cache_dir: Path, tmp_path: Path) -> None:
+    """FGSM's step is the sign of the loss gradient: the same for a model and its logits twin (same weights, no
+    softmax layer) when the loss is cross-entropy from logits; a logits model read as probabilities was not."""
+    import keras
+
+    from sercore.datasets import corpus_root
+    from sercore.specs import ModelSpec
+
+    prep, model = prepared
+    twin = keras.Model(model.inputs, model.layers[-2].output)  # the Dense before the Softmax layer
+    root = corpus_root(TARGET.data.corpus, cache_dir)
+    kw = {"attack": "fgsm", "domain": "waveform", "snr_db": 30.0, "limit": 2, "chunk_size": 2, "examples": 0}
+    soft = wa.attack_waveforms(AttackJob(target=TARGET, **kw), prep, model, root, tmp_path / "s")
+    logit_target = TARGET.model_copy(update={"model": ModelSpec(output="logits")})
+    logits = wa.attack_waveforms(AttackJob(target=logit_target, **kw), prep, twin, root, tmp_path / "l")
+    assert (logits.model_output == "logits").all()
+    assert logits.y_adv.tolist() == soft.y_adv.tolist() and logits.y_clean.tolist() == soft.y_clean.tolist()
+    np.testing.assert_allclose(logits.loss_adv, soft.loss_adv, rtol=1e-4, atol=1e-5)  # probabilities in both
