@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sercore import vocab
+from sercore.attack_params import PARAMS
 from sercore.errors import DataError
 from sercore.metrics import robust_union, robustness_summary
 from sercore.stats import StatsSettings
@@ -33,6 +34,7 @@ from .uncertainty import ci_text, recording_ci
 
 MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "model_output", "seed"]
 ALL = "all attacks"
+PAPER = "paper's attacks"  # the union over the attacks the paper ran, when the run adds others (PGD, AutoAttack)
 PAPER_METRIC = "paper metric (accuracy under attack vs true labels, labels=predicted)"
 
 
@@ -59,6 +61,9 @@ def robust_samples(rows: pd.DataFrame) -> pd.DataFrame:
         grid = grp.pivot_table(index="sample", columns=["attack", "params"], values="y_adv", aggfunc="first")
         info = grp.drop_duplicates("sample").set_index("sample")
         scopes = {a: grid.xs(a, axis=1, level="attack") for a in grid.columns.get_level_values("attack").unique()}
+        paper = [a for a in scopes if PARAMS.get(a) is not None and PARAMS[a].paper_grid]
+        if paper and len(paper) < len(scopes):  # the run adds attacks the paper did not run: their union apart
+            scopes[PAPER] = grid.loc[:, grid.columns.get_level_values("attack").isin(paper)]
         scopes[ALL] = grid
         for scope, cols in scopes.items():
             complete = pd.DataFrame(cols).dropna()  # samples every configuration of the scope attacked
@@ -117,7 +122,8 @@ def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSet
     wc = worst_case(rows, variants, settings)
     if wc.empty:
         return None
-    attacks = sorted((a for a in wc.scope.unique() if a != ALL), key=vocab.attack_rank)
+    attacks = sorted((a for a in wc.scope.unique() if a not in (ALL, PAPER)), key=vocab.attack_rank)
+    attacks += [PAPER] if PAPER in set(wc.scope) else []
     keys = [*variants, "dataset", "gender"]
     display = []
     order = wc.assign(_d=wc.dataset.map(vocab.corpus_rank), _g=wc.gender.map({"all": 0, "male": 1, "female": 2}))
@@ -148,7 +154,24 @@ def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSet
                   "the column's scope (RobustBench's robust accuracy; a sample an attack repaired is not robust); "
                   "'all attacks' takes every configuration of every attack. Only samples attacked by every "
                   "configuration of the scope count ('samples' per seed). 'clean': clean accuracy of the same "
-                  "samples, the ceiling.", note, *flagged_note(flags or {})])
+                  "samples, the ceiling.", note, *flagged_note(flags or {}), *beyond_paper_lines(wc, variants)])
+
+
+def beyond_paper_lines(wc: pd.DataFrame, variants: list[str]) -> list[str]:
+    """One line per corpus (and variant) when the run adds attacks the paper did not run: what the paper's
+    attacks leave robust, and what every attack together leaves (worst case, all genders)."""
+    if PAPER not in set(wc.scope):
+        return []
+    both = wc[(wc.gender == "all") & wc.scope.isin([PAPER, ALL])]
+    added = ", ".join(vocab.ATTACK_DISPLAY.get(a, a) for a in sorted(
+        {a for a in wc.scope.unique() if a not in (ALL, PAPER) and not PARAMS[a].paper_grid}, key=vocab.attack_rank))
+    out = []
+    for key, grp in both.groupby([*variants, "dataset"], sort=True):
+        got = {r.scope: f"{r.robust_mean:.3f} [{r.robust_lo:.3f}, {r.robust_hi:.3f}]" for r in grp.itertuples()}
+        where = ", ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+        if PAPER in got and ALL in got:
+            out.append(f"{where}: the paper's attacks leave {got[PAPER]} robust; adding {added} leaves {got[ALL]}.")
+    return out
 
 
 GENDERS = ("all", "male", "female")

@@ -116,3 +116,16 @@ def test_r02_puts_robust_accuracy_beside_the_paper_metric() -> None:
     assert first["robust accuracy"].startswith("0.5000 [")
     assert table.display.set_index("attack").loc["BIM", "flags"] == "above_clean"
     assert PAPER_METRIC in table.notes[0]
+
+
+def test_attacks_beyond_the_paper_get_their_own_union_and_a_line() -> None:
+    outcomes = {**OUTCOMES, ("pgd", '{"eps":0.5}'): [0, 1, 1, 1]}  # PGD breaks sample 0, the one FGSM and BIM left
+    per = robust_samples(_rows(outcomes=outcomes)).set_index(["scope", "sample"]).robust
+    assert per.loc["paper's attacks"].tolist() == [1, 0, 0, 0]  # FGSM's [1, 0, 0, 1] and BIM's [1, 1, 1, 0]
+    assert per.loc["all attacks"].tolist() == [0, 0, 0, 0]
+    table = table_worst_case(_rows(outcomes=outcomes), [], StatsSettings(resamples=200), "note")
+    assert table is not None and "paper's attacks" in table.display.columns
+    line = [n for n in table.notes if "the paper's attacks leave" in n]
+    assert len(line) == 1 and line[0].startswith("emodb: the paper's attacks leave 0.250 [")
+    assert "robust; adding PGD leaves 0.000 [0.000, 0.000]." in line[0]
+    assert "paper's attacks" not in table_worst_case(_rows(), [], StatsSettings(resamples=200), "note").display
