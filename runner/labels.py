@@ -82,6 +82,10 @@ def _train(spec: Mapping[str, Any]) -> str:
 def _attack(spec: Mapping[str, Any], swept: frozenset[str] = frozenset()) -> str:
     target = spec.get("target") or {}
     text = f"{_data(target.get('data'))} {spec.get('attack', '?')} {params_text(spec, swept)}"
+    if (target.get("model") or {}).get("output") == "logits":  # late fields: absent at their defaults
+        text += " on logits"
+    if spec.get("domain") == "waveform":
+        text += " waveform" + (f" SNR {spec['snr_db']:g} dB" if spec.get("snr_db") is not None else "")
     if int(spec.get("slices", 1)) > 1:
         text += f" slice {int(spec.get('slice', 0)) + 1}/{spec['slices']}"
     return text

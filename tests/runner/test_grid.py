@@ -371,3 +371,13 @@ def test_waveform_block_makes_waveform_jobs_without_spectrogram_only_options() -
     assert {s.attack for s in wave} == {"fgsm", "bim", "pgd", "cw_l2", "boundary"}
     assert all(s.resynth == 0 for s in wave) and any(s.resynth > 0 for s in specs if s.domain == "spectrogram")
     assert all(t.spec.attacks[0].domain == "spectrogram" for t in grid.jobs["transfer"])  # sounds are not replayed
+
+
+def test_waveform_and_logits_jobs_say_so_in_their_labels() -> None:
+    from runner.labels import labels
+
+    grid = load_grid(Path(__file__).resolve().parents[2] / "grids" / "demo.yaml")
+    names = labels(grid.jobs["attack"])
+    wave = [names[j.id] for j in grid.jobs["attack"] if j.spec.domain == "waveform"]
+    assert wave and all(" waveform SNR " in n and n.endswith(" dB") for n in wave)
+    assert all("waveform" not in names[j.id] for j in grid.jobs["attack"] if j.spec.domain == "spectrogram")
