@@ -162,12 +162,11 @@ def beyond_paper_lines(wc: pd.DataFrame, variants: list[str]) -> list[str]:
     attacks leave robust, and what every attack together leaves (worst case, all genders)."""
     if PAPER not in set(wc.scope):
         return []
-    both = wc[(wc.gender == "all") & wc.scope.isin([PAPER, ALL])]
-    added = ", ".join(vocab.ATTACK_DISPLAY.get(a, a) for a in sorted(
-        {a for a in wc.scope.unique() if a not in (ALL, PAPER) and not PARAMS[a].paper_grid}, key=vocab.attack_rank))
     out = []
-    for key, grp in both.groupby([*variants, "dataset"], sort=True):
-        got = {r.scope: f"{r.robust_mean:.3f} [{r.robust_lo:.3f}, {r.robust_hi:.3f}]" for r in grp.itertuples()}
+    for key, grp in wc[wc.gender == "all"].groupby([*variants, "dataset"], sort=True):
+        got = {str(r.scope): f"{r.robust_mean:.3f} [{r.robust_lo:.3f}, {r.robust_hi:.3f}]" for r in grp.itertuples()}
+        added = ", ".join(vocab.ATTACK_DISPLAY.get(a, a) for a in sorted(
+            (a for a in got if a not in (ALL, PAPER) and not PARAMS[a].paper_grid), key=vocab.attack_rank))
         where = ", ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
         if PAPER in got and ALL in got:
             out.append(f"{where}: the paper's attacks leave {got[PAPER]} robust; adding {added} leaves {got[ALL]}.")
