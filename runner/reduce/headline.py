@@ -73,11 +73,12 @@ class Headline:
 
 
 def primary(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the headline's setting: protocol `paper` and labels `predicted` when present, else the first
-    value; the first estimator."""
+    """The rows of the headline's setting: protocol `paper`, labels `predicted` and the `softmax` head (the
+    paper's) when present, else the first value; the first estimator."""
     if df.empty:
         return df
-    for col, want in (("protocol", "paper"), ("labels", "predicted"), ("estimator", None)):
+    for col, want in (("protocol", "paper"), ("labels", "predicted"), ("model_output", "softmax"),
+                      ("estimator", None)):
         if col in df and df[col].notna().any():
             vals = list(df[col].dropna().astype(str).unique())
             pick = want if want in vals else sorted(vals)[0]
@@ -92,6 +93,8 @@ def setting_text(df: pd.DataFrame) -> str:
         parts.append(PROTOCOL_DISPLAY.get(p, p))
     if "labels" in df and len(df):
         parts.append(f"attacks on {df.labels.iloc[0]} labels")
+    if "model_output" in df and len(df) and str(df.model_output.iloc[0]) == "logits":
+        parts.append("logits head")
     return ", ".join(parts)
 
 
