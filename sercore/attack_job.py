@@ -392,13 +392,19 @@ def _prepare_once(spec: DataSpec, cache_dir: Path) -> Prepared:
     return data.prepare(spec, cache_dir)
 
 
-def run_attack(job: AttackJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
-    """Attack the test set slice of `job.target`'s model; returns one row per attacked sample."""
+def target_model_and_data(job: AttackJob, env: JobEnv) -> tuple[keras.Model, Prepared]:
+    """The attacked model (shared within a pack) and its rebuilt data, checked to be the data it was trained on."""
     upstream = env.upstream
     model = _shared(("model", str(upstream)), lambda: load_model(upstream))
     data = _prepare_once(job.target.data, Path(env.cache_dir))
     assert upstream is not None  # load_model raised otherwise
     check_scaler(upstream, data)
+    return model, data
+
+
+def run_attack(job: AttackJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
+    """Attack the test set slice of `job.target`'s model; returns one row per attacked sample."""
+    model, data = target_model_and_data(job, env)
     return attack_prepared(job, data, model, Path(workdir))
 
 

@@ -29,14 +29,11 @@ from .attack_job import (
     _assemble,
     _chunk_ok,
     _fresh_chunk_dir,
-    _prepare_once,
-    _shared,
-    check_scaler,
     chunk_plan,
     chunk_seed,
     example_samples,
-    load_model,
     sample_rows,
+    target_model_and_data,
 )
 from .attacks import attack_info
 from .datasets import corpus_root
@@ -202,10 +199,6 @@ def attack_waveforms(job: AttackJob, data: Prepared, model: keras.Model, root: P
 
 def run_waveform_attack(job: AttackJob, workdir: Path, env: JobEnv) -> pd.DataFrame:
     """The attack stage's entry for `domain: waveform` (sercore.jobs): one row per attacked sample."""
-    upstream = env.upstream
-    model = _shared(("model", str(upstream)), lambda: load_model(upstream))
-    data = _prepare_once(job.target.data, Path(env.cache_dir))
-    assert upstream is not None  # load_model raised otherwise
-    check_scaler(upstream, data)
+    model, data = target_model_and_data(job, env)
     root = corpus_root(job.target.data.corpus, Path(env.cache_dir))
     return attack_waveforms(job, data, model, root, Path(workdir))

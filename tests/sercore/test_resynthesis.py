@@ -11,8 +11,9 @@ from runner.reduce.resynthesis_tables import resynthesis_cells
 from sercore import features
 from sercore import normalize as nz
 from sercore.resynthesis import resynthesised
-from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeatureSettings, TrainJob
+from sercore.specs import AttackJob, FeatureSettings
 from sercore.stats import StatsSettings
+from tests.sercore.synthetic_fixtures import TARGET
 
 
 def _speechlike(n: int = 2) -> np.ndarray:
@@ -40,24 +41,6 @@ def test_round_trip_gives_model_inputs_close_to_the_originals() -> None:
 def test_other_normalisations_are_refused() -> None:
     with pytest.raises(ValueError, match="normalization original"):
         resynthesised(np.zeros((1, 261, 128, 1), np.float32), FeatureSettings(), "norm_sum", None, None)
-
-
-TARGET = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic", synthetic_per_class=1),
-                                features=FeatureSettings(augment=False)))
-
-
-@pytest.fixture(scope="module")
-def prepared(cache_dir: Path):
-    """The synthetic corpus's real-shape (261 x 128) paper-protocol data and a small untrained (seeded) model."""
-    import keras
-
-    from sercore import data
-
-    prep = data.prepare(TARGET.data, cache_dir)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((261, 128, 1)), keras.layers.AveragePooling2D((29, 16)),
-                              keras.layers.Flatten(), keras.layers.Dense(len(prep.classes)), keras.layers.Softmax()])
-    return prep, model
 
 
 def test_attack_job_judges_the_first_samples_of_each_chunk_as_sound(prepared, tmp_path: Path, caplog) -> None:

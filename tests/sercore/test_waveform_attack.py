@@ -11,10 +11,8 @@ import soundfile as sf
 
 from sercore import waveform_attack as wa
 from sercore.errors import ConfigError
-from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeatureSettings, TrainJob
-
-TARGET = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic", synthetic_per_class=1),
-                                features=FeatureSettings(augment=False)))
+from sercore.specs import AttackJob
+from tests.sercore.synthetic_fixtures import TARGET
 
 
 def _signal(n: int = 3, size: int = 4800) -> np.ndarray:
@@ -60,20 +58,6 @@ def test_waveform_specs_are_checked() -> None:
                        ({"attack": "fgsm", "snr_db": 30}, "needs domain waveform")):
         with pytest.raises((ValueError, ConfigError), match=match):
             AttackJob(target=TARGET, **bad)
-
-
-@pytest.fixture(scope="module")
-def prepared(cache_dir: Path):
-    """The synthetic corpus's paper-protocol data and a small untrained (seeded) model over its features."""
-    import keras
-
-    from sercore import data
-
-    prep = data.prepare(TARGET.data, cache_dir)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((261, 128, 1)), keras.layers.AveragePooling2D((29, 16)),
-                              keras.layers.Flatten(), keras.layers.Dense(len(prep.classes)), keras.layers.Softmax()])
-    return prep, model
 
 
 def test_rebuilt_waveforms_give_the_stores_features(prepared, cache_dir: Path) -> None:
