@@ -39,7 +39,7 @@ PAPER_TABLE44_EMODB_S = {"fgsm": 1.272, "bim": 24.962, "deepfool": 7.520, "jsma"
 # the time budget can stop them early (attacks not listed: 64).
 CHUNK = {"fgsm": 256, "bim": 256, "deepfool": 256, "jsma": 16, "cw_l2": 64, "cw_linf": 1, "pixel": 2, "boundary": 2}
 # --size tiny: short loops (the benchmarks/attacks.py settings) on 4 test samples
-TINY_PARAMS = {"bim": {"max_iter": 3}, "deepfool": {"max_iter": 2}, "jsma": {"gamma": 0.01},
+TINY_PARAMS = {"bim": {"max_iter": 3}, "pgd": {"max_iter": 3}, "deepfool": {"max_iter": 2}, "jsma": {"gamma": 0.01},
                "cw_l2": {"binary_search_steps": 1, "max_iter": 2}, "cw_linf": {"max_iter": 1, "largest_const": 0.01},
                "pixel": {"th": 1, "max_iter": 1}, "boundary": {"max_iter": 2, "num_trial": 1, "sample_size": 2,
                                                                   "init_size": 5}}
