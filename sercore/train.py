@@ -223,44 +223,30 @@ def job_row(job: TrainJob) -> dict[str, Any]:
     """The spec columns of a result row."""
     if job.model.byo:
         return byo_row(job)
-    final = job.model.arch == "final"
     arch = architecture(job.model)
-    return {
-        "study": job.study,
-        "dataset": job.data.corpus.name,
-        "language": job.data.corpus.language_code,
-        "protocol": job.data.protocol,
-        "seed": job.data.seed,
-        "split_seed": job.data.effective_split_seed,
+    return job_row_base(job) | {
         "arch": job.model.arch,
         "width": job.model.width,
-        "normalization": job.data.normalization,
-        "standardize": job.data.standardize,
-        "dropout": job.model.dropout if final else None,
+        "dropout": job.model.dropout if job.model.arch == "final" else None,
         "lstm_dropout": arch.lstm_dropout,
         "lstm_units": arch.lstm_units,  # at width 1.0; the model has round(units * width)
-        "learning_rate": job.train.learning_rate,
-        "batch_size": job.train.batch_size,
-        "folds": job.data.folds,
-        "fold": job.data.fold if job.data.folds is not None else None,
-        "monitor": job.train.monitor,
-        "model_output": job.model.output,
     }
 
 
 def byo_row(job: TrainJob) -> dict[str, Any]:
     """A user model's spec columns: its name in `arch`, no paper topology, and which standardiser it was given."""
     spec = job.model
-    row: dict[str, Any] = {k: None for k in ("dropout", "lstm_dropout", "lstm_units")}
-    row |= {"arch": spec.label, "width": None, "byo_trained": spec.trained,
-            "standardiser": "the model itself" if spec.standardizes_inside
-            else ("the protocol's standardiser (fitted on train)" if job.data.standardize
-                  else "nothing (standardize: false)")}
-    return job_row_base(job) | row
+    return job_row_base(job) | {
+        "arch": spec.label, "byo_trained": spec.trained,
+        "standardiser": "the model itself" if spec.standardizes_inside
+        else ("the protocol's standardiser (fitted on train)" if job.data.standardize
+              else "nothing (standardize: false)"),
+    }
 
 
 def job_row_base(job: TrainJob) -> dict[str, Any]:
-    """The data and training columns every train row has."""
+    """The data and training columns every train row has, and the model's columns in their place (None here:
+    job_row and byo_row fill them), so paper and user-model rows share one column order."""
     return {
         "study": job.study,
         "dataset": job.data.corpus.name,
@@ -268,8 +254,13 @@ def job_row_base(job: TrainJob) -> dict[str, Any]:
         "protocol": job.data.protocol,
         "seed": job.data.seed,
         "split_seed": job.data.effective_split_seed,
+        "arch": None,
+        "width": None,
         "normalization": job.data.normalization,
         "standardize": job.data.standardize,
+        "dropout": None,
+        "lstm_dropout": None,
+        "lstm_units": None,
         "learning_rate": job.train.learning_rate,
         "batch_size": job.train.batch_size,
         "folds": job.data.folds,
