@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -39,16 +40,12 @@ def grid_models(grid: Any) -> list[tuple[str, float]]:
     """(arch, width) of every model a grid trains, tunes or attacks (tune stage 1 trains M1)."""
     from sercore.specs import AttackJob, TrainJob, TuneJob
 
-    found: list[tuple[str, float]] = []
-    for jobs in grid.jobs.values():
-        for j in jobs:
-            s = j.spec
-            if isinstance(s, TrainJob):
-                found.append((s.model.arch, s.model.width))
-            elif isinstance(s, TuneJob):
-                found.append(("m1" if s.stage == 1 else "final", s.model.width))
-            elif isinstance(s, AttackJob):
-                found.append((s.target.model.arch, s.target.model.width))
+    model_of: dict[type, Callable[[Any], tuple[str, float]]] = {
+        TrainJob: lambda s: (s.model.arch, s.model.width),
+        TuneJob: lambda s: ("m1" if s.stage == 1 else "final", s.model.width),
+        AttackJob: lambda s: (s.target.model.arch, s.target.model.width),
+    }
+    found = [model_of[type(j.spec)](j.spec) for jobs in grid.jobs.values() for j in jobs if type(j.spec) in model_of]
     return list(dict.fromkeys(found))
 
 

@@ -25,14 +25,14 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sercore.attack_params import ATTACK_CLASSES, PARAMS, parse_params
 from sercore.errors import ConfigError
-from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeaturesJob, TrainJob, TuneJob
+from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeaturesJob, TrainJob, TransferJob, TuneJob
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("data") / "calibration-devvm-cpu.json"
 FLOP_EXPONENT = 2.0  # parameters and multiply-adds of every layer grow with width squared
@@ -272,46 +272,68 @@ class JobCost:
 
 
 def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
-    if isinstance(job, FeaturesJob):
-        n = corpus_files(job.corpus) * versions(job.features)
-        return JobCost("features", 0.0, n * cal.features_per_version_s, job.job_id)
-    if isinstance(job, TrainJob):
-        n = segments(job.data, cache)
-        tr, va, _ = split_sizes(n)
-        m, exact = cal.model(job.model.arch, job.model.width)
-        work = job.train.epochs * (tr * m.train_step_s + va * m.per_sample("F", 256))
-        return JobCost("train", m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
-    if isinstance(job, TuneJob):
-        n = segments(job.data, cache)
-        tr, va, _ = split_sizes(n)
-        m, exact = cal.model("m1" if job.stage == 1 else "final", job.model.width)
-        trials, epochs = hyperband_epochs(job.max_epochs, job.factor, job.hyperband_iterations, job.max_trials)
-        work = epochs * job.executions_per_trial * (tr * m.train_step_s + va * m.per_sample("F", 256))
-        fits = trials * job.executions_per_trial
-        return JobCost("tune", fits * m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
-    if isinstance(job, AttackJob):
-        n_test = split_sizes(segments(job.target.data, cache))[2]
-        n = attack_samples(job, n_test)
-        m, exact = cal.model(job.target.model.arch, job.target.model.width)
-        n_classes = len(job.target.data.corpus.kept_emotions)
-        batch = min(job.batch_size, job.chunk_size, max(n, 1))
-        # every job: clean, adversarial and ART's label prediction, plus the reliability columns (a second clean
-        # prediction and one loss gradient: sercore.attack_job.model_checks)
-        evals = [("F", 4.0, batch), ("G", 1.0, batch),
-                 *job.params.evals(n_classes, batch, TYPICAL.get(job.attack, 1.0))]
-        work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
-        work += RESYNTH_S * 2 * min(n, job.resynth * math.ceil(n / job.chunk_size)) * (job.domain == "spectrogram")
-        shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
-        # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
-        return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s, job.target.job_id)
-    if getattr(job, "kind", None) == "transfer":  # replay stored adversarial inputs: 2 forward passes per sample
-        n_test = split_sizes(segments(job.target.data, cache))[2]
-        m, exact = cal.model(job.target.model.arch, job.target.model.width)
-        n = sum(attack_samples(a, n_test) for a in job.attacks)
-        shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
-        return JobCost("transfer", 0.0, 2 * n * m.per_sample("F", 256), job.target.job_id, shared, exact,
-                       m.trace_s, job.target.job_id)
-    raise ConfigError(f"no cost model for {type(job).__name__}")
+    """One job's predicted seconds, by the formula of its spec class."""
+    formula = _FORMULAS.get(type(job))
+    if formula is None:
+        raise ConfigError(f"no cost model for {type(job).__name__}")
+    return formula(job, cal, cache)
+
+
+def _features_cost(job: FeaturesJob, cal: Calibration, cache: Path | None) -> JobCost:
+    n = corpus_files(job.corpus) * versions(job.features)
+    return JobCost("features", 0.0, n * cal.features_per_version_s, job.job_id)
+
+
+def _train_cost(job: TrainJob, cal: Calibration, cache: Path | None) -> JobCost:
+    n = segments(job.data, cache)
+    tr, va, _ = split_sizes(n)
+    m, exact = cal.model(job.model.arch, job.model.width)
+    work = job.train.epochs * (tr * m.train_step_s + va * m.per_sample("F", 256))
+    return JobCost("train", m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
+
+
+def _tune_cost(job: TuneJob, cal: Calibration, cache: Path | None) -> JobCost:
+    n = segments(job.data, cache)
+    tr, va, _ = split_sizes(n)
+    m, exact = cal.model("m1" if job.stage == 1 else "final", job.model.width)
+    trials, epochs = hyperband_epochs(job.max_epochs, job.factor, job.hyperband_iterations, job.max_trials)
+    work = epochs * job.executions_per_trial * (tr * m.train_step_s + va * m.per_sample("F", 256))
+    fits = trials * job.executions_per_trial
+    return JobCost("tune", fits * m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
+
+
+def _attack_cost(job: AttackJob, cal: Calibration, cache: Path | None) -> JobCost:
+    n_test = split_sizes(segments(job.target.data, cache))[2]
+    n = attack_samples(job, n_test)
+    m, exact = cal.model(job.target.model.arch, job.target.model.width)
+    n_classes = len(job.target.data.corpus.kept_emotions)
+    batch = min(job.batch_size, job.chunk_size, max(n, 1))
+    # every job: clean, adversarial and ART's label prediction, plus the reliability columns (a second clean
+    # prediction and one loss gradient: sercore.attack_job.model_checks)
+    evals = [("F", 4.0, batch), ("G", 1.0, batch),
+             *job.params.evals(n_classes, batch, TYPICAL.get(job.attack, 1.0))]
+    work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
+    work += RESYNTH_S * 2 * min(n, job.resynth * math.ceil(n / job.chunk_size)) * (job.domain == "spectrogram")
+    shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
+    # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
+    return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s, job.target.job_id)
+
+
+def _transfer_cost(job: TransferJob, cal: Calibration, cache: Path | None) -> JobCost:
+    """Replay stored adversarial inputs: 2 forward passes per sample."""
+    n_test = split_sizes(segments(job.target.data, cache))[2]
+    m, exact = cal.model(job.target.model.arch, job.target.model.width)
+    n = sum(attack_samples(a, n_test) for a in job.attacks)
+    shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
+    return JobCost("transfer", 0.0, 2 * n * m.per_sample("F", 256), job.target.job_id, shared, exact,
+                   m.trace_s, job.target.job_id)
+
+
+# one formula per spec class of the stage table (runner.stages); a new stage adds its own here
+_FORMULAS: dict[type, Callable[[Any, Calibration, Path | None], JobCost]] = {
+    FeaturesJob: _features_cost, TuneJob: _tune_cost, TrainJob: _train_cost, AttackJob: _attack_cost,
+    TransferJob: _transfer_cost,
+}
 
 
 # ---------------------------------------------------------------- stage totals

@@ -33,12 +33,11 @@ from .planned import PlannedJob
 from .redo import apply_redo, previous_plan, select_redo, todo_reasons
 from .resources import load_profile
 from .shards import error_reason
+from .stages import needs
 from .worker import Worker, execute, release_memory
 
 log = logging.getLogger(__name__)
 
-# Stages that read more than their plan upstream: transfer also loads the target models (train and studies).
-EXTRA_NEEDS = {"transfer": {"train", "arch_study", "norm_study"}}
 ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "PREEMPTED"}
 
 
@@ -213,8 +212,7 @@ def _slurm(
     for stage in chosen:
         # Wait only for the stages this stage's jobs read from (e.g. the studies and tune need features, not
         # each other), so independent stages share the cluster instead of queueing behind one another.
-        needs = sorted({e.upstream_stage for e in plan[stage] if e.upstream_stage} | EXTRA_NEEDS.get(stage, set()))
-        arrays = sorted({a for s in needs for a in arrays_of.get(s, [])})
+        arrays = sorted({a for s in needs(stage) for a in arrays_of.get(s, [])})
         dependency = f"afterany:{':'.join(arrays)}" if arrays else None
         active = {} if dry_run else _active_tasks(paths, stage)
         missing = _todo(plan[stage], st[stage])

@@ -1,7 +1,8 @@
 """Stage blocks of a grid -> job specs: cartesian sweeps, per-corpus overrides, upstream links.
 
-Kept apart from `grid.py` (file handling, top-level schema) so each stays readable. Problems are appended to a
-shared list as `FILE: key.path: message` lines; nothing here raises for a user mistake.
+Kept apart from `grid.py` (file handling, top-level schema) so each stays readable. Problems go to one
+`runner.problems.Problems` collector as `FILE: key.path: message` lines; nothing here raises for a user mistake.
+Which stages exist, their spec classes and upstream stages come from `runner.stages`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import itertools
 import json
 import re
 from collections.abc import Callable
-from typing import Any, get_args, get_origin
+from dataclasses import dataclass
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,15 +32,14 @@ from sercore.specs import (
     TransferJob,
     TuneJob,
 )
-from sercore.strict import pydantic_problems
 
-from .paths import STAGES
 from .planned import PlannedJob as Job  # expansion's name for the one planned-job type
+from .problems import Problems
+from .stages import BY_NAME, MODEL_STAGES, STAGES, STUDY, TRANSFER_TARGETS
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_NAME = 100  # names become file and Slurm job names (255-byte file names, with room for suffixes)
 DATA_KEYS = ("normalization", "standardize", "speaker_independent", "split_seed", "folds", "val_augmented")
-STUDY = {"norm_study": "norm", "arch_study": "arch", "train": "final"}
 ATTACK_OPTIONS = ("labels", "estimator", "limit", "chunk_size", "batch_size", "examples", "resynth")
 SPECTROGRAM_ONLY = ("resynth",)  # attack options without meaning for `domain: waveform` jobs
 FREE = "free"  # attack parameters: any key, lists sweep
@@ -48,18 +49,24 @@ SCALAR = "scalar"
 Schema = dict[str, Any] | str | type
 
 
-def train_spec(job: Job) -> TrainJob:
-    """A model stage's job spec, typed (expansion built it, so anything else is a bug here)."""
-    if not isinstance(job.spec, TrainJob):
-        raise TypeError(f"{job.stage} job {job.id}: expected a TrainJob spec, got {type(job.spec).__name__}")
+S = TypeVar("S", bound=Spec)
+
+
+def spec_of(job: Job, cls: type[S]) -> S:
+    """A planned job's spec, typed as its stage's spec class (expansion built it, so a mismatch is a bug here)."""
+    if not isinstance(job.spec, cls) or not issubclass(BY_NAME[job.stage].spec, cls):
+        raise TypeError(f"{job.stage} job {job.id}: expected a {cls.__name__} spec, got {type(job.spec).__name__}")
     return job.spec
+
+
+def train_spec(job: Job) -> TrainJob:
+    """A model stage's job spec, typed."""
+    return spec_of(job, TrainJob)
 
 
 def attack_spec(job: Job) -> AttackJob:
     """An attack stage's job spec, typed."""
-    if not isinstance(job.spec, AttackJob):
-        raise TypeError(f"{job.stage} job {job.id}: expected an AttackJob spec, got {type(job.spec).__name__}")
-    return job.spec
+    return spec_of(job, AttackJob)
 
 
 def check_name(value: Any) -> str:
@@ -89,7 +96,7 @@ def schema_of(cls: type[BaseModel]) -> dict[str, Schema]:
     return out
 
 
-def expand_node(node: dict[str, Any], schema: Schema, path: str, file: str, problems: list[str]) -> list[dict]:
+def expand_node(node: dict[str, Any], schema: Schema, path: str, problems: Problems) -> list[dict]:
     """All concrete variants of a mapping whose leaves may be sweeps."""
     if isinstance(schema, type):
         schema = schema_of(schema)
@@ -97,15 +104,14 @@ def expand_node(node: dict[str, Any], schema: Schema, path: str, file: str, prob
     for key, value in node.items():
         sub = FREE if schema == FREE else schema.get(key)  # type: ignore[union-attr]
         if sub is None:
-            valid = ", ".join(sorted(schema))
-            problems.append(f"{file}: {path}.{key}: unknown key (expected one of {valid})")
+            problems.add(f"{path}.{key}", f"unknown key (expected one of {', '.join(sorted(schema))})")
             continue
-        alternatives = _expand_value(value, sub, f"{path}.{key}", file, problems)
+        alternatives = _expand_value(value, sub, f"{path}.{key}", problems)
         choices.append([(key, v) for v in alternatives])
     return [dict(combo) for combo in itertools.product(*choices)]
 
 
-def _expand_value(value: Any, sub: Schema, path: str, file: str, problems: list[str]) -> list[Any]:
+def _expand_value(value: Any, sub: Schema, path: str, problems: Problems) -> list[Any]:
     if sub == SEQ:
         if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
             return value
@@ -116,13 +122,13 @@ def _expand_value(value: Any, sub: Schema, path: str, file: str, problems: list[
         for i, alt in enumerate(value if isinstance(value, list) else [value]):
             where = f"{path}[{i}]" if isinstance(value, list) else path
             if not isinstance(alt, dict):
-                problems.append(f"{file}: {where}: expected a mapping (got {alt!r})")
+                problems.add(where, f"expected a mapping (got {alt!r})")
                 continue
-            out.extend(expand_node(alt, FREE if sub == FREE else sub, where, file, problems))
+            out.extend(expand_node(alt, FREE if sub == FREE else sub, where, problems))
         return out
     if isinstance(value, list):
         if not value:
-            problems.append(f"{file}: {path}: empty list: a sweep needs at least one value")
+            problems.add(path, "empty list: a sweep needs at least one value")
         return value
     return [value]
 
@@ -137,8 +143,8 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 class Builder:
     """Builds each distinct spec once (pydantic validation is the expensive part of a 10,000-job grid)."""
 
-    def __init__(self, file: str, problems: list[str]) -> None:
-        self.file, self.problems = file, problems
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
         self.memo: dict[tuple, Any] = {}
 
     def __call__(self, cls: type[Spec], where: str, **kwargs: Any) -> Any:
@@ -147,7 +153,7 @@ class Builder:
             try:
                 self.memo[key] = cls(**kwargs)
             except ValidationError as exc:
-                self.problems.extend(pydantic_problems(exc, self.file, where))
+                self.problems.invalid(exc, where)
                 self.memo[key] = None
         return self.memo[key]
 
@@ -188,7 +194,7 @@ def count_jobs(stages: dict[str, Any], corpora: list[CorpusSpec], n_features: in
     counted: its jobs pair models already counted). Malformed blocks count 0: expansion reports them."""
     out = {"features": len(corpora) * n_features} if "features" in stages else {}
     per_protocol: dict[str, int] = {}
-    for stage in ("tune", "norm_study", "arch_study", "train"):
+    for stage in MODEL_STAGES:
         block = {} if stage in stages and stages[stage] is None else stages.get(stage)
         if isinstance(block, dict):
             counted = _count_model_stage(stage, block, corpora, protocols)
@@ -258,101 +264,120 @@ def _block_schema(stage: str) -> dict[str, Schema]:
     return {}
 
 
+@dataclass(frozen=True)
+class Axes:
+    """What every model stage multiplies its own sweeps by, and each features job's id by (corpus, setting)."""
+
+    corpora: list[CorpusSpec]
+    features: list[FeatureSettings]
+    protocols: tuple[str, ...]
+    seeds: tuple[int, ...]
+    feat_ids: dict[tuple[str, int], str]
+
+
 def expand_stage_jobs(
     stages: dict[str, Any],
     corpora: list[CorpusSpec],
     features: list[FeatureSettings],
     protocols: tuple[str, ...],
     seeds: tuple[int, ...],
-    file: str,
-    problems: list[str],
+    problems: Problems,
 ) -> dict[str, list[Job]]:
     """Jobs per enabled stage, in dependency order, deduplicated by id."""
     for key in stages:
         if key not in STAGES:
-            problems.append(f"{file}: stages.{key}: unknown stage (expected one of {', '.join(STAGES)})")
-    build = Builder(file, problems)
+            problems.add(f"stages.{key}", f"unknown stage (expected one of {', '.join(STAGES)})")
+    build = Builder(problems)
     jobs: dict[str, list[Job]] = {}
     feat_ids: dict[tuple[str, int], str] = {}
     if "features" in stages:
-        block = stages["features"]
-        if block not in (None, {}, True):
-            problems.append(f"{file}: stages.features: takes no settings "
-                            "(feature settings live in top-level `features`)")
-        found = []
-        for corpus, (fi, fs) in itertools.product(corpora, enumerate(features)):
-            job = FeaturesJob(corpus=corpus, features=fs)
-            feat_ids[(corpus.name, fi)] = job.job_id
-            found.append(Job("features", job))
-        jobs["features"] = found
-    for stage in ("tune", "norm_study", "arch_study", "train"):
+        jobs["features"], feat_ids = _features_stage(stages["features"], corpora, features, problems)
+    axes = Axes(corpora, features, protocols, seeds, feat_ids)
+    for stage in MODEL_STAGES:
         if stage in stages:
-            jobs[stage] = _model_stage(stage, stages[stage], corpora, features, protocols, seeds, feat_ids, build)
+            jobs[stage] = _model_stage(stage, stages[stage], axes, build)
     if "attack" in stages:
         if "train" not in stages:
-            problems.append(f"{file}: stages.attack: needs stages.train (attacks target the final training jobs)")
+            problems.add("stages.attack", "needs stages.train (attacks target the final training jobs)")
         else:
             jobs["attack"] = _attack_stage(stages["attack"], jobs["train"], build)
     if "transfer" in stages:
         if "attack" not in jobs:
-            problems.append(f"{file}: stages.transfer: needs stages.attack (it replays the attacks' adversarial "
-                            "inputs)")
+            problems.add("stages.transfer", "needs stages.attack (it replays the attacks' adversarial inputs)")
         else:
             jobs["transfer"] = _transfer_stage(stages["transfer"], jobs, build)
     return {s: list({j.id: j for j in jobs[s]}.values()) for s in STAGES if s in jobs}
 
 
-def _model_stage(
-    stage: str,
-    block: Any,
-    corpora: list[CorpusSpec],
-    features: list[FeatureSettings],
-    protocols: tuple[str, ...],
-    seeds: tuple[int, ...],
-    feat_ids: dict[tuple[str, int], str],
-    build: Builder,
-) -> list[Job]:
-    file, problems, path = build.file, build.problems, f"stages.{stage}"
+def _features_stage(block: Any, corpora: list[CorpusSpec], features: list[FeatureSettings],
+                    problems: Problems) -> tuple[list[Job], dict[tuple[str, int], str]]:
+    """One FeaturesJob per (corpus, feature setting), and its id by (corpus name, setting index); the stage block
+    itself takes no settings."""
+    if block not in (None, {}, True):
+        problems.add("stages.features", "takes no settings (feature settings live in top-level `features`)")
+    jobs = {(c.name, fi): Job("features", FeaturesJob(corpus=c, features=fs))
+            for c, (fi, fs) in itertools.product(corpora, enumerate(features))}
+    return list(jobs.values()), {key: job.id for key, job in jobs.items()}
+
+
+def _model_stage(stage: str, block: Any, axes: Axes, build: Builder) -> list[Job]:
+    """Parse the block (protocol subset, per-corpus overrides), then the product of its sweeps and the axes."""
+    path = f"stages.{stage}"
+    parsed = _parse_model_block(block, path, axes, build.problems)
+    if parsed is None:
+        return []
+    block, per_corpus, protocols = parsed
+    out: list[Job] = []
+    for corpus in axes.corpora:
+        extra = per_corpus.get(corpus.name) or {}
+        merged = deep_merge(block, extra) if isinstance(extra, dict) else block
+        for variant in expand_node(merged, _block_schema(stage), path, build.problems):
+            out += _variant_jobs(stage, corpus, variant, protocols, axes, build)
+    return out
+
+
+def _parse_model_block(block: Any, path: str, axes: Axes,
+                       problems: Problems) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...]] | None:
+    """(settings, per-corpus overrides, protocols) of a model stage's block, or None when it is no mapping."""
     block = {} if block is None else block
     if not isinstance(block, dict):
-        problems.append(f"{file}: {path}: expected a mapping of settings (got {block!r})")
-        return []
+        problems.add(path, f"expected a mapping of settings (got {block!r})")
+        return None
     block = dict(block)
     per_corpus = block.pop("per_corpus", None) or {}
-    protocols = _stage_protocols(block.pop("protocols", None), protocols, f"{path}.protocols", file, problems)
-    names = [c.name for c in corpora]
+    protocols = _stage_protocols(block.pop("protocols", None), axes.protocols, f"{path}.protocols", problems)
+    names = [c.name for c in axes.corpora]
     if not isinstance(per_corpus, dict):
-        problems.append(f"{file}: {path}.per_corpus: expected a mapping corpus -> settings (got {per_corpus!r})")
+        problems.add(f"{path}.per_corpus", f"expected a mapping corpus -> settings (got {per_corpus!r})")
         per_corpus = {}
     for name in per_corpus:
         if name not in names:
-            problems.append(f"{file}: {path}.per_corpus.{name}: not a corpus of this grid "
-                            f"(expected one of {', '.join(names)})")
-    schema = _block_schema(stage)
+            problems.add(f"{path}.per_corpus.{name}",
+                         f"not a corpus of this grid (expected one of {', '.join(names)})")
+    return block, per_corpus, protocols
+
+
+def _variant_jobs(stage: str, corpus: CorpusSpec, variant: dict[str, Any], protocols: tuple[str, ...], axes: Axes,
+                  build: Builder) -> list[Job]:
+    """One settings variant of a model stage on one corpus, over feature settings, protocols, seeds and folds."""
+    path = f"stages.{stage}"
+    data_kw = {k: variant.pop(k) for k in DATA_KEYS if k in variant}
+    model = build(ModelSpec, f"{path}.model", **(variant.pop("model", None) or {}))
+    train = build(TrainSettings, f"{path}.train", **(variant.pop("train", None) or {}))
     out: list[Job] = []
-    for corpus in corpora:
-        extra = per_corpus.get(corpus.name) or {}
-        merged = deep_merge(block, extra) if isinstance(extra, dict) else block
-        for variant in expand_node(merged, schema, path, file, problems):
-            data_kw = {k: variant.pop(k) for k in DATA_KEYS if k in variant}
-            model = build(ModelSpec, f"{path}.model", **(variant.pop("model", None) or {}))
-            train = build(TrainSettings, f"{path}.train", **(variant.pop("train", None) or {}))
-            combos = ((fi, fs, protocol, seed, kw)
-                      for (fi, fs), protocol, seed in itertools.product(enumerate(features), protocols, seeds)
-                      for kw in fold_variants(protocol, data_kw))
-            for fi, fs, protocol, seed, fold_kw in combos:
-                data = build(DataSpec, path, corpus=corpus, features=fs, protocol=protocol, seed=seed, **fold_kw)
-                if data is None or model is None:
-                    continue
-                if stage == "tune":
-                    spec = build(TuneJob, path, data=data, model=model, **variant)
-                elif train is not None:
-                    spec = build(TrainJob, path, study=STUDY[stage], data=data, model=model, train=train)
-                else:
-                    spec = None
-                if spec is not None:
-                    up = feat_ids.get((corpus.name, fi))
-                    out.append(Job(stage, spec, up, "features" if up else None))
+    for (fi, fs), protocol, seed in itertools.product(enumerate(axes.features), protocols, axes.seeds):
+        for fold_kw in fold_variants(protocol, data_kw):
+            data = build(DataSpec, path, corpus=corpus, features=fs, protocol=protocol, seed=seed, **fold_kw)
+            if data is None or model is None:
+                continue
+            if stage == "tune":
+                spec = build(TuneJob, path, data=data, model=model, **variant)
+            else:
+                spec = None if train is None else \
+                    build(TrainJob, path, study=STUDY[stage], data=data, model=model, train=train)
+            if spec is not None:
+                up = axes.feat_ids.get((corpus.name, fi))
+                out.append(Job(stage, spec, up, "features" if up else None))
     return out
 
 
@@ -368,82 +393,81 @@ def fold_variants(protocol: str, data_kw: dict[str, Any]) -> list[dict[str, Any]
     return [{**data_kw, "fold": f} for f in range(folds)]
 
 
-def _stage_protocols(value: Any, default: tuple[str, ...], path: str, file: str,
-                     problems: list[str]) -> tuple[str, ...]:
+def _stage_protocols(value: Any, default: tuple[str, ...], path: str, problems: Problems) -> tuple[str, ...]:
     """A stage may run a subset of the grid's protocols (`protocols: [paper]`), e.g. the studies of a demo."""
     if value is None:
         return default
     items = value if isinstance(value, list) else [value]
     bad = [p for p in items if p not in default]
     if bad or not items:
-        problems.append(f"{file}: {path}: must be a non-empty subset of the grid's protocols (got {value!r}; "
-                        f"expected some of {', '.join(default)})")
+        problems.add(path, f"must be a non-empty subset of the grid's protocols (got {value!r}; "
+                           f"expected some of {', '.join(default)})")
         return default
     return tuple(items)
 
 
 def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
-    file, problems, path = build.file, build.problems, "stages.attack"
+    problems, path = build.problems, "stages.attack"
     if not isinstance(block, dict):
-        problems.append(f"{file}: {path}: expected a mapping with `attacks:` (got {block!r})")
+        problems.add(path, f"expected a mapping with `attacks:` (got {block!r})")
         return []
     block = dict(block)
     attacks = block.pop("attacks", None)
     waveform = block.pop("waveform", None)
     slices = block.pop("slices", 1)
     known = tuple(dict.fromkeys(train_spec(t).data.protocol for t in targets))
-    chosen = _stage_protocols(block.pop("protocols", None), known, f"{path}.protocols", file, problems)
+    chosen = _stage_protocols(block.pop("protocols", None), known, f"{path}.protocols", problems)
     targets = [t for t in targets if train_spec(t).data.protocol in chosen]
     if waveform is None and (not isinstance(attacks, dict) or not attacks):
-        problems.append(f"{file}: {path}.attacks: required mapping attack name -> parameters (got {attacks!r})")
+        problems.add(f"{path}.attacks", f"required mapping attack name -> parameters (got {attacks!r})")
         return []
-    options = expand_node(block, {k: SCALAR for k in ATTACK_OPTIONS}, path, file, problems)
+    options = expand_node(block, {k: SCALAR for k in ATTACK_OPTIONS}, path, problems)
     if not isinstance(slices, dict):
         slices = {"default": slices}
     names = list(attacks or {}) + list(waveform.get("attacks") or {} if isinstance(waveform, dict) else {})
-    if not _slices_ok(slices, names, file, problems):
+    if not _slices_ok(slices, names, problems):
         return []
     out = _attack_jobs(attacks or {}, {}, slices, targets, options, build, path)
-    for extra in _waveform_variants(waveform, file, problems):
+    for extra in _waveform_variants(waveform, problems):
         out += _attack_jobs(waveform["attacks"], extra, slices, targets, options, build, f"{path}.waveform")
     return out
 
 
-def _slices_ok(slices: dict, names: list[str], file: str, problems: list[str]) -> bool:
+def _slices_ok(slices: dict, names: list[str], problems: Problems) -> bool:
     ok = True
     for key, n in slices.items():
         if key != "default" and key not in names:
-            problems.append(f"{file}: stages.attack.slices.{key}: not an attack of this grid "
-                            f"(expected default or one of {', '.join(names)})")
+            problems.add(f"stages.attack.slices.{key}",
+                         f"not an attack of this grid (expected default or one of {', '.join(names)})")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            problems.append(f"{file}: stages.attack.slices.{key}: must be a whole number >= 1 (got {n!r})")
+            problems.add(f"stages.attack.slices.{key}", f"must be a whole number >= 1 (got {n!r})")
             ok = False
     return ok
 
 
-def _targets_for(name: str, targets: list[Job], where: str, file: str, problems: list[str]) -> list[Job]:
+def _targets_for(name: str, targets: list[Job], where: str, problems: Problems) -> list[Job]:
     """The targets an attack can run on: one that needs logits (AutoAttack's APGD-DLR) skips softmax models, and
     is a problem only when the grid has no logits model at all (`model.output` sweeps both: each gets its own)."""
     if not PARAMS.get(name) or not PARAMS[name].needs_logits:
         return targets
     fit = [t for t in targets if train_spec(t).model.output == "logits"]
     if targets and not fit:
-        problems.append(f"{file}: {where}: {name} needs a model with logits outputs (ART refuses a softmax head); "
-                        "set stages.train.model.output: logits (or sweep [softmax, logits])")
+        problems.add(where, f"{name} needs a model with logits outputs (ART refuses a softmax head); "
+                            "set stages.train.model.output: logits (or sweep [softmax, logits])")
     return fit
 
 
-def _waveform_variants(block: Any, file: str, problems: list[str]) -> list[dict[str, Any]]:
+def _waveform_variants(block: Any, problems: Problems) -> list[dict[str, Any]]:
     """`stages.attack.waveform: {snr_db: [..], attacks: {..}}` -> the spec fields of each budget."""
     if block is None:
         return []
     where = "stages.attack.waveform"
     if not isinstance(block, dict) or not isinstance(block.get("attacks"), dict) or not block["attacks"]:
-        problems.append(f"{file}: {where}: expected a mapping with `attacks:` and optional `snr_db:` (got {block!r})")
+        problems.add(where, f"expected a mapping with `attacks:` and optional `snr_db:` (got {block!r})")
         return []
     for key in block:
         if key not in ("attacks", "snr_db"):
-            problems.append(f"{file}: {where}.{key}: unknown key (expected one of attacks, snr_db)")
+            problems.add(f"{where}.{key}", "unknown key (expected one of attacks, snr_db)")
     budgets = block.get("snr_db")
     budgets = budgets if isinstance(budgets, list) else [budgets]
     return [{"domain": "waveform", "snr_db": b} for b in budgets]
@@ -452,7 +476,7 @@ def _waveform_variants(block: Any, file: str, problems: list[str]) -> list[dict[
 def _attack_jobs(attacks: dict, extra: dict[str, Any], slices: dict, targets: list[Job], options: list[dict],
                  build: Builder, path: str) -> list[Job]:
     """Every (attack, parameter set, target, option set, slice) of one `attacks:` mapping; `extra`: spec fields."""
-    file, problems = build.file, build.problems
+    problems = build.problems
     validate = _param_parser()
     out: list[Job] = []
     for name, params in attacks.items():
@@ -460,20 +484,20 @@ def _attack_jobs(attacks: dict, extra: dict[str, Any], slices: dict, targets: li
         try:
             check_name(name)
         except ValueError as exc:
-            problems.append(f"{file}: {where}: attack name {exc}")
+            problems.add(where, f"attack name {exc}")
             continue
         params = {} if params is None else params
-        variants = _expand_value(params, FREE, where, file, problems) if isinstance(params, (dict, list)) else None
+        variants = _expand_value(params, FREE, where, problems) if isinstance(params, (dict, list)) else None
         if variants is None:
-            problems.append(f"{file}: {where}: expected a mapping of ART parameters (got {params!r})")
+            problems.add(where, f"expected a mapping of ART parameters (got {params!r})")
             continue
-        checked = [p for p in (validate(name, v, where, file, problems) for v in variants) if p is not None]
+        checked = [p for p in (validate(name, v, where, problems) for v in variants) if p is not None]
         n = slices.get(name, slices.get("default", 1))
-        _check_slices(name, n, options, file, problems)
+        _check_slices(name, n, options, problems)
         if extra.get("domain") == "waveform":  # the spectrogram-only options (resynth) do not apply to sounds
             options = list({json.dumps(o, sort_keys=True): o for o in
                             ({k: v for k, v in opt.items() if k not in SPECTROGRAM_ONLY} for opt in options)}.values())
-        for target, opts in itertools.product(_targets_for(name, targets, where, file, problems), options):
+        for target, opts in itertools.product(_targets_for(name, targets, where, problems), options):
             if build(AttackJob, path, target=target.spec, attack=name, slices=n, **opts, **extra) is None:
                 continue  # the options themselves are invalid: reported once, no need to try every job
             for param, i in itertools.product(checked, range(n)):
@@ -482,29 +506,26 @@ def _attack_jobs(attacks: dict, extra: dict[str, Any], slices: dict, targets: li
     return out
 
 
-TRANSFER_TARGETS = ("train", "arch_study", "norm_study")
-
-
 def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> list[Job]:
     """One TransferJob per (source model, target model of the same corpus/features/normalisation): it replays
     every selected attack job of the source on the target. Targets: the final models (other seeds and
     protocols, and the source itself: the replay check) and the study models of the stages named."""
-    file, problems, path = build.file, build.problems, "stages.transfer"
+    problems, path = build.problems, "stages.transfer"
     block = {} if block in (None, True) else block
     if not isinstance(block, dict):
-        problems.append(f"{file}: {path}: expected a mapping with optional `attacks` and `targets` (got {block!r})")
+        problems.add(path, f"expected a mapping with optional `attacks` and `targets` (got {block!r})")
         return []
     for key in block:
         if key not in ("attacks", "targets"):
-            problems.append(f"{file}: {path}.{key}: unknown key (expected one of attacks, targets)")
+            problems.add(f"{path}.{key}", "unknown key (expected one of attacks, targets)")
     names = list(dict.fromkeys(attack_spec(j).attack for j in jobs["attack"]))
     wanted = block.get("attacks") or names
     targets = block.get("targets") or [t for t in TRANSFER_TARGETS if t in jobs]
     for key, got, valid in (("attacks", wanted, names), ("targets", targets, TRANSFER_TARGETS)):
         for item in got if isinstance(got, list) else [got]:
             if item not in valid:
-                problems.append(f"{file}: {path}.{key}: {item!r} is not one of this grid's {key} (expected one of "
-                                f"{', '.join(valid)})")
+                problems.add(f"{path}.{key}",
+                             f"{item!r} is not one of this grid's {key} (expected one of {', '.join(valid)})")
     by_source: dict[str, list[Job]] = {}
     for j in jobs["attack"]:  # waveform examples are sounds: no spectrogram model can replay them
         if attack_spec(j).attack in wanted and attack_spec(j).domain == "spectrogram":
@@ -524,7 +545,7 @@ def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> l
     return out
 
 
-def _check_slices(name: str, n: int, options: list[dict], file: str, problems: list[str]) -> None:
+def _check_slices(name: str, n: int, options: list[dict], problems: Problems) -> None:
     """Slices split an attack's chunks: with a `limit`, more slices than chunks leaves some slices empty."""
     chunk_default = AttackJob.model_fields["chunk_size"].default
     for opts in options:
@@ -532,20 +553,19 @@ def _check_slices(name: str, n: int, options: list[dict], file: str, problems: l
         if isinstance(limit, int) and isinstance(chunk, int) and limit > 0 and chunk > 0:
             chunks = -(-limit // chunk)
             if n > chunks:
-                problems.append(
-                    f"{file}: stages.attack.slices.{name}: {n} slices but limit {limit} / chunk_size {chunk} "
-                    f"makes only {chunks} chunk(s) (got {n}; expected at most {chunks}, or a smaller chunk_size)"
-                )
+                problems.add(f"stages.attack.slices.{name}",
+                             f"{n} slices but limit {limit} / chunk_size {chunk} makes only {chunks} chunk(s) "
+                             f"(got {n}; expected at most {chunks}, or a smaller chunk_size)")
 
 
-def _param_parser() -> Callable[[str, dict, str, str, list[str]], AnyParams | None]:
-    """sercore.attack_params.parse_params, once per distinct parameter set; problems go to the shared list.
+def _param_parser() -> Callable[[str, dict, str, Problems], AnyParams | None]:
+    """sercore.attack_params.parse_params, once per distinct parameter set; problems go to the shared collector.
 
     The parsed model goes into every AttackJob of that set as it is (pydantic does not validate a model twice).
     """
     memo: dict[str, AnyParams | None] = {}
 
-    def check(name: str, params: dict, where: str, file: str, problems: list[str]) -> AnyParams | None:
+    def check(name: str, params: dict, where: str, problems: Problems) -> AnyParams | None:
         key = name + _key(params)
         if key not in memo:
             try:
@@ -553,7 +573,7 @@ def _param_parser() -> Callable[[str, dict, str, str, list[str]], AnyParams | No
             except ConfigError as exc:
                 msg = str(exc)
                 sep = "." if re.match(r"^[A-Za-z_][\w.\[\]]*: ", msg) else ": "
-                problems.append(f"{file}: {where}{sep}{msg}")
+                problems.append(f"{problems.file}: {where}{sep}{msg}")
                 memo[key] = None
         return memo[key]
 

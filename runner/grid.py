@@ -38,6 +38,7 @@ from .container import ContainerSpec
 from .expand import Job, check_name, count_jobs, count_node, expand_node, expand_stage_jobs
 from .gridfile import check_size, clip, clip_echo, load_yaml, path_problems
 from .paths import STAGES
+from .problems import Problems
 from .resources import Resources, load_profile
 
 # `$${` (escape) | a well-formed `${NAME}` / `${NAME:-default}` | anything else from `${` to `}` or the end
@@ -210,9 +211,9 @@ def load_grid(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Gr
     return build_grid(raw, src, early)
 
 
-def build_grid(raw: dict[str, Any], source: Path, problems: list[str] | None = None) -> Grid:
+def build_grid(raw: dict[str, Any], source: Path, early: list[str] | None = None) -> Grid:
     file = str(source)
-    problems = list(problems or [])
+    problems = Problems(file, early or [])
     data = interpolate(raw, "", problems, file)
     for key in data:
         if key not in TOP_KEYS:
@@ -233,7 +234,7 @@ def build_grid(raw: dict[str, Any], source: Path, problems: list[str] | None = N
         protocols, seeds = (settings.protocols, settings.seeds) if settings else (("paper",), (0,))
         corpora, features = corpora or [CorpusSpec(name="synthetic")], features or [FeatureSettings()]
         if not _too_many(count_jobs(stages, corpora, len(features), protocols, seeds), file, problems):
-            jobs = expand_stage_jobs(stages, corpora, features, protocols, seeds, file, problems)
+            jobs = expand_stage_jobs(stages, corpora, features, protocols, seeds, problems)
     problems += protocol_problems((j.spec.data for js in jobs.values() for j in js if hasattr(j.spec, "data")),
                                   manifest_columns, file)
     if settings is not None and settings.profile:
@@ -305,7 +306,7 @@ def _corpora(value: Any, file: str, problems: list[str], columns: dict[str, froz
     return out
 
 
-def _features(value: Any, file: str, problems: list[str]) -> list[FeatureSettings]:
+def _features(value: Any, file: str, problems: Problems) -> list[FeatureSettings]:
     """Top-level `features:` (FeatureSettings fields); lists at non-sequence fields sweep."""
     if value is None:
         value = {}
@@ -317,7 +318,7 @@ def _features(value: Any, file: str, problems: list[str]) -> list[FeatureSetting
         problems.append(f"{file}: features: the sweeps multiply out to {n:,} feature settings, over the limit of "
                         f"{MAX_JOBS:,}; split the grid")
         return []
-    variants = expand_node(value, FeatureSettings, "features", file, problems)
+    variants = expand_node(value, FeatureSettings, "features", problems)
     out = []
     for v in variants:
         try:

@@ -23,7 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-STAGES: tuple[str, ...] = ("features", "tune", "norm_study", "arch_study", "train", "attack", "transfer")
+from .stages import STAGES
+
+__all__ = ["STAGES", "RunPaths"]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import submitit
 from sercore.env import JobEnv
 from sercore.errors import JobError
 from sercore.io import write_parquet, write_text
-from sercore.specs import TrainJob, TransferJob
+from sercore.specs import TransferJob
 
 from .interrupt import as_interrupted, signals_raise
 from .locks import JobBusy, LockError, locked
@@ -38,6 +38,7 @@ from .plan import find_entry, read_meta
 from .provenance import code_columns
 from .quiet import quiet
 from .shards import set_aside_shard, shard_ok, shard_problem
+from .stages import model_stage
 
 log = logging.getLogger(__name__)
 
@@ -125,19 +126,14 @@ def _run(paths: RunPaths, stage: str, job_id: str) -> pd.DataFrame:
 
 def transfer_env(paths: RunPaths, spec: TransferJob, cache_dir: Path) -> JobEnv:
     """A transfer job reads the target model (upstream), the source model and every source attack job."""
-    needed = [("attack", a.job_id) for a in spec.attacks] + [(_model_stage(spec.source), spec.source.job_id),
-                                                              (_model_stage(spec.target), spec.target.job_id)]
+    needed = [("attack", a.job_id) for a in spec.attacks] + [(model_stage(spec.source), spec.source.job_id),
+                                                              (model_stage(spec.target), spec.target.job_id)]
     for stage, job_id in needed:
         if not paths.shard(stage, job_id).exists():
             raise JobError(f"upstream {stage} job {job_id} has no shard")
     inputs = {a.job_id: paths.artefacts("attack", a.job_id) for a in spec.attacks}
     inputs["source"] = paths.artefacts(needed[-2][0], spec.source.job_id)
     return JobEnv(cache_dir=cache_dir, upstream=paths.artefacts(needed[-1][0], spec.target.job_id), inputs=inputs)
-
-
-def _model_stage(job: TrainJob) -> str:
-    """The stage that runs a training job: final models in `train`, the studies in their own stages."""
-    return {"final": "train", "arch": "arch_study", "norm": "norm_study"}[job.study]
 
 
 def _write_error(paths: RunPaths, job_id: str, exc: BaseException) -> None:
