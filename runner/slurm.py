@@ -1,8 +1,9 @@
 """Slurm through submitit: cluster probing, the executor factory, the sbatch text, job states from sacct.
 
-`runner.dispatch` calls `make_executor` once per stage (one sbatch array per chunk of at most
-`max_array_size()` jobs) and `sacct_states` to poll. `sbatch_script` renders exactly the text the executor
-submits, without a cluster, for golden-file tests and `--dry-run`.
+`runner.executors.SlurmArrays` calls `make_executor` once per stage (one sbatch array per chunk of at most
+`max_array_size()` tasks) with that stage's `SlurmLaunch`, and `sacct_states` to poll. `sbatch_script` renders
+exactly the text the executor submits for the same `SlurmLaunch`, without a cluster, for golden-file tests and
+`--dry-run`. Job ids are read by submitit's own sacct parser (`SlurmInfoWatcher.read_info`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,11 @@ __all__ = [
     "job_python",
     "make_executor",
     "max_array_size",
+    "SlurmLaunch",
     "sacct_states",
     "sbatch_script",
     "slurm_client_binds",
+    "squeue_tasks",
 ]
 
 log = logging.getLogger(__name__)
@@ -165,70 +169,63 @@ def executor_parameters(
     return params
 
 
-def _all_binds(folder: Path, bind_paths: Iterable[Path], slurm_binds: Iterable[str] | None) -> list[str]:
-    client = slurm_client_binds() if slurm_binds is None else slurm_binds
-    return [str(Path(folder).absolute()), *(str(Path(p).absolute()) for p in bind_paths), *client]
+@dataclass(frozen=True)
+class SlurmLaunch:
+    """Everything one stage's sbatch launch depends on, shared by the executor and its dry-run text.
+
+    `folder`: submitit's folder (logs/<stage>). `bind_paths`: what jobs read and write besides `folder` (run
+    folder, cache, corpus roots). `slurm_binds`: the Slurm client paths a container needs (None: probe this host).
+    """
+
+    folder: Path
+    resources: Resources
+    profile: SiteProfile
+    container: ContainerSpec | None
+    job_name: str
+    bind_paths: Sequence[Path] = ()
+    slurm_binds: Sequence[str] | None = None
+
+    def python(self) -> str:
+        """What submitit runs as `python` (inside the image when there is one, with every bind)."""
+        client = slurm_client_binds() if self.slurm_binds is None else self.slurm_binds
+        binds = [str(Path(self.folder).absolute()), *(str(Path(p).absolute()) for p in self.bind_paths), *client]
+        return job_python(self.profile, self.container, binds)
+
+    def parameters(self, dependency: str | None = None) -> dict[str, Any]:
+        return executor_parameters(self.resources, self.profile, self.container, self.job_name, dependency=dependency)
 
 
-def sbatch_script(
-    folder: Path,
-    resources: Resources,
-    profile: SiteProfile,
-    container: ContainerSpec | None,
-    job_name: str,
-    bind_paths: Sequence[Path] = (),
-    *,
-    map_count: int | None = None,
-    dependency: str | None = None,
-    slurm_binds: Sequence[str] | None = None,
-) -> str:
-    """The sbatch file submitit would write for these settings (an array of `map_count` tasks when given)."""
+def sbatch_script(launch: SlurmLaunch, *, map_count: int | None = None, dependency: str | None = None) -> str:
+    """The sbatch file submitit would write for this launch (an array of `map_count` tasks when given)."""
     from submitit.slurm.slurm import _make_sbatch_string
 
-    python = job_python(profile, container, _all_binds(folder, bind_paths, slurm_binds))
-    command = " ".join([python, "-u -m submitit.core._submit", shlex.quote(str(folder))])
-    params = executor_parameters(resources, profile, container, job_name, dependency=dependency)
-    return _make_sbatch_string(command=command, folder=folder, map_count=map_count, **params)
+    command = " ".join([launch.python(), "-u -m submitit.core._submit", shlex.quote(str(launch.folder))])
+    return _make_sbatch_string(command=command, folder=launch.folder, map_count=map_count,
+                               **launch.parameters(dependency))
 
 
-def make_executor(
-    folder: Path,
-    resources: Resources,
-    profile: SiteProfile,
-    container: ContainerSpec | None,
-    job_name: str,
-    bind_paths: Sequence[Path] = (),
-    *,
-    dependency: str | None = None,
-    max_num_timeout: int = 3,
-    slurm_binds: Sequence[str] | None = None,
-) -> Any:
+def make_executor(launch: SlurmLaunch, *, dependency: str | None = None, max_num_timeout: int = 3) -> Any:
     """A submitit SlurmExecutor for one stage; fails early (ConfigError) if the container cannot run here.
 
-    `bind_paths`: what jobs read and write besides `folder` (run folder, cache, corpus roots).
     `dependency`: an sbatch dependency such as `afterany:123:124`.
     `max_num_timeout`: how often submitit requeues a Checkpointable job that hits its time limit.
     """
     import submitit
 
-    check_container(container)
-    python = job_python(profile, container, _all_binds(folder, bind_paths, slurm_binds))
-    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=max_num_timeout, python=python)
-    executor.update_parameters(**executor_parameters(resources, profile, container, job_name, dependency=dependency))
+    check_container(launch.container)
+    executor = submitit.SlurmExecutor(folder=launch.folder, max_num_timeout=max_num_timeout, python=launch.python())
+    executor.update_parameters(**launch.parameters(dependency))
     return executor
 
 
-def _expand_task_ids(job_id: str) -> list[str]:
-    """`12_[3-5,8%2]` -> 12_3, 12_4, 12_5, 12_8; plain ids unchanged."""
-    match = re.fullmatch(r"(\d+)_\[([\d,\-]+)(?:%\d+)?\]", job_id)
-    if match is None:
-        return [job_id]
-    base, ranges = match.groups()
-    ids: list[str] = []
-    for part in ranges.split(","):
-        first, _, last = part.partition("-")
-        ids += [f"{base}_{i}" for i in range(int(first), int(last or first) + 1)]
-    return ids
+def _task_states(table: str) -> dict[str, str]:
+    """{task id: first word of its State, "" when none} from `JobID[|State]` lines under a header line.
+
+    submitit's own sacct reader expands array ranges (`12_[3-5,8%2]` -> 12_3, 12_4, 12_5, 12_8)."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    found = SlurmInfoWatcher().read_info(table)
+    return {task: " ".join(info.get("State", "").split()[:1]) for task, info in found.items()}
 
 
 def sacct_states(slurm_ids: Iterable[str]) -> dict[str, str]:
@@ -241,18 +238,11 @@ def sacct_states(slurm_ids: Iterable[str]) -> dict[str, str]:
     if not wanted:
         return {}
     bases = sorted({i.split("_")[0] for i in wanted})
-    cmd = ["sacct", "--parsable2", "--noheader", "--allocations", "--format=JobID,State", "--jobs", ",".join(bases)]
+    cmd = ["sacct", "--parsable2", "--allocations", "--format=JobID,State", "--jobs", ",".join(bases)]
     out = _run(cmd, timeout=_SACCT_TIMEOUT_S)
     if out is None:
         return {}
-    states: dict[str, str] = {}
-    for line in out.splitlines():
-        job_id, _, state = line.partition("|")
-        if not state:
-            continue
-        for task in _expand_task_ids(job_id.strip()):
-            states[task] = state.split()[0]
-    return states
+    return {task: state for task, state in _task_states(out).items() if state}
 
 
 def squeue_tasks(slurm_ids: Iterable[str]) -> set[str]:
@@ -264,4 +254,4 @@ def squeue_tasks(slurm_ids: Iterable[str]) -> set[str]:
     if not bases:
         return set()
     out = _run(["squeue", "--noheader", "--array", "--format=%i", "--jobs", ",".join(bases)], timeout=_SACCT_TIMEOUT_S)
-    return {t for line in (out or "").split() for t in _expand_task_ids(line.strip())}
+    return set(_task_states("JobID\n" + "\n".join((out or "").split())))

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .dispatch import read_submitted
 from .labels import labels
 from .paths import RunPaths
 from .plan import read_meta, read_plan, states
 from .planned import PlannedJob
 from .provenance import stale_ids
 from .shards import error_reason, list_shards
+from .submitted import read_submitted
 
 RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "RESIZING"}
 QUEUED = {"PENDING", "REQUEUED", "SUSPENDED", "PREEMPTED"}

@@ -32,7 +32,7 @@ from sercore.io import write_parquet, write_text
 from sercore.specs import TransferJob
 
 from .interrupt import as_interrupted, signals_raise
-from .locks import JobBusy, LockError, locked
+from .locks import LockError, locked
 from .paths import RunPaths
 from .plan import find_entry, read_meta
 from .provenance import code_columns
@@ -182,19 +182,17 @@ def container_provenance() -> dict[str, str]:
 
 
 class Worker(submitit.helpers.Checkpointable):
-    """What submitit pickles and calls: `Worker()(run_dir, stage, job_id)`.
+    """A one-job task: `Worker()(run_dir, stage, job_id)`. Submissions now send `runner.pack.PackWorker` (every
+    task is a pack); this stays so tasks queued or requeued by earlier versions still unpickle and run.
 
-    Checkpointable's default `checkpoint` resubmits this same call, so a requeued task re-enters `run_one`.
+    Checkpointable's default `checkpoint` resubmits this same call, so a requeued task re-enters `run_one`. A job
+    another process holds is waited for, the one busy-job policy (runner.pack explains why).
     """
 
     def __call__(self, run_dir: str, stage: str, job_id: str) -> str:
         quiet()
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        try:
-            return str(run_one(run_dir, stage, job_id))
-        except JobBusy as exc:  # a duplicate task (two submits, a manual resubmit): the holder does the work
-            log.warning("skipped: %s", exc)
-            return f"skipped: {exc}"
+        return str(run_one(run_dir, stage, job_id, wait=True))
 
 
 def release_memory() -> None:

@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 
 from runner import slurm
-from runner.dispatch import read_submitted, submit
+from runner.dispatch import submit
 from runner.grid import load_grid
 from runner.locks import attempts, locked
 from runner.paths import RunPaths
 from runner.plan import read_plan
+from runner.submitted import read_submitted
 
 from .conftest import tiny_grid
 

@@ -11,7 +11,7 @@ import pytest
 from runner import grid as grid_module
 from runner.grid import load_grid
 from runner.resources import Resources, SiteProfile
-from runner.slurm import sbatch_script
+from runner.slurm import SlurmLaunch, sbatch_script
 from tests.reliability.conftest import alias_bomb, cli
 from tests.runner.conftest import BASE, changed, write_grid
 
@@ -139,6 +139,6 @@ def test_site_profile_keys_and_values_are_checked(tmp_path: Path, capsys, profil
 
 def test_ordinary_profile_values_are_still_quoted_in_the_script(tmp_path: Path) -> None:
     profile = SiteProfile(env={"MY_VAR": "a b;c"}, sbatch={"mail-type": "FAIL"})
-    text = sbatch_script(tmp_path, Resources(partition="gpu"), profile, None, "t", slurm_binds=[])
+    text = sbatch_script(SlurmLaunch(tmp_path, Resources(partition="gpu"), profile, None, "t", slurm_binds=[]))
     assert "export MY_VAR='a b;c'\n" in text
     assert "#SBATCH --mail-type=FAIL\n" in text and "#SBATCH --partition=gpu\n" in text

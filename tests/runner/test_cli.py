@@ -69,7 +69,7 @@ def test_status_counts_running_from_sacct(make_grid, fake_jobs, capsys, monkeypa
     assert st["failures"][train[1]].startswith("Slurm TIMEOUT")
 
 
-def _fake_executor(folder, resources, profile, container, job_name, bind_paths=(), *, dependency=None, **kw):
+def _fake_executor(launch, *, dependency=None, **kw):
     class Ex:
         n = 0
 

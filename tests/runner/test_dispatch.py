@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runner import dispatch, slurm
-from runner.dispatch import read_submitted, submit
+from runner import slurm
+from runner.dispatch import submit
 from runner.grid import load_grid
+from runner.locks import locked
+from runner.pack import PackWorker
 from runner.paths import RunPaths
 from runner.plan import read_plan, states
 from runner.resources import Resources
+from runner.submitted import read_submitted
 
 
 def test_local_runs_every_stage_then_nothing(make_grid, fake_jobs) -> None:
@@ -89,7 +94,7 @@ class FakeExecutor:
         FakeExecutor.made.append(self.info)
 
     def map_array(self, fn, *iterables):
-        assert isinstance(fn, dispatch.Worker)
+        assert isinstance(fn, PackWorker)  # every task is a pack (of one job here)
         array = str(FakeExecutor.next_id)
         FakeExecutor.next_id += 1
         rows = list(zip(*iterables, strict=False))
@@ -101,8 +106,8 @@ class FakeExecutor:
 def fake_slurm(monkeypatch):
     FakeExecutor.made, FakeExecutor.next_id = [], 100
 
-    def make_executor(folder, resources, profile, container, job_name, bind_paths=(), *, dependency=None, **kw):
-        return FakeExecutor(folder, resources, job_name, dependency)
+    def make_executor(launch, *, dependency=None, **kw):
+        return FakeExecutor(launch.folder, launch.resources, launch.job_name, dependency)
 
     monkeypatch.setattr(slurm, "make_executor", make_executor)
     monkeypatch.setattr(slurm, "max_array_size", lambda profile=None: 5)
@@ -119,7 +124,7 @@ def test_slurm_one_array_per_stage_chunked_with_dependencies(make_grid, fake_slu
         n = len(grid.jobs[stage])
         arrays = made[f"t-{stage}"]["arrays"]
         assert [len(rows) for _, rows in arrays] == [min(5, n - i) for i in range(0, n, 5)]  # chunks <= MaxArraySize
-        assert [r[2] for _, rows in arrays for r in rows] == [j.id for j in grid.jobs[stage]]
+        assert [r[2] for _, rows in arrays for r in rows] == [[j.id] for j in grid.jobs[stage]]
     assert made["t-features"]["dependency"] is None
 
     def after(stage: str) -> str:
@@ -146,5 +151,28 @@ def test_slurm_resubmit_skips_queued_tasks(make_grid, fake_slurm, monkeypatch) -
     fake_slurm.made.clear()
     submit(grid, executor="slurm", progress=False)
     made = {m["name"]: m for m in fake_slurm.made}
-    resubmitted = [r[2] for _, rows in made["t-train"]["arrays"] for r in rows]
+    resubmitted = [i for _, rows in made["t-train"]["arrays"] for r in rows for i in r[2]]
     assert set(resubmitted) == set(train) - set(queued)
+
+
+def test_local_waits_for_a_busy_job_at_the_end_of_its_stage(make_grid, fake_jobs) -> None:
+    """One busy-job policy (runner.pack): another process's job is no failure; in-process it goes last in its
+    stage, so the others run first, and the stage ends only when its shard exists."""
+    grid = load_grid(make_grid(stages={"features": {}, "train": {"model": {"width": 0.25}}}))
+    submit(grid, executor="local", stages=["features"], progress=False)
+    paths = RunPaths(grid.output)
+    held = grid.jobs["train"][0].id
+    taken = threading.Event()
+
+    def other_process() -> None:
+        with locked(paths.lock("train", held)):
+            taken.set()
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    assert taken.wait(10)
+    (run,) = submit(grid, executor="local", stages=["train"], progress=False)
+    holder.join()
+    assert (run.succeeded, run.failures) == (len(grid.jobs["train"]), [])
+    assert fake_jobs[-1] == held  # the others ran while it was held

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,9 +22,12 @@ import yaml
 
 from runner.dispatch import submit
 from runner.grid import load_grid
-from runner.pack import pack_groups
+from runner.locks import locked
+from runner.pack import PackWorker, pack_groups, run_pack
 from runner.paths import RunPaths
+from runner.plan import write_plan
 from runner.planned import PlannedJob
+from runner.worker import run_one
 
 REPO = Path(__file__).resolve().parents[2]
 VOLATILE = re.compile(r"^(host|device|finished_at)$|(train|generate)_s$|per_s$")
@@ -84,14 +88,14 @@ def test_packed_equals_unpacked_and_resumes_per_job(tmp_path: Path, cache_dir: P
     ids = [j.id for j in plain.jobs["attack"]]
     assert len(ids) == 3 and len(expected) == 3 * 4
 
-    # 1. packs of 2: same rows, one record per pack
+    # 1. packs of 2: same rows, one record per pack of several jobs
     forget_attacks(run)
     packed = load_grid(write(tmp_path, cache_dir, "packed", pack=2))
     (r,) = submit(packed, executor="local", stages=["attack"], progress=False)
     assert (r.succeeded, r.failures) == (3, [])
     pd.testing.assert_frame_equal(attack_rows(run), expected)
     records = [json.loads(p.read_text()) for p in (run / "logs" / "attack" / "packs").glob("*.json")]
-    assert sorted(len(rec["jobs"]) for rec in records) == [1, 2]
+    assert sorted(len(rec["jobs"]) for rec in records) == [2]  # packs of several (a pack of one is a plain task)
 
     # 2. a job failing mid-pack: the others finish; the rerun redoes exactly that one
     forget_attacks(run)
@@ -193,3 +197,31 @@ def test_slurm_dry_run_counts_packed_tasks(tmp_path: Path) -> None:
     assert f"{n} jobs in {-(-n // 4)} packed tasks of up to 4" in head
     script = lines[lines.index(head) + 1]
     assert f"#SBATCH --array=0-{-(-n // 4) - 1}" in script
+
+
+def test_a_busy_job_is_waited_for_not_failed(make_grid, fake_jobs) -> None:
+    """The one busy-job policy (runner.pack): a job another process holds goes last and is waited for; the task
+    neither fails nor ends before the job's shard exists (what reads it next would fail)."""
+    grid = load_grid(make_grid(stages={"features": {}, "train": {"model": {"width": 0.25}}}))
+    paths = RunPaths(grid.output)
+    write_plan(grid, paths, paths.cache)
+    run_one(paths.root, "features", grid.jobs["features"][0].id)
+    busy, free = [j.id for j in grid.jobs["train"][:2]]
+    taken, hold_s = threading.Event(), 0.5
+
+    def other_process() -> None:
+        with locked(paths.lock("train", busy)):
+            taken.set()
+            time.sleep(hold_s)
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    assert taken.wait(10)
+    t0 = time.perf_counter()
+    outcomes = list(run_pack(paths.root, "train", [busy, free]))
+    holder.join()
+    assert [(o.job_id, o.error, o.ran) for o in outcomes] == [(free, None, True), (busy, None, True)]
+    assert time.perf_counter() - t0 >= hold_s * 0.9
+    assert paths.shard("train", busy).exists() and not paths.error(busy).exists()
+    assert json.loads(PackWorker()(str(paths.root), "train", [busy, free])) == \
+        [str(paths.shard("train", j)) for j in (busy, free)]  # a rerun: both done, the task succeeds

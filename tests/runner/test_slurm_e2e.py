@@ -60,9 +60,9 @@ def slurm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def over_limit_job(slurm_folder: Path) -> submitit.Job:
     """Submitted first (module scope): Slurm checks limits every ~30 s, so this takes 40-90 s."""
-    executor = slurm.make_executor(
+    executor = slurm.make_executor(slurm.SlurmLaunch(
         slurm_folder / "requeue", Resources(time=1, mem="500M"), PROFILE, None, "e2e-requeue", [slurm_folder]
-    )
+    ))
     return executor.submit(SleepPastLimit(), 300)
 
 
@@ -81,9 +81,9 @@ def test_container_binds_cover_the_slurm_client(over_limit_job: submitit.Job) ->
 
 
 def test_gpu_array_runs_and_sacct_reports_each_task(over_limit_job: submitit.Job, slurm_folder: Path) -> None:
-    executor = slurm.make_executor(
+    executor = slurm.make_executor(slurm.SlurmLaunch(
         slurm_folder / "gpu", Resources(gpus=1, mem="500M", time=5), PROFILE, None, "e2e-gpu", [slurm_folder]
-    )
+    ))
     jobs = executor.map_array(gpu_task, range(4))
     assert len({j.job_id.split("_")[0] for j in jobs}) == 1, "one sbatch array"
     ok = [jobs[i].result() for i in (0, 1, 3)]

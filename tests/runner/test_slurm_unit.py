@@ -46,7 +46,7 @@ def _gpu_case() -> dict:
 
 
 def test_sbatch_bare_cpu_job_matches_golden() -> None:
-    text = slurm.sbatch_script(
+    text = slurm.sbatch_script(slurm.SlurmLaunch(
         FOLDER.parent / "features",
         Resources(cpus=2, mem="8G", time=30),
         SiteProfile(python="/opt/venv/bin/python"),
@@ -54,12 +54,13 @@ def test_sbatch_bare_cpu_job_matches_golden() -> None:
         "sertack-features",
         [Path("/runs/demo")],
         slurm_binds=SLURM_CLIENT,
-    )
+    ))
     assert_golden("sbatch_bare_cpu.sh", text)
 
 
 def test_sbatch_gpu_array_in_container_matches_golden() -> None:
-    text = slurm.sbatch_script(**_gpu_case(), map_count=300, dependency="afterany:41:42", slurm_binds=SLURM_CLIENT)
+    launch = slurm.SlurmLaunch(**_gpu_case(), slurm_binds=SLURM_CLIENT)
+    text = slurm.sbatch_script(launch, map_count=300, dependency="afterany:41:42")
     assert_golden("sbatch_gpu_array_container.sh", text)
 
 
@@ -74,9 +75,10 @@ def test_executor_submits_exactly_the_golden_text(monkeypatch: pytest.MonkeyPatc
     (tmp_path / "apptainer").chmod(stat.S_IRWXU)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     case = _gpu_case() | {"container": ContainerSpec(image=str(image)), "folder": tmp_path / "logs"}
-    executor = slurm.make_executor(**case, dependency="afterok:7", slurm_binds=SLURM_CLIENT)
+    launch = slurm.SlurmLaunch(**case, slurm_binds=SLURM_CLIENT)
+    executor = slurm.make_executor(launch, dependency="afterok:7")
     submitted = executor._make_submission_file_text(executor._submitit_command_str, "uid")
-    assert submitted == slurm.sbatch_script(**case, dependency="afterok:7", slurm_binds=SLURM_CLIENT)
+    assert submitted == slurm.sbatch_script(launch, dependency="afterok:7")
     assert f"apptainer exec --nv --bind {tmp_path / 'logs'},/runs/demo" in submitted
 
 
@@ -84,7 +86,7 @@ def test_make_executor_fails_early_without_apptainer(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PATH", str(tmp_path))
     case = _gpu_case() | {"folder": tmp_path}
     with pytest.raises(ConfigError, match="container.apptainer"):
-        slurm.make_executor(**case, slurm_binds=[])
+        slurm.make_executor(slurm.SlurmLaunch(**case, slurm_binds=[]))
 
 
 def test_parameters_follow_the_stage_resources() -> None:
@@ -109,6 +111,7 @@ def _fake_command(folder: Path, name: str, stdout: str, rc: int = 0) -> None:
 
 
 SACCT_OUT = """\
+JobID|State
 57_0|COMPLETED
 57_1|FAILED
 57_2|CANCELLED by 0
@@ -168,3 +171,10 @@ def test_example_profile_loads_and_bad_keys_name_the_file(tmp_path: Path) -> Non
     bad.write_text("setup: [x]\npartitions: gpu\n")
     with pytest.raises(ConfigError, match=r"site.yaml: partitions: .*valid keys: setup, env"):
         load_profile(bad)
+
+
+def test_squeue_tasks_expands_pending_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_command(tmp_path, "squeue", "61_0\n61_[2-3%1]\n62\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert slurm.squeue_tasks(["61_0", "62"]) == {"61_0", "61_2", "61_3", "62"}
+    assert slurm.squeue_tasks([]) == set()
