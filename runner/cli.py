@@ -63,7 +63,12 @@ def _parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     overrides: dict[str, Any] = {"action": "append", "default": [], "metavar": "KEY.PATH=VALUE",
                                  "help": "override a grid value (YAML)"}
+    for add in (_plan_args, _calibrate_args, _submit_args, _status_args, _reduce_args):
+        add(sub, overrides)
+    return parser
 
+
+def _plan_args(sub: Any, overrides: dict[str, Any]) -> None:
     p = sub.add_parser("plan", help="jobs per stage and how many are already done; submits nothing")
     p.add_argument("grid", type=Path)
     p.add_argument("--set", dest="overrides", **overrides)
@@ -75,6 +80,8 @@ def _parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "debug", "slurm"), help="with --estimate: default the grid's")
     p.set_defaults(func=cmd_plan)
 
+
+def _calibrate_args(sub: Any, overrides: dict[str, Any]) -> None:
     p = sub.add_parser("calibrate", help="measure this machine's unit costs for `plan --estimate` (a few minutes)")
     p.add_argument("--grid", action="append", default=[], type=Path, help="also measure this grid's models")
     p.add_argument("--set", dest="overrides", **overrides)
@@ -84,6 +91,8 @@ def _parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="also print the calibration")
     p.set_defaults(func=_cmd_calibrate)
 
+
+def _submit_args(sub: Any, overrides: dict[str, Any]) -> None:
     p = sub.add_parser("submit", help="run (local, debug) or submit (slurm) the jobs not yet done")
     p.add_argument("grid", type=Path)
     p.add_argument("--set", dest="overrides", **overrides)
@@ -106,12 +115,16 @@ def _parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="submit even a grid of more than 100,000 jobs")
     p.set_defaults(func=cmd_submit)
 
+
+def _status_args(sub: Any, overrides: dict[str, Any]) -> None:
     p = sub.add_parser("status", help="done / pending / running / failed per stage, why jobs failed, time left; "
                                       "exits 1 while jobs have failed")
     p.add_argument("run", type=Path, help="the run folder (the grid's `output`)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
+
+def _reduce_args(sub: Any, overrides: dict[str, Any]) -> None:
     p = sub.add_parser("reduce", help="merge shards into results/ and build report/")
     p.add_argument("run", type=Path)
     p.add_argument("--strict", action="store_true", help="exit 1 (naming the jobs) if any planned job is not ok")
@@ -121,7 +134,6 @@ def _parser(prog: str = "python -m runner") -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
                    help="wait at most S seconds for another reduce of the folder (default 3600)")
     p.set_defaults(func=cmd_reduce)
-    return parser
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

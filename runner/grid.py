@@ -22,10 +22,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError
 
 from sercore.datasets.manifest import manifest_corpus, protocol_problems
 from sercore.errors import ConfigError
@@ -55,31 +55,26 @@ class GridError(ConfigError):
         super().__init__("\n".join(self.problems))
 
 
+def _no_container(v: Any) -> Any:
+    return None if v in ("none", "None", False) else v
+
+
 class Settings(StrictNumbers):
     """The grid's top level minus the science (corpora, features, stages), validated strictly."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: Annotated[str, AfterValidator(check_name)]
     output: str | None = None  # run folder; relative paths are taken from the current directory
     cache: str | None = None  # feature cache; default RUN/cache
     executor: Literal["local", "debug", "slurm"] = "local"
-    container: ContainerSpec | None = None
+    # `container: none` (or None, false): run bare
+    container: Annotated[ContainerSpec | None, BeforeValidator(_no_container)] = None
     profile: str | None = None  # slurm/profiles/<site>.yaml
     seeds: tuple[int, ...] = Field((0,), min_length=1)
     protocols: tuple[Protocol, ...] = Field(("paper",), min_length=1)
     resources: dict[str, Resources] = Field(default_factory=dict)
     statistics: StatsSettings = StatsSettings()  # the report's bootstrap / tests (read by the reducer)
-
-    @field_validator("name")
-    @classmethod
-    def _name_safe(cls, v: str) -> str:
-        return check_name(v)
-
-    @field_validator("container", mode="before")
-    @classmethod
-    def _none_container(cls, v: Any) -> Any:
-        return None if v in ("none", "None", False) else v
 
 
 TOP_KEYS = (*Settings.model_fields, "corpora", "features", "stages")

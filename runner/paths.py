@@ -28,6 +28,16 @@ from .stages import STAGES
 __all__ = ["STAGES", "RunPaths"]
 
 
+class _Under:
+    """A fixed path under the run folder, read as an attribute (`paths.grid`)."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, paths: RunPaths, owner: type | None = None) -> Path:
+        return paths.root.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class RunPaths:
     root: Path
@@ -35,13 +45,21 @@ class RunPaths:
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).resolve())
 
-    @property
-    def grid(self) -> Path:
-        return self.root / "grid.yaml"
+    # fixed names under the run folder
+    grid = _Under("grid.yaml")
+    run_meta = _Under("run.json")
+    error_dir = _Under("errors")
+    cache = _Under("cache")
+    submit_lock = _Under("locks", "submit.lock")
+    replaced_dir = _Under("replaced")
 
     @property
-    def run_meta(self) -> Path:
-        return self.root / "run.json"
+    def results_dir(self) -> Path:  # a property: reduce --out moves results/ and report/ (reduce.publish.OutPaths)
+        return self.root / "results"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
 
     def plan(self, stage: str) -> Path:
         return self.root / "plan" / f"{stage}.jsonl"
@@ -55,10 +73,6 @@ class RunPaths:
     def artefacts(self, stage: str, job_id: str) -> Path:
         return self.root / "artefacts" / stage / job_id
 
-    @property
-    def error_dir(self) -> Path:
-        return self.root / "errors"
-
     def error(self, job_id: str) -> Path:
         return self.error_dir / f"{job_id}.txt"
 
@@ -68,27 +82,11 @@ class RunPaths:
     def submitted(self, stage: str) -> Path:
         return self.logs(stage) / "submitted.json"
 
-    @property
-    def cache(self) -> Path:
-        return self.root / "cache"
-
-    @property
-    def results_dir(self) -> Path:
-        return self.root / "results"
-
     def results(self, stage: str) -> Path:
         return self.results_dir / f"{stage}.parquet"
 
-    @property
-    def report_dir(self) -> Path:
-        return self.root / "report"
-
     def lock(self, stage: str, job_id: str) -> Path:
         return self.root / "locks" / stage / f"{job_id}.lock"
-
-    @property
-    def submit_lock(self) -> Path:
-        return self.root / "locks" / "submit.lock"
 
     def quarantine(self, stage: str) -> Path:
         return self.root / "quarantine" / stage
@@ -98,7 +96,3 @@ class RunPaths:
 
     def job_log(self, stage: str, job_id: str) -> Path:
         return self.logs(stage) / f"{job_id}.log"
-
-    @property
-    def replaced_dir(self) -> Path:
-        return self.root / "replaced"

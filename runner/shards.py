@@ -131,7 +131,24 @@ def check_stage(paths: RunPaths, stage: str, planned: list[str] | set[str], *, r
             fresh[job_id] = key
         else:
             unchecked.append((job_id, Path(entry.path), key))
-    # Footer reads are I/O-bound (a network filesystem's latency, not CPU): overlap them as the reducer does.
+    _check_footers(stage, unchecked, out, fresh)
+    if fresh != checked:
+        try:
+            write_json(paths.shard_dir(stage) / CHECKED, fresh)
+        except OSError:  # a read-only run folder: checks are just not remembered
+            pass
+    if repair:
+        _set_aside_bad(paths, stage, out)
+    else:
+        out.bad = {j: f"{CORRUPT}: {p} (the next submit sets it aside and redoes the job)" for j, p in out.bad.items()}
+    return out
+
+
+def _check_footers(stage: str, unchecked: list[tuple[str, Path, list[int]]], out: StageShards,
+                   fresh: dict[str, list[int]]) -> None:
+    """Check the shards not checked since they last changed: good ones into `out.good` and `fresh`, the others
+    into `out.bad` with their problem. Footer reads are I/O-bound (a network filesystem's latency, not CPU):
+    overlap them as the reducer does."""
     with ThreadPoolExecutor(min(_THREADS, max(1, len(unchecked)))) as pool:
         problems = pool.map(lambda item: shard_problem(item[1], stage, item[0]), unchecked)
         for (job_id, _, key), problem in zip(unchecked, problems, strict=True):
@@ -140,24 +157,19 @@ def check_stage(paths: RunPaths, stage: str, planned: list[str] | set[str], *, r
                 fresh[job_id] = key
             else:
                 out.bad[job_id] = problem
-    if fresh != checked:
+
+
+def _set_aside_bad(paths: RunPaths, stage: str, out: StageShards) -> None:
+    """Quarantine every bad shard; one whose job runs right now (it will write a fresh shard) is left alone."""
+    for job_id, problem in list(out.bad.items()):
         try:
-            write_json(paths.shard_dir(stage) / CHECKED, fresh)
-        except OSError:  # a read-only run folder: checks are just not remembered
-            pass
-    if repair:
-        for job_id, problem in list(out.bad.items()):
-            try:
-                reason = quarantine(paths, stage, job_id, problem)
-            except JobBusy:  # its job is running right now and will write a fresh shard
-                reason = None
-            if reason:
-                out.bad[job_id] = reason
-            else:
-                out.bad.pop(job_id)
-    else:
-        out.bad = {j: f"{CORRUPT}: {p} (the next submit sets it aside and redoes the job)" for j, p in out.bad.items()}
-    return out
+            reason = quarantine(paths, stage, job_id, problem)
+        except JobBusy:
+            reason = None
+        if reason:
+            out.bad[job_id] = reason
+        else:
+            out.bad.pop(job_id)
 
 
 def quarantine(paths: RunPaths, stage: str, job_id: str, problem: str) -> str | None:

@@ -320,15 +320,7 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
     save_model(model, workdir / "model.keras")
     io.write_text(workdir / "history.csv", hist.to_csv(index=False))
     io.write_parquet(predictions_table(data, proba), workdir / "predictions.parquet")
-    empty = np.zeros((0,), np.float32)
-    io.write_npz(
-        workdir / "scaler.npz",
-        mean=empty if data.mean is None else np.asarray(data.mean, np.float32),
-        std=empty if data.std is None else np.asarray(data.std, np.float32),
-        clip_min=np.asarray(data.clip_values[0], np.float32),
-        clip_max=np.asarray(data.clip_values[1], np.float32),
-        classes=np.asarray(data.classes, dtype=str),
-    )
+    write_scaler(data, workdir / "scaler.npz")
     row = job_row(job) | {
         "n_params": int(model.count_params()),
         "epochs_run": int(len(hist)),
@@ -343,3 +335,16 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
     } | evaluate(data, proba)
     io.write_json(workdir / "summary.json", {"job_id": job.job_id, "job": job.model_dump(mode="json"), "row": row})
     return row
+
+
+def write_scaler(data: Prepared, path: Path) -> None:
+    """What an attack needs to rebuild the model's input: standardisation (empty when none), clip range, classes."""
+    empty = np.zeros((0,), np.float32)
+    io.write_npz(
+        path,
+        mean=empty if data.mean is None else np.asarray(data.mean, np.float32),
+        std=empty if data.std is None else np.asarray(data.std, np.float32),
+        clip_min=np.asarray(data.clip_values[0], np.float32),
+        clip_max=np.asarray(data.clip_values[1], np.float32),
+        classes=np.asarray(data.classes, dtype=str),
+    )
