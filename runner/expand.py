@@ -406,11 +406,36 @@ def _stage_protocols(value: Any, default: tuple[str, ...], path: str, problems: 
     return tuple(items)
 
 
+@dataclass(frozen=True)
+class _AttackBlock:
+    """`stages.attack` parsed: the spectrogram and waveform `attacks:` mappings, slices per attack, the targets
+    of the chosen protocols and every option set (ATTACK_OPTIONS swept)."""
+
+    attacks: dict[str, Any]
+    waveform: Any
+    slices: dict[str, Any]
+    targets: list[Job]
+    options: list[dict[str, Any]]
+
+
 def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
-    problems, path = build.problems, "stages.attack"
+    """Parse the block, then every (attack, parameters, target, options, slice), spectrogram and waveform."""
+    path = "stages.attack"
+    parsed = _parse_attack_block(block, targets, build.problems)
+    if parsed is None:
+        return []
+    out = _attack_jobs(parsed.attacks, {}, parsed.slices, parsed.targets, parsed.options, build, path)
+    for extra in _waveform_variants(parsed.waveform, build.problems):
+        out += _attack_jobs(parsed.waveform["attacks"], extra, parsed.slices, parsed.targets, parsed.options, build,
+                            f"{path}.waveform")
+    return out
+
+
+def _parse_attack_block(block: Any, targets: list[Job], problems: Problems) -> _AttackBlock | None:
+    path = "stages.attack"
     if not isinstance(block, dict):
         problems.add(path, f"expected a mapping with `attacks:` (got {block!r})")
-        return []
+        return None
     block = dict(block)
     attacks = block.pop("attacks", None)
     waveform = block.pop("waveform", None)
@@ -420,17 +445,14 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     targets = [t for t in targets if train_spec(t).data.protocol in chosen]
     if waveform is None and (not isinstance(attacks, dict) or not attacks):
         problems.add(f"{path}.attacks", f"required mapping attack name -> parameters (got {attacks!r})")
-        return []
+        return None
     options = expand_node(block, {k: SCALAR for k in ATTACK_OPTIONS}, path, problems)
     if not isinstance(slices, dict):
         slices = {"default": slices}
     names = list(attacks or {}) + list(waveform.get("attacks") or {} if isinstance(waveform, dict) else {})
     if not _slices_ok(slices, names, problems):
-        return []
-    out = _attack_jobs(attacks or {}, {}, slices, targets, options, build, path)
-    for extra in _waveform_variants(waveform, problems):
-        out += _attack_jobs(waveform["attacks"], extra, slices, targets, options, build, f"{path}.waveform")
-    return out
+        return None
+    return _AttackBlock(attacks or {}, waveform, slices, targets, options)
 
 
 def _slices_ok(slices: dict, names: list[str], problems: Problems) -> bool:
