@@ -75,3 +75,28 @@ def test_run_data_keeps_check_rows_out_of_the_attack_frame(make_grid, tmp_path: 
     assert data.frame("attack").check.isna().all() and len(data.frame("attack")) == len(jobs) - 4
     assert set(data.check_frame().check) == {"unbounded"} and len(data.check_frame()) == 4
     assert all(j.spec.check is None for j in data.plan("attack")) and len(data.plan("attack")) == len(jobs) - 4
+
+
+def test_a_reduced_run_keeps_the_check_out_of_every_robustness_number(tmp_path: Path) -> None:
+    """The fake run plus one check job per model (its rows leave most samples right): R03 flags each model, R02
+    shows the flag beside the gradient attacks, and no table, headline or summary counts the check's PGD."""
+    from runner.reduce.beyond import beyond_tables
+    from runner.reduce.headline import build_headline
+    from runner.reduce.merge import load_run
+    from runner.reduce.tables import summarize
+    from tests.runner.fake_run import make_run
+
+    data = load_run(make_run(tmp_path / "run", checks=True), progress=False)
+    s = summarize(data)
+    assert "pgd" not in set(s.attack_rows.attack) and "pgd" not in set(s.best.attack)
+    assert len(data.check_frame().job_id.unique()) == 4  # 2 corpora x 2 seeds
+    tables = {t.name: t for t in beyond_tables(data, s)}
+    r01, r02, r03 = (tables[n] for n in ("R01_worst_case", "R02_robust_accuracy", "R03_attack_checks"))
+    assert "PGD" not in r01.display.columns and "PGD" not in set(r02.display.attack)
+    flagged = r03.display[r03.display.check == "unbounded"]
+    assert len(flagged) == 4 and flagged.parameters.str.startswith("unbounded check: eps=100.0").all()
+    assert "Unbounded check on 4 model(s)" in r03.notes[-1]
+    by_attack = r02.display.groupby("attack").flags.agg(lambda f: all("unbounded" in x for x in f))
+    assert by_attack.to_dict() == {"BIM": True, "C&W L2": True, "FGSM": True, "JSMA": True}
+    headline = build_headline(data, s)
+    assert headline is not None and all("PGD" not in str(r) for r in headline.rows)
