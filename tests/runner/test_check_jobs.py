@@ -81,7 +81,7 @@ def test_a_reduced_run_keeps_the_check_out_of_every_robustness_number(tmp_path: 
     """The fake run plus one check job per model (its rows leave most samples right): R03 flags each model, R02
     shows the flag beside the gradient attacks, and no table, headline or summary counts the check's PGD."""
     from runner.reduce.beyond import beyond_tables
-    from runner.reduce.headline import build_headline
+    from runner.reduce.headline import banners, build_headline
     from runner.reduce.merge import load_run
     from runner.reduce.tables import summarize
     from tests.runner.fake_run import make_run
@@ -100,3 +100,5 @@ def test_a_reduced_run_keeps_the_check_out_of_every_robustness_number(tmp_path: 
     assert by_attack.to_dict() == {"BIM": True, "C&W L2": True, "FGSM": True, "JSMA": True}
     headline = build_headline(data, s)
     assert headline is not None and all("PGD" not in str(r) for r in headline.rows)
+    masked = [b for b in banners(data, s, (0, 0)) if b.kind == "masked"]
+    assert len(masked) == 1 and "(near zero means <= 0.05) on 4 of 4 model(s)" in masked[0].text
