@@ -53,6 +53,7 @@ from .tables import (
     table_tuned,
     tables_sweep,
 )
+from .timeline import timeline
 from .uncertainty import ci_note
 
 PACKAGES = ("sertack", "tensorflow", "keras", "adversarial-robustness-toolbox", "keras-tuner", "librosa", "numpy",
@@ -167,6 +168,7 @@ def _sections(data: RunData, audio_limit: int) -> Report:
     if data.notes:  # media the report left out (a corrupt examples.npz): said in the report, never a crash
         prov["skipped"] = list(data.notes)
     head = hl.build_headline(data, s)
+    trace_figure, trace_lines = timeline(data, out / "figures")
     cells = hl.cells_with_ci(data, s)
     inside = hl.table_inside_ci(cells)
     compare = compare[:1] + ([inside] if inside is not None else []) + compare[1:]  # after P00's summary
@@ -182,7 +184,7 @@ def _sections(data: RunData, audio_limit: int) -> Report:
         listening=listening_panel(data, s, out / "audio", audio_limit=audio_limit),
         conventions=_conventions(s), headline_figures=[m for m in firsts if m is not None],
         paper_ci=f"{int(cells.inside.sum())} of {len(cells)} paper cells with an interval lie inside our 95 % CI"
-        if len(cells) else "", grid_text=_grid_text(data))
+        if len(cells) else "", grid_text=_grid_text(data), timeline=trace_figure, timeline_lines=trace_lines)
 
 
 def _n_text(s: Summary) -> str:
@@ -274,7 +276,10 @@ def render_markdown(rep: Report, root: Path) -> str:
     parts.append(to_markdown(rep.complete) if not rep.complete.display.empty else "Every planned job finished.\n")
     if rep.prov.get("skipped"):
         parts += ["Skipped while reducing:", "", *[f"- {n}" for n in rep.prov["skipped"]], ""]
-    parts += ["## Provenance", "", _md_provenance(rep.prov)]
+    parts += ["## Provenance", "", _md_provenance(rep.prov), "### Job timeline", ""]
+    if rep.timeline is not None:
+        parts.append(f"![{rep.timeline.caption}]({rep.timeline.path.relative_to(root).as_posix()})\n")
+    parts += [f"- {line}" for line in rep.timeline_lines]
     return "\n".join(parts).rstrip() + "\n"
 
 

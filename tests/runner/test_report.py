@@ -120,6 +120,10 @@ def test_provenance(report: Path) -> None:
     assert sum(prov["images"].values()) == sum(prov["hosts"].values())
     assert prov["first_finished"] < prov["last_finished"]
     assert prov["packages"]["pyarrow"] and prov["jobs"]["attack"] == {"ok": 2 * 2 * 2 * 9}
+    # the fake run's shards carry no trace (runner.trace): the timeline is skipped, saying why
+    readme = (report / "README.md").read_text(encoding="utf-8")
+    assert "### Job timeline\n\n- No job timeline: none of the " in readme and "recorded a trace" in readme
+    assert '<details id="timeline">' in (report / "index.html").read_text(encoding="utf-8")
 
 
 def test_report_lists_broken_shards(tmp_path: Path) -> None:
