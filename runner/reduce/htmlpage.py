@@ -52,6 +52,7 @@ class Report:
     grid_text: str = ""
     timeline: Media | None = None  # runner.reduce.timeline: one bar per job, by stage and host
     timeline_lines: list[str] = field(default_factory=list)  # per stage wall time and memory, or why no figure
+    attack_summary: pd.DataFrame | None = None  # every configuration's summary columns: tables/attack_summary.csv
 
     @property
     def figures(self) -> list[Media]:

@@ -90,6 +90,9 @@ def test_readme_links_exist_and_sections_are_there(report: Path) -> None:
                  "S01_speaker_accuracy", "X06_leak_measured_twice"):
         for ext in ("csv", "md", "tex"):
             assert (report / "tables" / f"{name}.{ext}").is_file()
+    summary = pd.read_csv(report / "tables" / "attack_summary.csv")  # what the tidy attack CSVs leave out
+    assert {"accuracy_seg_lo", "accuracy_n_eff_design", "param_eps"} <= set(summary.columns)
+    assert "group" in pd.read_csv(report / "tables" / "T05_accuracy_by_gender.csv")
 
 
 def test_paper_comparison_uses_the_transcribed_numbers(report: Path) -> None:
