@@ -81,11 +81,13 @@ def submit(
     paths = RunPaths(grid.output)
     plan = {s: grid.jobs[s] for s in grid.stages}
     previous = previous_plan(paths, {s: [e.id for e in v] for s, v in plan.items()})
-    extends = not replace_grid and extend.admit(grid, paths, dry_run=dry_run, echo=echo)
+    extension = None if replace_grid else extend.admit(grid, paths, dry_run=dry_run, echo=echo)
     if dry_run:
-        runfolder.check(grid, paths, replace=replace_grid or extends)
+        runfolder.check(grid, paths, replace=replace_grid or extension is not None)
     else:
-        write_plan(grid, paths, cache_dir(grid, paths), replace=replace_grid, extend=extends)
+        write_plan(grid, paths, cache_dir(grid, paths), replace=replace_grid, extend=extension is not None)
+        if extension is not None:
+            extend.retire(paths, extension)
 
     def current(repair: bool) -> dict[str, StageState]:
         st = states(paths, plan, repair=repair)

@@ -11,12 +11,13 @@ Why transfer jobs re-run: a TransferJob replays EVERY attack job of its source m
 on each source model, so each transfer job of those sources becomes a new job that replays the old attacks again
 too. Replaying is cheap next to attacking (one forward pass per stored example), so this is accepted and said
 ("attack set grown") rather than split into one transfer job per attack, which would change every existing run's
-transfer ids. The grown jobs' old shards stay in shards/transfer/ as shards outside the plan (reduce ignores them).
+transfer ids. The grown jobs' old shards and artefacts move to superseded/transfer/ (`retire`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +28,15 @@ from sercore.errors import ConfigError
 
 from .grid import Grid
 from .labels import job_label
+from .locks import JobBusy
 from .paths import STAGES, RunPaths
 from .plan import read_stage
 from .planned import PlannedJob
-from .redo import attack_keys, grown_reason, match_key, spec_changes, transfer_base
+from .redo import attack_keys, grown_reason, match_key, spec_changes, supersede, transfer_base
 
 SHOWN = 3  # grid keys / jobs named in one line
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -94,7 +98,8 @@ def summary(ext: Extension, grid: Grid, paths: RunPaths, *, dry_run: bool) -> li
         new = {e.id: e for e in grid.jobs.get("transfer", [])}
         reasons = {grown_reason(old, new[jid]) or "" for jid, old in ext.grown.items()}
         why = next(iter(reasons)) if len(reasons) == 1 else "their source models gained attacks"
-        lines.append(f"  transfer: {len(ext.grown)} job(s) re-run: {why}")
+        lines.append(f"  transfer: {len(ext.grown)} job(s) re-run: {why}; their old shards move to "
+                     f"{paths.superseded('transfer').relative_to(paths.root)}/")
     return lines
 
 
@@ -148,21 +153,33 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def admit(grid: Grid, paths: RunPaths, *, dry_run: bool, echo: Callable[[str], None]) -> bool:
-    """True when `grid` extends the run in `paths` (echoing what will run and why); False when the run is new,
-    of this grid, or being replaced; ConfigError naming what changed when the grid is another one."""
+def admit(grid: Grid, paths: RunPaths, *, dry_run: bool, echo: Callable[[str], None]) -> Extension | None:
+    """The extension when `grid` extends the run in `paths` (echoing what will run and why); None when the run is
+    new, of this grid, or being replaced; ConfigError naming what changed when the grid is another one."""
     from . import runfolder
 
     marker = runfolder.read_marker(paths)
     if marker is None or marker["grid_hash"] == runfolder.grid_hash(runfolder.grid_jobs(grid)):
-        return False
+        return None
     ext = find(grid, paths)
     if ext.ok:
         for line in summary(ext, grid, paths, dry_run=dry_run):
             echo(line)
-        return True
+        return ext
     try:
         runfolder.check(grid, paths)
     except ConfigError as exc:
         raise ConfigError(f"{exc}. It is not an extension: {refusal(ext, grid, paths)}") from None
-    return False  # an interrupted --replace-grid towards this grid: claim completes it
+    return None  # an interrupted --replace-grid towards this grid: claim completes it
+
+
+def retire(paths: RunPaths, ext: Extension) -> None:
+    """Move the grown transfer jobs' old shards and artefacts to superseded/transfer/ (runner.redo.supersede), so
+    neither status nor the report lists them as shards outside the plan; one running right now is left alone."""
+    for new_id, old in ext.grown.items():
+        if not (paths.shard("transfer", old.id).exists() or paths.artefacts("transfer", old.id).exists()):
+            continue
+        try:
+            supersede(paths, "transfer", old.id, f"attack set grown: transfer job {new_id} replays the larger set")
+        except JobBusy as exc:
+            log.warning("not superseded: %s", exc)

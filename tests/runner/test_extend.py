@@ -36,6 +36,7 @@ def test_added_eps_extends_the_run(make_grid, fake_jobs, capsys) -> None:
     assert "would extend the run" in out and "  grid: stages.attack.attacks.fgsm.eps: added [1.0]" in out
     assert "  attack: 1 new job(s): synthetic paper seed 0 fgsm eps=1.0" in out
     assert "  transfer: 1 job(s) re-run: attack set grown (+1: fgsm eps=1.0; a transfer job replays" in out
+    assert "their old shards move to superseded/transfer/" in out
     assert "why: 1 attack set grown" in out
     assert len(read_plan(paths)["attack"]) == 1  # a dry run changes nothing
     assert main(["submit", str(wider), "--no-progress"]) == 0
@@ -46,6 +47,9 @@ def test_added_eps_extends_the_run(make_grid, fake_jobs, capsys) -> None:
     assert meta["created"] == created and "extended_at" in meta
     (old,) = paths.replaced_dir.iterdir()  # archived as --replace-grid does
     assert (old / "grid.yaml").is_file() and (old / "plan" / "transfer.jsonl").is_file()
+    # the grown transfer job's old shard is superseded, not left outside the plan
+    assert [p.name for p in paths.shard_dir("transfer").glob("*.parquet")] == [f"{new.jobs['transfer'][0].id}.parquet"]
+    assert any(p.name.startswith(first.jobs["transfer"][0].id) for p in paths.superseded("transfer").iterdir())
     # a second seed adds models, attacks and transfers; the old transfer job is kept as it is
     seeds = make_grid(GRID, seeds=[0, 1], **{EPS: [0.25, 1.0]})
     capsys.readouterr()
