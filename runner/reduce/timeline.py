@@ -69,7 +69,7 @@ def timeline(data: RunData, folder: Path) -> tuple[Media | None, list[str]]:
         why = (f"No job timeline: none of the {untraced} finished job(s) recorded a trace (shards written before "
                "the worker recorded started_at, wall_s and peak memory, or made without the worker).")
         return None, [why if untraced else "No job timeline: no job has finished."]
-    lines = [_stage_line(str(stage), grp) for stage, grp in df.groupby("stage", sort=False)]
+    lines = [_stage_line(stage, df[df.stage == stage]) for stage in STAGES if (df.stage == stage).any()]
     if untraced:
         lines.append(f"{untraced} finished job(s) recorded no trace (older shards) and are not drawn.")
     return _figure(df, folder), lines

@@ -12,15 +12,15 @@ from runner.trace import TRACE_COLUMNS, JobClock
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the peak reset needs Linux /proc")
 def test_peak_memory_is_the_jobs_own() -> None:
-    big = np.ones(20 * 2**20)  # 160 MiB touched by an earlier "job" in this process
+    big = np.ones(10 * 2**20)  # 80 MiB touched by an earlier "job" in this process
     before = JobClock().columns()["peak_rss_mb"]
     del big
     clock = JobClock()
-    small = np.ones(4 * 2**20)  # 32 MiB in this job
+    small = np.ones(2**20)  # 8 MiB in this job
     cols = clock.columns()
     assert list(cols) == list(TRACE_COLUMNS)
     assert cols["peak_rss_scope"] == "job"
-    assert before >= 160 and cols["peak_rss_mb"] < before - 100 and cols["peak_rss_mb"] >= small.nbytes / 2**20
+    assert before >= 80 and cols["peak_rss_mb"] < before - 50 and cols["peak_rss_mb"] >= small.nbytes / 2**20
     assert cols["wall_s"] >= 0 and cols["started_at"].endswith("+00:00")
 
 
