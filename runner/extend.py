@@ -32,7 +32,7 @@ from .locks import JobBusy
 from .paths import STAGES, RunPaths
 from .plan import read_stage
 from .planned import PlannedJob
-from .redo import attack_keys, grown_reason, match_key, spec_changes, supersede, transfer_base
+from .redo import attack_keys, attacks_text, grown_reason, match_key, spec_changes, supersede, transfer_base
 
 SHOWN = 3  # grid keys / jobs named in one line
 
@@ -108,13 +108,24 @@ def refusal(ext: Extension, grid: Grid, paths: RunPaths) -> str:
     keys = [d for d in grid_diff(old_raw(paths), grid.raw) if not d.split(": ", 1)[-1].startswith("added ")]
     new = {match_key(e): e for jobs in grid.jobs.values() for e in jobs}
     jobs = []
-    for e in ext.dropped[:SHOWN]:
+    for e in sorted(ext.dropped, key=lambda j: j.stage == "transfer")[:SHOWN]:  # the transfers follow the rest
         twin = new.get(match_key(e))
-        what = ", ".join(spec_changes(e.spec_dict(), twin.spec_dict())[:SHOWN]) if twin else "dropped"
+        what = (_lost_attacks(e, twin) or ", ".join(spec_changes(e.spec_dict(), twin.spec_dict())[:SHOWN])
+                if twin else "dropped")
         jobs.append(f"{job_label(e)} ({what})")
     text = f"grid changes {'; '.join(keys[:SHOWN * 2])}; " if keys else ""
     more = f" and {len(ext.dropped) - SHOWN} more" if len(ext.dropped) > SHOWN else ""
     return f"{text}{len(ext.dropped)} planned job(s) changed or dropped: {'; '.join(jobs)}{more}"
+
+
+def _lost_attacks(old: PlannedJob, new: PlannedJob) -> str | None:
+    """`attack set lost fgsm eps=1.0` for a transfer job whose source lost attacks; None for other changes."""
+    if old.stage != "transfer" or transfer_base(old) != transfer_base(new):
+        return None
+    after = attack_keys(new)
+    attacks = old.spec_dict().get("attacks") or []
+    lost = [a for a in attacks if json.dumps(a, sort_keys=True) not in after]
+    return f"attack set lost {attacks_text(lost, attacks)}" if lost else None
 
 
 def old_raw(paths: RunPaths) -> Any:

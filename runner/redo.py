@@ -150,11 +150,11 @@ def grown_reason(old: PlannedJob, new: PlannedJob) -> str | None:
         return None
     attacks = new.spec_dict().get("attacks") or []
     gained = [a for a in attacks if json.dumps(a, sort_keys=True) not in before]
-    return (f"attack set grown (+{len(gained)}: {_attacks_text(gained, attacks)}; a transfer job replays every "
+    return (f"attack set grown (+{len(gained)}: {attacks_text(gained, attacks)}; a transfer job replays every "
             f"attack of its source model)")
 
 
-def _attacks_text(attacks: list[dict[str, Any]], every: list[dict[str, Any]]) -> str:
+def attacks_text(attacks: list[dict[str, Any]], every: list[dict[str, Any]]) -> str:
     """`fgsm eps=1.0, ...`: the parameters that differ from ART's defaults or are swept among `every`."""
     from .labels import params_text
 

@@ -68,7 +68,8 @@ def test_change_or_removal_needs_replace_grid(make_grid, fake_jobs) -> None:
     fewer = load_grid(make_grid(GRID, **{EPS: [0.25]}))
     with pytest.raises(ConfigError, match=r"--replace-grid.*not an extension: grid changes stages\.attack\.attacks"
                                           r"\.fgsm\.eps: \[0\.25, 1\.0\] -> \[0\.25\]; 2 planned job\(s\) changed or "
-                                          r"dropped: attack synthetic paper seed 0 fgsm eps=1\.0 \(dropped\)"):
+                                          r"dropped: attack synthetic paper seed 0 fgsm eps=1\.0 \(dropped\); "
+                                          r"transfer .* \(attack set lost fgsm eps=1\.0\)"):
         submit(fewer, dry_run=True, echo=lambda line: None)
     longer = load_grid(make_grid(GRID, **{EPS: [0.25, 1.0]}, stages__train__train__epochs=2))
     with pytest.raises(ConfigError, match=r"stages\.train\.train\.epochs: 1 -> 2; .*train synthetic paper seed 0 "
