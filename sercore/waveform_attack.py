@@ -11,7 +11,9 @@ standardiser are not invertible cell by cell). Here the attacked input is the 3-
    within it has SNR >= the target. Minimal-norm and decision-based attacks (DeepFool, C&W L2, BoundaryAttack)
    have no budget: a result louder than the target is scaled down onto the L2 ball (`projected`) and re-judged;
 4. every adversarial waveform is written as a 16-bit WAV and read back, and the row's prediction (`y_adv`) is the
-   re-read file's: quantisation can undo an attack (`y_adv_float` keeps the float example's prediction).
+   re-read file's: quantisation can undo an attack (`y_adv_float` keeps the float example's prediction);
+5. how it sounds: PESQ (wide band), STOI and segmental SNR of the re-read file against the clean segment
+   (`sercore.quality`; NaN with `quality_note` where a metric cannot be computed).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .attacks import attack_info
 from .datasets import corpus_root
 from .env import JobEnv, seed_everything
 from .errors import DataError, JobError
+from .quality import quality_columns
 from .specs import AttackJob, FeatureSettings
 
 if TYPE_CHECKING:
@@ -161,7 +164,7 @@ class WaveformAttacker:
         heard = wav_round_trip(x_adv, wav_dir, idx, self.sr)
         cols = sample_rows(x, heard, y_true, p_clean, self._proba(heard))
         cols |= {"y_adv_float": y_float.astype(np.int64), "snr_db_achieved": snr_db(x, heard - x),
-                 "projected": projected}
+                 "projected": projected} | quality_columns(x, heard, self.sr)
         return heard, cols, generate_s
 
 

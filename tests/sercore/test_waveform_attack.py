@@ -86,6 +86,8 @@ def test_attack_rows_match_the_wavs_read_back(prepared, cache_dir: Path, tmp_pat
     rows = wa.attack_waveforms(job, prep, model, corpus_root(TARGET.data.corpus, cache_dir), tmp_path)
     assert len(rows) == 2 and set(rows.domain) == {"waveform"} and (rows.snr_db == 30.0).all()
     assert (rows.snr_db_achieved >= 30.0 - 0.05).all()  # within the budget (16-bit rounding aside)
+    measured = rows.pesq_wb.notna() & rows.stoi.notna()  # each a value, or NaN with the reason
+    assert (measured | (rows.quality_note != "")).all() and rows.seg_snr_db.notna().all()
     composed = make_classifier(waveform_model(model, TARGET.data.features, "original", None, prep.mean, prep.std),
                                len(prep.classes), (-1.0, 1.0), compiled=False)
     heard = np.stack([sf.read(tmp_path / "wav" / f"{s:06d}.wav", dtype="float32")[0] for s in rows["sample"]])
