@@ -5,11 +5,13 @@ standardiser are not invertible cell by cell). Here the attacked input is the 3-
 
 1. each test segment's waveform is rebuilt from its file by the feature store's own steps (trim, augmentation
    version, chunk: `extraction.segment_waveforms`), so its front-end features are the store's (to ~1e-5);
-2. the ART attack runs on `frontend.waveform_model` with clip values [-1, 1];
+2. the ART attack runs on `frontend.waveform_model` with clip values [-1, 1] (folded into a near-square image for
+   attacks that take images only: Square, AutoAttack);
 3. the budget: `snr_db` gives each sample its own eps from its own energy, eps_2 = ||x||_2 / 10^(SNR/20)
    (robust_speech's convention), and eps_inf = eps_2 / sqrt(samples) for L-inf attacks, so that any perturbation
    within it has SNR >= the target. Minimal-norm and decision-based attacks (DeepFool, C&W L2, BoundaryAttack)
-   have no budget: a result louder than the target is scaled down onto the L2 ball (`projected`) and re-judged;
+   have no budget: a result louder than the target is scaled down onto the L2 ball (`projected`) and re-judged.
+   Attacks whose ART eps must be one number (Square, AutoAttack) run one sample at a time with its own eps;
 4. every adversarial waveform is written as a 16-bit WAV and read back, and the row's prediction (`y_adv`) is the
    re-read file's: quantisation can undo an attack (`y_adv_float` keeps the float example's prediction);
 5. how it sounds: PESQ (wide band), STOI and segmental SNR of the re-read file against the clean segment
