@@ -289,6 +289,7 @@ def render_markdown(rep: Report, root: Path) -> str:
 
 def _md_listen(e: Listen, root: Path) -> str:
     head = f"- {e.attack}, {e.dataset} ({e.setting or '–'}): true {e.true}, {e.clean_pred} → {e.adv_pred}; {e.size}"
+    head += f"; {e.quality}" if e.quality else ""
     if e.reason:
         return f"{head}; {e.reason}"
     links = [f"[{w}]({p.relative_to(root).as_posix()})" for w, p in
