@@ -55,7 +55,8 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[tf.dat
     import tensorflow as tf
 
     n = len(x)
-    order = tf.Variable(np.arange(n, dtype=np.int64), trainable=False, name="epoch_order")
+    with tf.device("/cpu:0"):  # tf.data runs on the CPU: a variable placed on a GPU could not be read there
+        order = tf.Variable(np.arange(n, dtype=np.int64), trainable=False, name="epoch_order")
     starts = tf.data.Dataset.range(0, n, batch_size)
     arrays = tf.data.Dataset.from_tensors((x, y)).repeat()
 
@@ -134,29 +135,23 @@ class ExactBackup(_backup_base()):  # type: ignore[misc]
         self._load_model()
 
     def _load_model(self) -> None:
-        meta_path = self.folder / META
-        if not meta_path.is_file():
+        if not usable(self.folder):
             return
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            here = self.folder / meta["folder"]
+        meta = json.loads((self.folder / META).read_text(encoding="utf-8"))
+        epoch, here = int(meta["epoch"]), self.folder / str(meta["folder"])
+        try:  # a failed load may have overwritten some weights already: this attempt cannot go on
             if self.model.optimizer is not None and not self.model.optimizer.built:
                 self.model.optimizer.build(self.model.trainable_variables)
             self.model.load_weights(str(here / "latest.weights.h5"))
             self._pending = json.loads((here / STATE).read_text(encoding="utf-8"))
-            best = here / BEST
-            if best.is_file():
-                with np.load(best) as z:
+            if (here / BEST).is_file():
+                with np.load(here / BEST) as z:
                     self._pending["best_weights"] = [z[k] for k in sorted(z.files)]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            aside = self.folder.with_name(f"{self.folder.name}.unreadable")
-            shutil.rmtree(aside, ignore_errors=True)
-            self.folder.rename(aside)
-            raise JobError(f"{meta_path.parent}: unreadable training backup ({type(exc).__name__}: "
-                           f"{str(exc)[:160]}); moved to {aside.name}, the next attempt trains afresh") from exc
-        self.model._initial_epoch = int(meta["epoch"])
-        self.resumed_from = [*self._pending.get("resumed_from", []), int(meta["epoch"]) + 1]
-        log.info("resuming training at epoch %d from %s", int(meta["epoch"]) + 1, here)
+            raise JobError(f"{here}: {_set_aside(self.folder, exc)}; the next attempt trains afresh") from exc
+        self.model._initial_epoch = epoch
+        self.resumed_from = [*self._pending.get("resumed_from", []), epoch + 1]
+        log.info("resuming training at epoch %d from %s", epoch + 1, here)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """The callbacks' own on_train_begin has reset them by now: put their saved state back."""
@@ -170,6 +165,31 @@ class ExactBackup(_backup_base()):  # type: ignore[misc]
                 if hasattr(cb, "best_weights"):
                     cb.best_weights = self._pending["best_weights"]
         self._pending = None
+
+
+def usable(folder: Path) -> bool:
+    """Whether `folder` holds a backup to resume from. One whose metadata does not read or names no epoch folder
+    (a plain Keras backup of older code, say) is set aside with a warning: training starts afresh."""
+    meta_path = Path(folder) / META
+    if not meta_path.is_file():
+        return False
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        int(meta["epoch"])
+        if not (Path(folder) / str(meta["folder"])).is_dir():
+            raise FileNotFoundError(f"no folder {meta['folder']}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s: %s; training starts afresh", meta_path, _set_aside(Path(folder), exc))
+        return False
+    return True
+
+
+def _set_aside(folder: Path, exc: BaseException) -> str:
+    """Move an unusable backup beside its folder (kept for a look, never read again); the reason."""
+    aside = folder.with_name(f"{folder.name}.unreadable")
+    shutil.rmtree(aside, ignore_errors=True)
+    folder.rename(aside)
+    return f"unreadable training backup ({type(exc).__name__}: {str(exc)[:160]}), moved to {aside.name}"
 
 
 # The counters and best values EarlyStopping and ReduceLROnPlateau reset in on_train_begin.

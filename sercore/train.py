@@ -98,7 +98,7 @@ def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[k
     (sercore.resume; its EpochRandomness comes with the batches, from `fit`)."""
     import keras
 
-    from .resume import ExactBackup
+    from .resume import ExactBackup, usable
 
     mode = monitor_mode(settings.monitor)
     cbs: list[keras.callbacks.Callback] = [
@@ -114,9 +114,9 @@ def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[k
     if backup_dir is not None:
         # The backup is deleted once training ends, so the epoch log lives beside it. It appends across resumes
         # (deduplicated by epoch later) and is written before the backup, so a kill between the two repeats
-        # the epoch rather than losing its line; a fresh start (no backup) begins a new log.
+        # the epoch rather than losing its line; a fresh start (no usable backup) begins a new log.
         log_path = backup_dir.parent / "history.partial.csv"
-        if not backup_dir.exists():
+        if not usable(backup_dir):
             log_path.unlink(missing_ok=True)
         cbs.append(keras.callbacks.CSVLogger(str(log_path), append=True))
         cbs.append(ExactBackup(backup_dir, stateful=cbs[:2]))

@@ -88,3 +88,15 @@ def test_backup_killed_mid_save_resumes_from_the_last_whole_epoch(tmp_path: Path
     hist = second.fit(x, y, epochs=3, verbose=0, callbacks=[stop2, backup])
     assert backup.resumed_from == [2] and len(hist.history["loss"]) == 2
     assert stop2.best is not None and not tmp_path.exists()  # state restored; the backup goes once training ends
+
+
+def test_unusable_backup_is_set_aside_and_training_starts_afresh(tmp_path: Path, caplog) -> None:
+    from sercore.resume import usable
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text('{"epoch": 3, "batch": 0}')  # Keras' own, from older code
+    assert not usable(backup) and not backup.exists()
+    assert (tmp_path / "backup.unreadable" / "training_metadata.json").is_file()  # kept for a look
+    assert caplog.messages == [f"{backup / 'training_metadata.json'}: unreadable training backup (KeyError: "
+                               "'folder'), moved to backup.unreadable; training starts afresh"]
