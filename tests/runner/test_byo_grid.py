@@ -16,6 +16,7 @@ import yaml
 
 from runner.dispatch import submit
 from runner.grid import Grid, GridError, load_grid
+from runner.labels import labels
 from runner.paths import RunPaths
 from sercore.datasets import load_corpus
 from sercore.datasets.manifest import export_manifest
@@ -115,6 +116,7 @@ def test_byo_grid_runs_end_to_end_and_the_report_names_corpus_and_model(byo_run:
     corpora = ["toyset", "berlin"] if byo_run.with_emodb else ["toyset"]
     assert {s: len(j) for s, j in grid.jobs.items()} == {"features": len(corpora), "train": len(corpora),
                                                          "attack": 2 * len(corpora)}
+    assert sorted(labels(grid.jobs["train"]).values()) == sorted(f"train {c} clean seed 0 {FACTORY}" for c in corpora)
     train = pd.concat(pd.read_parquet(paths.shard("train", j.id)) for j in grid.jobs["train"])
     assert train.arch.tolist() == [MODEL] * len(corpora) and train.dataset.tolist() == corpora
     assert set(train.standardiser) == {"the protocol's standardiser (fitted on train)"}
