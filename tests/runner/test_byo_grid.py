@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ class ByoRun:
     paths: RunPaths
     report: Path
     with_emodb: bool
+    env: dict[str, str]  # the toyset's BYO_MANIFEST and BYO_ROOT
 
     def tables(self) -> str:
         return "\n".join(p.read_text(encoding="utf-8") for p in sorted(self.report.rglob("*.md")))
@@ -43,7 +46,7 @@ class ByoRun:
 
 def _toy(tmp: Path, mp: pytest.MonkeyPatch) -> None:
     """The worked example's first step: a built-in corpus exported as the user's manifest."""
-    corpus = load_corpus(CorpusSpec(name="synthetic", synthetic_per_class=3), tmp / "gen")
+    corpus = load_corpus(CorpusSpec(name="synthetic", synthetic_per_class=2), tmp / "gen")
     export_manifest(corpus, tmp / "toy.csv")
     mp.setenv("BYO_MANIFEST", str(tmp / "toy.csv"))
     mp.setenv("BYO_ROOT", str(corpus.root))
@@ -51,14 +54,16 @@ def _toy(tmp: Path, mp: pytest.MonkeyPatch) -> None:
     mp.chdir(REPO)  # the grid's relative paths (examples/berlin-mini.csv) start here, as for a user
 
 
-def _grid_without_berlin(dest: Path, model: dict | None = None) -> Path:
+def _grid_without_berlin(dest: Path, model: dict | None = None, cache: Path | None = None) -> Path:
     """The shipped grid less its real-EmoDB corpus: what a user without EmoDB runs; with `model`, that model
-    attacked by FGSM alone (the cheapest check of a trained file)."""
+    attacked by FGSM alone (the cheapest check of a trained file), its features read from `cache`."""
     doc = yaml.safe_load(GRID.read_text())
     doc["corpora"] = [c for c in doc["corpora"] if c["name"] != "berlin"]
     if model is not None:
         doc["stages"]["train"]["model"] = model
         doc["stages"]["attack"]["attacks"] = {"fgsm": doc["stages"]["attack"]["attacks"]["fgsm"]}
+    if cache is not None:
+        doc["cache"] = str(cache)
     dest.write_text(yaml.safe_dump(doc))
     return dest
 
@@ -92,7 +97,8 @@ def byo_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
         assert [(r.stage, r.failures) for r in runs] == [(s, []) for s in grid.stages]
         paths = RunPaths(grid.output)
         report = reduce_run(paths.root, progress=False, audio_limit=0)
-    return ByoRun(grid, paths, report, emodb is not None)
+        env = {k: os.environ[k] for k in ("BYO_MANIFEST", "BYO_ROOT")}
+    return ByoRun(grid, paths, report, emodb is not None, env)
 
 
 def test_bad_model_keys_are_grid_problems(byo_env: Path) -> None:
@@ -149,29 +155,27 @@ def test_real_emodb_manifest_corpus_with_its_official_split(byo_run: ByoRun) -> 
     assert "berlin: your split column honoured (clean protocol)" in (byo_run.report / "README.md").read_text()
 
 
-def _save_trained(path: Path, classes: list[str] | None) -> Path:
-    from examples.byo_model import build
-    from sercore.models import INPUT_SHAPE
-
-    build(INPUT_SHAPE, len(TOY_CLASSES), units=4).save(path)
-    if classes is not None:
-        path.with_name(path.name + ".classes.json").write_text(json.dumps(classes))
-    return path
-
-
 @pytest.mark.slow
-def test_a_trained_model_file_is_attacked_as_it_is_through_a_grid(tmp_path: Path,
+def test_a_trained_model_file_is_attacked_as_it_is_through_a_grid(byo_run: ByoRun, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    _toy(tmp_path, monkeypatch)
-    model = _save_trained(tmp_path / "mine.keras", None)
+    """The byo run's toyset model, saved as a user's trained file: refused with a wrong class order, then
+    attacked as it is (no training), scoring exactly what it scored when it was trained."""
+    for key, value in byo_run.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("BYO_OUTPUT", str(tmp_path / "run"))
+    monkeypatch.chdir(REPO)
+    job = next(j for j in byo_run.grid.jobs["train"] if j.spec.data.corpus.name == "toyset")
+    model = tmp_path / "mine.keras"
+    shutil.copy(byo_run.paths.artefacts("train", job.id) / "model.keras", model)
     spec = {"file": str(model), "trained": True, "classes": list(reversed(TOY_CLASSES))}
-    grid = load_grid(_grid_without_berlin(tmp_path / "wrong.yaml", spec))
+    grid = load_grid(_grid_without_berlin(tmp_path / "wrong.yaml", spec, byo_run.paths.cache))
     runs = {r.stage: r for r in submit(grid, executor="local", progress=False)}
     assert [reason for _, reason in runs["train"].failures] == [
         f"ConfigError: model.file '{model}': its class order {list(reversed(TOY_CLASSES))} differs from the "
         f"corpus' {TOY_CLASSES}"]
 
-    grid = load_grid(_grid_without_berlin(tmp_path / "right.yaml", spec | {"classes": TOY_CLASSES}))
+    spec["classes"] = TOY_CLASSES
+    grid = load_grid(_grid_without_berlin(tmp_path / "right.yaml", spec, byo_run.paths.cache))
     runs = {r.stage: r for r in submit(grid, executor="local", progress=False, replace_grid=True)}
     assert all(not r.failures for r in runs.values()), runs
     paths = RunPaths(grid.output)
@@ -179,5 +183,7 @@ def test_a_trained_model_file_is_attacked_as_it_is_through_a_grid(tmp_path: Path
     name = f"mine.keras sha256:{hashlib.sha256(model.read_bytes()).hexdigest()[:8]} (trained)"
     assert (row.arch, row.epochs_run, bool(row.byo_trained)) == (name, 0, True)  # not trained: attacked as it is
     assert row.standardiser == "the protocol's standardiser (fitted on train)"  # what T03's note says (above)
+    trained = pd.read_parquet(byo_run.paths.shard("train", job.id)).iloc[0]
+    assert (row.accuracy, row.n_test) == (trained.accuracy, trained.n_test)  # the same model on the same inputs
     attacks = pd.read_parquet(paths.shard("attack", grid.jobs["attack"][0].id))
     assert set(attacks.arch) == {name} and len(attacks) == 4
