@@ -263,6 +263,14 @@ def byo_row(job: TrainJob) -> dict[str, Any]:
     }
 
 
+def official_split_column(job: TrainJob, data: Prepared) -> dict[str, Any]:
+    """`user_split`, only on rows of a manifest with a split or fold column: whether the protocol honoured it."""
+    from .data import user_split
+
+    said = user_split(job.data, data.meta_test)
+    return {} if said is None else {"user_split": said}
+
+
 def job_row_base(job: TrainJob) -> dict[str, Any]:
     """The data and training columns every train row has, and the model's columns in their place (None here:
     job_row and byo_row fill them), so paper and user-model rows share one column order."""
@@ -348,7 +356,7 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
         clip_max=np.asarray(data.clip_values[1], np.float32),
         classes=np.asarray(data.classes, dtype=str),
     )
-    row = job_row(job) | {
+    row = job_row(job) | official_split_column(job, data) | {
         "n_params": int(model.count_params()),
         "epochs_run": int(len(hist)),
         "resumed": _resumed_from(hist) is not None,

@@ -24,8 +24,8 @@ from sercore.io import atomic_path, write_json, write_text
 
 from ..paths import RunPaths
 from ..provenance import CODE_COLUMNS, code_labels
+from . import byo_notes, htmlpage, plots, tidy
 from . import headline as hl
-from . import htmlpage, plots, tidy
 from . import paper_tables as pt
 from .beyond import beyond_tables
 from .compare import protocol_tables
@@ -208,7 +208,7 @@ def _conventions(s: Summary) -> list[str]:
             "success rate 0; 'N unchanged': N attacked samples returned with zero perturbation (e.g. BoundaryAttack "
             "found no adversarial starting point), over all seeds; 'stock estimator': ART's on probabilities.",
             "Best configuration: per attack and corpus, the lowest accuracy under attack (ties: the lowest "
-            "perturbation, then the cheapest)."]
+            "perturbation, then the cheapest).", *byo_notes.conventions(s.train)]
 
 
 def _grid_text(data: RunData) -> str:
