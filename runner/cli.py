@@ -16,6 +16,7 @@ from typing import Any
 
 from sercore.errors import SertackError
 
+from .interrupt import signals_raise
 from .paths import RunPaths
 from .quiet import quiet
 from .readonly import nothing_to_do
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser(_prog()).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return int(args.func(args) or 0)
+        with signals_raise():  # SIGTERM too ends in one line, also between jobs (runner.interrupt)
+            return int(args.func(args) or 0)
     except SertackError as exc:
         lines = str(exc).splitlines() or ["(no message)"]
         for line in lines:
@@ -285,6 +287,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{stage}: {len(v['unplanned'])} shard(s) not in the plan (ignored by reduce): "
                   f"{', '.join(v['unplanned'][:MAX_REASONS])}")
     _chunk_lines(report, paths)
+    from .trace import recent_lines
+
+    for line in recent_lines(paths, list(report)):
+        print(line)
     _stale_line(counts, args.prog)
     for line in _progress_lines(run_progress(paths, report), paths, args.prog):
         print(line)

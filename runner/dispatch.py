@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from sercore.errors import ConfigError
 
-from . import runfolder
+from . import extend, runfolder
 from .executors import Executor, cache_dir, executor_for
 from .grid import Grid
 from .paths import RunPaths
@@ -48,9 +48,10 @@ def submit(
 ) -> list[StageRun]:
     """Plan the run folder and run/submit the missing or failed jobs of the selected stages.
 
-    The run folder must be empty, absent or a run of this grid (runner.runfolder; `replace_grid` archives
-    another grid's plan instead of refusing). Invalid shards are set aside and redone (runner.shards); `force`
-    (stages) and `rerun_stale` (shards made by other code) redo finished jobs (runner.redo)."""
+    The run folder must be empty, absent, a run of this grid or of a grid this one only adds jobs to
+    (runner.runfolder, runner.extend; `replace_grid` archives another grid's plan instead of refusing). Invalid
+    shards are set aside and redone (runner.shards); `force` (stages) and `rerun_stale` (shards made by other
+    code) redo finished jobs (runner.redo)."""
     name = executor or grid.settings.executor
     if name not in EXECUTORS:
         raise ConfigError(f"--executor {name}: unknown executor (expected one of {', '.join(EXECUTORS)})")
@@ -59,16 +60,25 @@ def submit(
     paths = RunPaths(grid.output)
     plan = {s: grid.jobs[s] for s in grid.stages}
     previous = previous_plan(paths, {s: [e.id for e in v] for s, v in plan.items()})
-    if dry_run:
-        runfolder.check(grid, paths, replace=replace_grid)
-    else:
-        write_plan(grid, paths, cache_dir(grid, paths), replace=replace_grid)
+    _prepare_folder(grid, paths, dry_run=dry_run, replace_grid=replace_grid, echo=echo)
     runner = executor_for(name, grid, paths, dry_run=dry_run, progress=progress, echo=echo)
     with runner.session():
         st = states(paths, plan, repair=not dry_run)
         redo = select_redo(paths, {s: plan[s] for s in chosen}, st, force=force, rerun_stale=rerun_stale)
         apply_redo(paths, st, redo, dry_run=dry_run)
         return [_stage(runner, paths, plan[s], st[s], previous.get(s, {})) for s in chosen]
+
+
+def _prepare_folder(grid: Grid, paths: RunPaths, *, dry_run: bool, replace_grid: bool,
+                    echo: Callable[[str], None]) -> None:
+    """Check the run folder (dry run) or write its plan; a grid that only adds jobs extends the run."""
+    extension = None if replace_grid else extend.admit(grid, paths, dry_run=dry_run, echo=echo)
+    if dry_run:
+        runfolder.check(grid, paths, replace=replace_grid or extension is not None)
+    else:
+        write_plan(grid, paths, cache_dir(grid, paths), replace=replace_grid, extend=extension is not None)
+        if extension is not None:
+            extend.retire(paths, extension)
 
 
 def _stage(runner: Executor, paths: RunPaths, entries: list[PlannedJob], st: StageState,

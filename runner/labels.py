@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 
 from .planned import PlannedJob
@@ -70,6 +71,9 @@ def _model(spec: Mapping[str, Any]) -> str:
     """The model part of a training job: arch and width, and the normalisation under the norm study."""
     model, data = spec.get("model") or {}, spec.get("data") or {}
     text = f"{model.get('arch', '?')} w{model.get('width', '?')}"
+    if model.get("factory") or model.get("file"):  # a user's model (docs/bring-your-own.md): its name, not `final`
+        text = str(model.get("factory") or PurePath(str(model["file"])).name)
+        text += " (trained)" if model.get("trained") else ""
     if spec.get("study") == "norm":
         text += f" {data.get('normalization', '?')} standardize={'on' if data.get('standardize') else 'off'}"
     return text
@@ -84,6 +88,8 @@ def _attack(spec: Mapping[str, Any], swept: frozenset[str] = frozenset()) -> str
     text = f"{_data(target.get('data'))} {spec.get('attack', '?')} {params_text(spec, swept)}"
     if (target.get("model") or {}).get("output") == "logits":  # late fields: absent at their defaults
         text += " on logits"
+    if spec.get("check"):  # a failure check (runner.reduce.attack_checks), not a robustness number
+        text += f" ({spec['check']} check)"
     if spec.get("domain") == "waveform":
         text += " waveform" + (f" SNR {spec['snr_db']:g} dB" if spec.get("snr_db") is not None else "")
     if int(spec.get("slices", 1)) > 1:

@@ -231,7 +231,8 @@ class DataSpec(Spec):
         return self
 
 
-BYO_MODEL_KEYS = ("factory", "params", "file", "trained", "file_sha256", "classes", "standardizes_inside")
+BYO_MODEL_KEYS = ("factory", "params", "file", "trained", "file_sha256", "classes", "standardizes_inside",
+                  "factory_sha256")
 
 
 class ModelSpec(Spec):
@@ -246,8 +247,9 @@ class ModelSpec(Spec):
     # from_logits cross-entropy, attacks take gradients of the logits; docs/models.md).
     output: Literal["softmax", "logits"] = "softmax"
     # A user's model (docs/bring-your-own.md): `factory` "pkg.module:build" called as build(input_shape, n_classes,
-    # **params), or a saved `file` (.keras), untrained or, with `trained: true`, attacked as it is. `file_sha256` is
-    # filled in at validation, so a changed file is a new job. `classes`: a trained model's class order when no
+    # **params), or a saved `file` (.keras), untrained or, with `trained: true`, attacked as it is. `file_sha256`
+    # (`factory_sha256`: of the factory module's source file) is filled in at validation, so a changed file is a
+    # new job. `classes`: a trained model's class order when no
     # `<file>.classes.json` lies beside it. `standardizes_inside`: the model takes unstandardised features.
     factory: str | None = None
     params: tuple[tuple[str, Any], ...] | None = None
@@ -256,6 +258,7 @@ class ModelSpec(Spec):
     file_sha256: str | None = None
     classes: tuple[str, ...] | None = None
     standardizes_inside: bool = False
+    factory_sha256: str | None = None
     # Every field after `output` stays out of the JSON while at its default: old ids hold.
     LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"output", *BYO_MODEL_KEYS})
 
@@ -299,11 +302,14 @@ class ModelSpec(Spec):
 
     @property
     def label(self) -> str:
-        """How tables name the model: the paper's arch, or the user's factory or file name."""
+        """How tables name the model: the paper's arch, or the user's factory or file name with its sha256 prefix."""
+        from .byo import model_name
+
         if self.factory is not None:
-            return self.factory
+            return model_name(self.factory, self.factory_sha256)
         if self.file is not None:
-            return re.split(r"[\\/]", self.file)[-1] + (" (trained)" if self.trained else "")
+            name = model_name(re.split(r"[\\/]", self.file)[-1], self.file_sha256)
+            return name + (" (trained)" if self.trained else "")
         return self.arch
 
 
@@ -402,7 +408,11 @@ class AttackJob(Spec):
     # Spectrogram domain: the first `resynth` samples of each chunk are also judged as sound (sercore.resynthesis:
     # Griffin-Lim and the paper's features again, clean and adversarial); 0: off. Waveform jobs ignore it.
     resynth: int = Field(default=0, ge=0)
-    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"domain", "snr_db", "resynth"})
+    # A failure check rather than a robustness number (runner.reduce.attack_checks): `unbounded`, a gradient attack
+    # with a budget no input range limits, which must leave (almost) nothing correct. Its rows stay out of every
+    # robustness table; the grid adds one per model (`stages.attack.checks`).
+    check: Literal["unbounded"] | None = None
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"domain", "snr_db", "resynth", "check"})
 
     @field_validator("attack")
     @classmethod
@@ -435,6 +445,8 @@ class AttackJob(Spec):
             raise ValueError(f"slice {self.slice} out of range for slices={self.slices}")
         if self.snr_db is not None and self.domain != "waveform":
             raise ValueError("snr_db is a waveform budget: it needs domain waveform")
+        if self.check is not None and self.domain != "spectrogram":
+            raise ValueError(f"check {self.check!r} runs on the spectrogram only (got domain {self.domain!r})")
         if self.domain == "waveform" and self.attack not in WAVEFORM_ATTACKS:
             raise ValueError(f"attack {self.attack!r} has no waveform version (expected one of "
                              f"{', '.join(WAVEFORM_ATTACKS)})")

@@ -30,7 +30,8 @@ from runner.planned import PlannedJob
 from runner.worker import run_one
 
 REPO = Path(__file__).resolve().parents[2]
-VOLATILE = re.compile(r"^(host|device|finished_at)$|(train|generate)_s$|per_s$")
+# values of one run (runner.trace adds started_at, wall_s, peak_rss_*)
+VOLATILE = re.compile(r"^(host|device|started_at|finished_at)$|(train|generate|wall)_s$|per_s$|^peak_rss")
 
 GRID = {
     "name": "pack",
