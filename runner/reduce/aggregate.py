@@ -37,7 +37,7 @@ def canonical_params(params: Any) -> str:
     return json.dumps(params or {}, sort_keys=True, separators=(",", ":"))
 
 
-def plan_keys(stage: str, plan: list[PlannedJob], status: pd.DataFrame) -> pd.DataFrame:
+def plan_keys(plan: list[PlannedJob], status: pd.DataFrame) -> pd.DataFrame:
     """job_id, status and the configuration keys (+ seed) of every planned job, read from its spec model (the
     worker's own classes, so every default is the spec's)."""
     rows = []
@@ -244,27 +244,3 @@ def swept_params(params: pd.Series) -> list[str]:
 def param_sort_key(params: str) -> tuple:
     d = json.loads(params) if params else {}
     return tuple((k, (0, v) if isinstance(v, int | float) else (1, str(v))) for k, v in sorted(d.items()))
-
-
-def fmt_mean_std(mean: float | None, std: float | None, spec: str | tuple[str, str]) -> str:
-    """'0.9092' or '0.9092 ± 0.0100'; '–' for a missing value. `spec` may give the mean's and the std's format."""
-    mean_spec, std_spec = spec if isinstance(spec, tuple) else (spec, spec)
-    if mean is None or pd.isna(mean):
-        return "–"
-    text = format(mean, mean_spec)
-    if std is not None and not pd.isna(std):
-        text += " ± " + format(std, std_spec)
-    return text
-
-
-def fmt_ci(mean: float | None, lo: float | None, hi: float | None, std: float | None,
-           spec: str | tuple[str, str]) -> str:
-    """'0.412 [0.371, 0.455]' (95 % CI over test samples), then ' ± 0.010' (std over seeds) when there are
-    several seeds; without a CI the same as `fmt_mean_std`."""
-    mean_spec = spec[0] if isinstance(spec, tuple) else spec
-    if mean is None or pd.isna(mean) or lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
-        return fmt_mean_std(mean, std, spec)
-    text = f"{format(mean, mean_spec)} [{format(lo, mean_spec)}, {format(hi, mean_spec)}]"
-    if std is not None and not pd.isna(std):
-        text += " ± " + format(std, spec[1] if isinstance(spec, tuple) else spec)
-    return text

@@ -33,7 +33,7 @@ from . import aggregate as agg  # noqa: E402
 from .media import Media  # noqa: E402
 from .media import save_figure as _save  # noqa: E402
 from .rundata import RunData  # noqa: E402
-from .tables import Summary  # noqa: E402
+from .summary import Summary  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ def curve_figure(train: pd.DataFrame, folder: Path) -> list[Media]:
                         "vertical lines: the restored (best) epoch", "figure")]
 
 
-def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int = 4) -> list[Media]:
+def build_figures(data: RunData, s: Summary, folder: Path) -> list[Media]:
     """The paper's figures and the uncertainty figures (runner.reduce.plots), written under `folder`/figures;
     sound is the listening panel's (runner.reduce.listening)."""
     from . import plots
@@ -318,7 +318,7 @@ def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int =
     return media
 
 
-def beyond_figures(data: RunData, s: Summary, tables: list, folder: Path) -> list[Media]:
+def beyond_figures(tables: list, folder: Path) -> list[Media]:
     """Figures of the "beyond the paper" tables (transfer heatmaps, robustness against SNR); imported lazily so
     this module stays light."""
     from .transfer_tables import transfer_figures

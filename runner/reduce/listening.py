@@ -24,7 +24,7 @@ from ..planned import PlannedJob
 from .figures import example_jobs, resynthesise, write_wav
 from .media import Listen
 from .rundata import WAVEFORM, RunData
-from .tables import Summary
+from .summary import Summary
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import pandas as pd
 
 from sercore import vocab
 
-from .paper_compare import _paper_setup, compared_cells, paper_results
+from .paper_compare import compared_cells, paper_results, paper_setup
 from .render import Table
 from .rundata import RunData
-from .tables import Summary
+from .summary import Summary
 
 
 def _fmt(v: float, what: str, metric: str) -> str:
@@ -63,7 +63,7 @@ def _pick_text(pick: dict[str, Any]) -> str:
 def table_picks(s: Summary) -> Table | None:
     """P04: per attack and corpus, the configuration the paper's rule picks from its own sweeps (Table 4's cells
     are lost in the text: `derived` in paper_results.yaml) next to the one our rule picks."""
-    best = _paper_setup(s.paper_best)
+    best = paper_setup(s.paper_best)
     if best.empty:
         return None
     rows, data = [], []

@@ -14,11 +14,10 @@ from sercore.stats import gap_ci, mean_ci
 from sercore.vocab import PROTOCOLS
 
 from . import aggregate as agg
+from .cells import fmt_ci
 from .claims import CLEAN, by_seed, conditions, paired
 from .render import Table
-from .tables import Summary
-
-ORDER = PROTOCOLS
+from .summary import Summary
 
 
 def table_leak(s: Summary) -> Table | None:
@@ -40,20 +39,20 @@ def table_leak(s: Summary) -> Table | None:
         rec: dict[str, Any] = {"condition": "clean" if cond == CLEAN else vocab.ATTACK_DISPLAY.get(cond, cond),
                                "dataset": vocab.CORPUS_DISPLAY.get(d, d)}
         row: dict[str, Any] = {"condition": cond, "dataset": d}
-        for p in ORDER:
+        for p in PROTOCOLS:
             if p not in protos:
                 rec[p] = "–"
                 continue
             est, lo, hi = mean_ci(list(by_seed(protos[p], "correct").values()), s.stats)
-            rec[p] = agg.fmt_ci(est, lo, hi, None, ".3f")
+            rec[p] = fmt_ci(est, lo, hi, None, ".3f")
             row |= {f"{p}_mean": est, f"{p}_lo": lo, f"{p}_hi": hi, f"{p}_n": len(protos[p])}
-        for p in ORDER[1:]:
+        for p in PROTOCOLS[1:]:
             if p not in protos:
                 rec[f"leak vs {p}"] = "–"
                 continue
             eff, lo, hi = gap_ci(*paired(by_seed(protos["paper"], "correct"), by_seed(protos[p], "correct")),
                                  s.stats)
-            rec[f"leak vs {p}"] = agg.fmt_ci(eff, lo, hi, None, "+.3f")
+            rec[f"leak vs {p}"] = fmt_ci(eff, lo, hi, None, "+.3f")
             row |= {f"leak_{p}": eff, f"leak_{p}_lo": lo, f"leak_{p}_hi": hi}
         display.append(rec)
         data.append(row)

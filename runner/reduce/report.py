@@ -41,9 +41,8 @@ from .publish import publishing
 from .render import INCOMPLETE_NOTE, Table, to_markdown, write_table
 from .robustness import PAPER_METRIC_NOTE, label_paper_metric
 from .rundata import RunData
+from .summary import Summary, summarize
 from .tables import (
-    Summary,
-    summarize,
     table_best,
     table_best_time,
     table_clean,
@@ -160,9 +159,9 @@ def _sections(data: RunData, audio_limit: int) -> Report:
     tables = build_tables(data, s)
     compare = label_paper_metric(comparison_tables(data, s))
     protocol = label_paper_metric(protocol_tables(s))
-    media = build_figures(data, s, out, audio_limit=audio_limit)
+    media = build_figures(data, s, out)
     beyond = beyond_tables(data, s)
-    media += beyond_figures(data, s, beyond, out / "figures")
+    media += beyond_figures(beyond, out / "figures")
     prov = provenance(data)
     if data.notes:  # media the report left out (a corrupt examples.npz): said in the report, never a crash
         prov["skipped"] = list(data.notes)
@@ -231,7 +230,7 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     return label_paper_metric([t for t in out if t is not None])
 
 
-def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) -> Path:
+def write_report(data: RunData, *, audio_limit: int = 4) -> Path:
     """Write every table, figure, sound, provenance.json, README.md and index.html; returns report/.
     `audio_limit`: attacks that get clean/adversarial WAVs (Griffin-Lim costs about a second per file)."""
     out = data.paths.report_dir
@@ -292,11 +291,6 @@ def render_html(rep: Report) -> str:
     return htmlpage.render(rep, BEYOND_INTRO)
 
 
-def report_frame(report_dir: Path, name: str) -> pd.DataFrame:
-    """Read back one table's numbers (CSV) from a written report."""
-    return pd.read_csv(report_dir / "tables" / f"{name}.csv")
-
-
 def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4, out: Path | None = None,
                wait: bool = True, timeout: float = 3600.0) -> Path:
     """Merge, check and compact the run's shards, then write tables, figures and the report; returns report/.
@@ -309,5 +303,5 @@ def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4, ou
     if not (run.root / "plan").is_dir() and not (run.root / "shards").is_dir():  # write no lock into a stranger
         raise DataError(f"{run.root}: not a run folder (no plan/ or shards/)")
     with publishing(run, out, wait=wait, timeout=timeout) as paths:
-        write_report(load_run(paths, progress=progress), progress=progress, audio_limit=audio_limit)
+        write_report(load_run(paths, progress=progress), audio_limit=audio_limit)
     return (Path(out).resolve() if out is not None else run.root) / "report"

@@ -18,6 +18,7 @@ from sercore import vocab
 from sercore.stats import Interval, StatsSettings
 
 from . import aggregate as agg
+from .cells import fmt_ci
 from .render import Table
 from .uncertainty import recording_ci
 
@@ -66,7 +67,7 @@ def resynthesis_cells(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFra
 
 
 def _fmt(r: pd.Series, metric: str) -> str:
-    return agg.fmt_ci(r[metric], r[f"{metric}_lo"], r[f"{metric}_hi"], None, ".3f") \
+    return fmt_ci(r[metric], r[f"{metric}_lo"], r[f"{metric}_hi"], None, ".3f") \
         if pd.notna(r[metric]) else "–"
 
 

@@ -18,6 +18,7 @@ from sercore import vocab
 from sercore.stats import StatsSettings
 
 from . import aggregate as agg
+from .cells import fmt_ci
 from .render import Table
 from .uncertainty import recording_ci
 
@@ -64,8 +65,8 @@ def _display(cells: pd.DataFrame) -> pd.DataFrame:
             "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack), "params": agg.params_label(r.params),
             "budget (SNR dB)": "eps as given" if np.isinf(r.snr_db) else f"{r.snr_db:g}", "gender": r.gender,
             "n (recordings)": f"{int(r.n)} ({int(r.n_eff)})", "clean": f"{r.clean:.3f}",
-            "robust accuracy": agg.fmt_ci(r.robust, r.robust_lo, r.robust_hi, None, ".3f"),
-            "accuracy (paper metric)": agg.fmt_ci(r.accuracy, r.accuracy_lo, r.accuracy_hi, None, ".3f"),
+            "robust accuracy": fmt_ci(r.robust, r.robust_lo, r.robust_hi, None, ".3f"),
+            "accuracy (paper metric)": fmt_ci(r.accuracy, r.accuracy_lo, r.accuracy_hi, None, ".3f"),
             "success on correct": f"{r.success:.3f}",
             "SNR achieved (dB, median / min)": f"{r.snr_median:.1f} / {r.snr_min:.1f}"
             if np.isfinite(r.snr_median) else "–",
