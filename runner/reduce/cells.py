@@ -8,13 +8,14 @@ else of the reducer, so any table module can use it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from sercore import vocab
 
-from .render import INCOMPLETE, INCOMPLETE_NOTE
+from .render import INCOMPLETE, INCOMPLETE_NOTE, Table
 
 # Format specs of the paper's tables: accuracy, perturbation (mean, std), time, loss.
 ACC, PERT, TIME, LOSS = ".4f", (".4g", ".2g"), ".1f", ".4f"
@@ -82,6 +83,27 @@ def corpus_name(name: Any) -> str:
 def attack_name(name: Any) -> str:
     """An attack's display name (C&W L2), or the name itself."""
     return vocab.ATTACK_DISPLAY.get(str(name), str(name))
+
+
+def config_labels(r: Any, params: str) -> dict[str, str]:
+    """The label cells of an attack configuration row (dataset, protocol, model output, attack, parameters)."""
+    return {"dataset": corpus_name(r.dataset), "protocol": r.protocol, "model output": r.model_output,
+            "attack": attack_name(r.attack), "params": params}
+
+
+def config_order(cells: pd.DataFrame, *extra: str, **assign: Any) -> pd.DataFrame:
+    """Configuration rows in report order: corpus, protocol, model output, attack, parameters, then `extra`."""
+    order = cells.assign(_d=cells.dataset.map(vocab.corpus_rank), _a=cells.attack.map(vocab.attack_rank), **assign)
+    return order.sort_values(["_d", "protocol", "model_output", "_a", "params", *extra])
+
+
+def cells_table(name: str, title: str, cells: pd.DataFrame, display: Callable[[pd.DataFrame], pd.DataFrame],
+                notes: list[str]) -> Table | None:
+    """A table whose numbers are `cells` (one row per cell) and whose display is `display(cells)`; None when
+    there are no cells (the run has nothing of that kind)."""
+    if cells.empty:
+        return None
+    return Table(name, title, display(cells), cells.reset_index(drop=True), notes)
 
 
 def label_frame(rows: list[dict], n_labels: int) -> pd.DataFrame:

@@ -8,7 +8,6 @@ and `render_html` (Jinja2 templates in runner/reduce/templates).
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import platform
 import shutil
@@ -23,7 +22,7 @@ from sercore.errors import DataError
 from sercore.io import write_json, write_text
 
 from ..paths import RunPaths
-from ..provenance import CODE_COLUMNS, code_labels
+from ..provenance import CODE_COLUMNS, code_labels, installed_versions
 from . import headline as hl
 from . import htmlpage, plots
 from . import paper_tables as pt
@@ -75,16 +74,26 @@ def provenance(data: RunData) -> dict[str, Any]:
     """Where the numbers come from: grid hash, code commit, package versions, hosts, GPUs, dates, counts."""
     paths = data.paths
     grid_hash = hashlib.sha256(paths.grid.read_bytes()).hexdigest() if paths.grid.is_file() else None
-    versions: dict[str, str | None] = {}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
+    hosts, devices, images, codes, stamps = _job_counts(data)
+    status = data.status
+    return {
+        "run": str(paths.root), "run_name": _run_name(paths.run_meta), "grid_sha256": grid_hash,
+        "git_commit": _git_commit(), "python": platform.python_version(), "packages": installed_versions(PACKAGES),
+        "hosts": dict(sorted(hosts.items())), "devices": dict(sorted(devices.items())),
+        "images": dict(sorted(images.items())), "code_versions": dict(sorted(codes.items())),
+        "first_finished": min(stamps) if stamps else None, "last_finished": max(stamps) if stamps else None,
+        "reduced_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "jobs": {st: {k: int(v) for k, v in grp.status.value_counts().items()}
+                 for st, grp in status.groupby("stage", sort=False)} if not status.empty else {},
+    }
+
+
+def _job_counts(data: RunData) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int], list[str]]:
+    """Jobs per host, device, image and code version (runner.provenance), and every job's finish time."""
     hosts: dict[str, int] = {}
     devices: dict[str, int] = {}
     images: dict[str, int] = {}
-    codes: dict[str, int] = {}  # jobs per code version that made their shards (runner.provenance)
+    codes: dict[str, int] = {}
     stamps: list[str] = []
     for res in data.stages.values():
         cols = ("job_id", "host", "device", "container", "image_hash", "finished_at", *CODE_COLUMNS)
@@ -100,17 +109,7 @@ def provenance(data: RunData) -> dict[str, Any]:
             codes[str(k)] = codes.get(str(k), 0) + int(v)
         if "finished_at" in frame:
             stamps += [str(x) for x in frame.finished_at.dropna()]
-    status = data.status
-    return {
-        "run": str(paths.root), "run_name": _run_name(paths.run_meta), "grid_sha256": grid_hash,
-        "git_commit": _git_commit(), "python": platform.python_version(), "packages": versions,
-        "hosts": dict(sorted(hosts.items())), "devices": dict(sorted(devices.items())),
-        "images": dict(sorted(images.items())), "code_versions": dict(sorted(codes.items())),
-        "first_finished": min(stamps) if stamps else None, "last_finished": max(stamps) if stamps else None,
-        "reduced_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "jobs": {st: {k: int(v) for k, v in grp.status.value_counts().items()}
-                 for st, grp in status.groupby("stage", sort=False)} if not status.empty else {},
-    }
+    return hosts, devices, images, codes, stamps
 
 
 def _image_labels(frame: pd.DataFrame) -> pd.Series:
