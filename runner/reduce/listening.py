@@ -9,7 +9,6 @@ alone amplified to full scale, since a 30 dB SNR difference is otherwise inaudib
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ def class_names(data: RunData, s: Summary, train_id: str | None, dataset: str) -
     if "classes" in s.train:
         hit = s.train[(s.train.dataset == dataset) & s.train.classes.notna()]
         if len(hit):
-            return [str(c) for c in json.loads(hit.classes.iloc[0])]
+            return [str(c) for c in hit.classes.iloc[0]]
     return []
 
 

@@ -11,7 +11,6 @@ settings. Δ = ours − paper; times are also shown as a ratio (different hardwa
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from functools import cache
@@ -100,7 +99,7 @@ class _Run:
         if self.configs.empty:
             return None
         sub = self.configs[(self.configs.attack == attack) & (self.configs.dataset == dataset)]
-        sub = sub[sub.params.map(lambda p: _same(json.loads(p).get(param), value))]
+        sub = sub[sub.params.map(lambda p: _same(agg.param_values(p).get(param), value))]
         return agg.best_configs(sub).iloc[0] if len(sub) else None
 
     def clean(self, dataset: str, g: str) -> float:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from sercore import vocab
 
+from . import aggregate as agg
 from .paper_compare import compared_cells, paper_results, paper_setup
 from .render import Table
 from .rundata import RunData
@@ -72,7 +73,7 @@ def table_picks(s: Summary) -> Table | None:
             hit = best[(best.attack == attack) & (best.dataset == d)]
             if hit.empty:
                 continue
-            r, params = hit.iloc[0], json.loads(hit.iloc[0].params)
+            r, params = hit.iloc[0], agg.param_values(hit.iloc[0].params)
             ours = {k: (r.get("source_attack", r.attack) if k == "attack" else params.get(k)) for k in pick}
             same = all(str(ours[k]) == str(v) or _num_eq(ours[k], v) for k, v in pick.items())
             rows.append({"attack": vocab.ATTACK_DISPLAY.get(attack, attack), "dataset": vocab.CORPUS_DISPLAY.get(d, d),

@@ -11,7 +11,6 @@ recordings, from runner.reduce.uncertainty), never a standard deviation over see
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -82,7 +81,7 @@ def _curve_panel(ax: plt.Axes, sub: pd.DataFrame, attack: str, param: str) -> bo
     drawn = False
     others = [p for p in agg.swept_params(sub.params) if p != param]
     for j, (d, grp) in enumerate(sub.groupby("dataset", sort=False)):
-        vals = grp.assign(_x=grp.params.map(lambda p: json.loads(p).get(param)))
+        vals = grp.assign(_x=grp.params.map(lambda p: agg.param_values(p).get(param)))
         if not _numeric(vals._x):
             continue
         groups = vals.groupby(vals.params.map(lambda p: agg.params_label(p, others) if others else ""), sort=True)
@@ -114,7 +113,7 @@ def robustness_curves(s: Summary, folder: Path) -> list[Media]:
     for attack in sorted(configs.attack.unique(), key=vocab.attack_rank):
         sub = configs[configs.attack == attack]
         swept = [p for p in agg.swept_params(sub.params)
-                 if _numeric(pd.Series([json.loads(x).get(p) for x in sub.params]).dropna())]
+                 if _numeric(pd.Series([agg.param_values(x).get(p) for x in sub.params]).dropna())]
         if not swept:
             continue
         fig, axes = plt.subplots(1, len(swept), figsize=(4.6 * len(swept), 3.4), squeeze=False)
@@ -165,7 +164,7 @@ def _class_names(s: Summary, dataset: str, k: int) -> list[str]:
     if "classes" in s.train:
         hit = s.train[(s.train.dataset == dataset) & s.train.classes.notna()]
         if len(hit):
-            names = json.loads(hit.classes.iloc[0])
+            names = list(hit.classes.iloc[0])
             if len(names) >= k:
                 return [str(n) for n in names]
     return [str(i) for i in range(k)]

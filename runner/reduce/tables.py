@@ -6,7 +6,6 @@ standard deviation over seeds; a cell whose planned jobs are not all done carrie
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -182,7 +181,8 @@ def tables_sweep(s: Summary) -> list[Table]:
     for attack in sorted(cfg.attack.unique(), key=vocab.attack_rank):
         sub = cfg[cfg.attack == attack]
         swept = agg.swept_params(sub.params)
-        const = agg.params_label(sub.params.iloc[0], [k for k in json.loads(sub.params.iloc[0]) if k not in swept])
+        fixed = [k for k in agg.param_values(sub.params.iloc[0]) if k not in swept]
+        const = agg.params_label(sub.params.iloc[0], fixed)
         sub = sub.assign(_ds=sub.dataset.map(vocab.corpus_rank), _p=sub.params.map(agg.param_sort_key))
         sub = sub.sort_values([*s.variants, "_ds", "_p"]).drop(columns=["_ds", "_p"])
         rows, loss_rows, flagged = [], [], False
@@ -288,9 +288,9 @@ def table_composition(s: Summary) -> Table | None:
     firsts = firsts.sort_values(keys, key=lambda c: c.map(vocab.corpus_rank) if c.name == "dataset" else c)
     rows, data = [], []
     for _, r in firsts.iterrows():
-        comp = json.loads(r.test_composition) if isinstance(r.test_composition, str) else {}
+        comp = r.test_composition if isinstance(r.test_composition, dict) else {}
         for emotion in sorted(comp):
-            m, f = int(comp[emotion].get("male", 0)), int(comp[emotion].get("female", 0))
+            m, f = int(comp[emotion].get("male") or 0), int(comp[emotion].get("female") or 0)
             label = {k: (corpus_name(r[k]) if k == "dataset" else r[k]) for k in keys}
             rows.append({**label, "emotion": emotion, "male": m, "female": f, "total": m + f})
             data.append({**{k: r[k] for k in keys}, "seed": r.seed, "emotion": emotion, "male": m, "female": f})
