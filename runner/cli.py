@@ -273,6 +273,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{stage}: {len(v['unplanned'])} shard(s) not in the plan (ignored by reduce): "
                   f"{', '.join(v['unplanned'][:MAX_REASONS])}")
     _chunk_lines(report, paths)
+    from .trace import recent_lines
+
+    for line in recent_lines(paths, list(report)):
+        print(line)
     _stale_line(counts, args.prog)
     for line in _progress_lines(run_progress(paths, report), paths, args.prog):
         print(line)

@@ -22,7 +22,7 @@ from typing import Any
 from sercore.errors import ConfigError
 from sercore.io import write_json
 
-from . import joblog, runfolder
+from . import extend, joblog, runfolder
 from .container import check_binds
 from .grid import Grid
 from .labels import labels
@@ -69,9 +69,10 @@ def submit(
 ) -> list[StageRun]:
     """Plan the run folder and run/submit the missing or failed jobs of the selected stages.
 
-    The run folder must be empty, absent or a run of this grid (runner.runfolder; `replace_grid` archives
-    another grid's plan instead of refusing). Invalid shards are set aside and redone (runner.shards); `force`
-    (stages) and `rerun_stale` (shards made by other code) redo finished jobs (runner.redo)."""
+    The run folder must be empty, absent, a run of this grid or of a grid this one only adds jobs to
+    (runner.runfolder, runner.extend; `replace_grid` archives another grid's plan instead of refusing). Invalid
+    shards are set aside and redone (runner.shards); `force` (stages) and `rerun_stale` (shards made by other
+    code) redo finished jobs (runner.redo)."""
     executor = executor or grid.settings.executor
     if executor not in ("local", "debug", "slurm"):
         raise ConfigError(f"--executor {executor}: unknown executor (expected one of local, debug, slurm)")
@@ -80,10 +81,13 @@ def submit(
     paths = RunPaths(grid.output)
     plan = {s: grid.jobs[s] for s in grid.stages}
     previous = previous_plan(paths, {s: [e.id for e in v] for s, v in plan.items()})
+    extension = None if replace_grid else extend.admit(grid, paths, dry_run=dry_run, echo=echo)
     if dry_run:
-        runfolder.check(grid, paths, replace=replace_grid)
+        runfolder.check(grid, paths, replace=replace_grid or extension is not None)
     else:
-        write_plan(grid, paths, cache_dir(grid, paths), replace=replace_grid)
+        write_plan(grid, paths, cache_dir(grid, paths), replace=replace_grid, extend=extension is not None)
+        if extension is not None:
+            extend.retire(paths, extension)
 
     def current(repair: bool) -> dict[str, StageState]:
         st = states(paths, plan, repair=repair)

@@ -44,6 +44,13 @@ SPECTROGRAM_ONLY = ("resynth",)  # attack options without meaning for `domain: w
 FREE = "free"  # attack parameters: any key, lists sweep
 SEQ = "seq"  # a field whose value is a list: a list of lists sweeps
 SCALAR = "scalar"
+# `stages.attack.checks: {unbounded: true}`: per attacked model one PGD L-inf job whose budget no standardised log-Mel
+# range reaches (eps 100 against clip ranges of about 10 to 30 units: only the clip box bounds it; 20 steps of 0.5
+# can move a cell 10 units), on the same samples as the other attacks (runner.reduce.attack_checks reads it). A
+# mapping instead of `true` overrides these parameters (PGD's ART names).
+UNBOUNDED_ATTACK = "pgd"
+UNBOUNDED_PARAMS: dict[str, Any] = {"norm": "inf", "eps": 100.0, "eps_step": 0.5, "max_iter": 20}
+CHECK_ONLY_DEFAULTS = {"examples": 0, "resynth": 0}  # a check job saves no examples and re-synthesises nothing
 
 Schema = dict[str, Any] | str | type
 
@@ -232,6 +239,8 @@ def _count_attack(block: dict[str, Any], per_protocol: dict[str, int]) -> int:
     budgets = waveform.get("snr_db")
     per_target = _count_attacks(block.get("attacks"), slices) + \
         _count_attacks(waveform.get("attacks"), slices) * (len(budgets) if isinstance(budgets, list) else 1)
+    checks = block.get("checks")
+    per_target += 1 if isinstance(checks, dict) and checks.get("unbounded") not in (None, False) else 0
     return targets * options * per_target
 
 
@@ -391,6 +400,7 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     attacks = block.pop("attacks", None)
     waveform = block.pop("waveform", None)
     slices = block.pop("slices", 1)
+    checks = block.pop("checks", None)
     known = tuple(dict.fromkeys(train_spec(t).data.protocol for t in targets))
     chosen = _stage_protocols(block.pop("protocols", None), known, f"{path}.protocols", file, problems)
     targets = [t for t in targets if train_spec(t).data.protocol in chosen]
@@ -406,6 +416,42 @@ def _attack_stage(block: Any, targets: list[Job], build: Builder) -> list[Job]:
     out = _attack_jobs(attacks or {}, {}, slices, targets, options, build, path)
     for extra in _waveform_variants(waveform, file, problems):
         out += _attack_jobs(waveform["attacks"], extra, slices, targets, options, build, f"{path}.waveform")
+    return out + _check_jobs(checks, targets, options, build)
+
+
+def _unbounded_params(value: Any, where: str, file: str, problems: list[str]) -> AnyParams | None:
+    """`unbounded: true` -> UNBOUNDED_PARAMS; a mapping overrides them; `false`/absent -> None (no check)."""
+    if value is None or value is False:
+        return None
+    if value is not True and not isinstance(value, dict):
+        problems.append(f"{file}: {where}: expected true, false or a mapping of PGD parameters (got {value!r})")
+        return None
+    return _param_parser()(UNBOUNDED_ATTACK, {**UNBOUNDED_PARAMS, **(value if isinstance(value, dict) else {})},
+                           where, file, problems)
+
+
+def _check_jobs(block: Any, targets: list[Job], options: list[dict], build: Builder) -> list[Job]:
+    """`stages.attack.checks`: one unbounded-attack job per (model, option set), on the same samples as the other
+    attacks (`limit`, labels, estimator); no slices, no examples."""
+    file, problems, path = build.file, build.problems, "stages.attack.checks"
+    if block is None:
+        return []
+    if not isinstance(block, dict):
+        problems.append(f"{file}: {path}: expected a mapping such as {{unbounded: true}} (got {block!r})")
+        return []
+    for key in block:
+        if key != "unbounded":
+            problems.append(f"{file}: {path}.{key}: unknown check (expected unbounded)")
+    params = _unbounded_params(block.get("unbounded"), f"{path}.unbounded", file, problems)
+    if params is None:
+        return []
+    opts = list({json.dumps(o, sort_keys=True): o for o in ({**o, **CHECK_ONLY_DEFAULTS} for o in options)}.values())
+    out = []
+    for target, o in itertools.product(targets, opts):
+        spec = build(AttackJob, path, target=target.spec, attack=UNBOUNDED_ATTACK, params=params,
+                     check="unbounded", **o)
+        if spec is not None:
+            out.append(Job("attack", spec, target.id, "train"))
     return out
 
 
@@ -497,7 +543,7 @@ def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> l
     for key in block:
         if key not in ("attacks", "targets"):
             problems.append(f"{file}: {path}.{key}: unknown key (expected one of attacks, targets)")
-    names = list(dict.fromkeys(attack_spec(j).attack for j in jobs["attack"]))
+    names = list(dict.fromkeys(attack_spec(j).attack for j in jobs["attack"] if attack_spec(j).check is None))
     wanted = block.get("attacks") or names
     targets = block.get("targets") or [t for t in TRANSFER_TARGETS if t in jobs]
     for key, got, valid in (("attacks", wanted, names), ("targets", targets, TRANSFER_TARGETS)):
@@ -506,8 +552,9 @@ def _transfer_stage(block: Any, jobs: dict[str, list[Job]], build: Builder) -> l
                 problems.append(f"{file}: {path}.{key}: {item!r} is not one of this grid's {key} (expected one of "
                                 f"{', '.join(valid)})")
     by_source: dict[str, list[Job]] = {}
-    for j in jobs["attack"]:  # waveform examples are sounds: no spectrogram model can replay them
-        if attack_spec(j).attack in wanted and attack_spec(j).domain == "spectrogram":
+    for j in jobs["attack"]:  # waveform examples are sounds: no spectrogram model can replay them; checks: no data
+        a = attack_spec(j)
+        if a.attack in wanted and a.domain == "spectrogram" and a.check is None:
             by_source.setdefault(j.upstream or "", []).append(j)
     candidates = [j for stage in TRANSFER_TARGETS if stage in targets for j in jobs.get(stage, [])]
     out: list[Job] = []

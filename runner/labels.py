@@ -84,6 +84,8 @@ def _attack(spec: Mapping[str, Any], swept: frozenset[str] = frozenset()) -> str
     text = f"{_data(target.get('data'))} {spec.get('attack', '?')} {params_text(spec, swept)}"
     if (target.get("model") or {}).get("output") == "logits":  # late fields: absent at their defaults
         text += " on logits"
+    if spec.get("check"):  # a failure check (runner.reduce.attack_checks), not a robustness number
+        text += f" ({spec['check']} check)"
     if spec.get("domain") == "waveform":
         text += " waveform" + (f" SNR {spec['snr_db']:g} dB" if spec.get("snr_db") is not None else "")
     if int(spec.get("slices", 1)) > 1:

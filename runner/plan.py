@@ -59,13 +59,15 @@ class StageState:
         return {"total": self.total, "done": len(self.done), "failed": len(self.failed), "pending": len(self.pending)}
 
 
-def write_plan(grid: Grid, paths: RunPaths, cache_dir: Path, *, replace: bool = False) -> dict[str, list[PlannedJob]]:
+def write_plan(grid: Grid, paths: RunPaths, cache_dir: Path, *, replace: bool = False,
+               extend: bool = False) -> dict[str, list[PlannedJob]]:
     """Freeze the grid into the run folder: run.json (runner.runfolder: refuses a foreign folder or another
-    grid unless `replace`), grid.yaml and one plan file per stage."""
+    grid unless `replace`, or `extend` for a grid that only adds jobs: runner.extend), grid.yaml and one plan
+    file per stage."""
     from .runfolder import claim
 
     plan = grid.jobs
-    claim(grid, paths, cache_dir, list(plan), replace=replace)
+    claim(grid, paths, cache_dir, list(plan), replace=replace, extend=extend)
     write_text(paths.grid, yaml.safe_dump(grid.raw, sort_keys=False))
     for stage in STAGES:
         target = paths.plan(stage)

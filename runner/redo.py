@@ -2,7 +2,8 @@
 
 A job runs because it is new (no shard, no error), failed (its error file), corrupt (its shard is invalid), its
 parameters changed (a job of the run's previous plan has the same label but another spec: the differing keys
-are named), or it is redone: forced, made by other code (runner.provenance), or downstream of a redone job.
+are named), its attack set grew (a transfer job whose source model gained attacks: runner.extend), or it is
+redone: forced, made by other code (runner.provenance), or downstream of a redone job.
 
 Redoing moves the job's shard AND its artefact folder to RUN/superseded/<stage>/ (never deleted): the artefacts
 hold resumable state (attack chunks, BackupAndRestore, tuner state) that the old code made, so the job must
@@ -11,6 +12,7 @@ start from nothing. A redone job's dependants in the selected stages are redone 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -107,6 +109,9 @@ def _new_or_changed(entry: PlannedJob, previous: Mapping[str, PlannedJob]) -> st
     old = previous.get(match_key(entry))
     if old is None or old.id == entry.id:
         return "new"
+    grown = grown_reason(old, entry)
+    if grown is not None:
+        return grown
     changes = spec_changes(old.spec_dict(), entry.spec_dict())
     shown = ", ".join(changes[:MAX_CHANGES]) + (f" and {len(changes) - MAX_CHANGES} more" if len(changes) >
                                                   MAX_CHANGES else "")
@@ -114,10 +119,52 @@ def _new_or_changed(entry: PlannedJob, previous: Mapping[str, PlannedJob]) -> st
 
 
 def match_key(entry: PlannedJob) -> str:
-    """What makes two plans' jobs 'the same job': its label with every attack parameter shown."""
+    """What makes two plans' jobs 'the same job': its label with every attack parameter shown (a transfer job's
+    without the attacks it replays: the same source and target models)."""
     from .labels import job_label
 
-    return job_label(entry, frozenset({"*"}))
+    label = job_label(entry, frozenset({"*"}))
+    return label.rsplit(" [", 1)[0] if entry.stage == "transfer" else label
+
+
+def transfer_base(entry: PlannedJob) -> str:
+    """A transfer job without its attack list, but with its source model: what 'the same transfer job' means."""
+    spec = dict(entry.spec_dict())
+    attacks = spec.pop("attacks", None) or [{}]
+    spec["source"] = attacks[0].get("target")
+    return json.dumps(spec, sort_keys=True)
+
+
+def attack_keys(entry: PlannedJob) -> set[str]:
+    """The attack jobs a transfer job replays, as canonical JSON."""
+    return {json.dumps(a, sort_keys=True) for a in entry.spec_dict().get("attacks") or []}
+
+
+def grown_reason(old: PlannedJob, new: PlannedJob) -> str | None:
+    """Why a transfer job re-runs when its source model gained attacks (runner.extend); None when `new` is not
+    `old` with more attacks."""
+    if old.stage != "transfer" or new.stage != "transfer" or transfer_base(old) != transfer_base(new):
+        return None
+    before = attack_keys(old)
+    if not before <= attack_keys(new):
+        return None
+    attacks = new.spec_dict().get("attacks") or []
+    gained = [a for a in attacks if json.dumps(a, sort_keys=True) not in before]
+    return (f"attack set grown (+{len(gained)}: {attacks_text(gained, attacks)}; a transfer job replays every "
+            f"attack of its source model)")
+
+
+def attacks_text(attacks: list[dict[str, Any]], every: list[dict[str, Any]]) -> str:
+    """`fgsm eps=1.0, ...`: the parameters that differ from ART's defaults or are swept among `every`."""
+    from .labels import params_text
+
+    values: dict[str, set[str]] = {}
+    for a in every:
+        for k, v in (a.get("params") or {}).items():
+            values.setdefault(f"{a.get('attack')}.{k}", set()).add(repr(v))
+    swept = frozenset(k for k, v in values.items() if len(v) > 1)
+    text = [f"{a.get('attack', '?')} {params_text(a, swept)}" for a in attacks[:MAX_CHANGES]]
+    return ", ".join(text) + (f" and {len(attacks) - MAX_CHANGES} more" if len(attacks) > MAX_CHANGES else "")
 
 
 def previous_plan(paths: RunPaths, new_ids: Mapping[str, Iterable[str]]) -> dict[str, dict[str, PlannedJob]]:

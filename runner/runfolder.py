@@ -5,7 +5,8 @@ a folder it does not own and never mixes two grids in one run.
                                 two submits racing into a new folder agree on one marker
     run.json of a run        -> the same grid carries on; a different grid is refused, naming both, unless
                                 `replace=True` (--replace-grid), which first moves the old grid.yaml,
-                                run.json and plan/ to RUN/replaced/<UTC time>/
+                                run.json and plan/ to RUN/replaced/<UTC time>/; a grid that only adds jobs
+                                (runner.extend) is archived the same way without the flag (`extend=True`)
 
 "The same grid" means the same planned jobs: `grid_hash` is the sha256 of the job ids per stage, so changing
 resources, executor, profile, container or output (a copied run folder) continues the run, while adding a seed
@@ -57,14 +58,14 @@ def grid_hash(jobs: dict[str, list[str]]) -> str:
     return hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _grid_jobs(grid: Grid) -> dict[str, list[str]]:
+def grid_jobs(grid: Grid) -> dict[str, list[str]]:
     return {stage: [j.id for j in jobs] for stage, jobs in grid.jobs.items()}
 
 
 def meta(grid: Grid, cache_dir: Path, stages: list[str]) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return {"name": grid.name, "source": str(grid.source), "grid_file": str(Path(grid.source).absolute()),
-            "grid_hash": grid_hash(_grid_jobs(grid)), "sertack": __version__, "cache": str(Path(cache_dir).absolute()),
+            "grid_hash": grid_hash(grid_jobs(grid)), "sertack": __version__, "cache": str(Path(cache_dir).absolute()),
             "stages": stages, "created": now, "planned_at": now}
 
 
@@ -133,7 +134,7 @@ def check(grid: Grid, paths: RunPaths, *, replace: bool = False) -> dict[str, An
             raise ConfigError(f"{root}: output folder is not empty and is not a sertack run (no valid "
                               f"{paths.run_meta.name}; holds {shown}); choose another `output` or empty it")
         return None
-    new = grid_hash(_grid_jobs(grid))
+    new = grid_hash(grid_jobs(grid))
     if marker["grid_hash"] != new and not replace and _unfinished(paths, new) is None:
         old_file = marker.get("grid_file") or marker.get("source") or "?"
         same_file = old_file == str(Path(grid.source).absolute())
@@ -145,10 +146,14 @@ def check(grid: Grid, paths: RunPaths, *, replace: bool = False) -> dict[str, An
     return marker
 
 
-def claim(grid: Grid, paths: RunPaths, cache_dir: Path, stages: list[str], *, replace: bool = False) -> None:
-    """Check, then make the folder this grid's run: create run.json, or archive the old grid (replace)."""
-    marker = check(grid, paths, replace=replace)
+def claim(grid: Grid, paths: RunPaths, cache_dir: Path, stages: list[str], *, replace: bool = False,
+          extend: bool = False) -> None:
+    """Check, then make the folder this grid's run: create run.json, or archive the old grid (replace, or extend:
+    runner.extend; an extended run keeps its `created` time, so status's pace counts its earlier shards)."""
+    marker = check(grid, paths, replace=replace or extend)
     fresh = meta(grid, cache_dir, stages)
+    if extend and marker is not None:
+        fresh = {**fresh, "created": marker.get("created", fresh["created"]), "extended_at": fresh["created"]}
     if marker is not None and marker["grid_hash"] == fresh["grid_hash"]:
         _carry_on(paths, marker, fresh)
         return

@@ -38,6 +38,7 @@ from .plan import find_entry, read_meta
 from .provenance import code_columns
 from .quiet import quiet
 from .shards import set_aside_shard, shard_ok, shard_problem
+from .trace import JobClock
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def _lock_failure(paths: RunPaths, job_id: str) -> Iterator[None]:
 
 def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
     try:
+        clock = JobClock()
         df = _run(paths, stage, job_id)
         df = df.assign(
             job_id=job_id,
@@ -89,6 +91,7 @@ def _run_locked(paths: RunPaths, stage: str, job_id: str, shard: Path) -> None:
             device=_device(),
             **container_provenance(),
             **code_columns(len(df)),
+            **clock.columns(),
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         write_parquet(df, shard)

@@ -138,6 +138,7 @@ def job_columns(job: AttackJob) -> dict[str, Any]:
         "labels": job.labels,
         "estimator": job.estimator,
         "batch_size": job.batch_size,
+        **({"check": job.check} if job.check else {}),  # a failure check's rows (absent on every other job)
     }
 
 

@@ -402,7 +402,11 @@ class AttackJob(Spec):
     # Spectrogram domain: the first `resynth` samples of each chunk are also judged as sound (sercore.resynthesis:
     # Griffin-Lim and the paper's features again, clean and adversarial); 0: off. Waveform jobs ignore it.
     resynth: int = Field(default=0, ge=0)
-    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"domain", "snr_db", "resynth"})
+    # A failure check rather than a robustness number (runner.reduce.attack_checks): `unbounded`, a gradient attack
+    # with a budget no input range limits, which must leave (almost) nothing correct. Its rows stay out of every
+    # robustness table; the grid adds one per model (`stages.attack.checks`).
+    check: Literal["unbounded"] | None = None
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"domain", "snr_db", "resynth", "check"})
 
     @field_validator("attack")
     @classmethod
@@ -435,6 +439,8 @@ class AttackJob(Spec):
             raise ValueError(f"slice {self.slice} out of range for slices={self.slices}")
         if self.snr_db is not None and self.domain != "waveform":
             raise ValueError("snr_db is a waveform budget: it needs domain waveform")
+        if self.check is not None and self.domain != "spectrogram":
+            raise ValueError(f"check {self.check!r} runs on the spectrogram only (got domain {self.domain!r})")
         if self.domain == "waveform" and self.attack not in WAVEFORM_ATTACKS:
             raise ValueError(f"attack {self.attack!r} has no waveform version (expected one of "
                              f"{', '.join(WAVEFORM_ATTACKS)})")

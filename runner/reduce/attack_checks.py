@@ -12,7 +12,15 @@ Checks (the field's usual suspects: AutoAttack's reliability flags, ART's loss_g
   norm on the same samples;
 - `gradient`: samples whose loss gradient at the clean input is all zero, NaN or inf (job column `grad_flag`);
   gradient-free attacks are not flagged;
-- `stochastic`: the model gave different outputs for one input predicted twice (job column `stochastic`).
+- `stochastic`: the model gave different outputs for one input predicted twice (job column `stochastic`);
+- `unbounded` (per model, from its check job: `stages.attack.checks: {unbounded: true}`, ART's SecurityCurve idea):
+  a gradient attack whose budget no input range reaches (PGD L-inf, eps 100 standardised log-Mel units against
+  clip ranges of about 10 to 30) can move every input anywhere in the clip box, so it must leave robust accuracy
+  near zero. Near zero means at most UNBOUNDED_MAX = 0.05: a working attack leaves 0 (Carlini et al., "On
+  Evaluating Adversarial Robustness", 2019: unbounded attacks must reach 100 % success), and 0.05 tolerates one
+  sample in twenty where fixed sign steps stall, while a masked gradient leaves most samples right (a sign-masked
+  model: every one). Below 20 samples a single survivor exceeds it: on purpose, the claim is ~0. Raised, the flag
+  sits beside every gradient-attack cell of that model (R02) and in R03, with the check's own number.
 Monotonicity and single- vs multi-step compare robust accuracy (right before and under the attack): the paper's
 metric is not monotone in the budget even for a working attack, because attacks on predicted labels repair
 mistakes. Cells are per seed; the checks look at all samples of a cell (not per gender).
@@ -45,6 +53,8 @@ ITERATIVE = ("bim", "pgd")  # compared with `SINGLE_STEP` at the same eps and no
 SINGLE_STEP = "fgsm"
 GRADIENT_FREE = ("pixel", "boundary", "square", "hopskipjump")  # use no loss gradient: `gradient` does not apply
 TOL = 1e-9
+UNBOUNDED = "unbounded"
+UNBOUNDED_MAX = 0.05  # robust accuracy an unbounded attack may leave (module docstring: why)
 CHECKS = {
     "unchanged": "the attack changed no prediction, or left most samples unperturbed",
     "above_clean": "accuracy under attack above clean accuracy (the attack repaired mistakes)",
@@ -52,6 +62,7 @@ CHECKS = {
     "iterative_weaker": "an iterative attack weaker than FGSM at the same eps and norm",
     "gradient": "samples with an all-zero, NaN or inf loss gradient at the clean input",
     "stochastic": "the model's outputs differ between two predictions of one input",
+    UNBOUNDED: f"an attack with an unbounded budget left robust accuracy above {UNBOUNDED_MAX:g} (per model)",
 }
 
 
@@ -192,11 +203,40 @@ def _cell(model: tuple, config: tuple[str, str]) -> tuple:
     return tuple(c[k] for k in CELL_KEYS)
 
 
-def attack_flags(rows: pd.DataFrame) -> pd.DataFrame:
-    """Every flag raised on the keyed attack rows (runner.reduce.aggregate.keyed_attack_rows): FLAG_COLUMNS."""
+def unbounded_results(checks: pd.DataFrame) -> pd.DataFrame:
+    """Per unbounded check job's cell (CELL_KEYS: one per model and seed): samples attacked, samples right before,
+    samples right before and under it, robust accuracy, and whether that exceeds UNBOUNDED_MAX."""
+    cols = [*CELL_KEYS, "n", "clean_right", "robust", "robust_accuracy", "flagged"]
+    if checks.empty or "check" not in checks:
+        return pd.DataFrame(columns=cols)
+    out = []
+    for key, cell in checks[checks.check == UNBOUNDED].groupby(CELL_KEYS, dropna=False, sort=False):
+        robust = _robust(cell)
+        acc = float(robust.mean())
+        out.append({**dict(zip(CELL_KEYS, key, strict=True)), "n": len(cell),
+                    "clean_right": int((cell.y_clean == cell.y_true).sum()), "robust": int(robust.sum()),
+                    "robust_accuracy": acc, "flagged": acc > UNBOUNDED_MAX + TOL})
+    return pd.DataFrame(out, columns=cols)
+
+
+def check_unbounded(results: pd.DataFrame) -> list[dict]:
+    """unbounded: one flag per model whose unbounded check left robust accuracy above UNBOUNDED_MAX."""
+    out = []
+    for r in results[results.flagged.astype(bool)].to_dict("records"):
+        name = vocab.ATTACK_DISPLAY.get(str(r["attack"]), str(r["attack"]))
+        out.append(_flag(tuple(r[k] for k in CELL_KEYS), UNBOUNDED,
+                         f"{name} ({agg.params_label(str(r['params']))}) leaves robust accuracy "
+                         f"{r['robust_accuracy']:.3f} ({r['robust']} of {r['n']} samples right before and under it; "
+                         f"near zero means <= {UNBOUNDED_MAX:g}): gradients may be masked"))
+    return out
+
+
+def attack_flags(rows: pd.DataFrame, checks: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every flag raised on the keyed attack rows (runner.reduce.aggregate.keyed_attack_rows) and the keyed rows
+    of the failure-check jobs (`checks`, RunData.check_frame): FLAG_COLUMNS."""
+    out: list[dict] = check_unbounded(unbounded_results(checks if checks is not None else pd.DataFrame()))
     if rows.empty:
-        return pd.DataFrame(columns=FLAG_COLUMNS)
-    out: list[dict] = []
+        return pd.DataFrame(out, columns=FLAG_COLUMNS)
     for key, cell in rows.groupby(CELL_KEYS, dropna=False, sort=False):
         for check in CELL_CHECKS:
             out += check(key, cell)
@@ -206,21 +246,44 @@ def attack_flags(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=FLAG_COLUMNS)
 
 
-def flags_by_config(flags: pd.DataFrame) -> dict[tuple, str]:
-    """ATTACK_KEYS values as text -> the checks raised on any seed of that configuration ('unchanged, gradient')."""
+def flags_by_config(flags: pd.DataFrame, configs: pd.DataFrame | None = None) -> dict[tuple, str]:
+    """ATTACK_KEYS values as text -> the checks raised on any seed of that configuration ('unchanged, gradient').
+    An `unbounded` flag is the model's: it goes to every gradient-attack configuration of `configs` (ATTACK_KEYS
+    columns) on that model."""
     if flags.empty:
         return {}
+    found: dict[tuple, set[str]] = {}
+    for key, grp in flags[flags.check != UNBOUNDED].groupby(agg.ATTACK_KEYS, dropna=False, sort=False):
+        found.setdefault(tuple(map(str, key)), set()).update(grp.check)
+    model = [k for k in agg.ATTACK_KEYS if k not in ("attack", "params")]
+    masked = {tuple(map(str, k)) for k in flags.loc[flags.check == UNBOUNDED, model].itertuples(index=False)}
+    for cfg in (configs if configs is not None and masked else pd.DataFrame()).to_dict("records"):
+        if tuple(str(cfg[k]) for k in model) in masked and cfg["attack"] not in GRADIENT_FREE:
+            found.setdefault(tuple(str(cfg[k]) for k in agg.ATTACK_KEYS), set()).add(UNBOUNDED)
     order = list(CHECKS)
-    return {tuple(map(str, key)): ", ".join(sorted(set(grp.check), key=order.index))
-            for key, grp in flags.groupby(agg.ATTACK_KEYS, dropna=False, sort=False)}
+    return {key: ", ".join(sorted(checks, key=order.index)) for key, checks in found.items()}
 
 
-def table_attack_checks(flags: pd.DataFrame, variants: list[str], configs: pd.DataFrame) -> Table:
-    """R03: one row per raised flag (configuration, seed, check, reason); 'none' when no check fired."""
+def unbounded_note(results: pd.DataFrame) -> str:
+    """R03's line on the unbounded check: what ran, the range of what it left, how many models it flagged."""
+    if results.empty:
+        return ("Not checked in this run: that an unbounded attack drives robust accuracy to ~0 (turn it on with "
+                "stages.attack.checks: {unbounded: true}: one PGD job per model).")
+    configs = ", ".join(sorted({f"{vocab.ATTACK_DISPLAY.get(str(a), str(a))} ({agg.params_label(str(p))})"
+                                for a, p in zip(results.attack, results.params, strict=True)}))
+    acc = results.robust_accuracy
+    return (f"Unbounded check on {len(results)} model(s) (one job each, its rows in no robustness table): {configs} "
+            f"leaves robust accuracy {acc.min():.3f} to {acc.max():.3f}; {int(results.flagged.sum())} above "
+            f"{UNBOUNDED_MAX:g} (flag `unbounded`).")
+
+
+def table_attack_checks(flags: pd.DataFrame, variants: list[str], configs: pd.DataFrame,
+                        unbounded: pd.DataFrame | None = None) -> Table:
+    """R03: one row per raised flag (configuration, seed, check, reason); 'none' when no check fired.
+    `unbounded`: unbounded_results of the run's check jobs (the note says what they left)."""
     notes = ["Checks: " + "; ".join(f"{k}: {v}" for k, v in CHECKS.items()) + ".",
              "Per attack configuration and seed (model), on all attacked samples. Robust accuracy = right before "
-             "and under the attack. Not checked here: that an unbounded attack drives accuracy to ~0 (needs a "
-             "per-model job)."]
+             "and under the attack.", unbounded_note(unbounded if unbounded is not None else pd.DataFrame())]
     if flags.empty:
         frame = pd.DataFrame([{"check": "none", "reason": "no check fired on any attack cell"}])
         frame.attrs["labels"] = 2
@@ -231,10 +294,16 @@ def table_attack_checks(flags: pd.DataFrame, variants: list[str], configs: pd.Da
     ranked = ranked.sort_values([*variants, "_d", "_a", "params", "seed", "_c"])
     display = [{**{v: r[v] for v in variants}, "dataset": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset),
                 "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack),
-                "parameters": agg.params_label(r.params, swept.get(r.attack) or None) if swept.get(r.attack)
-                else "(one setting)", "seed": r.seed, "check": r.check, "reason": r.reason}
+                "parameters": _parameters(r, swept), "seed": r.seed, "check": r.check, "reason": r.reason}
                for _, r in ranked.iterrows()]
     frame = pd.DataFrame(display)
     frame.attrs["labels"] = len(frame.columns)
     return Table("R03_attack_checks", "Attack-failure checks: every flag raised", frame,
                  flags.reset_index(drop=True), notes)
+
+
+def _parameters(r: Any, swept: dict[Any, list[str]]) -> str:
+    """R03's parameter cell: the swept ones; every one for the unbounded check (its job is no cell of a sweep)."""
+    if r.check == UNBOUNDED:
+        return f"unbounded check: {agg.params_label(r.params)}"
+    return agg.params_label(r.params, swept.get(r.attack) or None) if swept.get(r.attack) else "(one setting)"

@@ -10,7 +10,8 @@ Each builder returns None when the run lacks its inputs.
 
 from __future__ import annotations
 
-from .attack_checks import attack_flags, flags_by_config, table_attack_checks
+from .aggregate import keyed_attack_rows
+from .attack_checks import attack_flags, flags_by_config, table_attack_checks, unbounded_results
 from .claims import table_claims, table_speakers
 from .protocols import table_leak
 from .render import Table
@@ -23,20 +24,21 @@ from .uncertainty import ci_note
 from .waveform_tables import table_waveform
 
 
-def _robustness_tables(s: Summary) -> list[Table | None]:
-    """R01, R02 and R03 (none without attack rows)."""
+def _robustness_tables(s: Summary, data: RunData) -> list[Table | None]:
+    """R01, R02 and R03 (none without attack rows); the failure-check jobs' rows feed R03's flags only."""
     if s.attack_rows.empty:
         return []
-    flags = attack_flags(s.attack_rows)
-    by_config = flags_by_config(flags)
+    checks = keyed_attack_rows(data.check_frame())
+    flags = attack_flags(s.attack_rows, checks)
+    by_config = flags_by_config(flags, s.attack_configs)
     return [table_worst_case(s.attack_rows, s.variants, s.stats, ci_note(s.stats), by_config),
             table_robust_accuracy(s.attack_rows, s.variants, s.stats, by_config, ci_note(s.stats)),
-            table_attack_checks(flags, s.variants, s.attack_configs)]
+            table_attack_checks(flags, s.variants, s.attack_configs, unbounded_results(checks))]
 
 
 def beyond_tables(data: RunData, s: Summary) -> list[Table]:
     """Every "beyond the paper" table the run supports, in report order."""
-    found = [*_robustness_tables(s), table_claims(s), table_speakers(s),
+    found = [*_robustness_tables(s, data), table_claims(s), table_speakers(s),
              table_leak(s), table_transfer(data.frame("transfer"), s.best, s.stats),
              table_waveform(data.waveform_frame(), s.stats, ci_note(s.stats)),
              table_resynthesis(data.frame("attack"), s.stats, ci_note(s.stats))]

@@ -21,6 +21,7 @@ from sercore import vocab
 from sercore.specs import AttackJob
 
 from . import aggregate as agg
+from .attack_checks import UNBOUNDED_MAX, unbounded_results
 from .cells import fmt_interval, fmt_num
 from .paper_compare import compared_cells, paper_results
 from .render import Table
@@ -39,7 +40,7 @@ PERTURBATION_UNIT = "mean |Δx| per cell, standardised log-Mel (z)"
 class Banner:
     """A warning shown above the headline: synthetic data, a `limit`, missing jobs."""
 
-    kind: str  # synthetic | limited | incomplete
+    kind: str  # synthetic | limited | masked | incomplete
     title: str
     text: str
 
@@ -157,6 +158,7 @@ def banners(data: RunData, s: Summary, compared: tuple[int, int]) -> list[Banner
         out.append(Banner("limited", "Attacked a subset.",
                           f"Each attack ran on the first {', '.join(map(str, limits))}{of} (grid key "
                           "attack.limit): intervals are wide, and times are for those samples, not the test set."))
+    out += masked_banner(data)
     status = data.status
     bad = status[~status.status.isin(["ok", "unplanned"])] if not status.empty else status
     if len(bad):
@@ -165,6 +167,19 @@ def banners(data: RunData, s: Summary, compared: tuple[int, int]) -> list[Banner
                           f"{len(bad)} of {len(status)} jobs are not ok ({counts}); cells resting on them carry "
                           "a dagger (†). See Completeness at the end."))
     return out
+
+
+def masked_banner(data: RunData) -> list[Banner]:
+    """A failed unbounded check (runner.reduce.attack_checks) on some model: its gradient attacks' numbers may
+    overstate robustness, which a reader of the first screen should know before the numbers."""
+    found = unbounded_results(agg.keyed_attack_rows(data.check_frame()))
+    bad = found[found.flagged.astype(bool)] if not found.empty else found
+    if bad.empty:
+        return []
+    return [Banner("masked", "Gradients may be masked.",
+                   f"The unbounded attack check left robust accuracy {bad.robust_accuracy.min():.3f} to "
+                   f"{bad.robust_accuracy.max():.3f} (near zero means <= {UNBOUNDED_MAX:g}) on {len(bad)} of "
+                   f"{len(found)} model(s): gradient attacks on them may overstate robustness (R03).")]
 
 
 def paper_value(attack: str, dataset: str) -> float | None:

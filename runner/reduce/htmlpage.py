@@ -51,6 +51,9 @@ class Report:
     headline_figures: list[Media] = field(default_factory=list)  # dot plot, paper-vs-ours scatter
     paper_ci: str = ""  # "N of M paper cells inside our CI" (empty when none has an interval)
     grid_text: str = ""
+    timeline: Media | None = None  # runner.reduce.timeline: one bar per job, by stage and host
+    timeline_lines: list[str] = field(default_factory=list)  # per stage wall time and memory, or why no figure
+    attack_summary: pd.DataFrame | None = None  # every configuration's summary columns: tables/attack_summary.csv
 
     @property
     def figures(self) -> list[Media]:
@@ -137,6 +140,7 @@ def render(report: Report, beyond_intro: str = "") -> str:
         r=report, beyond_intro=beyond_intro, groups=groups, complete=complete,
         figures=[(m, data_uri(m.path, "image/png")) for m in report.figures],
         headline_figures=[(m, data_uri(m.path, "image/png")) for m in report.headline_figures],
+        timeline=(report.timeline, data_uri(report.timeline.path, "image/png")) if report.timeline else None,
         listening=_listen_view(report.listening, audio), prov_rows=_prov_rows(report.prov),
         toc=[(t.name, f"{t.number}. {t.title}") for t in report.all_tables]) + "\n"
 

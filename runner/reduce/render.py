@@ -22,13 +22,19 @@ INCOMPLETE_NOTE = f"{INCOMPLETE} rests on incomplete data: some planned jobs of 
 
 @dataclass
 class Table:
-    """`display`: formatted cells (label columns first); `data`: the numbers behind them, one row per cell."""
+    """`display`: formatted cells (label columns first); `data`: the numbers behind them, one row per cell;
+    `csv`: the table's tidy CSV where `data` holds more than the table (runner.reduce.tidy), else `data` is."""
 
     name: str  # file stem, paper numbering kept: T03_clean_accuracy
     title: str
     display: pd.DataFrame
     data: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    csv: pd.DataFrame | None = None
+
+    @property
+    def csv_frame(self) -> pd.DataFrame:
+        return self.csv if self.csv is not None else self.data
 
     @property
     def number(self) -> str:
@@ -114,7 +120,7 @@ def write_table(table: Table, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     csv, md, tex = (folder / f"{table.name}.{ext}" for ext in ("csv", "md", "tex"))
     with atomic_path(csv) as tmp:
-        csv_frame(table.data).to_csv(tmp, index=False, float_format="%.6g")
+        csv_frame(table.csv_frame).to_csv(tmp, index=False, float_format="%.6g")
     write_text(md, to_markdown(table))
     write_text(tex, to_latex(table))
     return [csv, md, tex]

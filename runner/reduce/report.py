@@ -19,12 +19,12 @@ from typing import Any
 import pandas as pd
 
 from sercore.errors import DataError
-from sercore.io import write_json, write_text
+from sercore.io import atomic_path, write_json, write_text
 
 from ..paths import RunPaths
 from ..provenance import CODE_COLUMNS, code_labels, installed_versions
 from . import headline as hl
-from . import htmlpage, plots
+from . import htmlpage, plots, tidy
 from . import paper_tables as pt
 from .beyond import beyond_tables
 from .compare import protocol_tables
@@ -51,6 +51,7 @@ from .tables import (
     table_tuned,
     tables_sweep,
 )
+from .timeline import timeline
 from .uncertainty import ci_note
 
 PACKAGES = ("sertack", "tensorflow", "keras", "adversarial-robustness-toolbox", "keras-tuner", "librosa", "numpy",
@@ -165,6 +166,7 @@ def _sections(data: RunData, audio_limit: int) -> Report:
     if data.notes:  # media the report left out (a corrupt examples.npz): said in the report, never a crash
         prov["skipped"] = list(data.notes)
     head = hl.build_headline(data, s)
+    trace_figure, trace_lines = timeline(data, out / "figures")
     cells = hl.cells_with_ci(data, s)
     inside = hl.table_inside_ci(cells)
     compare = compare[:1] + ([inside] if inside is not None else []) + compare[1:]  # after P00's summary
@@ -180,7 +182,8 @@ def _sections(data: RunData, audio_limit: int) -> Report:
         listening=listening_panel(data, s, out / "audio", audio_limit=audio_limit),
         conventions=_conventions(s), headline_figures=[m for m in firsts if m is not None],
         paper_ci=f"{int(cells.inside.sum())} of {len(cells)} paper cells with an interval lie inside our 95 % CI"
-        if len(cells) else "", grid_text=_grid_text(data))
+        if len(cells) else "", grid_text=_grid_text(data), timeline=trace_figure, timeline_lines=trace_lines,
+        attack_summary=s.attack_configs.drop(columns=["job_ids"], errors="ignore") if len(s.attack_configs) else None)
 
 
 def _n_text(s: Summary) -> str:
@@ -226,7 +229,7 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     if not s.best.empty:
         out += [*tables_sweep(s), table_best_time(s), *pt.tables_rank(s), *pt.tables_gender_columns(s)]
     out += [table_pooled(s.train), table_training(s.train_runs, epoch_caps(data.plan("train")))]
-    return label_paper_metric([t for t in out if t is not None])
+    return tidy.attach(label_paper_metric([t for t in out if t is not None]), s)
 
 
 def write_report(data: RunData, *, audio_limit: int = 4) -> Path:
@@ -238,6 +241,9 @@ def write_report(data: RunData, *, audio_limit: int = 4) -> Path:
     rep = _sections(data, audio_limit)
     for t in [*rep.all_tables, rep.complete]:
         write_table(t, out / "tables")
+    if rep.attack_summary is not None:  # the columns the tidy attack-table CSVs leave out (runner.reduce.tidy)
+        with atomic_path(out / "tables" / f"{tidy.SUMMARY_CSV}.csv") as tmp:
+            rep.attack_summary.to_csv(tmp, index=False, float_format="%.6g")
     write_json(out / "provenance.json", rep.prov)
     write_text(out / "README.md", render_markdown(rep, out))
     write_text(out / "index.html", render_html(rep))
@@ -272,7 +278,10 @@ def render_markdown(rep: Report, root: Path) -> str:
     parts.append(to_markdown(rep.complete) if not rep.complete.display.empty else "Every planned job finished.\n")
     if rep.prov.get("skipped"):
         parts += ["Skipped while reducing:", "", *[f"- {n}" for n in rep.prov["skipped"]], ""]
-    parts += ["## Provenance", "", _md_provenance(rep.prov)]
+    parts += ["## Provenance", "", _md_provenance(rep.prov), "### Job timeline", ""]
+    if rep.timeline is not None:
+        parts.append(f"![{rep.timeline.caption}]({rep.timeline.path.relative_to(root).as_posix()})\n")
+    parts += [f"- {line}" for line in rep.timeline_lines]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -16,6 +16,7 @@ configuration of the scope count (a `limit` that differs between attacks shrinks
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -26,12 +27,12 @@ from sercore import vocab
 from sercore.attack_params import PARAMS
 from sercore.errors import DataError
 from sercore.metrics import robust_union, robustness_summary
-from sercore.stats import StatsSettings
+from sercore.stats import StatsSettings, too_few_speakers
 
 from . import aggregate as agg
 from .cells import fmt_ci, fmt_mean_std
 from .render import Table
-from .uncertainty import ci_text, recording_ci
+from .uncertainty import UNIT_SHORT, ci_text, recording_ci
 
 MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "model_output", "seed"]
 ALL = "all attacks"
@@ -73,7 +74,8 @@ def robust_samples(rows: pd.DataFrame) -> pd.DataFrame:
             found = info.loc[complete.index]
             robust = robust_union(found["y_true"].to_numpy(np.int64), found["y_clean"].to_numpy(np.int64),
                                   complete.to_numpy(np.int64))
-            units = {c: found[c].to_numpy() for c in ("recording", "path") if c in found}  # the CI's clusters
+            # the CI's clusters, and the speakers a per-gender statement rests on (R01's beyond-the-paper lines)
+            units = {c: found[c].to_numpy() for c in ("recording", "path", "speaker") if c in found}
             out.append(pd.DataFrame({**dict(zip(MODEL_KEYS, key, strict=True)), "scope": scope,
                                      "sample": complete.index.to_numpy(), "robust": robust.astype(float),
                                      "clean_correct": found["clean_correct"].to_numpy(),
@@ -101,7 +103,8 @@ def worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSettings)
                         "robust_lo": iv.low, "robust_hi": iv.high, "ci_unit": iv.unit, "n_eff": iv.n_clusters,
                         "robust_std": float(np.std(seed_means, ddof=1)) if len(by_seed) > 1
                         else float("nan"), "clean_mean": float(np.mean([g.clean_correct.mean() for g in by_seed])),
-                        "n": float(np.mean([len(g) for g in by_seed])), "seeds": len(by_seed)})
+                        "n": float(np.mean([len(g) for g in by_seed])), "seeds": len(by_seed),
+                        "speakers": sub.speaker.astype(str).nunique() if "speaker" in sub else 0})
     return pd.DataFrame(out)
 
 
@@ -155,22 +158,56 @@ def table_worst_case(rows: pd.DataFrame, variants: list[str], settings: StatsSet
                   "the column's scope (RobustBench's robust accuracy; a sample an attack repaired is not robust); "
                   "'all attacks' takes every configuration of every attack. Only samples attacked by every "
                   "configuration of the scope count ('samples' per seed). 'clean': clean accuracy of the same "
-                  "samples, the ceiling.", note, *flagged_note(flags or {}), *beyond_paper_lines(wc, variants)])
+                  "samples, the ceiling.", note, *flagged_note(flags or {}),
+                  *beyond_paper_lines(wc, variants, settings.alpha)])
 
 
-def beyond_paper_lines(wc: pd.DataFrame, variants: list[str]) -> list[str]:
-    """One line per corpus (and variant) when the run adds attacks the paper did not run: what the paper's
-    attacks leave robust, and what every attack together leaves (worst case, all genders)."""
+def _robust_text(r: Any) -> str:
+    """'0.250 [0.000, 0.500] (4 rec.)': the worst case with its cluster CI and effective n."""
+    unit = UNIT_SHORT.get(str(r.ci_unit), str(r.ci_unit))
+    n = f" ({r.n_eff:.0f} {unit})" if "n_eff" in r._fields and not pd.isna(r.n_eff) else ""
+    return f"{r.robust_mean:.3f} [{r.robust_lo:.3f}, {r.robust_hi:.3f}]{n}"
+
+
+def _gender_design(by: dict[str, int], alpha: float) -> str:
+    """The male vs female comparison these lines invite, judged as C01 does: the smallest p a permutation of the
+    speakers' gender labels can give (2 / relabellings when balanced), against alpha (one comparison, no Holm)."""
+    a, b = by.get("male", 0), by.get("female", 0)
+    if not (a and b):
+        return ""
+    total = math.comb(a + b, a)
+    p_min = (2 if a == b else 1) / total
+    if too_few_speakers(p_min, 1, alpha):
+        return (f"male vs female: too few speakers to test: {a} vs {b} speakers allow {total} relabellings, so the "
+                f"smallest attainable p is {p_min:.3g} > {alpha:g}; no difference between these lines can be "
+                "significant.")
+    return (f"male vs female: a difference between these lines is a claim about {a} vs {b} speakers (C01 tests "
+            "such claims at speaker level); their intervals resample recordings, not speakers.")
+
+
+def beyond_paper_lines(wc: pd.DataFrame, variants: list[str], alpha: float = 0.05) -> list[str]:
+    """Per corpus (and variant), when the run adds attacks the paper did not run: what the paper's attacks leave
+    robust and what every attack together leaves (worst case, cluster CI and effective n), for all samples, then
+    per gender (with its speakers), then whether a gender difference could be tested at all (`_gender_design`)."""
     if PAPER not in set(wc.scope):
         return []
     out = []
-    for key, grp in wc[wc.gender == "all"].groupby([*variants, "dataset"], sort=True):
-        got = {str(r.scope): f"{r.robust_mean:.3f} [{r.robust_lo:.3f}, {r.robust_hi:.3f}]" for r in grp.itertuples()}
-        added = ", ".join(vocab.ATTACK_DISPLAY.get(a, a) for a in sorted(
-            (a for a in got if a not in (ALL, PAPER) and not PARAMS[a].paper_grid), key=vocab.attack_rank))
+    for key, grp in wc.groupby([*variants, "dataset"], sort=True):
         where = ", ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-        if PAPER in got and ALL in got:
-            out.append(f"{where}: the paper's attacks leave {got[PAPER]} robust; adding {added} leaves {got[ALL]}.")
+        speakers: dict[str, int] = {}
+        for gender in GENDERS:
+            rows = {str(r.scope): r for r in grp[grp.gender == gender].itertuples()}
+            if PAPER not in rows or ALL not in rows:
+                continue
+            added = ", ".join(vocab.ATTACK_DISPLAY.get(a, a) for a in sorted(
+                (a for a in rows if a not in (ALL, PAPER) and not PARAMS[a].paper_grid), key=vocab.attack_rank))
+            spk = int(getattr(rows[ALL], "speakers", 0) or 0)
+            speakers[gender] = spk
+            who = "" if gender == "all" else f", {gender}" + (f" ({spk} speakers)" if spk else "")
+            out.append(f"{where}{who}: the paper's attacks leave {_robust_text(rows[PAPER])} robust; adding {added} "
+                       f"leaves {_robust_text(rows[ALL])}.")
+        design = _gender_design(speakers, alpha)
+        out += [f"{where}: {design}"] if design else []
     return out
 
 

@@ -53,12 +53,26 @@ class RunData:
     notes: list[str] = field(default_factory=list)  # what the report skipped and why (a corrupt examples.npz)
 
     def frame(self, stage: str) -> pd.DataFrame:
-        """A stage's rows; for `attack`, the spectrogram-domain ones (what the paper's tables are made of)."""
+        """A stage's rows; for `attack`, the spectrogram-domain ones of no failure check (what the paper's tables are
+        made of)."""
         res = self.stages.get(stage)
         df = res.frame if res is not None else pd.DataFrame()
         if stage in MODEL_STAGES and not df.empty and "model_output" not in df:  # shards from before the column
             df = df.assign(model_output=ModelSpec.model_fields["output"].default)
+        if stage == "attack" and "check" in df:  # failure checks' rows: no robustness number (check_frame)
+            df = df[df["check"].isna()]
         return df[df["domain"] != WAVEFORM] if stage == "attack" and "domain" in df else df
+
+    def check_frame(self) -> pd.DataFrame:
+        """The attack rows of failure-check jobs (`AttackJob.check`, e.g. the unbounded attack): read by
+        runner.reduce.attack_checks only, never by a robustness table."""
+        res = self.stages.get("attack")
+        df = res.frame if res is not None else pd.DataFrame()
+        if "check" not in df:
+            return df.iloc[:0]
+        if "model_output" not in df:
+            df = df.assign(model_output=ModelSpec.model_fields["output"].default)
+        return df[df["check"].notna()].reset_index(drop=True)
 
     def waveform_frame(self) -> pd.DataFrame:
         """The attack rows of `domain: waveform` jobs (sercore.waveform_attack): tables of their own."""
@@ -67,10 +81,13 @@ class RunData:
         return df[df["domain"] == WAVEFORM].reset_index(drop=True) if "domain" in df else df.iloc[:0]
 
     def plan(self, stage: str) -> list[PlannedJob]:
-        """A stage's planned jobs; for `attack`, the spectrogram-domain ones (as `frame`)."""
+        """A stage's planned jobs; for `attack`, the spectrogram-domain ones that are no failure check (as `frame`)."""
         res = self.stages.get(stage)
         jobs = res.plan if res is not None else []
-        return [j for j in jobs if getattr(j.spec, "domain", None) != WAVEFORM] if stage == "attack" else jobs
+        if stage != "attack":
+            return jobs
+        return [j for j in jobs
+                if getattr(j.spec, "domain", None) != WAVEFORM and getattr(j.spec, "check", None) is None]
 
     @property
     def status(self) -> pd.DataFrame:

@@ -105,8 +105,9 @@ def _examples(path: Path, rng: np.random.Generator) -> None:
               y_true=np.array([0, 1]), y_clean=np.array([0, 1]), y_adv=np.array([2, 3]))
 
 
-def make_run(root: Path, *, protocols: tuple[str, ...] = PROTOCOLS_DEFAULT) -> RunPaths:
-    """Write the fake run under `root`; returns its paths."""
+def make_run(root: Path, *, protocols: tuple[str, ...] = PROTOCOLS_DEFAULT, checks: bool = False) -> RunPaths:
+    """Write the fake run under `root`; returns its paths. `checks`: one unbounded-check PGD job per attacked model
+    too (written last, so the other shards' values do not change)."""
     paths = RunPaths(root)
     rng = np.random.default_rng(1234)
     write_text(paths.grid, "name: fake\n")
@@ -180,8 +181,27 @@ def make_run(root: Path, *, protocols: tuple[str, ...] = PROTOCOLS_DEFAULT) -> R
                             write_parquet(rows, paths.shard("attack", job.job_id))
                             _examples(paths.artefacts("attack", job.job_id) / "examples.npz", rng)
     _plan(paths, "train", train_entries)
+    if checks:
+        attack_entries += _check_jobs(paths, [TrainJob.model_validate(e["spec"]) for e in train_entries], rng, k)
     _plan(paths, "attack", attack_entries)
     return paths
+
+
+def _check_jobs(paths: RunPaths, targets: list[TrainJob], rng: np.random.Generator, k: int) -> list[dict]:
+    """Unbounded-check jobs (AttackJob.check) on every target, changing no prediction (every right sample stays)."""
+    entries = []
+    for target in targets:
+        job = AttackJob(target=target, attack="pgd", params={"eps": 100.0, "max_iter": 20}, check="unbounded",
+                        examples=0)
+        entries.append({"id": job.job_id, "stage": "attack", "spec": job.model_dump(mode="json"),
+                        "upstream": target.job_id})
+        k += 1
+        rows = _attack_rows(job, rng, tie=False)
+        rows = rows.assign(check="unbounded", y_adv=rows.y_clean)  # a masked model: the attack moved nothing
+        for col, val in _job_cols(job.job_id, "attack", k).items():
+            rows[col] = val
+        write_parquet(rows, paths.shard("attack", job.job_id))
+    return entries
 
 
 def attack_ids(paths: RunPaths) -> list[str]:

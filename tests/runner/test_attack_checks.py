@@ -1,6 +1,7 @@
 """Attack-failure checks on hand-made attack rows: a healthy run raises no flag, and each check fires when its
 failure is put in on purpose (an attack that changes nothing, repairs, a sweep made non-monotone by hand, BIM weaker
-than FGSM, degenerate gradients, a randomised model)."""
+than FGSM, degenerate gradients, a randomised model, an unbounded attack that leaves samples right); on real tiny
+models, a masked gradient raises `gradient`, `unchanged` and `unbounded`, a healthy model no `unbounded`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.reduce.attack_checks import CHECKS, attack_flags, flags_by_config, table_attack_checks
+from runner.reduce.attack_checks import (
+    CHECKS,
+    UNBOUNDED_MAX,
+    attack_flags,
+    flags_by_config,
+    table_attack_checks,
+    unbounded_results,
+)
 from tests.sercore.attack_fixtures import CLASSES, SHAPE, make_data, target_job
 
 N = 8
@@ -130,6 +138,32 @@ def test_r03_lists_every_flag_with_its_reason() -> None:
     assert set(table.display.check) <= set(CHECKS)
 
 
+UNBOUNDED = '{"eps":100.0,"eps_step":0.5,"max_iter":20,"norm":"inf"}'
+
+
+def _check_rows(robust: list[int]) -> pd.DataFrame:
+    """Rows of an unbounded check job (PGD) on the same model and samples as `_rows`."""
+    return _rows({("pgd", UNBOUNDED): robust}, check="unbounded")
+
+
+def test_an_unbounded_attack_that_leaves_samples_right() -> None:
+    assert attack_flags(_rows(), _check_rows([0] * N)).empty  # nothing left: the check passes
+    assert attack_flags(_rows(), _check_rows([0] * 7 + [1])).empty  # sample 7 was wrong before: not robust
+    flags = attack_flags(_rows(), _check_rows([1, 1, 0, 0, 0, 0, 0, 0]))
+    assert list(flags.check) == ["unbounded"] and list(flags.attack) == ["pgd"]
+    assert flags.reason.iloc[0] == ("PGD (eps=100.0, eps_step=0.5, max_iter=20, norm=inf) leaves robust accuracy "
+                                    f"0.250 (2 of 8 samples right before and under it; near zero means <= "
+                                    f"{UNBOUNDED_MAX:g}): gradients may be masked")
+    # the model's flag sits beside each of its gradient-attack configurations, not the gradient-free PixelAttack
+    by = flags_by_config(flags, _rows().drop_duplicates(["attack", "params"]))
+    assert {k[5] for k, v in by.items() if v == "unbounded"} == {"fgsm", "bim"} and len(by) == 4
+    table = table_attack_checks(flags, [], _rows().drop_duplicates(["attack", "params"]),
+                                unbounded_results(_check_rows([1, 1, 0, 0, 0, 0, 0, 0])))
+    assert table.display.iloc[0].parameters.startswith("unbounded check: eps=100.0")
+    assert "leaves robust accuracy 0.250 to 0.250; 1 above 0.05 (flag `unbounded`)" in table.notes[-1]
+    assert "Not checked in this run" in table_attack_checks(flags, [], pd.DataFrame()).notes[-1]
+
+
 def test_every_check_is_documented() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "report.md").read_text(encoding="utf-8")
     assert [c for c in CHECKS if f"`{c}`" not in docs] == []
@@ -137,7 +171,8 @@ def test_every_check_is_documented() -> None:
 
 def _tiny_model(head: str):
     """An untrained dense model on the attack fixtures' input: `sign` puts the logits through a sign (a masked
-    gradient: zero everywhere), `noise` adds fresh Gaussian noise to the logits at every call (a randomised model)."""
+    gradient: zero everywhere), `noise` adds fresh Gaussian noise to the logits at every call (a randomised model),
+    `plain` leaves them alone (a healthy model)."""
     import keras
     import tensorflow as tf
     from keras import layers
@@ -147,7 +182,7 @@ def _tiny_model(head: str):
     x = layers.Dense(len(CLASSES))(layers.Flatten()(inputs))
     if head == "sign":
         x = layers.Lambda(lambda z: 3.0 * keras.ops.sign(z))(x)
-    else:
+    elif head == "noise":
         x = layers.Lambda(lambda z: z + tf.random.normal(tf.shape(z)))(x)
     return keras.Model(inputs, layers.Activation("softmax")(x))
 
@@ -166,3 +201,24 @@ def test_models_that_defeat_gradient_attacks_are_flagged(tmp_path: Path, head: s
     else:
         assert rows.stochastic.all()
     assert expected <= set(attack_flags(keyed_attack_rows(rows.assign(job_id="j"))).check)
+
+
+@pytest.mark.parametrize("head", ["sign", "plain"])
+def test_the_unbounded_check_on_real_tiny_models(tmp_path: Path, head: str) -> None:
+    """The grid's check job (PGD, runner.expand.UNBOUNDED_PARAMS) on a masked and on a healthy model."""
+    from runner.expand import UNBOUNDED_ATTACK, UNBOUNDED_PARAMS
+    from runner.reduce.aggregate import keyed_attack_rows
+    from sercore.attack_job import attack_prepared
+    from sercore.specs import AttackJob
+
+    data = make_data(n_train=3, n_test=8)
+    spec = AttackJob(target=target_job(), attack=UNBOUNDED_ATTACK, params=UNBOUNDED_PARAMS, check="unbounded",
+                     limit=8, chunk_size=8, batch_size=8, examples=0)
+    rows = keyed_attack_rows(attack_prepared(spec, data, _tiny_model(head), tmp_path).assign(job_id="j"))
+    results = unbounded_results(rows)
+    flags = attack_flags(rows[rows.index < 0], rows)  # only the check's rows: what the reduce gives it
+    if head == "sign":
+        assert results.robust.iloc[0] == results.clean_right.iloc[0] > 0  # nothing moved: every right one stays
+        assert set(flags.check) == {"unbounded"} and set(attack_flags(rows).check) >= {"gradient", "unchanged"}
+    else:
+        assert results.robust.iloc[0] == 0 and results.clean_right.iloc[0] > 0 and flags.empty

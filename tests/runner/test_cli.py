@@ -199,6 +199,8 @@ def test_status_times_report_and_exit_code(make_grid, fake_jobs, capsys, monkeyp
     assert main(["status", str(run.root)]) == 0
     out = capsys.readouterr().out
     assert f"report: {index} (up to date)" in out and "time left: done" in out
+    assert "job traces (runner.trace):\n  features: latest 1 job(s): wall time median " in out
+    assert "  attack: latest 2 job(s): wall time median " in out and " MiB; on " in out
 
 
 def test_plan_estimate_shows_remaining_and_all(make_grid, fake_jobs, capsys) -> None:

@@ -90,6 +90,9 @@ def test_readme_links_exist_and_sections_are_there(report: Path) -> None:
                  "S01_speaker_accuracy", "X06_leak_measured_twice"):
         for ext in ("csv", "md", "tex"):
             assert (report / "tables" / f"{name}.{ext}").is_file()
+    summary = pd.read_csv(report / "tables" / "attack_summary.csv")  # what the tidy attack CSVs leave out
+    assert {"accuracy_seg_lo", "accuracy_n_eff_design", "param_eps"} <= set(summary.columns)
+    assert "group" in pd.read_csv(report / "tables" / "T05_accuracy_by_gender.csv")
 
 
 def test_paper_comparison_uses_the_transcribed_numbers(report: Path) -> None:
@@ -120,6 +123,10 @@ def test_provenance(report: Path) -> None:
     assert sum(prov["images"].values()) == sum(prov["hosts"].values())
     assert prov["first_finished"] < prov["last_finished"]
     assert prov["packages"]["pyarrow"] and prov["jobs"]["attack"] == {"ok": 2 * 2 * 2 * 9}
+    # the fake run's shards carry no trace (runner.trace): the timeline is skipped, saying why
+    readme = (report / "README.md").read_text(encoding="utf-8")
+    assert "### Job timeline\n\n- No job timeline: none of the " in readme and "recorded a trace" in readme
+    assert '<details id="timeline">' in (report / "index.html").read_text(encoding="utf-8")
 
 
 def test_report_lists_broken_shards(tmp_path: Path) -> None:

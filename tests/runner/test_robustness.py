@@ -125,7 +125,27 @@ def test_attacks_beyond_the_paper_get_their_own_union_and_a_line() -> None:
     assert per.loc["all attacks"].tolist() == [0, 0, 0, 0]
     table = table_worst_case(_rows(outcomes=outcomes), [], StatsSettings(resamples=200), "note")
     assert table is not None and "paper's attacks" in table.display.columns
-    line = [n for n in table.notes if "the paper's attacks leave" in n]
+    line = [n for n in table.notes if n.startswith("emodb: the paper's attacks leave")]
     assert len(line) == 1 and line[0].startswith("emodb: the paper's attacks leave 0.250 [")
-    assert "robust; adding PGD leaves 0.000 [0.000, 0.000]." in line[0]
+    assert "robust; adding PGD leaves 0.000 [0.000, 0.000] (4 seg.)." in line[0]  # rows without a recording id
     assert "paper's attacks" not in table_worst_case(_rows(), [], StatsSettings(resamples=200), "note").display
+
+
+def test_the_beyond_the_paper_line_by_gender_says_when_speakers_are_too_few() -> None:
+    outcomes = {**OUTCOMES, ("pgd", '{"eps":0.5}'): [0, 1, 1, 1]}
+    rows = _rows(outcomes=outcomes).assign(speaker=lambda d: "s" + (d["sample"] % 4).astype(str),
+                                           path=lambda d: "f" + d["sample"].astype(str) + ".wav")
+    notes = table_worst_case(rows, [], StatsSettings(resamples=200), "note").notes  # type: ignore[union-attr]
+    # male samples 0, 2: the paper's union [1, 0]; PGD breaks sample 0
+    male = [n for n in notes if n.startswith("emodb, male (2 speakers): the paper's attacks leave 0.500 [")]
+    assert len(male) == 1 and male[0].endswith("robust; adding PGD leaves 0.000 [0.000, 0.000] (2 rec.).")
+    assert any(n.startswith("emodb, female (2 speakers): the paper's attacks leave 0.000 [") for n in notes)
+    assert "emodb: male vs female: too few speakers to test: 2 vs 2 speakers allow 6 relabellings, so the smallest " \
+           "attainable p is 0.333 > 0.05; no difference between these lines can be significant." in notes
+    many = rows.assign(speaker=lambda d: "s" + d["sample"].astype(str))  # 10 vs 10 speakers could be tested
+    many = pd.concat([many.assign(sample=many["sample"] + 4 * i, segment=many.segment + 4 * i,
+                                  speaker=many.speaker + f"-{i}", path=many.path + f"-{i}") for i in range(5)],
+                     ignore_index=True)
+    lines = table_worst_case(many, [], StatsSettings(resamples=200), "note").notes  # type: ignore[union-attr]
+    assert any(n.startswith("emodb: male vs female: a difference between these lines is a claim about 10 vs 10 "
+                            "speakers") for n in lines)

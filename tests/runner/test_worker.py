@@ -30,7 +30,8 @@ def test_shard_has_job_rows_and_run_columns(planned, fake_jobs) -> None:
     assert shard == paths.shard("features", job.id)
     df = pd.read_parquet(shard)
     assert list(df.columns) == ["kind", "value", "job_id", "stage", "host", "device", "container", "image_hash",
-                                "sertack_version", "code_hash", "packages", "git_commit", "git_dirty", "finished_at"]
+                                "sertack_version", "code_hash", "packages", "git_commit", "git_dirty", "started_at",
+                                "wall_s", "peak_rss_mb", "peak_rss_scope", "peak_rss_children_mb", "finished_at"]
     assert df.loc[0, "job_id"] == job.id and df.loc[0, "stage"] == "features" and df.loc[0, "device"] == "cpu"
     assert df.loc[0, "container"] == "" and df.loc[0, "image_hash"] == "", "ran bare"
     assert (paths.artefacts("features", job.id) / "done.txt").exists()
@@ -86,8 +87,11 @@ def test_sleep_injection(planned, fake_jobs, monkeypatch) -> None:
     import time
 
     t0 = time.perf_counter()
-    run_one(paths.root, "features", job.id)
+    shard = run_one(paths.root, "features", job.id)
     assert time.perf_counter() - t0 >= 0.2
+    trace = pd.read_parquet(shard).iloc[0]  # the job's trace (runner.trace) counts the sleep
+    assert 0.2 <= trace.wall_s < time.perf_counter() - t0 + 0.01 and trace.peak_rss_mb > 0
+    assert trace.started_at <= trace.finished_at
 
 
 def test_worker_is_checkpointable_and_picklable(planned, fake_jobs) -> None:

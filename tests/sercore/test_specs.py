@@ -1,11 +1,12 @@
-"""Job specs: the model's `output` setting keeps the ids of softmax specs and is refused where unsupported."""
+"""Job specs: the model's `output` setting keeps the ids of softmax specs and is refused where unsupported; an
+attack's `check` keeps the ids of ordinary attack jobs."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from sercore.specs import CorpusSpec, DataSpec, ModelSpec, TrainJob, TuneJob, job_from_dict
+from sercore.specs import AttackJob, CorpusSpec, DataSpec, ModelSpec, TrainJob, TuneJob, job_from_dict
 
 DATA = DataSpec(corpus=CorpusSpec(name="synthetic"))
 # The id tests/sercore/test_vocab.py pins for this spec, from before `output` existed.
@@ -28,3 +29,12 @@ def test_unknown_output_and_tuning_logits_are_refused() -> None:
     TuneJob(stage=2, data=DATA)
     with pytest.raises(ValidationError, match="model.output: tuning supports the paper's softmax head only"):
         TuneJob(stage=2, data=DATA, model=ModelSpec(output="logits"))
+
+
+def test_an_attack_check_keeps_ordinary_ids_and_runs_on_the_spectrogram_only() -> None:
+    plain = AttackJob(target=TrainJob(data=DATA), attack="fgsm", params={"eps": 0.5})
+    assert plain.job_id == "cf13a7c1396da50d"  # the id from before `check` existed
+    check = AttackJob(target=TrainJob(data=DATA), attack="pgd", params={"eps": 100.0}, check="unbounded")
+    assert '"check":"unbounded"' in check.canonical_json() and job_from_dict(check.model_dump(mode="json")) == check
+    with pytest.raises(ValidationError, match="check 'unbounded' runs on the spectrogram only"):
+        AttackJob(target=TrainJob(data=DATA), attack="pgd", check="unbounded", domain="waveform")
