@@ -42,7 +42,8 @@ CHUNK = {"fgsm": 256, "bim": 256, "deepfool": 256, "jsma": 16, "cw_l2": 64, "cw_
 TINY_PARAMS = {"bim": {"max_iter": 3}, "pgd": {"max_iter": 3}, "deepfool": {"max_iter": 2}, "jsma": {"gamma": 0.01},
                "cw_l2": {"binary_search_steps": 1, "max_iter": 2}, "cw_linf": {"max_iter": 1, "largest_const": 0.01},
                "pixel": {"th": 1, "max_iter": 1}, "boundary": {"max_iter": 2, "num_trial": 1, "sample_size": 2,
-                                                                  "init_size": 5}}
+                                                                  "init_size": 5},
+               "square": {"max_iter": 5}}
 
 
 def device_lines() -> list[str]:

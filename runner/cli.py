@@ -16,6 +16,7 @@ from typing import Any
 
 from sercore.errors import SertackError
 
+from .interrupt import signals_raise
 from .paths import RunPaths
 from .quiet import quiet
 from .readonly import nothing_to_do
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser(_prog()).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return int(args.func(args) or 0)
+        with signals_raise():  # SIGTERM too ends in one line, also between jobs (runner.interrupt)
+            return int(args.func(args) or 0)
     except SertackError as exc:
         lines = str(exc).splitlines() or ["(no message)"]
         for line in lines:

@@ -54,6 +54,9 @@ TYPICAL: dict[str, float] = {m.attack: m.typical for m in ATTACK_CLASSES}
 # Seconds per segment of an attack job's `resynth` round trip (Griffin-Lim + features; clean and adversarial each):
 # 0.40 s measured on 2 busy shared CPU cores (docs/attacks.md).
 RESYNTH_S = 0.4
+# CPU seconds per waveform adversarial example for its quality metrics (sercore.quality: PESQ ~0.09 s, STOI
+# ~0.015 s, segmental SNR < 1 ms per 3-s segment, measured on the shared 2-core VM).
+QUALITY_S = 0.11
 
 
 # ---------------------------------------------------------------- calibration
@@ -295,12 +298,15 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
         m, exact = cal.model(job.target.model.arch, job.target.model.width)
         n_classes = len(job.target.data.corpus.kept_emotions)
         batch = min(job.batch_size, job.chunk_size, max(n, 1))
+        # ART's eps is one number for some attacks: with an SNR budget each sample is attacked alone
+        alone = job.domain == "waveform" and job.snr_db is not None and job.params.scalar_eps
         # every job: clean, adversarial and ART's label prediction, plus the reliability columns (a second clean
         # prediction and one loss gradient: sercore.attack_job.model_checks)
         evals = [("F", 4.0, batch), ("G", 1.0, batch),
-                 *job.params.evals(n_classes, batch, TYPICAL.get(job.attack, 1.0))]
+                 *job.params.evals(n_classes, 1 if alone else batch, TYPICAL.get(job.attack, 1.0))]
         work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
         work += RESYNTH_S * 2 * min(n, job.resynth * math.ceil(n / job.chunk_size)) * (job.domain == "spectrogram")
+        work += QUALITY_S * n * (job.domain == "waveform")
         shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
         # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
         return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s, job.target.job_id)

@@ -1,57 +1,19 @@
-"""Ctrl-C and SIGTERM during an in-process job: the job records why it stopped, the command ends in one line.
+"""Ctrl-C and SIGTERM during a local run: the job records why it stopped, the command ends in one line.
 
-Python turns SIGINT into a KeyboardInterrupt wherever the job happens to be (a 97-line traceback through Keras)
-and SIGTERM's default kills the process before anything is written. While a job runs in the main thread of a
-plain process, both raise `Interrupted` instead; the worker writes `errors/<id>.txt` whose first line names
-the signal, and the command line prints one line and exits 128 + the signal number. A handler someone else
-installed is left alone: on a Slurm node submitit's own (USR2 requeues, TERM is bypassed) must keep working.
+The mechanism is sercore.interrupt's (`signals_raise` turns both signals into `Interrupted`): the worker writes
+`errors/<id>.txt` whose first line names the signal, and `python -m runner` (runner/cli.py) holds the signals
+for the whole command, so a signal between two jobs, while planning or while reducing also ends in one line and
+exit 128 + the signal number instead of a traceback (SIGINT) or a silent kill (SIGTERM).
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-from collections.abc import Iterator
-from types import FrameType
-from typing import Any
+from sercore.interrupt import Interrupted, as_interrupted, exit_status, signals_raise
 
-
-class Interrupted(KeyboardInterrupt):
-    """A job stopped by SIGINT (Ctrl-C) or SIGTERM: not finished, not a failure of the job itself."""
-
-    def __init__(self, signum: int = signal.SIGINT) -> None:
-        self.signum = signum
-        self.signame = signal.Signals(signum).name
-        super().__init__(f"{self.signame} stopped the job before it finished (the next submit redoes it)")
-
-
-def _raise(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signum)
-
-
-@contextlib.contextmanager
-def signals_raise() -> Iterator[None]:
-    """Within this block (main thread only), SIGINT and SIGTERM with their default handlers raise Interrupted."""
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
-            if signal.getsignal(sig) is default:
-                previous[sig] = signal.signal(sig, _raise)
-    try:
-        yield
-    finally:
-        for restored, handler in previous.items():
-            signal.signal(restored, handler)
-
-
-def as_interrupted(exc: KeyboardInterrupt) -> Interrupted:
-    """A plain KeyboardInterrupt (Ctrl-C outside a job) as an Interrupted by SIGINT."""
-    return exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+__all__ = ["Interrupted", "as_interrupted", "exit_line", "signals_raise"]
 
 
 def exit_line(exc: KeyboardInterrupt) -> tuple[str, int]:
     """The command line's one line and exit status (128 + signal number, as a shell reports it)."""
-    stop = as_interrupted(exc)
-    return (f"interrupted by {stop.signame}; finished jobs are kept, the same command carries on from them",
-            128 + stop.signum)
+    signame, code = exit_status(exc)
+    return f"interrupted by {signame}; finished jobs are kept, the same command carries on from them", code

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 
 from .planned import PlannedJob
@@ -70,6 +71,9 @@ def _model(spec: Mapping[str, Any]) -> str:
     """The model part of a training job: arch and width, and the normalisation under the norm study."""
     model, data = spec.get("model") or {}, spec.get("data") or {}
     text = f"{model.get('arch', '?')} w{model.get('width', '?')}"
+    if model.get("factory") or model.get("file"):  # a user's model (docs/bring-your-own.md): its name, not `final`
+        text = str(model.get("factory") or PurePath(str(model["file"])).name)
+        text += " (trained)" if model.get("trained") else ""
     if spec.get("study") == "norm":
         text += f" {data.get('normalization', '?')} standardize={'on' if data.get('standardize') else 'off'}"
     return text

@@ -134,6 +134,18 @@ def check_examples(path: str | Path) -> dict[str, np.ndarray]:
     return z
 
 
+def check_deltas(path: str | Path) -> dict[str, np.ndarray]:
+    """An attack chunk's `chunk-NNNNN.delta.npz` (what a transfer job replays): both keys, one length, finite."""
+    path = Path(path)
+    z = _load_npz(path, ("sample", "delta"), "adversarial deltas")
+    if len(z["sample"]) != len(z["delta"]):
+        raise _fail(path, f"{len(z['sample'])} samples but {len(z['delta'])} deltas")
+    bad = count_nonfinite(z["delta"])
+    if bad:
+        raise _fail(path, f"{bad} delta(s) hold NaN or infinite values")
+    return z
+
+
 def check_npy(path: str | Path, ndim: int | None = None, rows: int | None = None) -> np.ndarray:
     """A .npy array opened memory-mapped: the header reads, the data is all there, dimensions as expected."""
     path = check_file(path, "array")

@@ -90,6 +90,12 @@ class Params(BaseModel):
     # Also runs on the 3-s waveform behind the differentiable front end (sercore.waveform_attack): the gradient and
     # decision-based attacks; JSMA, PixelAttack and C&W L-inf work cell by cell, meaningless for 48,000 samples.
     waveform: ClassVar[bool] = False
+    # ART takes one number as eps (its _check_params refuses arrays): a per-sample budget (waveform `snr_db`) runs
+    # the attack one sample at a time, each built with its own eps (sercore.waveform_attack).
+    scalar_eps: ClassVar[bool] = False
+    # ART accepts only image-shaped input (n, H, W, C) (SquareAttack, and AutoAttack through it): the waveform is
+    # attacked folded into rows (sercore.waveform_attack.fold_shape), the same samples, the same norms.
+    image_input: ClassVar[bool] = False
 
     def given(self) -> dict[str, Any]:
         """The parameters as given (JSON values): what the job spec's canonical JSON, and so its id, holds."""

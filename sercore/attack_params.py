@@ -260,6 +260,7 @@ class AutoAttackParams(Params):
     attack, display, art_class = "autoattack", "AutoAttack", f"{_EVASION}.AutoAttack"
     paper = f"{_ARXIV}2003.01690"
     stochastic = True  # APGD's random restarts and Square's random search draw from numpy's RNG
+    scalar_eps = image_input = True  # ART: eps a number; its Square needs (n, H, W, C)
     typical = 0.1  # rough guess, not fitted: most samples fall to the first APGD-CE restart
     needs_logits = True
 
@@ -302,10 +303,65 @@ class AutoAttackParams(Params):
         return attack
 
 
+class SquareParams(Params):
+    """Not in the paper: Square Attack (Andriushchenko et al.), a score-based random search over square patches
+    inside an L-inf or L2 ball; no gradients, so no gradient masking can stop it. ART's class (eps a number, input
+    (n, H, W, C)). Defaults: PGD's eps 0.25, ART's max_iter 100 and nb_restarts 1, and p_init 0.3 (ART: 0.8):
+    ART's first square has side sqrt(p_init x H x W) and must fit inside the input, so 0.8 fits square images only;
+    0.3 fits the paper's 261 x 128 features and the folded waveform (`build` checks it against the input)."""
+    waveform = scalar_eps = image_input = True
+
+    attack, display, art_class = "square", "Square", f"{_EVASION}.SquareAttack"
+    paper = f"{_ARXIV}1912.00049"
+    stochastic = True  # random squares, signs and positions from numpy's RNG
+    typical = 0.5  # rough guess, not fitted: the search stops once every sample of the chunk is fooled
+
+    norm: Annotated[str | float, BeforeValidator(lp_norm)] = "inf"
+    eps: Real = Field(0.25, gt=0)
+    max_iter: Int = Field(100, ge=1)
+    p_init: Real = Field(0.3, gt=0, lt=1)
+    nb_restarts: Int = Field(1, ge=1)
+
+    @field_validator("norm")
+    @classmethod
+    def _inf_or_2(cls, v: str | float) -> str | float:
+        if v not in ("inf", 2.0):  # ART's search has these two variants (its p = 1 runs the L2 code)
+            raise ValueError(f'must be "inf" or 2 (got {v!r})')
+        return v
+
+    def bound(self) -> tuple[str, float] | None:
+        return norm_bound(self.norm, self.eps)
+
+    def evals(self, n_classes: int, batch: int, t: float) -> list[Eval]:
+        # per restart: a prediction and two margin losses (each a prediction), then per iteration the same three
+        return [("F", self.nb_restarts * 3 * (1 + self.max_iter * t), batch)]
+
+    @classmethod
+    def build(cls, estimator: Any, params: Params, batch_size: int, fast: bool | None = None) -> EvasionAttack:
+        problem = _square_misfit(tuple(estimator.input_shape), params)
+        if problem:
+            raise ConfigError(f"square: {problem}")
+        return super().build(estimator, params, batch_size, fast)
+
+
+def _square_misfit(shape: tuple[int, ...], params: Params) -> str:
+    """Why ART's SquareAttack would crash on this input shape, or "": its squares must fit inside (H, W)."""
+    if len(shape) != 3:
+        return f"ART needs (H, W, C) input (got {shape})"
+    (h, w, _), p_init = shape, float(getattr(params, "p_init", 0.3))
+    side = round(math.sqrt(p_init * h * w))
+    if side >= min(h, w):
+        return f"p_init {p_init:g}: the first square (side {side}) does not fit in the {h} x {w} input; lower p_init"
+    if getattr(params, "norm", "inf") == 2.0 and 5 * (h // 5) > w:
+        return f"norm 2 tiles the input 5 x 5 with squares of side H // 5, wider than W ({h} x {w})"
+    return ""
+
+
 # Every attack, in the report's order: the paper's (C&W L0 is left out, as in the paper: out of GPU memory there),
 # then those it did not run.
 ATTACK_CLASSES: tuple[type[Params], ...] = (FgsmParams, BimParams, DeepFoolParams, JsmaParams, CwL2Params,
-                                            CwLinfParams, PixelParams, BoundaryParams, PgdParams, AutoAttackParams)
+                                            CwLinfParams, PixelParams, BoundaryParams, PgdParams, AutoAttackParams,
+                                            SquareParams)
 
 # ---------------------------------------------------------------- derived registries
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import zipfile
 from collections.abc import Callable
@@ -34,6 +35,9 @@ class ModelSpec(Protocol):
 
     @property
     def file_sha256(self) -> str | None: ...
+
+    @property
+    def factory_sha256(self) -> str | None: ...
 
     @property
     def params(self) -> Any: ...
@@ -68,6 +72,22 @@ def resolve_factory(ref: str) -> Callable[..., Any]:
     if not callable(fn):
         raise ValueError(f"{module_name} has no callable {attr!r}")
     return fn
+
+
+def factory_sha256(ref: str) -> str | None:
+    """The sha256 of the source file of a factory's module (None when it does not import or has no source file):
+    part of the job id, so an edited factory is a new job, and of the model's name in the report."""
+    try:
+        module = importlib.import_module(ref.partition(":")[0])
+        source = inspect.getsourcefile(module)
+    except (ImportError, TypeError, ValueError):
+        return None  # reported by resolve_factory, under the key
+    return file_sha256(source) if source and Path(source).is_file() else None
+
+
+def model_name(name: str, sha256: str | None) -> str:
+    """How the report names a user's model: its factory or file name and the first 8 hex digits of its sha256."""
+    return f"{name} sha256:{sha256[:8]}" if sha256 else name
 
 
 def file_sha256(path: str | Path) -> str:
@@ -128,8 +148,11 @@ def file_classes(spec: ModelSpec) -> tuple[str, ...] | None:
 
 
 def fill_file_fields(data: Any) -> Any:
-    """Before validation: hash the file (unless the spec already carries its hash: a rebuilt job) and take the
-    output from the file's head when the grid does not say."""
+    """Before validation: hash the file or the factory's module (unless the spec already carries its hash: a
+    rebuilt job) and take the output from the file's head when the grid does not say."""
+    if isinstance(data, dict) and isinstance(data.get("factory"), str) and not data.get("factory_sha256"):
+        sha = factory_sha256(data["factory"])
+        return dict(data, factory_sha256=sha) if sha else data
     if not isinstance(data, dict) or not data.get("file") or data.get("file_sha256"):
         return data
     path = Path(str(data["file"]))

@@ -69,6 +69,17 @@ def split_indices(spec: DataSpec, meta: pd.DataFrame, labels: np.ndarray) -> Spl
                        val_augmented=spec.val_augmented)
 
 
+def user_split(spec: DataSpec, meta: pd.DataFrame) -> str | None:
+    """Whether split_indices honoured a manifest's own `split` / `fold` column, in words for the train row and the
+    report (None: the corpus has neither). Only `clean` takes them; `paper` and `speaker` draw their own split."""
+    column = "split" if SPLIT_COLUMN in meta else ("fold" if FOLD_COLUMN in meta else None)
+    if column is None:
+        return None
+    if spec.protocol == "clean" and (column == "split" or spec.folds is not None):
+        return f"your {column} column honoured"
+    return f"your {column} column not used: protocol '{spec.protocol}' draws its own split"
+
+
 def _min_max(x: np.ndarray) -> tuple[float, float]:
     lo, hi = np.inf, -np.inf
     for i in range(0, len(x), 1024):

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .datasets import kept, load_corpus
-from .datasets.manifest import export_manifest, resolve
+from .datasets.manifest import FOLD_COLUMN, SPLIT_COLUMN, export_manifest, resolve
 from .env import default_cache_dir
 from .errors import ConfigError
 from .specs import CorpusSpec, FeatureSettings
@@ -74,6 +74,8 @@ def describe(corpus: str, root: str | Path | None = None, *, segments: bool = Fa
                        "max": round(float(c.files["duration_s"].max()), 3),
                        "total": round(float(c.files["duration_s"].sum()), 1)},
         **_rejected(c.rejected, spec.manifest),
+        **{f"your_{side}": _counts(c.files[col]) for side, col in (("split", SPLIT_COLUMN), ("fold", FOLD_COLUMN))
+           if col in c.files},  # a manifest's own split or folds, which the clean protocol honours
     }
     if segments:
         from .store import open_store

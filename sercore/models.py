@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .byo import file_classes, file_sha256, resolve_factory
+from .byo import factory_sha256, file_classes, file_sha256, resolve_factory
 from .errors import ConfigError, JobError
 from .specs import ModelSpec
 from .vocab import ARCHS, MODEL_INPUT_SHAPE
@@ -205,6 +205,9 @@ def user_model(spec: ModelSpec, n_classes: int) -> keras.Model:
     import keras
 
     if spec.factory is not None:
+        if spec.factory_sha256 is not None and factory_sha256(spec.factory) != spec.factory_sha256:
+            raise JobError(f"model.factory {spec.factory!r}: its module changed since the grid was validated (sha256 "
+                           "differs): submit the grid again, so the new code gets its own job")
         model = resolve_factory(spec.factory)(INPUT_SHAPE, n_classes, **dict(spec.params or ()))
         if not isinstance(model, keras.Model):
             raise ConfigError(f"model.factory {spec.factory!r}: returned {type(model).__name__}, not a keras.Model")

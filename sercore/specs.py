@@ -231,7 +231,8 @@ class DataSpec(Spec):
         return self
 
 
-BYO_MODEL_KEYS = ("factory", "params", "file", "trained", "file_sha256", "classes", "standardizes_inside")
+BYO_MODEL_KEYS = ("factory", "params", "file", "trained", "file_sha256", "classes", "standardizes_inside",
+                  "factory_sha256")
 
 
 class ModelSpec(Spec):
@@ -246,8 +247,9 @@ class ModelSpec(Spec):
     # from_logits cross-entropy, attacks take gradients of the logits; docs/models.md).
     output: Literal["softmax", "logits"] = "softmax"
     # A user's model (docs/bring-your-own.md): `factory` "pkg.module:build" called as build(input_shape, n_classes,
-    # **params), or a saved `file` (.keras), untrained or, with `trained: true`, attacked as it is. `file_sha256` is
-    # filled in at validation, so a changed file is a new job. `classes`: a trained model's class order when no
+    # **params), or a saved `file` (.keras), untrained or, with `trained: true`, attacked as it is. `file_sha256`
+    # (`factory_sha256`: of the factory module's source file) is filled in at validation, so a changed file is a
+    # new job. `classes`: a trained model's class order when no
     # `<file>.classes.json` lies beside it. `standardizes_inside`: the model takes unstandardised features.
     factory: str | None = None
     params: tuple[tuple[str, Any], ...] | None = None
@@ -256,6 +258,7 @@ class ModelSpec(Spec):
     file_sha256: str | None = None
     classes: tuple[str, ...] | None = None
     standardizes_inside: bool = False
+    factory_sha256: str | None = None
     # Every field after `output` stays out of the JSON while at its default: old ids hold.
     LATE_FIELDS: ClassVar[frozenset[str]] = frozenset({"output", *BYO_MODEL_KEYS})
 
@@ -299,11 +302,14 @@ class ModelSpec(Spec):
 
     @property
     def label(self) -> str:
-        """How tables name the model: the paper's arch, or the user's factory or file name."""
+        """How tables name the model: the paper's arch, or the user's factory or file name with its sha256 prefix."""
+        from .byo import model_name
+
         if self.factory is not None:
-            return self.factory
+            return model_name(self.factory, self.factory_sha256)
         if self.file is not None:
-            return re.split(r"[\\/]", self.file)[-1] + (" (trained)" if self.trained else "")
+            name = model_name(re.split(r"[\\/]", self.file)[-1], self.file_sha256)
+            return name + (" (trained)" if self.trained else "")
         return self.arch
 
 

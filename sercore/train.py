@@ -4,9 +4,9 @@ One `TrainJob` covers the normalisation study (paper Table 1), the architecture 
 models (Table 3): they differ only in their spec. Training follows the paper's code: Adam, categorical
 cross-entropy, EarlyStopping(val_loss, patience 10, best weights restored), ReduceLROnPlateau(val_loss, x0.1,
 patience 6, min_delta 1e-4). Under `model.output: logits` the loss takes the logits (from_logits) and everything
-stored (predictions, test loss) uses their softmax. Keras BackupAndRestore in `workdir/backup` lets a requeued
-job resume at its last finished epoch (EarlyStopping's counter and best weights restart there: a resumed run
-may stop later).
+stored (predictions, test loss) uses their softmax. A backup in `workdir/backup` lets a killed or requeued job
+resume at its last finished epoch and end exactly as an uninterrupted run (sercore.resume); the row says whether
+it resumed.
 """
 
 from __future__ import annotations
@@ -94,8 +94,11 @@ def compile_model(model: keras.Model, settings: TrainSettings, n_train: int | No
 
 
 def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[keras.callbacks.Callback]:
-    """The paper's early stopping and learning-rate schedule, plus resume support when `backup_dir` is set."""
+    """The paper's early stopping and learning-rate schedule, plus exact resume support when `backup_dir` is set
+    (sercore.resume; its EpochRandomness comes with the batches, from `fit`)."""
     import keras
+
+    from .resume import ExactBackup, usable
 
     mode = monitor_mode(settings.monitor)
     cbs: list[keras.callbacks.Callback] = [
@@ -109,13 +112,14 @@ def callbacks(settings: TrainSettings, backup_dir: Path | None = None) -> list[k
     ]
     cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=_log_epoch))
     if backup_dir is not None:
-        # BackupAndRestore deletes its folder once training ends, so the epoch log lives beside it. It appends
-        # across resumes (deduplicated by epoch later); a fresh start (no backup) begins a new log.
+        # The backup is deleted once training ends, so the epoch log lives beside it. It appends across resumes
+        # (deduplicated by epoch later) and is written before the backup, so a kill between the two repeats
+        # the epoch rather than losing its line; a fresh start (no usable backup) begins a new log.
         log_path = backup_dir.parent / "history.partial.csv"
-        if not backup_dir.exists():
+        if not usable(backup_dir):
             log_path.unlink(missing_ok=True)
-        cbs.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
         cbs.append(keras.callbacks.CSVLogger(str(log_path), append=True))
+        cbs.append(ExactBackup(backup_dir, stateful=cbs[:2]))
     return cbs
 
 
@@ -156,25 +160,40 @@ def _log_epoch(epoch: int, logs: dict[str, float] | None) -> None:
     log.info("epoch %d: %s", epoch + 1, shown)
 
 
-def fit(model: keras.Model, data: Prepared, settings: TrainSettings, workdir: Path) -> pd.DataFrame:
-    """Train in place (best weights restored); returns the per-epoch history (all resumes included)."""
+def fit(model: keras.Model, data: Prepared, settings: TrainSettings, workdir: Path, seed: int = 0) -> pd.DataFrame:
+    """Train in place (best weights restored); returns the per-epoch history (all resumes included).
+
+    Each epoch's sample order and dropout masks come from (seed, epoch) (sercore.resume), so a run resumed
+    from `workdir/backup` after a kill equals an uninterrupted one; `hist.attrs["resumed_from"]` lists the
+    1-based epochs at which it picked up again (empty: never interrupted)."""
     import keras
 
+    from .resume import EpochRandomness, ExactBackup, epoch_batches
+
     n = len(data.classes)
+    batches, order = epoch_batches(data.x_train, keras.utils.to_categorical(data.y_train, n).astype(np.float32),
+                                   settings.batch_size)
+    cbs = [EpochRandomness(seed, order), *callbacks(settings, workdir / "backup")]
     model.fit(
-        data.x_train,
-        keras.utils.to_categorical(data.y_train, n),
+        batches,
         validation_data=(data.x_val, keras.utils.to_categorical(data.y_val, n)),
-        batch_size=settings.batch_size,
+        validation_batch_size=settings.batch_size,
         epochs=settings.epochs,
-        callbacks=callbacks(settings, workdir / "backup"),
-        shuffle=True,
+        callbacks=cbs,
+        shuffle=False,  # the batches come shuffled, per epoch, from (seed, epoch)
         verbose=0,
     )
     partial = workdir / "history.partial.csv"
     hist = pd.read_csv(partial).drop_duplicates("epoch", keep="last").reset_index(drop=True)
     partial.unlink()
+    hist.attrs["resumed_from"] = next(cb.resumed_from for cb in cbs if isinstance(cb, ExactBackup))
     return hist
+
+
+def _resumed_from(hist: pd.DataFrame) -> int | None:
+    """The 1-based epoch at which training last resumed from its backup; None when it ran in one go."""
+    resumed = hist.attrs.get("resumed_from") or []
+    return int(resumed[-1]) if resumed else None
 
 
 def save_model(model: keras.Model, path: Path) -> None:
@@ -242,6 +261,14 @@ def byo_row(job: TrainJob) -> dict[str, Any]:
         else ("the protocol's standardiser (fitted on train)" if job.data.standardize
               else "nothing (standardize: false)"),
     }
+
+
+def official_split_column(job: TrainJob, data: Prepared) -> dict[str, Any]:
+    """`user_split`, only on rows of a manifest with a split or fold column: whether the protocol honoured it."""
+    from .data import user_split
+
+    said = user_split(job.data, data.meta_test)
+    return {} if said is None else {"user_split": said}
 
 
 def job_row_base(job: TrainJob) -> dict[str, Any]:
@@ -313,7 +340,7 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
     else:
         model = compile_model(new_model(job, len(data.classes)), job.train, n_train=len(data.x_train),
                               output=job.model.output)
-        hist = fit(model, data, job.train, workdir)
+        hist = fit(model, data, job.train, workdir, seed=job.data.seed)
     train_s = time.perf_counter() - t0
     proba = probabilities(model.predict(data.x_test, batch_size=256, verbose=0), job.model.output)
 
@@ -329,9 +356,11 @@ def train_prepared(job: TrainJob, data: Prepared, workdir: Path) -> dict[str, An
         clip_max=np.asarray(data.clip_values[1], np.float32),
         classes=np.asarray(data.classes, dtype=str),
     )
-    row = job_row(job) | {
+    row = job_row(job) | official_split_column(job, data) | {
         "n_params": int(model.count_params()),
         "epochs_run": int(len(hist)),
+        "resumed": _resumed_from(hist) is not None,
+        "resumed_from_epoch": _resumed_from(hist),
         "best_epoch": best_epoch(hist, job.train.monitor),
         "curves": curves_json(hist),
         "test_outcomes": outcomes_json(data, proba),

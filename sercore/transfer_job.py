@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import artefacts
 from . import normalize as nz
 from .attack_job import chunk_plan, delta_path, load_model
 from .attack_params import params_json
@@ -46,9 +47,8 @@ def read_scaler(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None, tup
     path = Path(folder) / "scaler.npz"
     if not path.is_file():
         raise JobError(f"{path}: scaler not found (has the train job finished?)")
-    with np.load(path) as s:
-        mean, std = s["mean"], s["std"]
-        classes = tuple(str(c) for c in s["classes"])
+    s = artefacts.check_scaler(path)  # a truncated file names itself (DataError), not a bare BadZipFile
+    mean, std, classes = s["mean"], s["std"], tuple(str(c) for c in s["classes"])
     if mean.size == 0:
         return None, None, classes
     return mean.astype(np.float64), std.astype(np.float64), classes
@@ -63,11 +63,12 @@ def read_deltas(folder: Path, attack: AttackJob, n_test: int) -> tuple[pd.DataFr
         if not d_path.is_file() or not rows_path.is_file():
             raise JobError(f"{d_path}: adversarial inputs not found (attack job {attack.job_id} ran before the "
                            "attack stage kept them, or did not finish: rerun it)")
+        artefacts.check_parquet(rows_path, ("sample", "y_true", "y_adv"), min_rows=0)
         rows = pd.read_parquet(rows_path, columns=["sample", "y_true", "y_adv"])
-        with np.load(d_path) as npz:
-            if not np.array_equal(npz["sample"], rows["sample"].to_numpy()):
-                raise JobError(f"{d_path}: samples differ from {rows_path.name}'s")
-            deltas.append(npz["delta"].astype(np.float32))
+        npz = artefacts.check_deltas(d_path)
+        if not np.array_equal(npz["sample"], rows["sample"].to_numpy()):
+            raise JobError(f"{d_path}: samples differ from {rows_path.name}'s")
+        deltas.append(npz["delta"].astype(np.float32))
         frames.append(rows)
     if not frames:
         return pd.DataFrame(columns=["sample", "y_true", "y_adv"]), np.zeros((0, 0, 0), np.float32)

@@ -5,13 +5,17 @@ standardiser are not invertible cell by cell). Here the attacked input is the 3-
 
 1. each test segment's waveform is rebuilt from its file by the feature store's own steps (trim, augmentation
    version, chunk: `extraction.segment_waveforms`), so its front-end features are the store's (to ~1e-5);
-2. the ART attack runs on `frontend.waveform_model` with clip values [-1, 1];
+2. the ART attack runs on `frontend.waveform_model` with clip values [-1, 1] (folded into a near-square image for
+   attacks that take images only: Square, AutoAttack);
 3. the budget: `snr_db` gives each sample its own eps from its own energy, eps_2 = ||x||_2 / 10^(SNR/20)
    (robust_speech's convention), and eps_inf = eps_2 / sqrt(samples) for L-inf attacks, so that any perturbation
    within it has SNR >= the target. Minimal-norm and decision-based attacks (DeepFool, C&W L2, BoundaryAttack)
-   have no budget: a result louder than the target is scaled down onto the L2 ball (`projected`) and re-judged;
+   have no budget: a result louder than the target is scaled down onto the L2 ball (`projected`) and re-judged.
+   Attacks whose ART eps must be one number (Square, AutoAttack) run one sample at a time with its own eps;
 4. every adversarial waveform is written as a 16-bit WAV and read back, and the row's prediction (`y_adv`) is the
-   re-read file's: quantisation can undo an attack (`y_adv_float` keeps the float example's prediction).
+   re-read file's: quantisation can undo an attack (`y_adv_float` keeps the float example's prediction);
+5. how it sounds: PESQ (wide band), STOI and segmental SNR of the re-read file against the clean segment
+   (`sercore.quality`; NaN with `quality_note` where a metric cannot be computed).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from .attacks import attack_info
 from .datasets import corpus_root
 from .env import JobEnv, seed_everything
 from .errors import DataError, JobError
+from .quality import quality_columns
 from .specs import AttackJob, FeatureSettings
 
 if TYPE_CHECKING:
@@ -114,6 +119,23 @@ def rebuild_waveforms(meta: pd.DataFrame, root: Path, fs: FeatureSettings) -> np
     return out
 
 
+def fold_shape(samples: int) -> tuple[int, int, int]:
+    """(rows, width, 1) with rows the largest divisor of `samples` <= its square root (48,000: 200 rows of 240):
+    the near-square image ART's SquareAttack needs (its squares must fit; its L2 tiling wants rows <= width).
+    A square of side k is k bursts of k consecutive samples, one row (15 ms at 16 kHz) apart."""
+    rows = max(d for d in range(1, int(np.sqrt(samples)) + 1) if samples % d == 0)
+    return rows, samples // rows, 1
+
+
+def _folded(composed: keras.Model, shape: tuple[int, ...]) -> keras.Model:
+    """`composed` behind a reshape from `shape` to the flat waveform: the same function of the same samples."""
+    import keras
+
+    image = keras.Input(shape=shape, name="folded_waveform")
+    flat = keras.layers.Reshape((int(np.prod(shape)),))(image)
+    return keras.Model(image, composed(flat), name=f"{composed.name}_folded")
+
+
 class WaveformAttacker:
     """The composed model's estimator, built once; the ART attack per chunk (its eps is per sample)."""
 
@@ -124,27 +146,51 @@ class WaveformAttacker:
         fs = job.target.data.features
         self.job, self.sr = job, fs.sample_rate
         composed = waveform_model(model, fs, job.target.data.normalization, data.dataset_max, data.mean, data.std)
+        self.info = attack_info(job.attack)
+        samples = int(composed.input_shape[-1])
+        self.shape: tuple[int, ...] = fold_shape(samples) if self.info.image_input else (samples,)
+        if self.info.image_input:
+            composed = _folded(composed, self.shape)
         self.output = job.target.model.output  # logits: the loss and every gradient take the logits
         self.estimator = make_classifier(composed, len(data.classes), (-1.0, 1.0), compiled=True,
                                          max_batch=job.batch_size, from_logits=self.output == "logits")
-        self.info = attack_info(job.attack)
 
-    def _attack(self, x: np.ndarray) -> Any:
+    def _build(self, params: Any) -> Any:
+        return self.info.build(self.estimator, params, self.job.batch_size, fast=False)
+
+    def _run(self, attack: Any, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+        """One ART generate on (folded) waveforms; flat float32 waveforms back."""
+        out = attack.generate(x.reshape(len(x), *self.shape), y=y)
+        return np.asarray(out, dtype=np.float32).reshape(len(x), -1)
+
+    def _generate(self, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+        """The attack with each sample's SNR budget as its eps (and eps_step scaled by the parameters' ratio);
+        attacks whose ART eps must be a number run one sample at a time."""
         params = self.job.params
         if self.job.snr_db is None or "eps" not in type(params).model_fields:
-            return self.info.build(self.estimator, params, self.job.batch_size, fast=False)
+            return self._run(self._build(params), x, y)
         kw = params.kwargs()
-        eps = norm_budget(x, self.job.snr_db, kw.get("norm", "inf")).astype(np.float32)[:, None]
-        ratio = float(kw["eps_step"]) / float(kw["eps"]) if "eps_step" in kw else 1.0
-        attack = self.info.build(self.estimator, params, self.job.batch_size, fast=False)
-        attack.set_params(eps=eps, eps_step=(eps * ratio).astype(np.float32))
-        return attack
+        eps = norm_budget(x, self.job.snr_db, kw.get("norm", "inf")).astype(np.float32)
+        step = {"eps_step": eps * float(kw["eps_step"]) / float(kw["eps"])} if "eps_step" in kw else {}
+        if not self.info.scalar_eps:
+            attack = self._build(params)
+            attack.set_params(eps=eps[:, None], **{k: v[:, None].astype(np.float32) for k, v in step.items()})
+            return self._run(attack, x, y)
+        out = np.empty_like(x, dtype=np.float32)
+        for i in range(len(x)):
+            one = params.model_copy(update={"eps": float(eps[i])} | {k: float(v[i]) for k, v in step.items()})
+            out[i] = self._run(self._build(one), x[i : i + 1], None if y is None else y[i : i + 1])[0]
+        return out
 
     def _proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (the rows' loss uses them): through softmax for a logits model."""
         from .models import probabilities
 
-        return probabilities(self.estimator.predict(x), self.output)
+        return probabilities(self.predict(x), self.output)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The model's output on flat waveforms (folded first where the estimator takes images)."""
+        return np.asarray(self.estimator.predict(x.reshape(len(x), *self.shape)))
 
     def run(self, x: np.ndarray, y_true: np.ndarray, chunk: int, wav_dir: Path,
             idx: np.ndarray) -> tuple[np.ndarray, dict[str, Any], float]:
@@ -152,16 +198,16 @@ class WaveformAttacker:
         p_clean = self._proba(x)
         y = None if self.job.labels == "predicted" else np.eye(self.estimator.nb_classes, dtype=np.float32)[y_true]
         t0 = time.perf_counter()
-        x_adv = np.asarray(self._attack(x).generate(x, y=y), dtype=np.float32)
+        x_adv = self._generate(x, y)
         generate_s = time.perf_counter() - t0
         projected = np.zeros(len(x), bool)
         if self.job.snr_db is not None and "eps" not in type(self.job.params).model_fields:
             x_adv, projected = project_l2(x, x_adv, l2_budget(x, self.job.snr_db))
-        y_float = self.estimator.predict(x_adv).argmax(axis=1)
+        y_float = self.predict(x_adv).argmax(axis=1)
         heard = wav_round_trip(x_adv, wav_dir, idx, self.sr)
         cols = sample_rows(x, heard, y_true, p_clean, self._proba(heard))
         cols |= {"y_adv_float": y_float.astype(np.int64), "snr_db_achieved": snr_db(x, heard - x),
-                 "projected": projected}
+                 "projected": projected} | quality_columns(x, heard, self.sr)
         return heard, cols, generate_s
 
 

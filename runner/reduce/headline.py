@@ -21,6 +21,7 @@ from sercore import vocab
 from sercore.specs import AttackJob
 
 from . import aggregate as agg
+from . import byo_notes
 from .attack_checks import UNBOUNDED_MAX, unbounded_results
 from .cells import fmt_interval, fmt_num
 from .paper_compare import compared_cells, paper_results
@@ -133,6 +134,7 @@ def meta_items(data: RunData, s: Summary, prov: dict[str, Any]) -> list[str]:
     if not status.empty:
         planned = status[status.status != "unplanned"]
         items.append(f"{int((planned.status == 'ok').sum())}/{len(planned)} jobs ok")
+    items += byo_notes.meta_items(s.train)
     commit = prov.get("git_commit")
     items.append(f"git {commit[:8]}" if commit else "code version unknown")
     if prov.get("reduced_at"):

@@ -3,8 +3,9 @@ the adversarial prediction, the perturbation's size, and clean and adversarial s
 
 Spectrogram attacks are heard through Griffin-Lim (runner.reduce.figures.resynthesise: about 1-3 s per file, so
 only the first `audio_limit` attacks get sound; the others get their labels and a line saying why). Waveform
-attacks (`domain: waveform`) saved playable 16 kHz waveforms: they are written as they are, with the perturbation
-alone amplified to full scale, since a 30 dB SNR difference is otherwise inaudible beside the speech.
+attacks (`domain: waveform`) saved playable 16 kHz waveforms (the re-read 16-bit WAVs): one entry per attack, corpus
+and SNR budget, written as they are with the wide-band PESQ of the pair, and the perturbation alone amplified to full
+scale, since a 30 dB SNR difference is otherwise inaudible beside the speech.
 """
 
 from __future__ import annotations
@@ -99,35 +100,67 @@ def _snr_db(clean: np.ndarray, adv: np.ndarray) -> float:
     return float("inf") if noise == 0 else 20 * np.log10(float(np.linalg.norm(clean)) / noise)
 
 
-def waveform_entries(data: RunData, s: Summary, folder: Path) -> list[Listen]:
-    """Per waveform attack and corpus: the example of the strongest budget (lowest SNR) that saved one."""
+def _pesq(clean: np.ndarray, adv: np.ndarray, sr: int) -> str:
+    """The example's wide-band PESQ, as sercore.quality records it (the saved adversarial is the re-read WAV)."""
+    from sercore.quality import pesq_wb
+
+    value, why = pesq_wb(clean, adv, sr)
+    return f"PESQ {value:.2f}" if not why else f"PESQ n/a ({why.removeprefix('PESQ: ')})"
+
+
+def _waveform_jobs(data: RunData) -> dict[tuple[str, str, float | None], list[tuple[PlannedJob, AttackJob]]]:
+    """The run's waveform attack jobs by (attack, corpus, SNR budget), whether or not they saved examples."""
     res = data.stages.get("attack")
-    groups: dict[tuple[str, str], list[tuple[PlannedJob, AttackJob]]] = {}
+    groups: dict[tuple[str, str, float | None], list[tuple[PlannedJob, AttackJob]]] = {}
     for j in res.plan if res else []:
-        if isinstance(j.spec, AttackJob) and j.spec.domain == WAVEFORM and \
-                (data.paths.artefacts("attack", j.id) / "examples.npz").is_file():
-            groups.setdefault((j.spec.attack, j.spec.target.data.corpus.name), []).append((j, j.spec))
+        if isinstance(j.spec, AttackJob) and j.spec.domain == WAVEFORM:
+            key = (j.spec.attack, j.spec.target.data.corpus.name, j.spec.snr_db)
+            groups.setdefault(key, []).append((j, j.spec))
+    return dict(sorted(groups.items(), key=lambda kv: (vocab.attack_rank(kv[0][0]), vocab.corpus_rank(kv[0][1]),
+                                                       kv[0][2] is None, kv[0][2] or 0.0)))
+
+
+def _waveform_entry(data: RunData, s: Summary, folder: Path, job: PlannedJob, spec: AttackJob) -> Listen | None:
+    """One job's first changed example: labels as re-read, players, SNR and PESQ; None without examples."""
+    npz_path = data.paths.artefacts("attack", job.id) / "examples.npz"
+    if not npz_path.is_file():
+        return None
+    dataset = spec.target.data.corpus.name
+    with np.load(npz_path) as npz:
+        if len(npz["clean"]) == 0:
+            return None
+        i = _example_index(npz)
+        clean, adv = np.asarray(npz["clean"][i], float), np.asarray(npz["adversarial"][i], float)
+        labels = _labels(npz, i, class_names(data, s, job.upstream, dataset))
+    sr = spec.target.data.features.sample_rate
+    budget = f"budget {spec.snr_db:g} dB SNR" if spec.snr_db is not None else "eps as given"
+    stem = "_".join(["waveform", spec.attack, dataset] + ([f"{spec.snr_db:g}dB"] if spec.snr_db is not None else []))
+    paths = {w: write_wav(folder / f"{stem}_{w}.wav", x, sr) for w, x in (("clean", clean), ("adversarial", adv))}
+    diff = adv - clean
+    peak = float(np.abs(diff).max())
+    diff_path = write_wav(folder / f"{stem}_difference.wav", 0.9 * diff / peak, sr) if peak > 0 else None
+    return Listen(attack=vocab.ATTACK_DISPLAY.get(spec.attack, spec.attack) + " (waveform)",
+                  dataset=vocab.CORPUS_DISPLAY.get(dataset, dataset), setting=budget, **labels,
+                  size=f"SNR {_snr_db(clean, adv):.1f} dB (perturbation vs the clean sound)",
+                  clean=paths["clean"], adversarial=paths["adversarial"], difference=diff_path,
+                  quality=_pesq(clean, adv, sr))
+
+
+def waveform_entries(data: RunData, s: Summary, folder: Path) -> list[Listen]:
+    """Per waveform attack, corpus and SNR budget: the first of its jobs that saved an example (predictions as
+    re-read from the 16-bit WAV), or a line saying why there is none."""
     out: list[Listen] = []
-    for (attack, dataset), cands in sorted(groups.items(), key=lambda kv: (vocab.attack_rank(kv[0][0]),
-                                                                            vocab.corpus_rank(kv[0][1]))):
-        job, spec = min(cands, key=lambda c: (c[1].snr_db is None, c[1].snr_db or 0.0, c[1].slice))
-        with np.load(data.paths.artefacts("attack", job.id) / "examples.npz") as npz:
-            if len(npz["clean"]) == 0:
-                continue
-            i = _example_index(npz)
-            clean, adv = np.asarray(npz["clean"][i], float), np.asarray(npz["adversarial"][i], float)
-            labels = _labels(npz, i, class_names(data, s, job.upstream, dataset))
-        sr = spec.target.data.features.sample_rate
-        budget = f"budget {spec.snr_db:g} dB SNR" if spec.snr_db is not None else "eps as given"
-        stem = f"waveform_{attack}_{dataset}"
-        paths = {w: write_wav(folder / f"{stem}_{w}.wav", x, sr) for w, x in (("clean", clean), ("adversarial", adv))}
-        diff = adv - clean
-        peak = float(np.abs(diff).max())
-        diff_path = write_wav(folder / f"{stem}_difference.wav", 0.9 * diff / peak, sr) if peak > 0 else None
-        out.append(Listen(attack=vocab.ATTACK_DISPLAY.get(attack, attack) + " (waveform)",
-                          dataset=vocab.CORPUS_DISPLAY.get(dataset, dataset), setting=budget, **labels,
-                          size=f"SNR {_snr_db(clean, adv):.1f} dB (perturbation vs the clean sound)",
-                          clean=paths["clean"], adversarial=paths["adversarial"], difference=diff_path))
+    for (attack, dataset, snr), cands in _waveform_jobs(data).items():
+        ordered = sorted(cands, key=lambda c: (c[1].slice, c[0].id))
+        entry = next((e for j, spec in ordered if (e := _waveform_entry(data, s, folder, j, spec)) is not None), None)
+        if entry is None:
+            entry = Listen(attack=vocab.ATTACK_DISPLAY.get(attack, attack) + " (waveform)",
+                           dataset=vocab.CORPUS_DISPLAY.get(dataset, dataset),
+                           setting=f"budget {snr:g} dB SNR" if snr is not None else "eps as given", true="–",
+                           clean_pred="–", adv_pred="–", size="–",
+                           reason="no saved examples: the jobs have not finished, failed, or kept none (grid key "
+                           "attack.examples)")
+        out.append(entry)
     return out
 
 

@@ -47,3 +47,4 @@ class Listen:
     adversarial: Path | None = None
     difference: Path | None = None  # the perturbation alone, amplified to full scale (waveform attacks)
     reason: str = ""  # why there is no sound
+    quality: str = ""  # how the adversarial sound compares to the clean one (waveform attacks: wide-band PESQ)

@@ -23,8 +23,8 @@ from sercore.io import atomic_path, write_json, write_text
 
 from ..paths import RunPaths
 from ..provenance import CODE_COLUMNS, code_labels, installed_versions
+from . import byo_notes, htmlpage, plots, tidy
 from . import headline as hl
-from . import htmlpage, plots, tidy
 from . import paper_tables as pt
 from .beyond import beyond_tables
 from .compare import protocol_tables
@@ -206,7 +206,7 @@ def _conventions(s: Summary) -> list[str]:
             "success rate 0; 'N unchanged': N attacked samples returned with zero perturbation (e.g. BoundaryAttack "
             "found no adversarial starting point), over all seeds; 'stock estimator': ART's on probabilities.",
             "Best configuration: per attack and corpus, the lowest accuracy under attack (ties: the lowest "
-            "perturbation, then the cheapest)."]
+            "perturbation, then the cheapest).", *byo_notes.conventions(s.train)]
 
 
 def _grid_text(data: RunData) -> str:
@@ -287,6 +287,7 @@ def render_markdown(rep: Report, root: Path) -> str:
 
 def _md_listen(e: Listen, root: Path) -> str:
     head = f"- {e.attack}, {e.dataset} ({e.setting or '–'}): true {e.true}, {e.clean_pred} → {e.adv_pred}; {e.size}"
+    head += f"; {e.quality}" if e.quality else ""
     if e.reason:
         return f"{head}; {e.reason}"
     links = [f"[{w}]({p.relative_to(root).as_posix()})" for w, p in

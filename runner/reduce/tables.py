@@ -16,6 +16,7 @@ from sercore import vocab
 from sercore.specs import TuneJob
 
 from . import aggregate as agg
+from . import byo_notes
 from . import uncertainty as unc
 from .cells import (
     ACC,
@@ -100,11 +101,8 @@ def table_clean(s: Summary) -> Table | None:
 
 
 def _user_models(train: pd.DataFrame) -> list[str]:
-    """One note per user model (an `arch` that is none of the paper's): which standardiser its inputs had."""
-    if "arch" not in train or "standardiser" not in train:
-        return []
-    user = train[~train["arch"].isin(vocab.ARCHS)].drop_duplicates(["arch", "standardiser"])
-    return [f"{r.arch}: your model; inputs standardised by {r.standardiser}" for r in user.itertuples()]
+    """Notes on a user's model (its standardiser) and a manifest's own split (honoured or not)."""
+    return byo_notes.model_notes(train) + byo_notes.split_notes(train)
 
 
 def per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, notes: list[str] | None = None,

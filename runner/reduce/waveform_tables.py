@@ -50,8 +50,31 @@ def waveform_cells(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFrame:
                         "success": float((sub.heard_fooled & sub.before).sum() / max(1, sub.before.sum())),
                         "undone_by_16bit": int((sub.float_fooled & ~sub.heard_fooled).sum()),
                         "projected": int(sub.projected.sum()) if "projected" in sub else 0,
-                        "snr_median": float(snr.median()), "snr_min": float(snr.min())})
+                        "snr_median": float(snr.median()), "snr_min": float(snr.min())} | _quality(sub))
     return pd.DataFrame(out)
+
+
+def _quality(sub: pd.DataFrame) -> dict[str, float]:
+    """Medians of PESQ (wide band), STOI and segmental SNR over the examples where defined (NaN: rows before
+    sercore.quality, or none defined), and how many examples have no PESQ."""
+    med = {f"{c}_median": float(sub[c].median()) if c in sub else float("nan")
+           for c in ("pesq_wb", "stoi", "seg_snr_db")}
+    return med | {"pesq_missing": int(sub.pesq_wb.isna().sum()) if "pesq_wb" in sub else len(sub)}
+
+
+def quality_note(rows: pd.DataFrame) -> str:
+    """Why metrics are missing, with counts over the run's waveform examples (empty when none is missing)."""
+    if "quality_note" not in rows:
+        return "PESQ / STOI: not recorded (shards made before sercore.quality)."
+    reasons = rows.quality_note.fillna("").astype(str).str.split("; ").explode()
+    counts = reasons[reasons != ""].value_counts()
+    if counts.empty:
+        return ""
+    return "Metrics not computed: " + ", ".join(f"{why} ({n})" for why, n in counts.items()) + "."
+
+
+def _fmt(value: float, spec: str) -> str:
+    return format(value, spec) if np.isfinite(value) else "–"
 
 
 NOTES = [
@@ -61,6 +84,9 @@ NOTES = [
     "Budget: per sample eps_2 = ||x||_2 / 10^(SNR/20) (L-inf: eps_2 / sqrt(48000)); minimal-norm and "
     "decision attacks (DeepFool, C&W L2, BoundaryAttack) are scaled onto that L2 ball where louder "
     "('projected'). 'undone by 16-bit': the float example fooled the model, the WAV did not.",
+    "How it sounds, re-read WAV against the clean segment (sercore.quality): wide-band PESQ "
+    "(ITU-T P.862.2, MOS-LQO 1.0-4.64), STOI (0-1), segmental SNR (Loizou 2013: 30-ms frames, each "
+    "limited to [-10, 35] dB); medians over the examples where defined, 'no PESQ' counts the others.",
 ]
 
 
@@ -77,14 +103,17 @@ def _display(cells: pd.DataFrame) -> pd.DataFrame:
             "success on correct": f"{r.success:.3f}",
             "SNR achieved (dB, median / min)": f"{r.snr_median:.1f} / {r.snr_min:.1f}"
             if np.isfinite(r.snr_median) else "–",
-            "undone by 16-bit": int(r.undone_by_16bit), "projected": int(r.projected)})
+            "undone by 16-bit": int(r.undone_by_16bit), "projected": int(r.projected),
+            "PESQ wb (median)": _fmt(r.pesq_wb_median, ".2f"), "STOI (median)": _fmt(r.stoi_median, ".3f"),
+            "segSNR dB (median)": _fmt(r.seg_snr_db_median, ".1f"), "no PESQ": int(r.pesq_missing)})
     return label_frame(recs, 7)
 
 
 def table_waveform(rows: pd.DataFrame, settings: StatsSettings, note: str) -> Table | None:
     """W01, or None when the run has no waveform attacks."""
     return cells_table("W01_waveform_snr", "Attacks on the waveform: robust accuracy against the budget in dB of SNR",
-                       waveform_cells(rows, settings), _display, [*NOTES, note])
+                       waveform_cells(rows, settings), _display,
+                       [*NOTES, *[n for n in (quality_note(rows),) if n], note])
 
 
 def snr_figures(tables: list, folder: Path) -> list:

@@ -27,6 +27,9 @@ def _print_text(d: dict[str, Any]) -> None:
     print(f"  duration: {dur['min']}-{dur['max']} s per file, {dur['total']} s in all")
     for emotion, genders in d["kept_by_emotion_gender"].items():
         print(f"    kept {emotion:<10} {genders}")
+    for side in ("split", "fold"):
+        if f"your_{side}" in d:
+            print(f"  your {side} column (files): {d[f'your_{side}']}; the clean protocol honours it")
     if "segments" in d:
         print(f"  segments: {d['segments']}, array shape {tuple(d['shape'])} ({d['store']})")
         print(f"  segments by version: {d['segments_by_version']}")

@@ -201,3 +201,29 @@ def test_nan_training_inputs_are_refused_with_the_count(finished_run) -> None:
     x[[0, 2]] = np.inf
     with pytest.raises(DataError, match=rf"^train split inputs: 2 of {len(x)} segments hold NaN or infinite"):
         check_prepared(replace(data, x_train=x))
+
+
+def test_transfer_reads_of_scaler_and_deltas_name_the_file(finished_run, tmp_path: Path) -> None:
+    """A transfer job's reads go through the same checks (a corrupt train artefact is also set aside and its
+    job redone by the next submit: test_truncated_train_artefact_fails_its_shard_named_set_aside_and_redone)."""
+    from runner.paths import RunPaths
+    from sercore.transfer_job import read_deltas, read_scaler
+
+    paths = RunPaths(finished_run)
+    plan = read_plan(paths)
+    train = plan["train"][0]
+    shutil.copy(paths.artefacts("train", train.id) / "scaler.npz", tmp_path / "scaler.npz")
+    assert len(read_scaler(tmp_path)[2]) >= 2
+    truncate(tmp_path / "scaler.npz")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(tmp_path / 'scaler.npz'))}: unreadable scaler \("):
+        read_scaler(tmp_path)
+
+    attack = plan["attack"][0]
+    shutil.copytree(paths.artefacts("attack", attack.id) / "chunks", tmp_path / "a" / "chunks")
+    n_test = int(pd.read_parquet(paths.shard("train", train.id))["n_test"].item())
+    rows, delta = read_deltas(tmp_path / "a", attack.spec, n_test)
+    assert len(rows) == len(delta) == 4 and np.isfinite(delta).all()
+    first = tmp_path / "a" / "chunks" / "chunk-00000.delta.npz"
+    truncate(first)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(first))}: unreadable adversarial deltas \("):
+        read_deltas(tmp_path / "a", attack.spec, n_test)

@@ -47,3 +47,58 @@ def test_signal_during_a_job_ends_in_one_line_and_an_error_file(tmp_path: Path, 
     reason = f"Interrupted: {sig.name} stopped the job before it finished (the next submit redoes it)"
     assert paths.error(job).read_text().splitlines()[0] == reason
     assert run_status(paths)["features"]["failures"] == {job: reason}
+
+
+# Between two jobs: the first job's shard is written, the next has not started (dispatch's release_memory runs
+# after each job). The job itself is a one-row fake: no science runs.
+_BETWEEN = """
+import os, signal, sys
+import pandas as pd
+import runner.dispatch, sercore.jobs
+from runner.cli import main
+sercore.jobs.entry_point = lambda kind: lambda spec, workdir, env: pd.DataFrame({"kind": [kind], "value": [1.0]})
+runner.dispatch.release_memory = lambda: os.kill(os.getpid(), int(sys.argv[2]))
+raise SystemExit(main(["submit", sys.argv[1], "--no-progress"]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_between_jobs_ends_in_one_line_and_keeps_the_finished_job(tmp_path: Path, sig: signal.Signals) -> None:
+    path = write_grid(tmp_path, FEATURES_ONLY)
+    job = load_grid(path).jobs["features"][0].id
+    paths = RunPaths(tmp_path / "run")
+    done = subprocess.run([sys.executable, "-c", _BETWEEN, str(path), str(int(sig))], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 128 + sig, done.stderr
+    assert done.stderr.splitlines() == [f"error: interrupted by {sig.name}; finished jobs are kept, the same "
+                                        "command carries on from them"]
+    assert paths.shard("features", job).exists() and not paths.error(job).exists()
+    assert run_status(paths)["features"]["done"] == 1
+
+
+# `python -m sercore`: a command held in a sleep once it has started (its function patched; the router is real).
+_SERCORE = """
+import sys, time
+import sercore.cli.models as models
+from sercore.cli.main import main
+def hold(args):
+    print("ready", flush=True)
+    time.sleep(60)
+models._cli_models = hold
+raise SystemExit(main(["models"]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sercore_command_ends_in_one_line_on_a_signal(sig: signal.Signals) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _SERCORE], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + sig
+    assert err.splitlines() == [f"error: interrupted by {sig.name}; the same command carries on (training resumes "
+                                "from its backup)"]

@@ -164,3 +164,17 @@ def test_resynth_adds_two_round_trips_per_checked_sample(tmp_path: Path) -> None
     checked = 2 + 2 + 2  # the first 2 samples of the chunks of 4, 4 and 2
     with_rs = cost.job_cost(job.model_copy(update={"resynth": 2}), cal, None).work
     assert with_rs - base == pytest.approx(2 * checked * cost.RESYNTH_S)
+
+
+def test_waveform_jobs_pay_the_quality_metrics_and_per_sample_budgets_run_alone(tmp_path: Path) -> None:
+    from sercore.specs import AttackJob, CorpusSpec, DataSpec, TrainJob
+
+    cal = cost.load_calibration(calibration(tmp_path))
+    target = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic")))
+    wave = {"domain": "waveform", "snr_db": 30.0}
+    fgsm = AttackJob(target=target, attack="fgsm", limit=8, chunk_size=8)
+    with_q = cost.job_cost(AttackJob(**fgsm.model_dump() | wave), cal, None).work
+    assert with_q - cost.job_cost(fgsm, cal, None).work == pytest.approx(8 * cost.QUALITY_S)
+    square = AttackJob(target=target, attack="square", limit=8, chunk_size=8)
+    alone = cost.job_cost(AttackJob(**square.model_dump() | wave), cal, None).work - 8 * cost.QUALITY_S
+    assert alone > cost.job_cost(square, cal, None).work  # one sample at a time costs more than the batched search

@@ -137,8 +137,8 @@ def test_unknown_top_level_key(make_grid, tmp_path: Path) -> None:
 def test_unknown_nested_key_lists_valid_keys(make_grid, tmp_path: Path) -> None:
     (p,) = problems(make_grid(stages__train__model={"widht": 0.25}))
     assert p.endswith("stages.train.model.widht: unknown key (expected one of arch, classes, dropout, factory, "
-                      "file, file_sha256, lstm_dropout, lstm_units, output, params, standardizes_inside, trained, "
-                      "width)")
+                      "factory_sha256, file, file_sha256, lstm_dropout, lstm_units, output, params, "
+                      "standardizes_inside, trained, width)")
 
 
 def test_unknown_stage_block_key(make_grid, tmp_path: Path) -> None:

@@ -50,3 +50,21 @@ def test_snr_figure_draws_one_png_per_corpus_and_model(tmp_path) -> None:
     assert [m.path.name for m in media] == ["W01_snr_synthetic_paper_softmax.png"]
     assert media[0].path.stat().st_size > 10_000 and "dB SNR" in media[0].caption
     assert snr_figures([], tmp_path) == []
+
+
+def test_quality_medians_skip_undefined_pesq_and_the_note_counts_why() -> None:
+    from runner.reduce.waveform_tables import quality_note
+
+    rows = _rows(30.0, [1, 0, 2, 0], [1, 0, 2, 0]).assign(
+        pesq_wb=[3.0, np.nan, 4.0, 2.0], stoi=[0.9, 0.8, 0.7, 0.6], seg_snr_db=[20.0, 21.0, 22.0, 23.0],
+        quality_note=["", "PESQ: no utterances detected", "", ""])
+    cells = waveform_cells(rows, SETTINGS).set_index("gender")
+    assert cells.loc["all", "pesq_wb_median"] == 3.0 and cells.loc["all", "pesq_missing"] == 1
+    assert cells.loc["all", "stoi_median"] == 0.75 and cells.loc["all", "seg_snr_db_median"] == 21.5
+    table = table_waveform(rows, SETTINGS, "note")
+    assert table is not None
+    assert table.display.loc[table.display.gender == "all", "PESQ wb (median)"].tolist() == ["3.00"]
+    assert "PESQ: no utterances detected (1)" in " ".join(table.notes)
+    old = _rows(30.0, [1, 0, 2, 0], [1, 0, 2, 0])  # shards made before the metrics: a dash, not a crash
+    assert table_waveform(old, SETTINGS, "n").display["PESQ wb (median)"].eq("–").all()
+    assert "not recorded" in quality_note(old)

@@ -11,7 +11,7 @@ from sercore.attacks import ATTACKS, PAPER_GRID, validate_params
 from sercore.errors import ConfigError
 
 PAPER_NAMES = ["fgsm", "bim", "deepfool", "jsma", "cw_l2", "cw_linf", "pixel", "boundary"]
-NAMES = [*PAPER_NAMES, "pgd", "autoattack"]
+NAMES = [*PAPER_NAMES, "pgd", "autoattack", "square"]
 
 
 def test_registry_names_are_the_contract() -> None:
@@ -134,3 +134,21 @@ def test_autoattack_on_logits_breaks_the_toy_model_within_its_budget() -> None:
     adv = attack.generate(x)
     assert np.abs(adv - x).max() <= 0.3 * (1 + 1e-4)
     assert (est.predict(x).argmax(1) == y).mean() > (est.predict(adv).argmax(1) == y).mean()
+
+
+def test_square_stays_in_its_ball_and_refuses_inputs_its_squares_do_not_fit() -> None:
+    import numpy as np
+
+    from sercore.attack_params import _square_misfit
+
+    data, est = _toy_classifier(logits=False)
+    x = data.x_test[:6]
+    adv = ATTACKS["square"].build(est, parse_params("square", {"eps": 0.5, "max_iter": 20}), 6).generate(x)
+    assert np.abs(adv - x).max() <= 0.5 + 1e-6
+    assert (est.predict(adv).argmax(1) != est.predict(x).argmax(1)).any()  # the search found something
+    paper = (261, 128, 1)
+    assert _square_misfit(paper, parse_params("square", {})) == ""  # p_init 0.3 fits the paper's features
+    assert "does not fit" in _square_misfit(paper, parse_params("square", {"p_init": 0.8}))
+    assert "tiles the input" in _square_misfit(paper, parse_params("square", {"norm": 2}))
+    with pytest.raises(ConfigError, match="square: ART needs"):
+        ATTACKS["square"].build(type("E", (), {"input_shape": (48000,)})(), parse_params("square", {}), 4)

@@ -3,6 +3,7 @@ file as it is (class order checked, no training)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sercore.train import train_prepared
 
 CLASSES = ("anger", "neutral", "sadness")
 FACTORY = "examples.byo_model:build"
+# How tables name it: the factory and its module's sha256 prefix.
+NAMED = f"{FACTORY} sha256:{hashlib.sha256(Path(build.__code__.co_filename).read_bytes()).hexdigest()[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,23 @@ def test_paper_model_ids_unchanged_and_factory_in_id() -> None:
                                             '"width":1.0}')
     a, b = ModelSpec(factory=FACTORY), ModelSpec(factory=FACTORY, params={"units": 8})
     assert len({ModelSpec().job_id, a.job_id, b.job_id}) == 3
-    assert b.params == (("units", 8),) and b.label == FACTORY and ModelSpec().label == "final"
+    assert b.params == (("units", 8),) and b.label == NAMED and ModelSpec().label == "final"
+
+
+def test_an_edited_factory_module_is_a_new_job_and_a_stale_spec_stops(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from sercore.errors import JobError
+    from sercore.models import user_model
+
+    source = (Path(build.__code__.co_filename)).read_text()
+    (tmp_path / "mine_byo.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = ModelSpec(factory="mine_byo:build")
+    (tmp_path / "mine_byo.py").write_text(source + "\n# edited\n")
+    after = ModelSpec(factory="mine_byo:build")
+    assert before.job_id != after.job_id and before.factory_sha256 != after.factory_sha256
+    with pytest.raises(JobError, match="mine_byo:build': its module changed since the grid was validated"):
+        user_model(before, 3)
 
 
 @pytest.mark.parametrize(("kw", "needle"), [
@@ -102,7 +121,7 @@ def test_standardizes_inside_needs_standardiser_off() -> None:
 def test_factory_model_trains(toy: Prepared, tmp_path: Path) -> None:
     job = _job(ModelSpec(factory=FACTORY, params={"units": 5}))
     row = train_prepared(job, toy, tmp_path)
-    assert row["arch"] == FACTORY and row["epochs_run"] == 1 and row["n_test"] == 12
+    assert row["arch"] == NAMED and row["epochs_run"] == 1 and row["n_test"] == 12
     assert row["standardiser"] == "the protocol's standardiser (fitted on train)" and row["lstm_units"] is None
     import keras
 
@@ -122,7 +141,7 @@ def test_trained_file_is_attacked_as_it_is(toy: Prepared, tmp_path: Path) -> Non
     job = _job(ModelSpec(file=str(path), trained=True, standardizes_inside=True), standardize=False)
     row = train_prepared(job, toy, tmp_path / "out")
     assert row["epochs_run"] == 0 and row["standardiser"] == "the model itself"
-    assert row["arch"] == "user.keras (trained)"
+    assert row["arch"] == f"user.keras sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:8]} (trained)"
     import keras
 
     theirs = keras.models.load_model(path, compile=False).predict(toy.x_test, verbose=0)
@@ -141,4 +160,4 @@ def test_trained_file_is_attacked_as_it_is(toy: Prepared, tmp_path: Path) -> Non
 def test_untrained_file_is_trained_from_scratch(toy: Prepared, tmp_path: Path) -> None:
     path = _save(tmp_path / "arch.keras")
     row = train_prepared(_job(ModelSpec(file=str(path))), toy, tmp_path / "out")
-    assert row["epochs_run"] == 1 and row["arch"] == "arch.keras" and row["n_params"] > 0
+    assert row["epochs_run"] == 1 and row["arch"].startswith("arch.keras sha256:") and row["n_params"] > 0

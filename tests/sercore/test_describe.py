@@ -52,3 +52,16 @@ def test_describe_real_emodb(emodb_root: Path, cache_dir: Path) -> None:
     d = describe("emodb", emodb_root, cache_dir=cache_dir)
     assert (d["files"], d["kept_files"], len(d["speakers"])) == (535, 339, 10)
     assert d["by_gender"] == {"female": 302, "male": 233} and d["rejected"] == []
+
+
+@pytest.mark.emodb
+def test_describe_a_manifest_of_real_emodb_files_with_its_split(emodb_root: Path, cache_dir: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from sercore.cli.main import main
+
+    manifest = Path(__file__).resolve().parents[2] / "examples" / "berlin-mini.csv"  # the byo grid's second corpus
+    assert main(["describe", str(manifest), "--root", str(emodb_root), "--name", "berlin", "--label-map",
+                 "W=anger,F=happiness,T=sadness,N=neutral", "--cache", str(cache_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "files: 40 recognised, 0 rejected; 40 kept (anger, happiness, neutral, sadness)" in out
+    assert "your split column (files): {'test': 8, 'train': 24, 'val': 8}; the clean protocol honours it" in out

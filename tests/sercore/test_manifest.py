@@ -204,6 +204,22 @@ def test_the_official_split_and_folds_are_honoured() -> None:
         official_fold_split(meta, labels, "manifest_fold", 0, 0, 4)
 
 
+def test_the_train_row_says_whether_the_official_split_was_honoured() -> None:
+    from sercore.data import user_split
+    from sercore.specs import DataSpec
+
+    def spec(**kw: object) -> DataSpec:
+        return DataSpec(corpus=CorpusSpec(name="mine", manifest="m.csv", root="."), **kw)  # type: ignore[arg-type]
+
+    meta, _ = _meta(["train", "val", "test"])
+    assert user_split(spec(protocol="clean"), meta) == "your split column honoured"
+    assert user_split(spec(protocol="paper"), meta) == \
+        "your split column not used: protocol 'paper' draws its own split"
+    folds = meta.drop(columns="manifest_split")
+    assert user_split(spec(protocol="clean", folds=3), folds) == "your fold column honoured"
+    assert user_split(spec(protocol="clean"), folds.drop(columns="manifest_fold")) is None
+
+
 @pytest.mark.emodb
 def test_real_emodb_through_a_manifest_is_the_emodb_loader(emodb_root: Path, tmp_path: Path) -> None:
     """Same file table, same paper split; the same features bit for bit on a handful of files."""

@@ -73,7 +73,7 @@ def test_rebuilt_waveforms_give_the_stores_features(prepared, cache_dir: Path) -
     assert np.abs(got - prep.x_test[:3, ..., 0]).max() < 1e-4
 
 
-@pytest.mark.parametrize("attack,params", [("fgsm", {}), ("deepfool", {"max_iter": 2})])
+@pytest.mark.parametrize("attack,params", [("fgsm", {}), ("deepfool", {"max_iter": 2}), ("square", {"max_iter": 5})])
 def test_attack_rows_match_the_wavs_read_back(prepared, cache_dir: Path, tmp_path: Path, attack: str,
                                               params: dict) -> None:
     from sercore.datasets import corpus_root
@@ -86,6 +86,8 @@ def test_attack_rows_match_the_wavs_read_back(prepared, cache_dir: Path, tmp_pat
     rows = wa.attack_waveforms(job, prep, model, corpus_root(TARGET.data.corpus, cache_dir), tmp_path)
     assert len(rows) == 2 and set(rows.domain) == {"waveform"} and (rows.snr_db == 30.0).all()
     assert (rows.snr_db_achieved >= 30.0 - 0.05).all()  # within the budget (16-bit rounding aside)
+    measured = rows.pesq_wb.notna() & rows.stoi.notna()  # each a value, or NaN with the reason
+    assert (measured | (rows.quality_note != "")).all() and rows.seg_snr_db.notna().all()
     composed = make_classifier(waveform_model(model, TARGET.data.features, "original", None, prep.mean, prep.std),
                                len(prep.classes), (-1.0, 1.0), compiled=False)
     heard = np.stack([sf.read(tmp_path / "wav" / f"{s:06d}.wav", dtype="float32")[0] for s in rows["sample"]])
@@ -114,3 +116,29 @@ def test_a_logits_model_is_attacked_through_its_logits(prepared, cache_dir: Path
     assert (logits.model_output == "logits").all()
     assert logits.y_adv.tolist() == soft.y_adv.tolist() and logits.y_clean.tolist() == soft.y_clean.tolist()
     np.testing.assert_allclose(logits.loss_adv, soft.loss_adv, rtol=1e-4, atol=1e-5)  # probabilities in both
+
+
+def test_fold_is_a_near_square_image_of_the_same_samples() -> None:
+    assert wa.fold_shape(48000) == (200, 240, 1)  # rows <= width: ART's L2 Square tiles 5 x 5 squares of rows // 5
+    assert wa.fold_shape(7) == (1, 7, 1)
+
+
+@pytest.mark.slow  # ~22 s: ART's APGD-CE runs its 100 steps through the stock estimator
+def test_autoattack_runs_per_sample_eps_on_the_folded_waveform(prepared, cache_dir: Path, tmp_path: Path) -> None:
+    """ART's AutoAttack takes one eps: each sample is attacked with its own SNR budget, inside which it stays."""
+    from sercore.datasets import corpus_root
+    from sercore.specs import ModelSpec
+
+    prep, model = prepared
+    twin = __import__("keras").Model(model.inputs, model.layers[-2].output)  # APGD-DLR needs logits
+    target = TARGET.model_copy(update={"model": ModelSpec(output="logits")})
+    job = AttackJob(target=target, attack="autoattack", domain="waveform", snr_db=10.0, limit=1, chunk_size=1,
+                    examples=0)
+    root = corpus_root(TARGET.data.corpus, cache_dir)
+    rows = wa.attack_waveforms(job, prep, twin, root, tmp_path)
+    x = wa.rebuild_waveforms(prep.meta_test.iloc[:1].reset_index(drop=True), root, TARGET.data.features)
+    heard = np.stack([sf.read(tmp_path / "wav" / f"{s:06d}.wav", dtype="float32")[0] for s in rows["sample"]])
+    eps = wa.norm_budget(x, 10.0, "inf")
+    assert (np.abs(heard - x).max(axis=1) <= eps * (1 + 1e-4) + 1 / 32768).all()  # each its own L-inf ball
+    assert (rows.snr_db_achieved >= 10.0 - 0.05).all()
+    assert (rows.y_adv != rows.y_clean).any()  # it did attack
