@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -89,7 +90,7 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     paths = RunPaths(args.run)
-    rows = pd.read_parquet(paths.results("train"))
+    rows = pq.read_table(paths.results("train")).to_pandas(maps_as_pydicts="strict")  # merge's typed columns
     pooled = pool_folds(rows)
     out = []
     keys = ["dataset", "width", "monitor", "seed"]
@@ -105,7 +106,7 @@ def main() -> int:
             if proto == "paper":
                 rec[proto] |= paper_breakdown(paths, r) or {}
         if {"paper", "clean"} <= set(by):
-            a, b = (pd.DataFrame(json.loads(by[x]["test_outcomes"])) for x in ("paper", "clean"))
+            a, b = (pd.DataFrame(by[x]["test_outcomes"]) for x in ("paper", "clean"))
             rec["leak"] = dict(zip(("all", "ci_low", "ci_high"), difference_ci(a, b), strict=False))
             for g in ("male", "female"):
                 rec[f"leak_{g}"] = dict(zip(("all", "ci_low", "ci_high"),

@@ -74,16 +74,21 @@ def _git(root: Path, *args: str) -> str | None:
     return out.stdout.strip()
 
 
-@functools.cache
-def package_versions() -> str:
-    """JSON of the key packages' versions (null when absent), sorted keys."""
+def installed_versions(packages: Iterable[str]) -> dict[str, str | None]:
+    """{package: its installed version, None when it is not installed}."""
     found: dict[str, str | None] = {}
-    for pkg in PACKAGES:
+    for pkg in packages:
         try:
             found[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             found[pkg] = None
-    return json.dumps(found, sort_keys=True)
+    return found
+
+
+@functools.cache
+def package_versions() -> str:
+    """JSON of the key packages' versions (null when absent), sorted keys."""
+    return json.dumps(installed_versions(PACKAGES), sort_keys=True)
 
 
 def code_version() -> dict[str, Any]:

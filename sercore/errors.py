@@ -2,10 +2,16 @@
 
     SertackError                 anything the user can fix; message is one line naming file/key/value
     ├── ConfigError              a bad setting, grid key or parameter value
+    │   └── GridError            (runner.grid) every problem of a grid file, one `FILE: key: message` a line
     ├── DataError                a corpus root, file or feature store that is missing or unusable
     └── JobError                 a job that cannot run with what it was given (missing upstream, empty split)
+        ├── JobBusy              (runner.locks) another process holds the job's or the run's lock right now
+        │   └── ReduceBusy       (runner.reduce.publish) another reduce is writing the same report
+        └── LockError            (runner.locks) the lock file cannot be opened, so the job must not run
 
-Third-party exceptions are wrapped once at the boundary: `raise DataError(...) from exc`.
+The runner's subclasses live beside the code that raises them (sercore never imports runner); a CLI catching
+`SertackError` catches them all. Third-party exceptions are wrapped once at the boundary:
+`raise DataError(...) from exc`.
 """
 
 

@@ -7,7 +7,10 @@ configuration is taken from its job's plan spec when the plan has it, so rows an
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -30,14 +33,21 @@ ROW_DEFAULTS = {**PAPER_SETTING, **{k: DataSpec.model_fields[k].default for k in
                 "model_output": ModelSpec.model_fields["output"].default}
 
 
+@functools.cache
+def param_values(params: str) -> Mapping[str, Any]:
+    """A configuration's parameters from its `params` key (the JSON the shard stored): the one place the reducer
+    decodes them, once per distinct configuration; read-only, as every caller shares the result."""
+    return MappingProxyType(json.loads(params) if params else {})
+
+
 def canonical_params(params: Any) -> str:
     """One spelling per parameter set: sorted-key JSON (the shard's `params` may be a string or a dict)."""
     if isinstance(params, str):
-        params = json.loads(params) if params else {}
+        params = dict(param_values(params))
     return json.dumps(params or {}, sort_keys=True, separators=(",", ":"))
 
 
-def plan_keys(stage: str, plan: list[PlannedJob], status: pd.DataFrame) -> pd.DataFrame:
+def plan_keys(plan: list[PlannedJob], status: pd.DataFrame) -> pd.DataFrame:
     """job_id, status and the configuration keys (+ seed) of every planned job, read from its spec model (the
     worker's own classes, so every default is the spec's)."""
     rows = []
@@ -194,7 +204,7 @@ def cw_notes(best: pd.DataFrame) -> list[str]:
 
 
 def config_cost(params: str) -> tuple[float, ...]:
-    d = json.loads(params) if params else {}
+    d = param_values(params)
     return tuple(float(d[k]) if isinstance(d.get(k), int | float) else 0.0 for k in COST_PARAMS)
 
 
@@ -229,42 +239,18 @@ def varying(df: pd.DataFrame, cols: list[str]) -> list[str]:
 
 def params_label(params: str, only: list[str] | None = None) -> str:
     """'eps=0.5, max_iter=10' from canonical JSON, optionally only the swept names."""
-    d = json.loads(params) if params else {}
+    d = param_values(params)
     items = [(k, v) for k, v in d.items() if only is None or k in only]
     return ", ".join(f"{k}={v}" for k, v in items) or "(defaults)"
 
 
 def swept_params(params: pd.Series) -> list[str]:
     """Parameter names whose value differs between the configurations in `params` (canonical JSON)."""
-    dicts = [json.loads(p) for p in params.unique()]
+    dicts = [param_values(p) for p in params.unique()]
     names = sorted({k for d in dicts for k in d})
     return [k for k in names if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1]
 
 
 def param_sort_key(params: str) -> tuple:
-    d = json.loads(params) if params else {}
+    d = param_values(params)
     return tuple((k, (0, v) if isinstance(v, int | float) else (1, str(v))) for k, v in sorted(d.items()))
-
-
-def fmt_mean_std(mean: float | None, std: float | None, spec: str | tuple[str, str]) -> str:
-    """'0.9092' or '0.9092 ± 0.0100'; '–' for a missing value. `spec` may give the mean's and the std's format."""
-    mean_spec, std_spec = spec if isinstance(spec, tuple) else (spec, spec)
-    if mean is None or pd.isna(mean):
-        return "–"
-    text = format(mean, mean_spec)
-    if std is not None and not pd.isna(std):
-        text += " ± " + format(std, std_spec)
-    return text
-
-
-def fmt_ci(mean: float | None, lo: float | None, hi: float | None, std: float | None,
-           spec: str | tuple[str, str]) -> str:
-    """'0.412 [0.371, 0.455]' (95 % CI over test samples), then ' ± 0.010' (std over seeds) when there are
-    several seeds; without a CI the same as `fmt_mean_std`."""
-    mean_spec = spec[0] if isinstance(spec, tuple) else spec
-    if mean is None or pd.isna(mean) or lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
-        return fmt_mean_std(mean, std, spec)
-    text = f"{format(mean, mean_spec)} [{format(lo, mean_spec)}, {format(hi, mean_spec)}]"
-    if std is not None and not pd.isna(std):
-        text += " ± " + format(std, spec[1] if isinstance(spec, tuple) else spec)
-    return text

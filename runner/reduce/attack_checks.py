@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -122,10 +123,6 @@ def check_stochastic(key: tuple, cell: pd.DataFrame) -> list[dict]:
 CELL_CHECKS = (check_unchanged, check_above_clean, check_gradient, check_stochastic)
 
 
-def _params(text: str) -> dict[str, Any]:
-    return json.loads(text) if text else {}
-
-
 def _paired(robust: pd.DataFrame, a: tuple, b: tuple) -> tuple[float, float, int]:
     """Robust accuracy of configurations a and b on the samples both attacked."""
     both = robust[[a, b]].dropna()
@@ -144,7 +141,7 @@ def _sweeps(configs: list[tuple[str, str]], name: str) -> list[list[tuple[float,
     """Groups of configurations of one attack that differ only in the numeric parameter `name`, by its value."""
     groups: dict[tuple, list] = {}
     for attack, params in configs:
-        d = _params(params)
+        d = agg.param_values(params)
         value = d.get(name)
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
@@ -177,19 +174,19 @@ def check_budget(model: tuple, robust: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _norm(d: dict[str, Any]) -> str:
+def _norm(d: Mapping[str, Any]) -> str:
     return str(d.get("norm", "inf"))  # BIM is L-inf only and has no norm parameter
 
 
 def check_iterative(model: tuple, robust: pd.DataFrame) -> list[dict]:
     """iterative_weaker: each BIM/PGD configuration against every FGSM one with the same eps and norm."""
     configs = _configs(robust)
-    single = [c for c in configs if c[0] == SINGLE_STEP and not _params(c[1]).get("minimal", False)]
+    single = [c for c in configs if c[0] == SINGLE_STEP and not agg.param_values(c[1]).get("minimal", False)]
     out = []
     for cfg in (c for c in configs if c[0] in ITERATIVE):
-        d = _params(cfg[1])
+        d = agg.param_values(cfg[1])
         for ref in single:
-            r = _params(ref[1])
+            r = agg.param_values(ref[1])
             if _norm(r) != _norm(d) or not np.isclose(float(r.get("eps", math.nan)), float(d.get("eps", math.nan))):
                 continue
             acc_it, acc_one, n = _paired(robust, cfg, ref)

@@ -18,7 +18,7 @@ from .render import Table
 from .resynthesis_tables import table_resynthesis
 from .robustness import table_robust_accuracy, table_worst_case
 from .rundata import RunData
-from .tables import Summary
+from .summary import Summary
 from .transfer_tables import table_transfer
 from .uncertainty import ci_note
 from .waveform_tables import table_waveform

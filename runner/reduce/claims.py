@@ -39,8 +39,9 @@ from sercore.stats import (
 )
 
 from . import aggregate as agg
+from .cells import fmt_ci
 from .render import Table
-from .tables import Summary
+from .summary import Summary
 from .uncertainty import recording_ci
 
 CLEAN = "clean"
@@ -247,7 +248,7 @@ def table_speakers(s: Summary) -> Table | None:
             per_seed = len(grp) / max(1, grp.seed.nunique())
             rec = recs.setdefault(key, {**variant, "dataset": d, "speaker": spk,
                                         "gender": str(grp.gender.iloc[0]), "samples": f"{per_seed:.0f}"})
-            rec[_short(cond)] = agg.fmt_ci(est, lo, hi, None, ".3f")
+            rec[_short(cond)] = fmt_ci(est, lo, hi, None, ".3f")
             data.append({**variant, "dataset": d, "speaker": spk, "gender": str(grp.gender.iloc[0]),
                          "condition": cond, "accuracy_mean": est, "accuracy_lo": lo, "accuracy_hi": hi,
                          "n": len(grp), "recordings": iv.n_clusters, "ci_unit": iv.unit, "seeds": grp.seed.nunique()})

@@ -9,7 +9,6 @@ with the reference, which is harmless: the audio is peak-normalised.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Hashable
 from pathlib import Path
@@ -33,7 +32,7 @@ from . import aggregate as agg  # noqa: E402
 from .media import Media  # noqa: E402
 from .media import save_figure as _save  # noqa: E402
 from .rundata import RunData  # noqa: E402
-from .tables import Summary  # noqa: E402
+from .summary import Summary  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +266,12 @@ def audio_examples(data: RunData, picks: list[dict[str, Any]], folder: Path, *, 
     return out
 
 
+def _curve(curves: dict[str, Any], name: str) -> np.ndarray:
+    """One per-epoch curve of a train row's `curves` (merge's typed column), NaN where the epoch has none."""
+    vals = curves.get(name)
+    return np.asarray([] if vals is None else vals, dtype=float)
+
+
 def curve_figure(train: pd.DataFrame, folder: Path) -> list[Media]:
     """Figure: loss and accuracy per epoch (train solid, validation dashed) per model configuration, every
     fold of a k-fold configuration overlaid, the restored (best) epoch marked."""
@@ -278,16 +283,16 @@ def curve_figure(train: pd.DataFrame, folder: Path) -> list[Media]:
     for (key, grp), (ax_loss, ax_acc) in zip(groups, axes, strict=False):
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, key if isinstance(key, tuple) else (key,), strict=False))
         for j, (_, r) in enumerate(grp.sort_values("fold", na_position="first").iterrows()):
-            if not isinstance(r.get("curves"), str):
+            c = r.get("curves")
+            if not isinstance(c, dict):
                 continue
-            c = json.loads(r["curves"])
-            epochs = np.arange(1, len(c.get("loss", [])) + 1)
+            epochs = np.arange(1, len(_curve(c, "loss")) + 1)
             color = f"C{j % 10}"
             for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
                 for prefix, style in (("", "-"), ("val_", "--")):
-                    vals = c.get(prefix + metric)
-                    if vals:
-                        ax.plot(epochs[:len(vals)], [np.nan if v is None else v for v in vals], style, color=color,
+                    vals = _curve(c, prefix + metric)
+                    if len(vals):
+                        ax.plot(epochs[:len(vals)], vals, style, color=color,
                                 lw=1, label=f"{'val' if prefix else 'train'}" + (
                                     f" fold {int(r['fold'])}" if not pd.isna(r.get("fold")) else ""))
                 if r.get("best_epoch"):
@@ -303,7 +308,7 @@ def curve_figure(train: pd.DataFrame, folder: Path) -> list[Media]:
                         "vertical lines: the restored (best) epoch", "figure")]
 
 
-def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int = 4) -> list[Media]:
+def build_figures(data: RunData, s: Summary, folder: Path) -> list[Media]:
     """The paper's figures and the uncertainty figures (runner.reduce.plots), written under `folder`/figures;
     sound is the listening panel's (runner.reduce.listening)."""
     from . import plots
@@ -318,7 +323,7 @@ def build_figures(data: RunData, s: Summary, folder: Path, *, audio_limit: int =
     return media
 
 
-def beyond_figures(data: RunData, s: Summary, tables: list, folder: Path) -> list[Media]:
+def beyond_figures(tables: list, folder: Path) -> list[Media]:
     """Figures of the "beyond the paper" tables (transfer heatmaps, robustness against SNR); imported lazily so
     this module stays light."""
     from .transfer_tables import transfer_figures

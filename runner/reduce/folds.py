@@ -11,7 +11,6 @@ nine versions of each recording.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable
 from typing import Any
 
@@ -37,10 +36,9 @@ N_RESAMPLES = 2000
 
 
 def _outcomes(row: pd.Series) -> pd.DataFrame | None:
-    text = row.get("test_outcomes")
-    if not isinstance(text, str) or not text:
-        return None
-    return pd.DataFrame(json.loads(text))
+    """The row's per-test-sample outcomes (merge's typed `test_outcomes`: recording, gender, correct)."""
+    outcomes = row.get("test_outcomes")
+    return pd.DataFrame(outcomes) if isinstance(outcomes, dict) else None
 
 
 def recording_ci(outcomes: pd.DataFrame, level: float = CI_LEVEL, seed: int = 0) -> tuple[float, float]:
@@ -68,20 +66,19 @@ def _with_ci(row: dict[Hashable, Any], outcomes: pd.DataFrame | None) -> dict[Ha
     return row
 
 
-def _sum_json(texts: pd.Series) -> str | None:
-    """Element-wise sum of JSON confusion matrices or composition dicts (None when a row lacks one)."""
-    if texts.isna().any():
+def _sum_counts(values: pd.Series) -> list | dict | None:
+    """Element-wise sum of confusion matrices or composition dicts (None when a row lacks one)."""
+    if values.isna().any():
         return None
-    loaded = [json.loads(t) for t in texts]
-    if isinstance(loaded[0], list):
-        return json.dumps(np.sum(np.array(loaded), axis=0).tolist())
+    if not isinstance(values.iloc[0], dict):
+        return np.sum([np.stack(list(m)) for m in values], axis=0).tolist()
     out: dict[str, dict[str, int]] = {}
-    for comp in loaded:
+    for comp in values:
         for emotion, by_gender in comp.items():
             for gender, n in by_gender.items():
                 out.setdefault(emotion, {}).setdefault(gender, 0)
                 out[emotion][gender] += n
-    return json.dumps(out)
+    return out
 
 
 def _weighted(grp: pd.DataFrame, metric: str, weight: str) -> float:
@@ -106,16 +103,16 @@ def _pool(grp: pd.DataFrame) -> dict[Hashable, Any]:
             row[col] = int(grp[col].sum())
     for col in ("n_train", "n_val", "epochs_run", "best_epoch", "train_s"):
         if col in grp:
-            row[f"{col}_folds"] = json.dumps(grp.sort_values("fold")[col].tolist())
+            row[f"{col}_folds"] = grp.sort_values("fold")[col].tolist()
             row[col] = float(grp[col].mean())
     for col in ("confusion", "test_composition"):
         if col in grp:
-            row[col] = _sum_json(grp[col])
+            row[col] = _sum_counts(grp[col])
     acc = grp.sort_values("fold")["accuracy"].astype(float)
-    row.update(fold_accuracies=json.dumps([round(a, 6) for a in acc]), fold_accuracy_std=float(acc.std(ddof=1))
+    row.update(fold_accuracies=[round(a, 6) for a in acc], fold_accuracy_std=float(acc.std(ddof=1))
                if len(acc) > 1 else float("nan"), fold_accuracy_min=float(acc.min()),
                fold_accuracy_max=float(acc.max()))
-    row["test_outcomes"] = None if outcomes is None else json.dumps(outcomes.to_dict(orient="list"))
+    row["test_outcomes"] = None if outcomes is None else outcomes.to_dict(orient="list")
     return _with_ci(row, outcomes)
 
 
@@ -205,11 +202,12 @@ def table_training(train: pd.DataFrame, max_epochs: dict[str, int] | None = None
     for _, r in train.sort_values(keys, key=_rank, na_position="first").iterrows():
         rec = {k: _label(k, r[k]) for k in keys}
         best, run = r.get("best_epoch"), r.get("epochs_run")
-        curves = json.loads(r["curves"]) if isinstance(r.get("curves"), str) else {}
+        curves = r["curves"] if isinstance(r.get("curves"), dict) else {}
         i = int(best) - 1 if best and not pd.isna(best) else None
         for col in ("val_loss", "val_accuracy", "accuracy"):
-            vals = curves.get(col) or []
-            rec[f"{col} at best"] = f"{vals[i]:.4f}" if i is not None and i < len(vals) and vals[i] is not None \
+            vals = curves.get(col)
+            vals = [] if vals is None else vals
+            rec[f"{col} at best"] = f"{vals[i]:.4f}" if i is not None and i < len(vals) and pd.notna(vals[i]) \
                 else "–"
         rec["epochs run"], rec["best epoch"] = run, best
         warn = []

@@ -23,34 +23,18 @@ from sercore.specs import AttackJob
 from . import aggregate as agg
 from . import byo_notes
 from .attack_checks import UNBOUNDED_MAX, unbounded_results
+from .cells import fmt_interval, fmt_num
 from .paper_compare import compared_cells, paper_results
 from .render import Table
 from .robustness import ALL, worst_case
 from .rundata import RunData
-from .tables import Summary
+from .summary import Summary
 from .uncertainty import UNIT_SHORT
 
 PAPER_TITLE = "A systematic evaluation of adversarial attacks against speech emotion recognition models"
 PROTOCOL_DISPLAY = {"paper": "paper split (leaky)", "clean": "clean split (by recording)",
                     "speaker": "speaker-independent split"}
 PERTURBATION_UNIT = "mean |Δx| per cell, standardised log-Mel (z)"
-SCI_BELOW = 1e-3  # the one scientific rule: |v| below this (and not 0) is written 1.23e-04
-
-
-def fmt_num(value: Any, digits: int = 3) -> str:
-    """The report's one number format: 3 decimals; |v| < 0.001 (not 0) in scientific notation; '–' if missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    v = float(value)
-    if v != 0 and abs(v) < SCI_BELOW:
-        return f"{v:.2e}"
-    return f"{v:.{digits}f}"
-
-
-def fmt_interval(mean: Any, lo: Any, hi: Any) -> str:
-    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
-        return fmt_num(mean)
-    return f"{fmt_num(mean)} [{fmt_num(lo)}, {fmt_num(hi)}]"
 
 
 @dataclass
@@ -100,7 +84,7 @@ def setting_text(df: pd.DataFrame) -> str:
     return ", ".join(parts)
 
 
-def _corpora(data: RunData, s: Summary) -> list[str]:
+def _corpora(s: Summary) -> list[str]:
     names = set(s.train.dataset.astype(str)) if "dataset" in s.train else set()
     names |= set(s.best.dataset.astype(str)) if "dataset" in s.best else set()
     return sorted(names, key=vocab.corpus_rank)
@@ -135,7 +119,7 @@ def meta_items(data: RunData, s: Summary, prov: dict[str, Any]) -> list[str]:
     """The meta line after the paper's title: corpora, protocols, seeds, samples attacked, jobs ok, code version,
     reduce date."""
     items: list[str] = []
-    corpora = _corpora(data, s)
+    corpora = _corpora(s)
     if corpora:
         items.append("corpus: " + ", ".join(_corpus_text(data, c) for c in corpora))
     protocols = sorted({str(p) for df in (s.train, s.best) if "protocol" in df for p in df.protocol.dropna()})
@@ -161,7 +145,7 @@ def meta_items(data: RunData, s: Summary, prov: dict[str, Any]) -> list[str]:
 def banners(data: RunData, s: Summary, compared: tuple[int, int]) -> list[Banner]:
     """Why the numbers may not be a reproduction: synthetic corpora, attacked subsets, missing jobs."""
     out: list[Banner] = []
-    corpora = _corpora(data, s)
+    corpora = _corpora(s)
     foreign = [c for c in corpora if c not in vocab.PAPER_CORPORA]
     done, total = compared
     if foreign:
@@ -271,7 +255,7 @@ def _row(r: pd.Series, s: Summary, several: bool) -> dict[str, str]:
     return rec
 
 
-def _worst_rows(s: Summary, best: pd.DataFrame, several: bool) -> tuple[list[dict[str, str]], list[dict]]:
+def _worst_rows(s: Summary, several: bool) -> tuple[list[dict[str, str]], list[dict]]:
     """The 'any attack' row per corpus: robust accuracy over every configuration of every attack (R01's last
     column: right before the attacks and under each), and its numbers for the dot plot."""
     rows = primary(s.attack_rows) if not s.attack_rows.empty else s.attack_rows
@@ -304,7 +288,7 @@ def build_headline(data: RunData, s: Summary) -> Headline | None:
                "lo": r.get("accuracy_lo", math.nan), "hi": r.get("accuracy_hi", math.nan),
                "clean": r.get("clean_accuracy_mean", math.nan),
                "paper": paper_value(str(r.attack), str(r.dataset)) or math.nan} for _, r in best.iterrows()]
-    worst, wpoints = _worst_rows(s, best, several)
+    worst, wpoints = _worst_rows(s, several)
     unused = {"flags"} if not any(r["flags"] for r in rows) else set()
     setting = setting_text(best)
     if all(r["paper"] == "n/a" for r in rows):  # nothing to compare: say it once instead of a column of n/a

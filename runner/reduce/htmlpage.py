@@ -1,7 +1,7 @@
 """The HTML report, rendered from Jinja2 templates (runner/reduce/templates/*.html.j2) out of one `Report`.
 
 The HTML shows the tables' cells in the report's one number format (3 decimals, scientific below 0.001:
-headline.fmt_num); the Markdown, LaTeX and CSV keep the builders' own text (golden-tested). Notes that the
+cells.fmt_num); the Markdown, LaTeX and CSV keep the builders' own text (golden-tested). Notes that the
 conventions box already states are not repeated under each table.
 """
 
@@ -18,7 +18,8 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from .headline import PROTOCOL_DISPLAY, Banner, Headline, fmt_num
+from .cells import fmt_num
+from .headline import PROTOCOL_DISPLAY, Banner, Headline
 from .media import Listen, Media
 from .render import INCOMPLETE_NOTE, Table
 

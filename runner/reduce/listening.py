@@ -10,7 +10,6 @@ scale, since a 30 dB SNR difference is otherwise inaudible beside the speech.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from ..planned import PlannedJob
 from .figures import example_jobs, resynthesise, write_wav
 from .media import Listen
 from .rundata import WAVEFORM, RunData
-from .tables import Summary
+from .summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def class_names(data: RunData, s: Summary, train_id: str | None, dataset: str) -
     if "classes" in s.train:
         hit = s.train[(s.train.dataset == dataset) & s.train.classes.notna()]
         if len(hit):
-            return [str(c) for c in json.loads(hit.classes.iloc[0])]
+            return [str(c) for c in hit.classes.iloc[0]]
     return []
 
 

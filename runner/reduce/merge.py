@@ -32,6 +32,17 @@ from .rundata import STATUS_COLUMNS, MergeResult, RunData
 log = logging.getLogger(__name__)
 
 _THREADS = min(16, (os.cpu_count() or 2) * 4)
+# The model rows' JSON columns (sercore.train writes them as text) and the Arrow type each becomes at merge, so the
+# reducer reads lists, maps and structs (pandas: arrays and dicts) and parses no JSON after this module.
+_COUNTS = pa.struct([("male", pa.int64()), ("female", pa.int64())])
+JSON_COLUMNS: dict[str, pa.DataType] = {
+    "classes": pa.list_(pa.string()),
+    "confusion": pa.list_(pa.list_(pa.int64())),
+    "test_composition": pa.map_(pa.string(), _COUNTS),
+    "curves": pa.map_(pa.string(), pa.list_(pa.float64())),
+    "test_outcomes": pa.struct([("recording", pa.list_(pa.string())), ("gender", pa.list_(pa.string())),
+                                ("correct", pa.list_(pa.int64()))]),
+}
 
 
 def _read_schema(path: Path) -> pa.Schema | str:
@@ -116,6 +127,7 @@ def merge_stage(paths: RunPaths, stage: str, *, progress: bool = False) -> Merge
     table, corrupt = _scan(good, schema)
     if stage == "attack":
         table = param_columns(table)
+    table = typed_columns(table, stage)
     unreadable.update(corrupt)
     status = _status(paths, stage, plan, shards, unreadable)
     for job_id, reason in sorted(unreadable.items()):
@@ -137,6 +149,21 @@ def param_columns(table: pa.Table) -> pa.Table:
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds (norm "inf" or 2.0): as text
             column = pa.array([None if v is None else str(v) for v in values])
         table = table.append_column(f"param_{name}", column.take(codes.indices))
+    return table
+
+
+def typed_columns(table: pa.Table, stage: str) -> pa.Table:
+    """Decode each JSON column of `JSON_COLUMNS` the table has into its Arrow type (null stays null); a column
+    that is not the JSON sercore writes is a DataError naming it."""
+    for name, typ in JSON_COLUMNS.items():
+        if name not in table.column_names or table.schema.field(name).type == typ:
+            continue
+        try:
+            values = [json.loads(v) if v else None for v in table.column(name).to_pylist()]
+            column = pa.array(values, type=typ)
+        except (TypeError, ValueError, pa.ArrowException) as exc:
+            raise DataError(f"{stage}: column {name!r} is not the JSON sercore writes ({exc})") from exc
+        table = table.set_column(table.column_names.index(name), name, column)
     return table
 
 

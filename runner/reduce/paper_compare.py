@@ -11,7 +11,6 @@ settings. Δ = ours − paper; times are also shown as a ratio (different hardwa
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from functools import cache
@@ -26,12 +25,12 @@ from sercore.vocab import PAPER_CORPORA
 from . import aggregate as agg
 from .paper_tables import dataset_ranks, tuned_label
 from .rundata import RunData
-from .tables import Summary, table_tuned, tune_rows
+from .summary import Summary
+from .tables import table_tuned, tune_rows
 
 PAPER_RESULTS = Path(__file__).parents[1] / "data" / "paper_results.yaml"
 KINDS = {"clean", "best", "corpus_durations", "corpus_emotions", "corpus_segments", "arch_params", "lstm_units",
          "model_compare", "tuned", "composition", "sweep", "best_by_dataset", "rank", "gender"}
-PAPER_DATASETS = PAPER_CORPORA
 SUFFIX = {"all": "", "male": "_male", "female": "_female"}
 # Table 9's label names -> sertack's emotion vocabulary
 EMOTION = {"angry": "anger", "bored": "boredom", "happy": "happiness", "sad": "sadness", "surprised": "surprise"}
@@ -64,7 +63,7 @@ def _same(a: Any, b: Any) -> bool:
         return str(a) == str(b)
 
 
-def _paper_setup(df: pd.DataFrame) -> pd.DataFrame:
+def paper_setup(df: pd.DataFrame) -> pd.DataFrame:
     """The reproduction that matches the paper's setup: paper protocol, attacks on predicted labels."""
     if df.empty:
         return df
@@ -82,10 +81,10 @@ class _Run:
 
     def __init__(self, data: RunData, s: Summary) -> None:
         self.data, self.s = data, s
-        self.train = _paper_setup(s.train)
-        self.configs = _paper_setup(s.attack_configs)
-        self.best = _paper_setup(s.best)
-        self.paper_best = _paper_setup(s.paper_best)
+        self.train = paper_setup(s.train)
+        self.configs = paper_setup(s.attack_configs)
+        self.best = paper_setup(s.best)
+        self.paper_best = paper_setup(s.paper_best)
 
     def best_row(self, attack: str, dataset: str, paper_rows: bool = True) -> pd.Series | None:
         df = self.paper_best if paper_rows else self.best
@@ -100,7 +99,7 @@ class _Run:
         if self.configs.empty:
             return None
         sub = self.configs[(self.configs.attack == attack) & (self.configs.dataset == dataset)]
-        sub = sub[sub.params.map(lambda p: _same(json.loads(p).get(param), value))]
+        sub = sub[sub.params.map(lambda p: _same(agg.param_values(p).get(param), value))]
         return agg.best_configs(sub).iloc[0] if len(sub) else None
 
     def clean(self, dataset: str, g: str) -> float:
@@ -182,8 +181,8 @@ def _rank(no: str, t: dict, run: _Run) -> list[dict]:
     if run.paper_best.empty:
         return out
     ranked = dataset_ranks(run.paper_best, run.s.variants, t["metric"])
-    ranked = ranked[ranked.dataset.isin(PAPER_DATASETS)]
-    full = {a for a, grp in ranked.groupby("attack") if set(grp.dataset) == set(PAPER_DATASETS)}
+    ranked = ranked[ranked.dataset.isin(PAPER_CORPORA)]
+    full = {a for a, grp in ranked.groupby("attack") if set(grp.dataset) == set(PAPER_CORPORA)}
     for a in t.get("ranks") or {}:
         for d in t["columns"]:
             if a == "total_score":  # comparable only when every attack of the paper's table is in the run
@@ -249,7 +248,7 @@ def _corpus_segments(no: str, t: dict, run: _Run) -> list[dict]:
 
 
 def _study_rows(run: _Run, stage: str) -> pd.DataFrame:
-    rows = _paper_setup(run.data.frame(stage))
+    rows = paper_setup(run.data.frame(stage))
     return rows[rows.width.astype(float) == 1.0] if not rows.empty and "width" in rows else rows
 
 
@@ -262,7 +261,7 @@ def _arch_params(no: str, t: dict, run: _Run) -> list[dict]:
 
 
 def _lstm_units(no: str, t: dict, run: _Run) -> list[dict]:
-    tune = _paper_setup(tune_rows(run.data))
+    tune = paper_setup(tune_rows(run.data))
     if tune.empty or "lstm_units" not in tune:
         return []
     one = tune[(tune.tune_stage == 1) & tune.score.notna()]
@@ -290,7 +289,7 @@ def _model_compare(no: str, t: dict, run: _Run) -> list[dict]:
 
 def _tuned(no: str, t: dict, run: _Run) -> list[dict]:
     table = table_tuned(run.data)
-    picks = _paper_setup(table.data) if table is not None else pd.DataFrame()
+    picks = paper_setup(table.data) if table is not None else pd.DataFrame()
     return [_cell(no, k, d, float(picks.loc[picks.dataset == d, k].astype(float).mean()))
             for k in t["rows"] for d in t["columns"] if not picks.empty and k in picks and (picks.dataset == d).any()]
 

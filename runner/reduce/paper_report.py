@@ -13,10 +13,11 @@ import pandas as pd
 
 from sercore import vocab
 
-from .paper_compare import _paper_setup, compared_cells, paper_results
+from . import aggregate as agg
+from .paper_compare import compared_cells, paper_results, paper_setup
 from .render import Table
 from .rundata import RunData
-from .tables import Summary
+from .summary import Summary
 
 
 def _fmt(v: float, what: str, metric: str) -> str:
@@ -63,7 +64,7 @@ def _pick_text(pick: dict[str, Any]) -> str:
 def table_picks(s: Summary) -> Table | None:
     """P04: per attack and corpus, the configuration the paper's rule picks from its own sweeps (Table 4's cells
     are lost in the text: `derived` in paper_results.yaml) next to the one our rule picks."""
-    best = _paper_setup(s.paper_best)
+    best = paper_setup(s.paper_best)
     if best.empty:
         return None
     rows, data = [], []
@@ -72,7 +73,7 @@ def table_picks(s: Summary) -> Table | None:
             hit = best[(best.attack == attack) & (best.dataset == d)]
             if hit.empty:
                 continue
-            r, params = hit.iloc[0], json.loads(hit.iloc[0].params)
+            r, params = hit.iloc[0], agg.param_values(hit.iloc[0].params)
             ours = {k: (r.get("source_attack", r.attack) if k == "attack" else params.get(k)) for k in pick}
             same = all(str(ours[k]) == str(v) or _num_eq(ours[k], v) for k, v in pick.items())
             rows.append({"attack": vocab.ATTACK_DISPLAY.get(attack, attack), "dataset": vocab.CORPUS_DISPLAY.get(d, d),
@@ -97,6 +98,47 @@ def _num_eq(a: Any, b: Any) -> bool:
         return False
 
 
+def _paper_table(no: object, t: dict[str, Any], sub: pd.DataFrame, line: dict[str, Any]) -> Table | None:
+    """P<table>: each compared cell of one paper table (None when no cell of it was compared)."""
+    done = sub.dropna(subset=["ours"])
+    if done.empty:
+        return None
+    metric = t.get("metric", "")
+    rows = []
+    for _, c in done.iterrows():
+        m = c.column if metric == "metric" else metric
+        rec = {"row": c.row, "column": c.column + (" (rank)" if c.what == "rank" else ""),
+               "paper": _fmt(c.paper, c.what, m), "ours": _fmt(c.ours, c.what, m),
+               "Δ": _delta_text(c.delta, c.what, m)}
+        if "time" in m:
+            rec["ours / paper"] = f"{c.ours / c.paper:.3g}" if c.paper else "–"
+        rows.append(rec)
+    display = pd.DataFrame(rows)
+    display.attrs["labels"] = 2
+    worst = f"{line['worst_cell']} (Δ {line['worst_delta']:+.3g})"
+    notes = [f"{line['compared']} of {line['printed']} printed cells compared; median |Δ| "
+             f"{line['median_abs_delta']:.3g}; worst {worst}. Δ = ours − paper.",
+             *_contradiction_notes(str(no))]
+    name = f"P{str(no).split('-')[0].zfill(2)}_paper_table_{no}"
+    return Table(name, f"Paper vs reproduced, Table {no}: {t['title']}", display, done.reset_index(drop=True), notes)
+
+
+def _summary_table(summary: list[dict[str, Any]]) -> Table:
+    """P00: one line per paper table (cells printed, compared, median and worst Δ)."""
+    frame = pd.DataFrame(summary)
+    display = frame.assign(median_abs_delta=frame.median_abs_delta.map(lambda v: "–" if pd.isna(v) else f"{v:.3g}"),
+                           worst_delta=frame.worst_delta.map(lambda v: "–" if pd.isna(v) else f"{v:+.3g}"))
+    display = display.rename(columns={"median_abs_delta": "median |Δ|", "worst_cell": "worst cell",
+                                      "worst_delta": "worst Δ"})
+    display.attrs["labels"] = 2
+    total, compared = int(frame.printed.sum()), int(frame.compared.sum())
+    return Table("P00_paper_summary", "Paper vs reproduced: every printed number, one line per paper table",
+                 display, frame, [f"{compared} of the paper's {total} printed numbers compared (paper protocol, "
+                                  "attacks on predicted labels, the paper's corpora, the stages in this run).",
+                                  "Configurations are matched by the paper's swept parameter; settings this run "
+                                  "fixed differently (epochs, width, max_iter, limit) are in its grid."])
+
+
 def comparison_tables(data: RunData, s: Summary) -> list[Table]:
     """P00 (one summary line per paper table) and one P<table> per table with at least one compared cell."""
     cells = compared_cells(data, s)
@@ -106,39 +148,8 @@ def comparison_tables(data: RunData, s: Summary) -> list[Table]:
         sub = cells[cells.table == str(no)]
         line = summary_line(sub)
         summary.append({"table": str(no), "title": t["title"], **line})
-        done = sub.dropna(subset=["ours"])
-        if done.empty:
-            continue
-        metric = t.get("metric", "")
-        rows = []
-        for _, c in done.iterrows():
-            m = c.column if metric == "metric" else metric
-            rec = {"row": c.row, "column": c.column + (" (rank)" if c.what == "rank" else ""),
-                   "paper": _fmt(c.paper, c.what, m), "ours": _fmt(c.ours, c.what, m),
-                   "Δ": _delta_text(c.delta, c.what, m)}
-            if "time" in m:
-                rec["ours / paper"] = f"{c.ours / c.paper:.3g}" if c.paper else "–"
-            rows.append(rec)
-        display = pd.DataFrame(rows)
-        display.attrs["labels"] = 2
-        worst = f"{line['worst_cell']} (Δ {line['worst_delta']:+.3g})"
-        notes = [f"{line['compared']} of {line['printed']} printed cells compared; median |Δ| "
-                 f"{line['median_abs_delta']:.3g}; worst {worst}. Δ = ours − paper.",
-                 *_contradiction_notes(str(no))]
-        name = f"P{str(no).split('-')[0].zfill(2)}_paper_table_{no}"
-        out.append(Table(name, f"Paper vs reproduced, Table {no}: {t['title']}", display, done.reset_index(drop=True),
-                         notes))
-    frame = pd.DataFrame(summary)
-    display = frame.assign(median_abs_delta=frame.median_abs_delta.map(lambda v: "–" if pd.isna(v) else f"{v:.3g}"),
-                           worst_delta=frame.worst_delta.map(lambda v: "–" if pd.isna(v) else f"{v:+.3g}"))
-    display = display.rename(columns={"median_abs_delta": "median |Δ|", "worst_cell": "worst cell",
-                                      "worst_delta": "worst Δ"})
-    display.attrs["labels"] = 2
-    total, compared = int(frame.printed.sum()), int(frame.compared.sum())
-    head = Table("P00_paper_summary", "Paper vs reproduced: every printed number, one line per paper table",
-                 display, frame, [f"{compared} of the paper's {total} printed numbers compared (paper protocol, "
-                                  "attacks on predicted labels, the paper's corpora, the stages in this run).",
-                                  "Configurations are matched by the paper's swept parameter; settings this run "
-                                  "fixed differently (epochs, width, max_iter, limit) are in its grid."])
+        table = _paper_table(no, t, sub, line)
+        if table is not None:
+            out.append(table)
     picks = table_picks(s)
-    return [head, *([picks] if picks is not None else []), *out]
+    return [_summary_table(summary), *([picks] if picks is not None else []), *out]

@@ -16,8 +16,10 @@ from sercore import vocab
 
 from . import aggregate as agg
 from . import uncertainty as unc
+from .cells import ACC, PERT, corpus_name, fmt_mean_std, label_frame
 from .render import Table
-from .tables import ACC, PERT, Summary, _ds, _gender_cells, _label_frame, _per_attack
+from .summary import Summary
+from .tables import gender_cells, per_attack
 
 GENDERS = {"all": "", "male": "_male", "female": "_female"}
 
@@ -67,7 +69,7 @@ def original_row(s: Summary, table: Table, metric: str, columns: dict[str, str],
             for label, suf in columns.items():
                 col = f"{metric}{suf}_mean"
                 value = sub[col].mean() if col in sub else float("nan")
-                rec[f"{_ds(d)} {label}" if label else _ds(d)] = agg.fmt_mean_std(value, None, spec)
+                rec[f"{corpus_name(d)} {label}" if label else corpus_name(d)] = fmt_mean_std(value, None, spec)
         rows.append(rec)
     _insert(table, rows, s, top)
     table.notes.append("Original: accuracy without attack on the attacked samples (the paper's Table 3 values).")
@@ -88,8 +90,8 @@ def tables_rank(s: Summary) -> list[Table]:
         ranked = dataset_ranks(s.paper_best, s.variants, metric)
 
         def cell(r: pd.Series, metric: str = metric, spec: str | tuple[str, str] = spec) -> str:
-            return f"{agg.fmt_mean_std(r[f'{metric}_mean'], None, spec)} ({r['rank']:g})"
-        table = _per_attack(s, ranked, cell, name, f"Rank score by {what}: datasets ranked within each attack",
+            return f"{fmt_mean_std(r[f'{metric}_mean'], None, spec)} ({r['rank']:g})"
+        table = per_attack(s, ranked, cell, name, f"Rank score by {what}: datasets ranked within each attack",
                             [f"Within each attack the datasets are ranked by {what} (1 = lowest; exact ties share "
                              "the average rank); Total Score = sum of a dataset's ranks over the attacks, as the "
                              "paper's Tables 45/46 (lower = more vulnerable / less perturbed).",
@@ -99,7 +101,7 @@ def tables_rank(s: Summary) -> list[Table]:
             grp = _in_group(s, ranked, vkey)
             rec = {**dict(zip(s.variants, vkey, strict=True)), "attack": "Total Score"}
             for d in sorted(grp.dataset.unique(), key=vocab.corpus_rank):
-                rec[_ds(d)] = f"{grp.loc[grp.dataset == d, 'rank'].sum():g}"
+                rec[corpus_name(d)] = f"{grp.loc[grp.dataset == d, 'rank'].sum():g}"
             totals.append(rec)
         _insert(table, totals, s, top=False)
         if metric == "accuracy":
@@ -117,9 +119,9 @@ def tables_gender_columns(s: Summary) -> list[Table]:
     for metric, spec, name, what in (("accuracy", ACC, "T47_gender_accuracy", "Accuracy under attack"),
                                      ("perturbation", PERT, "T48_gender_perturbation", "Mean perturbation")):
         def cell(r: pd.Series, metric: str = metric, spec: str | tuple[str, str] = spec) -> dict[str, str]:
-            return {g: agg.fmt_mean_std(r[f"{metric}{suf}_mean"], r[f"{metric}{suf}_std"], spec)
+            return {g: fmt_mean_std(r[f"{metric}{suf}_mean"], r[f"{metric}{suf}_std"], spec)
                     for g, suf in cols.items()}
-        table = _per_attack(s, s.paper_best, cell, name, f"{what}, female / male, of the configuration chosen on "
+        table = per_attack(s, s.paper_best, cell, name, f"{what}, female / male, of the configuration chosen on "
                             "all samples", ["The configuration is the one of Table 4 (chosen on all samples), as "
                                             "the paper's Tables 47/48; it is not re-selected per gender.",
                                             *agg.cw_notes(s.paper_best)], list(cols))
@@ -144,7 +146,7 @@ def table_distance(s: Summary, metrics: dict[str, list[str]]) -> Table | None:
         rows.append({"attack": vocab.ATTACK_DISPLAY.get(attack, attack),
                      **{label: ("✓" if norm in key else "") for norm, label in NORMS.items()}})
     data = pd.DataFrame([{"attack": a, "metrics": ",".join(m)} for a, m in metrics.items()])
-    return Table("T07_distance_metric", "Distance metric each attack minimises", _label_frame(rows, 1), data,
+    return Table("T07_distance_metric", "Distance metric each attack minimises", label_frame(rows, 1), data,
                  ["From the paper's Section 3.2 (its Table 7 lost its column headers in the text); the two C&W "
                   "variants are L2 and L∞."])
 
@@ -156,17 +158,17 @@ def tables_corpus(files: pd.DataFrame) -> list[Table]:
         return []
     files = files.drop_duplicates(["dataset", "path"])
     datasets = sorted(files.dataset.unique(), key=vocab.corpus_rank)
-    names = [_ds(d) for d in datasets]
+    names = [corpus_name(d) for d in datasets]
     stats = files.groupby("dataset").duration_s.describe()  # count mean std (ddof 1) min 25% 50% 75% max
-    t8 = pd.DataFrame([{"statistic": k, **{_ds(d): f"{stats.loc[d, k]:.3f}" for d in datasets}}
+    t8 = pd.DataFrame([{"statistic": k, **{corpus_name(d): f"{stats.loc[d, k]:.3f}" for d in datasets}}
                        for k in ("mean", "std", "min", "25%", "50%", "75%", "max")])
     counts = files.groupby(["emotion", "dataset"]).size().unstack("dataset").reindex(columns=datasets)
     counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False, kind="mergesort").index]
-    t9 = pd.DataFrame([{"emotion": e, **{_ds(d): ("–" if pd.isna(r[d]) else f"{r[d]:.0f}") for d in datasets}}
+    t9 = pd.DataFrame([{"emotion": e, **{corpus_name(d): ("–" if pd.isna(r[d]) else f"{r[d]:.0f}") for d in datasets}}
                        for e, r in counts.iterrows()])
     kept = files[files.kept.astype(bool)].groupby("dataset").agg(files=("path", "size"),
                                                                 segments=("n_segments", "sum"))
-    t10 = pd.DataFrame([{"dataset": _ds(d), "files": int(kept.loc[d, "files"]),
+    t10 = pd.DataFrame([{"dataset": corpus_name(d), "files": int(kept.loc[d, "files"]),
                          "segments": int(kept.loc[d, "segments"]),
                          "factor": f"{kept.loc[d, 'segments'] / kept.loc[d, 'files']:.3f}"}
                         for d in datasets if d in kept.index])
@@ -208,11 +210,11 @@ def table_models(data_train: pd.DataFrame, arch: pd.DataFrame, name: str, title:
             rec = {"model": label, "metric": metric}
             for d in datasets:
                 v = g.loc[g.dataset == d, metric] if metric in g else pd.Series(dtype=float)
-                rec[_ds(d)] = agg.fmt_mean_std(v.mean(), v.std(ddof=1) if len(v) > 1 else None, ".4f") \
+                rec[corpus_name(d)] = fmt_mean_std(v.mean(), v.std(ddof=1) if len(v) > 1 else None, ".4f") \
                     if len(v) else "–"
                 data.append({"model": label, "metric": metric, "dataset": d, "mean": v.mean(), "seeds": len(v)})
             rows.append(rec)
-    return Table(name, title, _label_frame(rows, 2), pd.DataFrame(data), [note])
+    return Table(name, title, label_frame(rows, 2), pd.DataFrame(data), [note])
 
 
 def tables_models(train: pd.DataFrame, arch: pd.DataFrame) -> tuple[Table | None, Table | None]:
@@ -236,7 +238,7 @@ def no_gender_notes(best: pd.DataFrame) -> list[str]:
         return []
     unlabelled = [str(d) for d, g in best.groupby("dataset", sort=True)
                   if g.accuracy_male_mean.isna().all() and g.accuracy_female_mean.isna().all()]
-    return [f"{_ds(d)}: no gender labels (its male / female cells are –)."
+    return [f"{corpus_name(d)}: no gender labels (its male / female cells are –)."
             for d in sorted(unlabelled, key=vocab.corpus_rank)]
 
 
@@ -244,9 +246,9 @@ def tables_by_gender(s: Summary) -> list[Table]:
     """T5 accuracy and T6 mean perturbation under the best configurations, all / male / female."""
     cols = ["all", "male", "female"]
     notes = [*agg.cw_notes(s.paper_best), unc.ci_note(s.stats), *no_gender_notes(s.paper_best)]
-    acc = _per_attack(s, s.paper_best, _gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
+    acc = per_attack(s, s.paper_best, gender_cells("accuracy", ACC), "T05_accuracy_by_gender",
                       "Accuracy under attack (best configuration), all / male / female", notes, cols)
     original_row(s, acc, "clean_accuracy", {"all": "", "male": "_male", "female": "_female"}, ACC, top=False)
-    return [acc, _per_attack(s, s.paper_best, _gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
+    return [acc, per_attack(s, s.paper_best, gender_cells("perturbation", PERT), "T06_perturbation_by_gender",
                              "Mean perturbation |Δx| per cell (best configuration), all / male / female", notes,
                              cols)]

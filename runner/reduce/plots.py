@@ -11,7 +11,6 @@ recordings, from runner.reduce.uncertainty), never a standard deviation over see
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -25,20 +24,13 @@ import pandas as pd  # noqa: E402
 from sercore import vocab  # noqa: E402
 
 from . import aggregate as agg  # noqa: E402
+from .cells import attack_name, corpus_name  # noqa: E402
 from .headline import PERTURBATION_UNIT, primary  # noqa: E402
 from .media import Media, save_figure  # noqa: E402
 from .paper_compare import paper_results  # noqa: E402
-from .tables import Summary  # noqa: E402
+from .summary import Summary  # noqa: E402
 
 CI_WORDS = "95 % bootstrap CI over whole test recordings, as in the tables (not a std over seeds)"
-
-
-def _att(a: object) -> str:
-    return vocab.ATTACK_DISPLAY.get(str(a), str(a))
-
-
-def _ds(d: object) -> str:
-    return vocab.CORPUS_DISPLAY.get(str(d), str(d))
 
 
 def dot_whisker(points: pd.DataFrame, folder: Path, n_text: str) -> Media | None:
@@ -47,7 +39,7 @@ def dot_whisker(points: pd.DataFrame, folder: Path, n_text: str) -> Media | None
         return None
     pts = points.iloc[::-1].reset_index(drop=True)
     several = pts.dataset.nunique() > 1
-    labels = [f"{p.label} ({_ds(p.dataset)})" if several else str(p.label) for p in pts.itertuples()]
+    labels = [f"{p.label} ({corpus_name(p.dataset)})" if several else str(p.label) for p in pts.itertuples()]
     fig, ax = plt.subplots(figsize=(5.6, 0.9 + 0.34 * len(pts)))
     y = np.arange(len(pts))
     err = np.vstack([(pts["mean"] - pts.lo).clip(lower=0).fillna(0), (pts.hi - pts["mean"]).clip(lower=0).fillna(0)])
@@ -58,7 +50,7 @@ def dot_whisker(points: pd.DataFrame, folder: Path, n_text: str) -> Media | None
         clean = grp.clean.dropna()
         if len(clean):
             ax.axvline(float(clean.mean()), color="k", ls="--", lw=1,
-                       label=f"clean {float(clean.mean()):.3f}" + (f" ({_ds(d)})" if several else ""))
+                       label=f"clean {float(clean.mean()):.3f}" + (f" ({corpus_name(d)})" if several else ""))
     ax.set_yticks(y, labels)
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel(f"accuracy under attack ({n_text})")
@@ -89,24 +81,24 @@ def _curve_panel(ax: plt.Axes, sub: pd.DataFrame, attack: str, param: str) -> bo
     drawn = False
     others = [p for p in agg.swept_params(sub.params) if p != param]
     for j, (d, grp) in enumerate(sub.groupby("dataset", sort=False)):
-        vals = grp.assign(_x=grp.params.map(lambda p: json.loads(p).get(param)))
+        vals = grp.assign(_x=grp.params.map(lambda p: agg.param_values(p).get(param)))
         if not _numeric(vals._x):
             continue
         groups = vals.groupby(vals.params.map(lambda p: agg.params_label(p, others) if others else ""), sort=True)
         for k, (label, line) in enumerate(groups):
             line = line.sort_values("_x")
             color = f"C{(j * 3 + k) % 10}"
-            name = ", ".join(x for x in (_ds(d), label) if x)
+            name = ", ".join(x for x in (corpus_name(d), label) if x)
             ax.plot(line._x, line.accuracy_mean, "o-", color=color, label=name)
             if "accuracy_lo" in line and line.accuracy_lo.notna().any():
                 ax.fill_between(line._x.astype(float), line.accuracy_lo, line.accuracy_hi, color=color, alpha=0.2)
             drawn = True
         clean = grp.clean_accuracy_mean.mean() if "clean_accuracy_mean" in grp else math.nan
         if not math.isnan(clean):
-            ax.axhline(clean, color=f"C{(j * 3) % 10}", ls="--", lw=1, label=f"clean ({_ds(d)})")
+            ax.axhline(clean, color=f"C{(j * 3) % 10}", ls="--", lw=1, label=f"clean ({corpus_name(d)})")
         px, py = _paper_sweep(attack, param, str(d))
         if px:
-            ax.plot(px, py, "D", mfc="none", color=f"C{(j * 3) % 10}", label=f"paper ({_ds(d)})")
+            ax.plot(px, py, "D", mfc="none", color=f"C{(j * 3) % 10}", label=f"paper ({corpus_name(d)})")
     ax.set(xlabel=param, ylabel="accuracy under attack", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
     return drawn
@@ -121,7 +113,7 @@ def robustness_curves(s: Summary, folder: Path) -> list[Media]:
     for attack in sorted(configs.attack.unique(), key=vocab.attack_rank):
         sub = configs[configs.attack == attack]
         swept = [p for p in agg.swept_params(sub.params)
-                 if _numeric(pd.Series([json.loads(x).get(p) for x in sub.params]).dropna())]
+                 if _numeric(pd.Series([agg.param_values(x).get(p) for x in sub.params]).dropna())]
         if not swept:
             continue
         fig, axes = plt.subplots(1, len(swept), figsize=(4.6 * len(swept), 3.4), squeeze=False)
@@ -130,10 +122,11 @@ def robustness_curves(s: Summary, folder: Path) -> list[Media]:
             plt.close(fig)
             continue
         axes[0][-1].legend(fontsize="x-small", loc="best")
-        fig.suptitle(f"{_att(attack)}: accuracy against its swept parameters")
+        fig.suptitle(f"{attack_name(attack)}: accuracy against its swept parameters")
         fig.tight_layout()
         path = save_figure(fig, folder / f"curve_{attack}.png", dpi=150)
-        out.append(Media(path, f"{_att(attack)}: accuracy under attack against {', '.join(swept)}; bands: {CI_WORDS}; "
+        out.append(Media(path, f"{attack_name(attack)}: accuracy under attack against {', '.join(swept)}; "
+                               f"bands: {CI_WORDS}; "
                          "dashed: clean accuracy of the attacked samples; diamonds: the paper's sweep (its corpora "
                          "only).", "figure"))
     return out
@@ -150,7 +143,7 @@ def accuracy_vs_perturbation(s: Summary, folder: Path) -> Media | None:
         lo = (grp.accuracy_mean - grp.get("accuracy_lo", grp.accuracy_mean)).clip(lower=0).fillna(0)
         hi = (grp.get("accuracy_hi", grp.accuracy_mean) - grp.accuracy_mean).clip(lower=0).fillna(0)
         ax.errorbar(x, grp.accuracy_mean, yerr=np.vstack([lo, hi]), fmt="o", capsize=2, color=f"C{i % 10}",
-                    label=_att(attack))
+                    label=attack_name(attack))
     ax.set_xscale("log")
     ax.set(xlabel=f"perturbation ({PERTURBATION_UNIT})", ylabel="accuracy under attack", ylim=(-0.02, 1.02),
            title="Accuracy against perturbation, every configuration")
@@ -171,7 +164,7 @@ def _class_names(s: Summary, dataset: str, k: int) -> list[str]:
     if "classes" in s.train:
         hit = s.train[(s.train.dataset == dataset) & s.train.classes.notna()]
         if len(hit):
-            names = json.loads(hit.classes.iloc[0])
+            names = list(hit.classes.iloc[0])
             if len(names) >= k:
                 return [str(n) for n in names]
     return [str(i) for i in range(k)]
@@ -192,7 +185,7 @@ def confusion_figures(s: Summary, folder: Path) -> list[Media]:
         panels = [("clean (attacked samples)", _matrix(first.y_true.to_numpy(), first.y_clean.to_numpy(), k))]
         for _, b in picks.iterrows():
             hit = sub[(sub.attack == b.attack) & (sub.params == b.params)]
-            panels.append((_att(b.attack), _matrix(hit.y_true.to_numpy(), hit.y_adv.to_numpy(), k)))
+            panels.append((attack_name(b.attack), _matrix(hit.y_true.to_numpy(), hit.y_adv.to_numpy(), k)))
         cols = min(5, len(panels))
         nrows = math.ceil(len(panels) / cols)
         fig, axes = plt.subplots(nrows, cols, figsize=(2.7 * cols, 2.7 * nrows), squeeze=False)
@@ -208,10 +201,11 @@ def confusion_figures(s: Summary, folder: Path) -> list[Media]:
             ax.axis("off")
         fig.supxlabel("predicted", fontsize="small")
         fig.supylabel("true", fontsize="small")
-        fig.suptitle(f"{_ds(d)}: confusion matrices, clean and under each attack's best configuration")
+        fig.suptitle(f"{corpus_name(d)}: confusion matrices, clean and under each attack's best configuration")
         fig.tight_layout()
         path = save_figure(fig, folder / f"confusion_{d}.png", dpi=150)
-        out.append(Media(path, f"{_ds(d)}: confusion matrices (counts over the attacked samples, all seeds): clean "
+        out.append(Media(path, f"{corpus_name(d)}: confusion matrices (counts over the attacked samples, all "
+                               "seeds): clean "
                          "predictions, then the adversarial predictions of each attack's best configuration.",
                          "figure"))
     return out

@@ -5,9 +5,13 @@ Hand-written renderers rather than pandas' (which need tabulate/jinja2) so the l
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sercore.io import atomic_path, write_text
@@ -84,12 +88,39 @@ def _label_columns(df: pd.DataFrame) -> int:
     return int(df.attrs.get("labels", 1))
 
 
+def _plain(value: Any) -> Any:
+    """A typed cell (arrays, dicts from merge's list/map/struct columns) as plain JSON values, NaN as null."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def csv_frame(data: pd.DataFrame) -> pd.DataFrame:
+    """`data` with its nested cells (lists, dicts) written as JSON text: the CSV is where they are encoded."""
+    def nested(v: Any) -> bool:
+        return isinstance(v, dict | list | tuple | np.ndarray)
+
+    columns = [c for c in data.columns if data[c].dtype == object and data[c].map(nested).any()]
+    if not columns:
+        return data
+    out = data.copy()
+    for c in columns:
+        out[c] = data[c].map(lambda v: json.dumps(_plain(v)) if nested(v) else v)
+    return out
+
+
 def write_table(table: Table, folder: Path) -> list[Path]:
     """Write <name>.csv, .md and .tex into `folder` (atomically); returns the three paths."""
     folder.mkdir(parents=True, exist_ok=True)
     csv, md, tex = (folder / f"{table.name}.{ext}" for ext in ("csv", "md", "tex"))
     with atomic_path(csv) as tmp:
-        table.csv_frame.to_csv(tmp, index=False, float_format="%.6g")
+        csv_frame(table.csv_frame).to_csv(tmp, index=False, float_format="%.6g")
     write_text(md, to_markdown(table))
     write_text(tex, to_latex(table))
     return [csv, md, tex]

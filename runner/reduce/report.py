@@ -8,7 +8,6 @@ and `render_html` (Jinja2 templates in runner/reduce/templates).
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import platform
 import shutil
@@ -23,7 +22,7 @@ from sercore.errors import DataError
 from sercore.io import atomic_path, write_json, write_text
 
 from ..paths import RunPaths
-from ..provenance import CODE_COLUMNS, code_labels
+from ..provenance import CODE_COLUMNS, code_labels, installed_versions
 from . import byo_notes, htmlpage, plots, tidy
 from . import headline as hl
 from . import paper_tables as pt
@@ -41,9 +40,8 @@ from .publish import publishing
 from .render import INCOMPLETE_NOTE, Table, to_markdown, write_table
 from .robustness import PAPER_METRIC_NOTE, label_paper_metric
 from .rundata import RunData
+from .summary import Summary, summarize
 from .tables import (
-    Summary,
-    summarize,
     table_best,
     table_best_time,
     table_clean,
@@ -77,16 +75,26 @@ def provenance(data: RunData) -> dict[str, Any]:
     """Where the numbers come from: grid hash, code commit, package versions, hosts, GPUs, dates, counts."""
     paths = data.paths
     grid_hash = hashlib.sha256(paths.grid.read_bytes()).hexdigest() if paths.grid.is_file() else None
-    versions: dict[str, str | None] = {}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
+    hosts, devices, images, codes, stamps = _job_counts(data)
+    status = data.status
+    return {
+        "run": str(paths.root), "run_name": _run_name(paths.run_meta), "grid_sha256": grid_hash,
+        "git_commit": _git_commit(), "python": platform.python_version(), "packages": installed_versions(PACKAGES),
+        "hosts": dict(sorted(hosts.items())), "devices": dict(sorted(devices.items())),
+        "images": dict(sorted(images.items())), "code_versions": dict(sorted(codes.items())),
+        "first_finished": min(stamps) if stamps else None, "last_finished": max(stamps) if stamps else None,
+        "reduced_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "jobs": {st: {k: int(v) for k, v in grp.status.value_counts().items()}
+                 for st, grp in status.groupby("stage", sort=False)} if not status.empty else {},
+    }
+
+
+def _job_counts(data: RunData) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int], list[str]]:
+    """Jobs per host, device, image and code version (runner.provenance), and every job's finish time."""
     hosts: dict[str, int] = {}
     devices: dict[str, int] = {}
     images: dict[str, int] = {}
-    codes: dict[str, int] = {}  # jobs per code version that made their shards (runner.provenance)
+    codes: dict[str, int] = {}
     stamps: list[str] = []
     for res in data.stages.values():
         cols = ("job_id", "host", "device", "container", "image_hash", "finished_at", *CODE_COLUMNS)
@@ -102,17 +110,7 @@ def provenance(data: RunData) -> dict[str, Any]:
             codes[str(k)] = codes.get(str(k), 0) + int(v)
         if "finished_at" in frame:
             stamps += [str(x) for x in frame.finished_at.dropna()]
-    status = data.status
-    return {
-        "run": str(paths.root), "run_name": _run_name(paths.run_meta), "grid_sha256": grid_hash,
-        "git_commit": _git_commit(), "python": platform.python_version(), "packages": versions,
-        "hosts": dict(sorted(hosts.items())), "devices": dict(sorted(devices.items())),
-        "images": dict(sorted(images.items())), "code_versions": dict(sorted(codes.items())),
-        "first_finished": min(stamps) if stamps else None, "last_finished": max(stamps) if stamps else None,
-        "reduced_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "jobs": {st: {k: int(v) for k, v in grp.status.value_counts().items()}
-                 for st, grp in status.groupby("stage", sort=False)} if not status.empty else {},
-    }
+    return hosts, devices, images, codes, stamps
 
 
 def _image_labels(frame: pd.DataFrame) -> pd.Series:
@@ -161,9 +159,9 @@ def _sections(data: RunData, audio_limit: int) -> Report:
     tables = build_tables(data, s)
     compare = label_paper_metric(comparison_tables(data, s))
     protocol = label_paper_metric(protocol_tables(s))
-    media = build_figures(data, s, out, audio_limit=audio_limit)
+    media = build_figures(data, s, out)
     beyond = beyond_tables(data, s)
-    media += beyond_figures(data, s, beyond, out / "figures")
+    media += beyond_figures(beyond, out / "figures")
     prov = provenance(data)
     if data.notes:  # media the report left out (a corrupt examples.npz): said in the report, never a crash
         prov["skipped"] = list(data.notes)
@@ -234,7 +232,7 @@ def build_tables(data: RunData, s: Summary | None = None) -> list[Table]:
     return tidy.attach(label_paper_metric([t for t in out if t is not None]), s)
 
 
-def write_report(data: RunData, *, progress: bool = True, audio_limit: int = 4) -> Path:
+def write_report(data: RunData, *, audio_limit: int = 4) -> Path:
     """Write every table, figure, sound, provenance.json, README.md and index.html; returns report/.
     `audio_limit`: attacks that get clean/adversarial WAVs (Griffin-Lim costs about a second per file)."""
     out = data.paths.report_dir
@@ -302,11 +300,6 @@ def render_html(rep: Report) -> str:
     return htmlpage.render(rep, BEYOND_INTRO)
 
 
-def report_frame(report_dir: Path, name: str) -> pd.DataFrame:
-    """Read back one table's numbers (CSV) from a written report."""
-    return pd.read_csv(report_dir / "tables" / f"{name}.csv")
-
-
 def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4, out: Path | None = None,
                wait: bool = True, timeout: float = 3600.0) -> Path:
     """Merge, check and compact the run's shards, then write tables, figures and the report; returns report/.
@@ -319,5 +312,5 @@ def reduce_run(run_dir: Path, *, progress: bool = True, audio_limit: int = 4, ou
     if not (run.root / "plan").is_dir() and not (run.root / "shards").is_dir():  # write no lock into a stranger
         raise DataError(f"{run.root}: not a run folder (no plan/ or shards/)")
     with publishing(run, out, wait=wait, timeout=timeout) as paths:
-        write_report(load_run(paths, progress=progress), progress=progress, audio_limit=audio_limit)
+        write_report(load_run(paths, progress=progress), audio_limit=audio_limit)
     return (Path(out).resolve() if out is not None else run.root) / "report"

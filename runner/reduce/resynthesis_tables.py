@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from sercore import vocab
 from sercore.stats import Interval, StatsSettings
 
 from . import aggregate as agg
+from .cells import cells_table, config_labels, config_order, fmt_ci, label_frame
 from .render import Table
 from .uncertainty import recording_ci
 
@@ -66,37 +66,33 @@ def resynthesis_cells(rows: pd.DataFrame, settings: StatsSettings) -> pd.DataFra
 
 
 def _fmt(r: pd.Series, metric: str) -> str:
-    return agg.fmt_ci(r[metric], r[f"{metric}_lo"], r[f"{metric}_hi"], None, ".3f") \
+    return fmt_ci(r[metric], r[f"{metric}_lo"], r[f"{metric}_hi"], None, ".3f") \
         if pd.notna(r[metric]) else "–"
+
+
+NOTES = [
+    "Each checked example (the first `resynth` samples of every chunk) is turned back into audio "
+    "(Griffin-Lim) and through the paper's features again. 'AEs fooling': share of checked samples "
+    "whose adversarial prediction differs from the clean one; 'still fooling as sound': share of "
+    "those whose round trip still differs from the clean prediction.",
+    "Control: share of clean segments whose own round trip changes the prediction (Griffin-Lim's "
+    "phase loss and the paper's min-referenced dB move every segment). 'Survives beyond the "
+    "control': among fooling AEs, the round trip of the AE is judged differently from the round trip "
+    "of its clean segment.",
+]
 
 
 def _display(cells: pd.DataFrame) -> pd.DataFrame:
     recs: list[dict[str, Any]] = []
-    order = cells.assign(_d=cells.dataset.map(vocab.corpus_rank), _a=cells.attack.map(vocab.attack_rank))
-    for _, r in order.sort_values(["_d", "protocol", "model_output", "_a", "params"]).iterrows():
+    for _, r in config_order(cells).iterrows():
         recs.append({
-            "dataset": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset), "protocol": r.protocol,
-            "model output": r.model_output, "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack),
-            "params": agg.params_label(r.params), "n checked": int(r.n), "AEs fooling": _fmt(r, "fooled"),
+            **config_labels(r, agg.params_label(r.params)), "n checked": int(r.n), "AEs fooling": _fmt(r, "fooled"),
             "still fooling as sound": _fmt(r, "survives"), "control (clean round trip flips)": _fmt(r, "control"),
             "survives beyond the control": _fmt(r, "beyond")})
-    frame = pd.DataFrame(recs)
-    frame.attrs["labels"] = 5
-    return frame
+    return label_frame(recs, 5)
 
 
 def table_resynthesis(rows: pd.DataFrame, settings: StatsSettings, note: str) -> Table | None:
     """W02, or None when no attack job checked its examples as sound (`resynth: 0`, the default)."""
-    cells = resynthesis_cells(rows, settings)
-    if cells.empty:
-        return None
-    return Table("W02_resynthesis", "Do spectrogram adversarial examples survive as sound?",
-                 _display(cells), cells.reset_index(drop=True),
-                 ["Each checked example (the first `resynth` samples of every chunk) is turned back into audio "
-                  "(Griffin-Lim) and through the paper's features again. 'AEs fooling': share of checked samples "
-                  "whose adversarial prediction differs from the clean one; 'still fooling as sound': share of "
-                  "those whose round trip still differs from the clean prediction.",
-                  "Control: share of clean segments whose own round trip changes the prediction (Griffin-Lim's "
-                  "phase loss and the paper's min-referenced dB move every segment). 'Survives beyond the "
-                  "control': among fooling AEs, the round trip of the AE is judged differently from the round trip "
-                  "of its clean segment.", note])
+    return cells_table("W02_resynthesis", "Do spectrogram adversarial examples survive as sound?",
+                       resynthesis_cells(rows, settings), _display, [*NOTES, note])

@@ -30,6 +30,7 @@ from sercore.metrics import robust_union, robustness_summary
 from sercore.stats import StatsSettings, too_few_speakers
 
 from . import aggregate as agg
+from .cells import fmt_ci, fmt_mean_std
 from .render import Table
 from .uncertainty import UNIT_SHORT, ci_text, recording_ci
 
@@ -251,11 +252,11 @@ def _r02_row(grp: pd.DataFrame, variants: list[str], swept: list[str], flags: di
                            "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack),
                            "parameters": agg.params_label(r.params, swept) if swept else "(one setting)",
                            "clean": format(r.clean_accuracy, pct), "paper metric": format(r.paper_accuracy, pct),
-                           "robust accuracy": agg.fmt_ci(r.robust_accuracy, r.robust_accuracy_lo,
+                           "robust accuracy": fmt_ci(r.robust_accuracy, r.robust_accuracy_lo,
                                                          r.robust_accuracy_hi, r.robust_accuracy_std, pct)}
     for g in ("male", "female"):
         rec[f"robust {g}"] = format(by.loc[g, "robust_accuracy"], pct) if g in by.index else "–"
-    rec["success on correct"] = agg.fmt_mean_std(r.success_on_correct, None, pct)
+    rec["success on correct"] = fmt_mean_std(r.success_on_correct, None, pct)
     rec["repaired"] = f"{r.repaired} of {r.wrong_before}"
     rec.update(samples=f"{r.n:.0f}", seeds=int(r.seeds), flags=flags.get(tuple(str(r[k]) for k in agg.ATTACK_KEYS), ""))
     return rec

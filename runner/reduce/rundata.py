@@ -32,7 +32,8 @@ class MergeResult:
 
     @property
     def frame(self) -> pd.DataFrame:
-        return self.table.to_pandas()
+        """The rows as pandas; merge's typed columns come as arrays (lists) and dicts (maps, structs)."""
+        return self.table.to_pandas(maps_as_pydicts="strict")
 
     @property
     def problems(self) -> pd.DataFrame:

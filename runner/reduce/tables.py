@@ -6,9 +6,7 @@ standard deviation over seeds; a cell whose planned jobs are not all done carrie
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,90 +14,25 @@ import pandas as pd
 
 from sercore import vocab
 from sercore.specs import TuneJob
-from sercore.stats import StatsSettings
 
 from . import aggregate as agg
 from . import byo_notes
 from . import uncertainty as unc
-from .folds import pool_folds
-from .render import INCOMPLETE, INCOMPLETE_NOTE, Table
+from .cells import (
+    ACC,
+    LOSS,
+    PERT,
+    TIME,
+    attack_name,
+    corpus_name,
+    flag_incomplete,
+    fmt_mean_std,
+    incomplete_notes,
+    label_frame,
+)
+from .render import INCOMPLETE, Table
 from .rundata import RunData
-
-ACC, PERT, TIME, LOSS = ".4f", (".4g", ".2g"), ".1f", ".4f"
-VARIANTS = ["protocol", "labels", "estimator", "model_output"]
-
-
-@dataclass
-class Summary:
-    """Aggregates shared by tables, figures and the report."""
-
-    train: pd.DataFrame  # final-study train rows
-    attack_seeds: pd.DataFrame  # one row per (configuration, seed)
-    attack_configs: pd.DataFrame  # mean/std over seeds per configuration
-    best: pd.DataFrame  # best configuration per (variants, dataset, attack)
-    attack_incomplete: dict[tuple, str]
-    train_incomplete: dict[tuple, str]
-    variants: list[str]  # of VARIANTS, the ones that take several values in this run
-    attack_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # per-sample rows with plan keys and 0/1s
-    # the grid's `statistics` settings
-    stats: StatsSettings = field(default_factory=lambda: StatsSettings.model_validate({}))
-    train_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # final models' per-sample predictions
-    # best with the paper's rows (one C&W row: agg.paper_best_configs), for Tables 4-6 and 44-48
-    paper_best: pd.DataFrame = field(default_factory=pd.DataFrame)
-    train_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # final-study rows before pooling the folds
-
-
-def summarize(data: RunData) -> Summary:
-    att = data.frame("attack")
-    planned_att = agg.plan_keys("attack", data.plan("attack"), data.stages["attack"].status) \
-        if "attack" in data.stages else pd.DataFrame()
-    seeds = agg.attack_summary(att, planned_att)
-    configs = agg.over_seeds(seeds, agg.ATTACK_KEYS, agg.ATTACK_METRICS) if not seeds.empty else seeds
-    stats = unc.run_settings(data.paths)
-    rows = agg.keyed_attack_rows(att, planned_att)
-    configs = unc.with_attack_cis(configs, rows, stats)
-    best = agg.best_configs(configs) if not configs.empty else configs
-    train = data.frame("train")
-    if not train.empty and "study" in train:
-        train = train[train.study == "final"]
-    runs, train = train, pool_folds(train)  # k-fold rows become one row per configuration and seed
-    planned_train = pd.concat([agg.plan_keys(s, data.plan(s), data.stages[s].status)
-                               for s in ("train", "norm_study", "arch_study") if s in data.stages] or
-                              [pd.DataFrame()], ignore_index=True)
-    variants = [v for v in VARIANTS if len({*_values(configs, v), *_values(train, v)}) > 1]
-    return Summary(train=train, attack_seeds=seeds, attack_configs=configs, best=best,
-                   attack_incomplete=agg.incomplete_groups(planned_att, agg.ATTACK_KEYS),
-                   train_incomplete=agg.incomplete_groups(planned_train, agg.TRAIN_KEYS), variants=variants,
-                   attack_rows=rows, stats=stats,
-                   train_predictions=unc.train_predictions(data.paths, list(train.job_id) if "job_id" in train else []),
-                   paper_best=agg.paper_best_configs(configs) if not configs.empty else configs,
-                   train_runs=runs)
-
-
-def _values(df: pd.DataFrame, col: str) -> set:
-    return set(df[col].dropna().astype(str)) if col in df else set()
-
-
-def _flag(text: str, key: tuple, incomplete: dict[tuple, str]) -> str:
-    return text + f" {INCOMPLETE}" if key in incomplete else text
-
-
-def _ds(name: str) -> str:
-    return vocab.CORPUS_DISPLAY.get(name, name)
-
-
-def _att(name: str) -> str:
-    return vocab.ATTACK_DISPLAY.get(name, name)
-
-
-def _label_frame(rows: list[dict], n_labels: int) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    df.attrs["labels"] = n_labels
-    return df
-
-
-def _notes(flagged: bool, extra: list[str] | None = None) -> list[str]:
-    return [*(extra or []), *([INCOMPLETE_NOTE] if flagged else [])]
+from .summary import Summary
 
 
 def _seed_table(rows: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -124,19 +57,19 @@ def table_study(data: RunData, s: Summary, stage: str) -> Table | None:
             rec["parameters"] = f"{int(grp.n_params_mean.max()):,}" if "n_params_mean" in grp else "–"
         for d in datasets:
             cell = grp[grp.dataset == d]
-            text = agg.fmt_mean_std(cell.accuracy_mean.iloc[0], cell.accuracy_std.iloc[0], ACC) if len(cell) else "–"
+            text = fmt_mean_std(cell.accuracy_mean.iloc[0], cell.accuracy_std.iloc[0], ACC) if len(cell) else "–"
             full = {**rec, "dataset": d, "study": "norm" if stage == "norm_study" else "arch"}
             if len(cell) and agg.is_incomplete(full, s.train_incomplete, agg.TRAIN_KEYS):
                 flagged = True
                 text += f" {INCOMPLETE}"
-            rec[_ds(d)] = text
+            rec[corpus_name(d)] = text
         out.append(rec)
     n_labels = len(key_cols) + (1 if stage == "arch_study" else 0)
     if stage == "norm_study":
         return Table("T01_normalisation", "Normalisation study: test accuracy (mean ± std over seeds)",
-                     _label_frame(out, n_labels), stats, _notes(flagged))
+                     label_frame(out, n_labels), stats, incomplete_notes(flagged))
     return Table("T02_architecture", "Architecture study: parameters and test accuracy (mean ± std over seeds)",
-                 _label_frame(out, n_labels), stats, _notes(flagged))
+                 label_frame(out, n_labels), stats, incomplete_notes(flagged))
 
 
 def table_clean(s: Summary) -> Table | None:
@@ -157,14 +90,14 @@ def table_clean(s: Summary) -> Table | None:
     for _, r in stats.iterrows():
         bad = agg.is_incomplete({k: r[k] for k in agg.TRAIN_KEYS if k in r}, s.train_incomplete, agg.TRAIN_KEYS)
         flagged |= bad
-        rec = {k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys}
+        rec = {k: (corpus_name(r[k]) if k == "dataset" else r[k]) for k in keys}
         for m, label in (("accuracy", "all"), ("accuracy_male", "male"), ("accuracy_female", "female")):
             rec[label] = unc.ci_text(r, m, ACC) + (f" {INCOMPLETE}" if bad else "")
         rec["test samples"] = f"{r['n_test_mean']:.0f}" if "n_test_mean" in r else "–"
         rec["seeds"] = int(r["n_seeds"])
         out.append(rec)
     return Table("T03_clean_accuracy", "Clean test accuracy: all / male / female (mean [95 % CI] ± std over seeds)",
-                 _label_frame(out, len(keys)), stats, _notes(flagged, [unc.ci_note(s.stats), *user]))
+                 label_frame(out, len(keys)), stats, incomplete_notes(flagged, [unc.ci_note(s.stats), *user]))
 
 
 def _user_models(train: pd.DataFrame) -> list[str]:
@@ -172,7 +105,7 @@ def _user_models(train: pd.DataFrame) -> list[str]:
     return byo_notes.model_notes(train) + byo_notes.split_notes(train)
 
 
-def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, notes: list[str] | None = None,
+def per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, notes: list[str] | None = None,
                 columns_per_dataset: list[str] | None = None, extra=None) -> Table:
     """Rows (variants, attack), one or more columns per dataset filled by `cell(row) -> str | dict`."""
     datasets = sorted(best.dataset.unique(), key=vocab.corpus_rank)
@@ -182,7 +115,7 @@ def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, not
     for vkey, vgrp in groups:
         vkey = vkey if isinstance(vkey, tuple) else (vkey,)
         for attack in order:
-            rec = {**dict(zip(s.variants, vkey, strict=True)), "attack": _att(attack)}
+            rec = {**dict(zip(s.variants, vkey, strict=True)), "attack": attack_name(attack)}
             for d in datasets:
                 hit = vgrp[(vgrp.attack == attack) & (vgrp.dataset == d)]
                 if hit.empty:
@@ -194,17 +127,17 @@ def _per_attack(s: Summary, best: pd.DataFrame, cell, name: str, title: str, not
                     bad = key in s.attack_incomplete
                     flagged |= bad
                     vals = cell(r)
-                    vals = {k: _flag(v, key, s.attack_incomplete) for k, v in vals.items()} if isinstance(vals, dict) \
-                        else _flag(vals, key, s.attack_incomplete)
+                    vals = {k: flag_incomplete(v, key, s.attack_incomplete) for k, v in vals.items()} \
+                        if isinstance(vals, dict) else flag_incomplete(vals, key, s.attack_incomplete)
                 if isinstance(vals, dict):
-                    rec.update({f"{_ds(d)} {k}": v for k, v in vals.items()})
+                    rec.update({f"{corpus_name(d)} {k}": v for k, v in vals.items()})
                 else:
-                    rec[_ds(d)] = vals
+                    rec[corpus_name(d)] = vals
             if extra is not None:
                 rec.update(extra(vkey, attack))
             out.append(rec)
     data = best.drop(columns=[c for c in ("job_ids",) if c in best]).reset_index(drop=True)
-    return Table(name, title, _label_frame(out, len(s.variants) + 1), data, _notes(flagged, notes))
+    return Table(name, title, label_frame(out, len(s.variants) + 1), data, incomplete_notes(flagged, notes))
 
 
 def _param_text(r: pd.Series, s: Summary) -> str:
@@ -212,18 +145,18 @@ def _param_text(r: pd.Series, s: Summary) -> str:
     same = s.attack_configs[(s.attack_configs.attack == attack)]
     swept = agg.swept_params(same.params)
     text = agg.params_label(r.params, swept) if swept else "(one setting)"
-    return f"{_att(attack)}: {text}" if attack != r.attack else text
+    return f"{attack_name(attack)}: {text}" if attack != r.attack else text
 
 
 def table_best(s: Summary) -> Table:
     """T4: per attack and dataset, the configuration giving the lowest accuracy (ties: lowest perturbation)."""
-    return _per_attack(s, s.paper_best, lambda r: _param_text(r, s), "T04_best_config",
+    return per_attack(s, s.paper_best, lambda r: _param_text(r, s), "T04_best_config",
                        "Best configuration per attack and dataset (lowest accuracy under attack; ties: lowest "
                        "mean perturbation, then the cheapest)", ["Only the swept parameters are shown; the sweep "
                                                                  "tables list all.", *agg.cw_notes(s.paper_best)])
 
 
-def _gender_cells(metric: str, spec: str | tuple[str, str]) -> Callable[[pd.Series], dict[str, str]]:
+def gender_cells(metric: str, spec: str | tuple[str, str]) -> Callable[[pd.Series], dict[str, str]]:
     def cell(r: pd.Series) -> dict[str, str]:
         return {g: unc.ci_text(r, f"{metric}{suf}", spec)
                 for g, suf in (("all", ""), ("male", "_male"), ("female", "_female"))}
@@ -232,7 +165,7 @@ def _gender_cells(metric: str, spec: str | tuple[str, str]) -> Callable[[pd.Seri
 
 def table_best_time(s: Summary) -> Table:
     """T44: generation time of the best configurations (seconds, summed over slices)."""
-    return _per_attack(s, s.paper_best, lambda r: agg.fmt_mean_std(r.time_s_mean, r.time_s_std, TIME),
+    return per_attack(s, s.paper_best, lambda r: fmt_mean_std(r.time_s_mean, r.time_s_std, TIME),
                        "T44_best_time", "Time to generate the adversarial test set, best configurations (s)",
                        ["Sum of each slice job's generate_s; hardware in the provenance section.",
                         *agg.cw_notes(s.paper_best)])
@@ -246,17 +179,18 @@ def tables_sweep(s: Summary) -> list[Table]:
     for attack in sorted(cfg.attack.unique(), key=vocab.attack_rank):
         sub = cfg[cfg.attack == attack]
         swept = agg.swept_params(sub.params)
-        const = agg.params_label(sub.params.iloc[0], [k for k in json.loads(sub.params.iloc[0]) if k not in swept])
+        fixed = [k for k in agg.param_values(sub.params.iloc[0]) if k not in swept]
+        const = agg.params_label(sub.params.iloc[0], fixed)
         sub = sub.assign(_ds=sub.dataset.map(vocab.corpus_rank), _p=sub.params.map(agg.param_sort_key))
         sub = sub.sort_values([*s.variants, "_ds", "_p"]).drop(columns=["_ds", "_p"])
         rows, loss_rows, flagged = [], [], False
         for _, r in sub.iterrows():
             key = tuple(r[k] for k in agg.ATTACK_KEYS)
             flagged |= key in s.attack_incomplete
-            label = {**{v: r[v] for v in s.variants}, "dataset": _ds(r.dataset),
+            label = {**{v: r[v] for v in s.variants}, "dataset": corpus_name(r.dataset),
                      "parameters": agg.params_label(r.params, swept or None) if swept else "(one setting)"}
             def f(m: str, spec: str | tuple[str, str], r: pd.Series = r, key: tuple = key) -> str:
-                return _flag(unc.ci_text(r, m, spec), key, s.attack_incomplete)
+                return flag_incomplete(unc.ci_text(r, m, spec), key, s.attack_incomplete)
 
             rows.append({**label, "accuracy": f("accuracy", ACC), "male": f("accuracy_male", ACC),
                          "female": f("accuracy_female", ACC), "success rate": f("success_rate", ACC),
@@ -268,13 +202,14 @@ def tables_sweep(s: Summary) -> list[Table]:
         notes.append(unc.ci_note(s.stats))
         n_labels = len(s.variants) + 2
         data = sub.reset_index(drop=True)
-        out.append(Table(f"T23-T43_{attack}_sweep", f"{_att(attack)} parameter sweep (mean [CI] ± std over seeds)",
-                         _label_frame(rows, n_labels), data, _notes(flagged, notes)))
+        out.append(Table(f"T23-T43_{attack}_sweep",
+                         f"{attack_name(attack)} parameter sweep (mean [CI] ± std over seeds)",
+                         label_frame(rows, n_labels), data, incomplete_notes(flagged, notes)))
         if attack == "bim":
             out.append(Table("T27_bim_loss", "BIM: mean adversarial loss (cross-entropy vs true labels)",
-                             _label_frame(loss_rows, n_labels),
+                             label_frame(loss_rows, n_labels),
                              data[[*agg.ATTACK_KEYS, "loss_mean", "loss_std", "loss_male_mean", "loss_female_mean"]],
-                             _notes(flagged, notes)))
+                             incomplete_notes(flagged, notes)))
     return out
 
 
@@ -312,16 +247,16 @@ def table_lstm_units(data: RunData) -> Table | None:
         rec: dict[str, Any] = {"LSTM units": int(units)}
         for k in columns:
             hit = stats[(stats[keys].apply(tuple, axis=1) == k) & (stats.lstm_units == units)]
-            label = " ".join([*map(str, k[:-1]), _ds(k[-1])])
+            label = " ".join([*map(str, k[:-1]), corpus_name(k[-1])])
             if hit.empty:
                 rec[label] = "–"
                 continue
             r = hit.iloc[0]
-            text = agg.fmt_mean_std(r.score_mean, r.score_std, ".4f")
+            text = fmt_mean_std(r.score_mean, r.score_std, ".4f")
             rec[label] = text + (" *" if np.isclose(r.score_mean, best[k]) else "")
         rows.append(rec)
     return Table("T18_lstm_units", "Tuning stage 1: validation loss per BiLSTM width (* = best)",
-                 _label_frame(rows, 1), stats, ["Mean ± std over the trials (and seeds) that ran each width."])
+                 label_frame(rows, 1), stats, ["Mean ± std over the trials (and seeds) that ran each width."])
 
 
 def table_tuned(data: RunData) -> Table | None:
@@ -335,11 +270,11 @@ def table_tuned(data: RunData) -> Table | None:
     picks = picks.groupby(keys, dropna=False).head(1)
     picks = picks.sort_values(keys, key=lambda c: c.map(vocab.corpus_rank) if c.name == "dataset" else c)
     cols = ["dropout", "lstm_dropout", "learning_rate", "batch_size"]
-    rows = [{**{k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys},
+    rows = [{**{k: (corpus_name(r[k]) if k == "dataset" else r[k]) for k in keys},
              **{c: r.get(c) for c in cols}, "val loss": f"{r.score:.4f}"} for _, r in picks.iterrows()]
     data_cols = [*keys, *cols, "score", "trial_id"]
     return Table("T20_tuned_values", "Tuning stage 2: best hyperparameters (lowest validation loss)",
-                 _label_frame(rows, len(keys)), picks[[c for c in data_cols if c in picks]].reset_index(drop=True))
+                 label_frame(rows, len(keys)), picks[[c for c in data_cols if c in picks]].reset_index(drop=True))
 
 
 def table_composition(s: Summary) -> Table | None:
@@ -351,18 +286,18 @@ def table_composition(s: Summary) -> Table | None:
     firsts = firsts.sort_values(keys, key=lambda c: c.map(vocab.corpus_rank) if c.name == "dataset" else c)
     rows, data = [], []
     for _, r in firsts.iterrows():
-        comp = json.loads(r.test_composition) if isinstance(r.test_composition, str) else {}
+        comp = r.test_composition if isinstance(r.test_composition, dict) else {}
         for emotion in sorted(comp):
-            m, f = int(comp[emotion].get("male", 0)), int(comp[emotion].get("female", 0))
-            label = {k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys}
+            m, f = int(comp[emotion].get("male") or 0), int(comp[emotion].get("female") or 0)
+            label = {k: (corpus_name(r[k]) if k == "dataset" else r[k]) for k in keys}
             rows.append({**label, "emotion": emotion, "male": m, "female": f, "total": m + f})
             data.append({**{k: r[k] for k in keys}, "seed": r.seed, "emotion": emotion, "male": m, "female": f})
-        tot = [x for x in rows if all(x[k] == (_ds(r[k]) if k == "dataset" else r[k]) for k in keys)]
-        rows.append({**{k: (_ds(r[k]) if k == "dataset" else r[k]) for k in keys}, "emotion": "all",
+        tot = [x for x in rows if all(x[k] == (corpus_name(r[k]) if k == "dataset" else r[k]) for k in keys)]
+        rows.append({**{k: (corpus_name(r[k]) if k == "dataset" else r[k]) for k in keys}, "emotion": "all",
                      "male": sum(x["male"] for x in tot), "female": sum(x["female"] for x in tot),
                      "total": sum(x["total"] for x in tot)})
     if not rows:
         return None
     return Table("T22_test_composition", "Test-set composition: segments per emotion and speaker gender",
-                 _label_frame(rows, len(keys) + 1), pd.DataFrame(data),
+                 label_frame(rows, len(keys) + 1), pd.DataFrame(data),
                  ["From the lowest seed's model of each dataset."])

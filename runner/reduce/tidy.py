@@ -14,7 +14,6 @@ design effects, the C&W family rows) is written once, as tables/attack_summary.c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import pandas as pd
@@ -23,7 +22,7 @@ from sercore import vocab
 
 from . import aggregate as agg
 from .render import Table
-from .tables import Summary
+from .summary import Summary
 
 SUMMARY_CSV = "attack_summary"
 GROUPS = {"all": "", "male": "_male", "female": "_female"}
@@ -102,7 +101,7 @@ def best_configs(s: Summary) -> pd.DataFrame:
     """T04: the chosen configuration per attack and corpus, its parameters as JSON and one column each."""
     rows = []
     for _, r in s.paper_best.iterrows():
-        params = {f"param_{k}": v for k, v in json.loads(r.params).items()} if isinstance(r.params, str) else {}
+        params = {f"param_{k}": v for k, v in agg.param_values(r.params).items()} if isinstance(r.params, str) else {}
         rows.append({**_key(r), **params, "accuracy_mean": r.get("accuracy_mean"),
                      "perturbation_z_mean": r.get("perturbation_mean"), "incomplete": _incomplete(r, s)})
     return _ordered(pd.DataFrame(rows))
@@ -122,7 +121,7 @@ def sweep_rows(s: Summary, configs: pd.DataFrame, loss: bool = False) -> pd.Data
         ["accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation", "time_s"]
     rows = []
     for _, r in configs.iterrows():
-        params = {f"param_{k}": v for k, v in json.loads(r.params).items()} if isinstance(r.params, str) else {}
+        params = {f"param_{k}": v for k, v in agg.param_values(r.params).items()} if isinstance(r.params, str) else {}
         rec = {**_key(r), **params}
         for m in metrics:
             base = m.split("_male")[0].split("_female")[0]

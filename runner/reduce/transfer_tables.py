@@ -9,6 +9,7 @@ of samples whose prediction matches the attack job's, checks that storage). Tabl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,23 @@ def table_transfer(rows: pd.DataFrame, best: pd.DataFrame, settings: StatsSettin
                   "CIs and that share per cell." if not np.isnan(seen) else "Only the diagonal: one model."])
 
 
+def _heatmap(ax: Any, d: str, m: pd.DataFrame) -> Any:
+    """One dataset's source x target accuracy matrix, final models' columns first, each cell written in."""
+    cols = sorted(m.columns, key=lambda t: (not t.startswith("final"), t))
+    m = m[cols]
+    im = ax.imshow(m.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for (i, j), v in np.ndenumerate(m.to_numpy()):
+        if not np.isnan(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
+                    color="white" if v < 0.5 else "black")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize="x-small")
+    ax.set_yticks(range(len(m.index)), m.index, fontsize="x-small")
+    ax.set_xlabel("target model")
+    ax.set_ylabel("source model (attacked)")
+    ax.set_title(vocab.CORPUS_DISPLAY.get(d, d), fontsize="small")
+    return im
+
+
 def transfer_figures(tables: list, folder: Path) -> list:
     """One heatmap per attack (a panel per dataset) of TR01's matrices."""
     import matplotlib.pyplot as plt
@@ -117,18 +135,7 @@ def transfer_figures(tables: list, folder: Path) -> list:
                                                            1.5 + 0.45 * max(m.shape[0] for m in mats)),
                                  squeeze=False, layout="constrained")
         for ax, d, m in zip(axes[0], datasets, mats, strict=True):
-            cols = sorted(m.columns, key=lambda t: (not t.startswith("final"), t))
-            m = m[cols]
-            im = ax.imshow(m.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-            for (i, j), v in np.ndenumerate(m.to_numpy()):
-                if not np.isnan(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
-                            color="white" if v < 0.5 else "black")
-            ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize="x-small")
-            ax.set_yticks(range(len(m.index)), m.index, fontsize="x-small")
-            ax.set_xlabel("target model")
-            ax.set_ylabel("source model (attacked)")
-            ax.set_title(vocab.CORPUS_DISPLAY.get(d, d), fontsize="small")
+            im = _heatmap(ax, d, m)
         fig.colorbar(im, ax=axes[0].tolist(), label="accuracy on transferred inputs")
         name = vocab.ATTACK_DISPLAY.get(attack, attack)
         fig.suptitle(f"Transfer of {name} (best configuration per source)", fontsize="medium")

@@ -23,6 +23,7 @@ from sercore.strict import pydantic_problems
 
 from ..paths import RunPaths
 from . import aggregate as agg
+from .cells import fmt_ci
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def ci_note(settings: StatsSettings, unit: str = "recording") -> str:
 
 def ci_text(r: pd.Series, metric: str, spec: str | tuple[str, str]) -> str:
     """A table cell: mean [lo, hi] ± std (N rec.) (whatever of these the row has)."""
-    text = agg.fmt_ci(r.get(f"{metric}_mean"), r.get(f"{metric}_lo"), r.get(f"{metric}_hi"),
+    text = fmt_ci(r.get(f"{metric}_mean"), r.get(f"{metric}_lo"), r.get(f"{metric}_hi"),
                       r.get(f"{metric}_std"), spec)
     n, lo = r.get(f"{metric}_n_eff"), r.get(f"{metric}_lo")
     if n is None or pd.isna(n) or lo is None or pd.isna(lo):

@@ -18,6 +18,7 @@ from sercore import vocab
 from sercore.stats import StatsSettings
 
 from . import aggregate as agg
+from .cells import cells_table, config_labels, config_order, fmt_ci, label_frame
 from .render import Table
 from .uncertainty import recording_ci
 
@@ -76,47 +77,43 @@ def _fmt(value: float, spec: str) -> str:
     return format(value, spec) if np.isfinite(value) else "–"
 
 
+NOTES = [
+    "Each adversarial waveform is written as a 16-bit WAV and read back; predictions are the re-read "
+    "file's. Robust accuracy: correct before and under the attack (RobustBench); the paper's metric "
+    "counts a sample correct under the attack whatever it was before.",
+    "Budget: per sample eps_2 = ||x||_2 / 10^(SNR/20) (L-inf: eps_2 / sqrt(48000)); minimal-norm and "
+    "decision attacks (DeepFool, C&W L2, BoundaryAttack) are scaled onto that L2 ball where louder "
+    "('projected'). 'undone by 16-bit': the float example fooled the model, the WAV did not.",
+    "How it sounds, re-read WAV against the clean segment (sercore.quality): wide-band PESQ "
+    "(ITU-T P.862.2, MOS-LQO 1.0-4.64), STOI (0-1), segmental SNR (Loizou 2013: 30-ms frames, each "
+    "limited to [-10, 35] dB); medians over the examples where defined, 'no PESQ' counts the others.",
+]
+
+
 def _display(cells: pd.DataFrame) -> pd.DataFrame:
     recs: list[dict[str, Any]] = []
-    order = cells.assign(_d=cells.dataset.map(vocab.corpus_rank), _a=cells.attack.map(vocab.attack_rank),
-                         _g=cells.gender.map({"all": 0, "male": 1, "female": 2}))
-    for _, r in order.sort_values(["_d", "protocol", "model_output", "_a", "params", "snr_db", "_g"]).iterrows():
+    order = config_order(cells, "snr_db", "_g", _g=cells.gender.map({"all": 0, "male": 1, "female": 2}))
+    for _, r in order.iterrows():
         recs.append({
-            "dataset": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset), "protocol": r.protocol,
-            "model output": r.model_output,
-            "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack), "params": agg.params_label(r.params),
+            **config_labels(r, agg.params_label(r.params)),
             "budget (SNR dB)": "eps as given" if np.isinf(r.snr_db) else f"{r.snr_db:g}", "gender": r.gender,
             "n (recordings)": f"{int(r.n)} ({int(r.n_eff)})", "clean": f"{r.clean:.3f}",
-            "robust accuracy": agg.fmt_ci(r.robust, r.robust_lo, r.robust_hi, None, ".3f"),
-            "accuracy (paper metric)": agg.fmt_ci(r.accuracy, r.accuracy_lo, r.accuracy_hi, None, ".3f"),
+            "robust accuracy": fmt_ci(r.robust, r.robust_lo, r.robust_hi, None, ".3f"),
+            "accuracy (paper metric)": fmt_ci(r.accuracy, r.accuracy_lo, r.accuracy_hi, None, ".3f"),
             "success on correct": f"{r.success:.3f}",
             "SNR achieved (dB, median / min)": f"{r.snr_median:.1f} / {r.snr_min:.1f}"
             if np.isfinite(r.snr_median) else "–",
             "undone by 16-bit": int(r.undone_by_16bit), "projected": int(r.projected),
             "PESQ wb (median)": _fmt(r.pesq_wb_median, ".2f"), "STOI (median)": _fmt(r.stoi_median, ".3f"),
             "segSNR dB (median)": _fmt(r.seg_snr_db_median, ".1f"), "no PESQ": int(r.pesq_missing)})
-    frame = pd.DataFrame(recs)
-    frame.attrs["labels"] = 7
-    return frame
+    return label_frame(recs, 7)
 
 
 def table_waveform(rows: pd.DataFrame, settings: StatsSettings, note: str) -> Table | None:
     """W01, or None when the run has no waveform attacks."""
-    cells = waveform_cells(rows, settings)
-    if cells.empty:
-        return None
-    return Table("W01_waveform_snr", "Attacks on the waveform: robust accuracy against the budget in dB of SNR",
-                 _display(cells), cells.reset_index(drop=True),
-                 ["Each adversarial waveform is written as a 16-bit WAV and read back; predictions are the re-read "
-                  "file's. Robust accuracy: correct before and under the attack (RobustBench); the paper's metric "
-                  "counts a sample correct under the attack whatever it was before.",
-                  "Budget: per sample eps_2 = ||x||_2 / 10^(SNR/20) (L-inf: eps_2 / sqrt(48000)); minimal-norm and "
-                  "decision attacks (DeepFool, C&W L2, BoundaryAttack) are scaled onto that L2 ball where louder "
-                  "('projected'). 'undone by 16-bit': the float example fooled the model, the WAV did not.",
-                  "How it sounds, re-read WAV against the clean segment (sercore.quality): wide-band PESQ "
-                  "(ITU-T P.862.2, MOS-LQO 1.0-4.64), STOI (0-1), segmental SNR (Loizou 2013: 30-ms frames, each "
-                  "limited to [-10, 35] dB); medians over the examples where defined, 'no PESQ' counts the others.",
-                  *[n for n in (quality_note(rows),) if n], note])
+    return cells_table("W01_waveform_snr", "Attacks on the waveform: robust accuracy against the budget in dB of SNR",
+                       waveform_cells(rows, settings), _display,
+                       [*NOTES, *[n for n in (quality_note(rows),) if n], note])
 
 
 def snr_figures(tables: list, folder: Path) -> list:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -181,6 +182,9 @@ class CorpusLoader:
     recursive: ClassVar[bool] = True
     # Accept symlinks leaving the root (`CorpusSpec.follow_symlinks`; set per instance by `loader_for`).
     follow_symlinks: bool = False
+    # A built-in layout's file-name pattern (its groups are the name's fields) and the form a rejection names.
+    name_pattern: ClassVar[re.Pattern[str] | None] = None
+    name_form: ClassVar[str] = ""
 
     # --- hooks -------------------------------------------------------------------------------------------
     def scan(self, root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -216,6 +220,14 @@ class CorpusLoader:
                 continue
             yield rel.as_posix(), {"speaker": meta["speaker"], "gender": self.gender(meta["speaker"]),
                                    "language": LANGUAGE[self.name], **meta}
+
+    def name_fields(self, rel: Path, stem: str | None = None) -> tuple[str, ...]:
+        """The fields of a file name (`name_pattern`'s groups, matched against `stem` or the file's own stem);
+        ParseError naming the expected form when the name does not match."""
+        m = self.name_pattern.match(rel.stem if stem is None else stem) if self.name_pattern else None
+        if not m:
+            raise ParseError(f"name does not match {self.name_form}: {rel.name}")
+        return m.groups()
 
     def fingerprint_extra(self) -> bytes:
         """What besides the listed files decides the file table (a manifest's content, following links out of

@@ -13,7 +13,6 @@ EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "hap
             "N": "neutral"}
 MALE = frozenset({"03", "10", "11", "12", "15"})
 FEMALE = frozenset({"08", "09", "13", "14", "16"})
-_NAME = re.compile(r"^(\d\d)([a-b]\d\d)([A-Z])([a-z])$")
 
 
 class EmoDB(CorpusLoader):
@@ -21,12 +20,11 @@ class EmoDB(CorpusLoader):
     layout = "a flat folder of EmoDB WAV files named like 03a01Fa.wav (speaker, text, emotion letter, take)"
     sample_rate = 16000
     recursive = False
+    name_pattern = re.compile(r"^(\d\d)([a-b]\d\d)([A-Z])([a-z])$")
+    name_form = "<speaker 2 digits><text a01..b10><emotion><take>"
 
     def parse(self, rel: Path) -> dict[str, Any]:
-        m = _NAME.match(rel.stem)
-        if not m:
-            raise ParseError(f"name does not match <speaker 2 digits><text a01..b10><emotion><take>: {rel.name}")
-        speaker, text, letter, take = m.groups()
+        speaker, text, letter, take = self.name_fields(rel)
         if letter not in EMOTIONS:
             raise ParseError(f"unknown emotion letter {letter!r} (expected one of {' '.join(EMOTIONS)})")
         if speaker not in MALE | FEMALE:

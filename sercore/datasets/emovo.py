@@ -13,19 +13,17 @@ from .base import CorpusLoader, ParseError
 
 EMOTIONS = {"dis": "disgust", "gio": "happiness", "neu": "neutral", "pau": "fear", "rab": "anger",
             "sor": "surprise", "tri": "sadness"}
-_NAME = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]+\d*)$")
 
 
 class EMOVO(CorpusLoader):
     name = "emovo"
     layout = "speaker folders f1 f2 f3 m1 m2 m3 with files named like dis-f1-b1.wav"
     sample_rate = 48000
+    name_pattern = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]+\d*)$")
+    name_form = "<emotion>-<speaker>-<text>.wav"
 
     def parse(self, rel: Path) -> dict[str, Any]:
-        m = _NAME.match(rel.stem.lower())
-        if not m:
-            raise ParseError(f"name does not match <emotion>-<speaker>-<text>.wav: {rel.name}")
-        code, speaker, text = m.groups()
+        code, speaker, text = self.name_fields(rel, rel.stem.lower())
         if code not in EMOTIONS:
             raise ParseError(f"unknown emotion code {code!r} (expected one of {' '.join(EMOTIONS)})")
         folder = rel.parent.name.lower()

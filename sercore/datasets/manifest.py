@@ -45,23 +45,7 @@ class Manifest:
 
     file: Path
     table: pd.DataFrame  # manifest_line, path, emotion, speaker, gender, language[, manifest_split | manifest_fold]
-    columns: frozenset[str]
-
-    @property
-    def has_speaker(self) -> bool:
-        return "speaker" in self.columns
-
-    @property
-    def has_gender(self) -> bool:
-        return "gender" in self.columns
-
-    @property
-    def has_split(self) -> bool:
-        return "split" in self.columns
-
-    @property
-    def has_fold(self) -> bool:
-        return "fold" in self.columns
+    columns: frozenset[str]  # its header's columns ("split" in m.columns: it has official splits)
 
 
 # ---------------------------------------------------------------- reading
@@ -302,10 +286,9 @@ class ManifestLoader(CorpusLoader):
             meta: dict[str, Any] = {"speaker": row.get("speaker", NO_LABEL), "gender": row.get("gender", NO_LABEL),
                                     "language": row.get("language") or self.spec.language_code,
                                     "emotion": row["emotion"], LINE_COLUMN: row["line"]}
-            if m.has_split:
-                meta[SPLIT_COLUMN] = row["split"]
-            if m.has_fold:
-                meta[FOLD_COLUMN] = row["fold"]
+            for column, meta_column in (("split", SPLIT_COLUMN), ("fold", FOLD_COLUMN)):
+                if column in m.columns:
+                    meta[meta_column] = row[column]
             yield row["path"], meta
 
     def check(self, root: Path, rel: str, meta: dict[str, Any], *, audio: bool = True) -> tuple[float, str | None]:

@@ -14,19 +14,17 @@ from .base import CorpusLoader, ParseError
 
 EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger", "06": "fear",
             "07": "disgust", "08": "surprise"}
-_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
 
 class RAVDESS(CorpusLoader):
     name = "ravdess"
     layout = "folders Actor_01..Actor_24 with files named like 03-01-05-01-02-01-12.wav"
     sample_rate = 48000
+    name_pattern = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+    name_form = "MM-VV-EE-II-SS-RR-AA.wav"
 
     def parse(self, rel: Path) -> dict[str, Any]:
-        m = _NAME.match(rel.stem)
-        if not m:
-            raise ParseError(f"name does not match MM-VV-EE-II-SS-RR-AA.wav: {rel.name}")
-        modality, channel, emotion, intensity, statement, repetition, actor = m.groups()
+        modality, channel, emotion, intensity, statement, repetition, actor = self.name_fields(rel)
         if modality != "03":
             raise ParseError(f"modality {modality} is not audio-only (03)")
         if channel != "01":

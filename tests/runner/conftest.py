@@ -1,8 +1,10 @@
-"""Runner test helpers: tiny grids written to tmp_path, a fake job layer."""
+"""Runner test helpers: tiny grids written to tmp_path, a fake job layer, the golden-file check."""
 
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,24 @@ def make_grid(tmp_path: Path):
         return write_grid(tmp_path, changed(base or BASE, **changes))
 
     return make
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def golden() -> Callable[[str, str], None]:
+    """golden(name, text): compare `text` with tests/runner/golden/<name> byte for byte; SERTACK_UPDATE_GOLDEN=1
+    rewrites the file instead."""
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / name
+        if os.environ.get("SERTACK_UPDATE_GOLDEN") == "1":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        assert text == path.read_text(encoding="utf-8"), f"{path} differs (SERTACK_UPDATE_GOLDEN=1 to accept)"
+
+    return check
 
 
 @pytest.fixture

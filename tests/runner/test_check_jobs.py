@@ -83,7 +83,7 @@ def test_a_reduced_run_keeps_the_check_out_of_every_robustness_number(tmp_path: 
     from runner.reduce.beyond import beyond_tables
     from runner.reduce.headline import banners, build_headline
     from runner.reduce.merge import load_run
-    from runner.reduce.tables import summarize
+    from runner.reduce.summary import summarize
     from tests.runner.fake_run import make_run
 
     data = load_run(make_run(tmp_path / "run", checks=True), progress=False)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from runner.reduce.claims import claim_rows, table_claims, table_speakers
-from runner.reduce.tables import Summary
+from runner.reduce.summary import Summary
 from sercore.stats import StatsSettings, fisher_p, holm
 
 

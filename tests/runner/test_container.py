@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,17 +11,6 @@ from pydantic import ValidationError
 
 from runner.container import ContainerSpec, bind_list, check_binds, check_container, wrap_python
 from sercore.errors import ConfigError
-
-GOLDEN = Path(__file__).parent / "golden"
-
-
-def assert_golden(name: str, text: str) -> None:
-    """Compare with tests/runner/golden/<name>; SERTACK_UPDATE_GOLDEN=1 rewrites the file instead."""
-    path = GOLDEN / name
-    if os.environ.get("SERTACK_UPDATE_GOLDEN") == "1":
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{path} differs (SERTACK_UPDATE_GOLDEN=1 to accept)"
-
 
 SLURM_CLIENT = [
     "/usr/bin/scontrol",
@@ -34,10 +23,10 @@ SLURM_CLIENT = [
 ]
 
 
-def test_wrapped_command_matches_golden() -> None:
+def test_wrapped_command_matches_golden(golden: Callable[[str, str], None]) -> None:
     spec = ContainerSpec(image="/shared/images/sertack.sif", binds=("/scratch/corpora",))
     binds = ["/runs/demo/logs/train", "/runs/demo", "/runs/demo/cache", "/data/emodb", *SLURM_CLIENT]
-    assert_golden("apptainer_command.txt", wrap_python(spec, binds) + "\n")
+    golden("apptainer_command.txt", wrap_python(spec, binds) + "\n")
 
 
 def test_wrap_options_and_quoting() -> None:

@@ -14,12 +14,13 @@ import soundfile as sf
 
 from runner.reduce import headline as hl
 from runner.reduce import plots
+from runner.reduce.cells import fmt_interval, fmt_num
 from runner.reduce.figures import _ci_err, audio_examples, bar_figures, example_jobs, spectrogram_panels
 from runner.reduce.htmlpage import tidy
 from runner.reduce.listening import listening_panel
 from runner.reduce.merge import load_run
 from runner.reduce.rundata import RunData
-from runner.reduce.tables import Summary, summarize
+from runner.reduce.summary import Summary, summarize
 from tests.runner.fake_run import ATTACKS, CLASSES, DATASETS, make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -89,7 +90,7 @@ def test_headline_rows_and_paper_in_ci(run: tuple[RunData, Summary]) -> None:
     assert head is not None and len(head.rows) == len(ATTACKS) * len(DATASETS)
     fgsm = next(r for r in head.rows if r["attack"] == "FGSM" and r["corpus"] == "EmoDB")
     best = s.best[(s.best.attack == "fgsm") & (s.best.dataset == "emodb")].iloc[0]
-    assert fgsm["accuracy [95 % CI]"] == hl.fmt_interval(best.accuracy_mean, best.accuracy_lo, best.accuracy_hi)
+    assert fgsm["accuracy [95 % CI]"] == fmt_interval(best.accuracy_mean, best.accuracy_lo, best.accuracy_hi)
     assert fgsm["paper"] == "0.109"  # paper Table 5, FGSM on EmoDB
     assert fgsm["paper in CI"] == ("yes" if best.accuracy_lo <= 0.109 <= best.accuracy_hi else "no")
     assert [r["attack"] for r in head.worst] == ["worst case (any attack)"] * len(DATASETS)
@@ -114,8 +115,8 @@ def test_meta_line_and_banners(run: tuple[RunData, Summary]) -> None:
 
 
 def test_number_format() -> None:
-    assert hl.fmt_num(0.12345) == "0.123" and hl.fmt_num(4.1e-05) == "4.10e-05" and hl.fmt_num(0) == "0.000"
-    assert hl.fmt_num(float("nan")) == "–" and hl.fmt_num(12.5) == "12.500"
+    assert fmt_num(0.12345) == "0.123" and fmt_num(4.1e-05) == "4.10e-05" and fmt_num(0) == "0.000"
+    assert fmt_num(float("nan")) == "–" and fmt_num(12.5) == "12.500"
     assert tidy("0.1234 [0.0000, 0.5000] ± 0.0100 (12 rec.)") == "0.123 [0.000, 0.500] ± 0.010 (12 rec.)"
     assert tidy("+0.1250") == "+0.125" and tidy("-0.5") == "-0.500" and tidy("4.1e-05") == "4.10e-05"
     assert tidy("eps=0.25, max_iter=10") == "eps=0.25, max_iter=10" and tidy("12") == "12"
@@ -138,7 +139,7 @@ def test_listening_panel_covers_every_attack(run: tuple[RunData, Summary], tmp_p
 def test_banners(run: tuple[RunData, Summary], monkeypatch: pytest.MonkeyPatch) -> None:
     data, s = run
     monkeypatch.setattr(hl, "attack_limits", lambda _data: [8])
-    monkeypatch.setattr(hl, "_corpora", lambda _data, _s: ["synthetic"])
+    monkeypatch.setattr(hl, "_corpora", lambda _s: ["synthetic"])
     status = data.status.assign(status=["failed"] + ["ok"] * (len(data.status) - 1))
     monkeypatch.setattr(type(data), "status", property(lambda _self: status))
     found = {b.kind: b.text for b in hl.banners(data, s, (0, 974))}

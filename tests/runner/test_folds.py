@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from runner.reduce.folds import early_best, pool_folds, recording_ci, table_pooled, table_training
+from runner.reduce.merge import typed_columns
 
 
 def _row(fold: int | None, correct: list[int], gender: list[str], protocol: str = "clean", **extra) -> dict:
@@ -37,7 +39,8 @@ def rows() -> pd.DataFrame:
         correct = rng.integers(0, 2, n).tolist()
         out.append(_row(fold, correct, ["male" if i % 3 == 0 else "female" for i in range(n)]))
     out.append(_row(None, [1, 1, 0, 1], ["male", "male", "female", "female"], protocol="paper"))
-    return pd.DataFrame(out)
+    # as merge hands them over: the shard's JSON columns decoded into lists, maps and structs
+    return typed_columns(pa.Table.from_pandas(pd.DataFrame(out)), "train").to_pandas(maps_as_pydicts="strict")
 
 
 def test_pool_folds_pools_over_all_test_segments(rows: pd.DataFrame) -> None:
@@ -45,17 +48,17 @@ def test_pool_folds_pools_over_all_test_segments(rows: pd.DataFrame) -> None:
     assert len(pooled) == 2
     clean = pooled[pooled.protocol == "clean"].iloc[0]
     folds = rows[rows.protocol == "clean"]
-    outcomes = pd.concat([pd.DataFrame(json.loads(t)) for t in folds.test_outcomes])
+    outcomes = pd.concat([pd.DataFrame(t) for t in folds.test_outcomes])
     assert clean["n_test"] == 60 and clean["n_folds"] == 3 and clean["n_test_recordings"] == 30
     assert clean["accuracy"] == pytest.approx(outcomes.correct.mean())  # not the mean of the fold accuracies
     assert clean["accuracy_male"] == pytest.approx(outcomes.correct[outcomes.gender == "male"].mean())
     assert clean["accuracy_ci_low"] <= clean["accuracy"] <= clean["accuracy_ci_high"]
     assert clean["fold_accuracy_min"] == pytest.approx(folds.accuracy.min())
     assert clean["fold_accuracy_std"] == pytest.approx(folds.accuracy.std(ddof=1))
-    assert np.array(json.loads(clean["confusion"])).sum() == 60
-    assert json.loads(clean["test_composition"])["anger"] == {"male": 21, "female": 39} == {
+    assert np.array(clean["confusion"]).sum() == 60
+    assert clean["test_composition"]["anger"] == {"male": 21, "female": 39} == {
         "male": int(folds.n_test_male.sum()), "female": int(folds.n_test_female.sum())}
-    assert json.loads(clean["best_epoch_folds"]) == [2, 3, 4] and pd.isna(clean["fold"])
+    assert clean["best_epoch_folds"] == [2, 3, 4] and pd.isna(clean["fold"])
     paper = pooled[pooled.protocol == "paper"].iloc[0]
     assert paper["n_folds"] == 1 and paper["accuracy"] == 0.75 and paper["n_test_recordings"] == 2
 

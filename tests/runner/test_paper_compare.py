@@ -13,7 +13,7 @@ from runner.paths import RunPaths
 from runner.reduce.paper_compare import compared_cells
 from runner.reduce.paper_report import comparison_tables, summary_line
 from runner.reduce.rundata import RunData
-from runner.reduce.tables import Summary
+from runner.reduce.summary import Summary
 from tests.runner.test_paper_tables import _summary
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from runner.reduce import aggregate as agg
 from runner.reduce.paper_tables import no_gender_notes, tables_by_gender, tables_gender_columns, tables_rank
-from runner.reduce.tables import Summary, table_best
+from runner.reduce.summary import Summary
+from runner.reduce.tables import table_best
 
 BASE = {"protocol": "paper", "labels": "predicted", "estimator": "compiled", "model_output": "softmax"}
 CLEAN = {"emodb": (0.909, 0.895, 0.918), "emovo": (0.872, 0.893, 0.852), "ravdess": (0.911, 0.911, 0.911)}

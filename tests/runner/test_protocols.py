@@ -9,7 +9,7 @@ import pytest
 
 from runner.reduce.merge import load_run
 from runner.reduce.protocols import table_leak
-from runner.reduce.tables import summarize
+from runner.reduce.summary import summarize
 from tests.runner.fake_run import make_run
 
 

@@ -134,3 +134,28 @@ def test_param_columns_come_from_the_one_params_encoding() -> None:
     assert list(df.columns) == ["params", "param_eps", "param_norm"]
     assert df.param_eps.iloc[0] == 0.25 and pd.isna(df.param_eps.iloc[1]) and df.param_eps.iloc[2] == 0.5
     assert list(df.param_norm) == ["inf", "2.0", "inf"]  # mixed kinds become text rather than failing the merge
+
+
+def test_model_rows_json_columns_are_typed_once_at_merge(run: RunPaths) -> None:
+    from runner.reduce.merge import JSON_COLUMNS
+    from runner.reduce.render import csv_frame
+
+    res = merge_stage(run, "train")
+    for name in ("classes", "confusion", "test_composition"):
+        assert res.table.schema.field(name).type == JSON_COLUMNS[name]
+    row = res.frame.iloc[0]
+    assert list(row.classes) == sorted(row.classes) and len(row.classes) == 5
+    assert isinstance(row.test_composition, dict) and set(next(iter(row.test_composition.values()))) == {
+        "male", "female"}
+    assert int(sum(sum(r) for r in row.confusion)) == 25
+    load_run(run, progress=False)  # the compacted results hold the typed columns, not JSON text
+    assert pq.read_table(run.results("train")).schema.field("confusion").type == JSON_COLUMNS["confusion"]
+    text = csv_frame(res.frame[["classes", "test_composition"]].iloc[:1])  # a report CSV writes them as JSON
+    assert json.loads(text.classes.iloc[0]) == list(row.classes)
+    assert json.loads(text.test_composition.iloc[0]) == row.test_composition
+
+
+def test_a_json_column_that_is_not_sercores_names_the_column(tmp_path: Path) -> None:
+    paths = _tiny_stage(tmp_path, {"a": pd.DataFrame({"job_id": ["a"], "classes": ["not json"]})})
+    with pytest.raises(DataError, match="train: column 'classes' is not the JSON sercore writes"):
+        merge_stage(paths, "train")

@@ -7,6 +7,7 @@ import os
 import shlex
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,17 +18,8 @@ from runner.resources import Resources, SiteProfile, load_profile
 from sercore.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-GOLDEN = Path(__file__).parent / "golden"
 SLURM_CLIENT = ["/usr/bin/scontrol", "/usr/lib/x86_64-linux-gnu/slurm-wlm", "/run/munge", "/etc/slurm"]
 FOLDER = Path("/runs/demo/logs/train")
-
-
-def assert_golden(name: str, text: str) -> None:
-    """Compare with tests/runner/golden/<name>; SERTACK_UPDATE_GOLDEN=1 rewrites the file instead."""
-    path = GOLDEN / name
-    if os.environ.get("SERTACK_UPDATE_GOLDEN") == "1":
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{path} differs (SERTACK_UPDATE_GOLDEN=1 to accept)"
 
 
 def _gpu_case() -> dict:
@@ -45,7 +37,7 @@ def _gpu_case() -> dict:
     )
 
 
-def test_sbatch_bare_cpu_job_matches_golden() -> None:
+def test_sbatch_bare_cpu_job_matches_golden(golden: Callable[[str, str], None]) -> None:
     text = slurm.sbatch_script(slurm.SlurmLaunch(
         FOLDER.parent / "features",
         Resources(cpus=2, mem="8G", time=30),
@@ -55,13 +47,13 @@ def test_sbatch_bare_cpu_job_matches_golden() -> None:
         [Path("/runs/demo")],
         slurm_binds=SLURM_CLIENT,
     ))
-    assert_golden("sbatch_bare_cpu.sh", text)
+    golden("sbatch_bare_cpu.sh", text)
 
 
-def test_sbatch_gpu_array_in_container_matches_golden() -> None:
+def test_sbatch_gpu_array_in_container_matches_golden(golden: Callable[[str, str], None]) -> None:
     launch = slurm.SlurmLaunch(**_gpu_case(), slurm_binds=SLURM_CLIENT)
     text = slurm.sbatch_script(launch, map_count=300, dependency="afterany:41:42")
-    assert_golden("sbatch_gpu_array_container.sh", text)
+    golden("sbatch_gpu_array_container.sh", text)
 
 
 def test_executor_submits_exactly_the_golden_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +17,8 @@ from runner.reduce.merge import load_run
 from runner.reduce.render import INCOMPLETE, Table, to_latex, to_markdown
 from runner.reduce.report import build_tables
 from runner.reduce.rundata import RunData
-from runner.reduce.tables import Summary, summarize
+from runner.reduce.summary import Summary, summarize
 from tests.runner.fake_run import ATTACKS, make_run
-
-GOLDEN = Path(__file__).parent / "golden" / "report"
-
-
-def assert_golden(name: str, text: str) -> None:
-    """Compare with tests/runner/golden/report/<name>; SERTACK_UPDATE_GOLDEN=1 rewrites the file instead."""
-    path = GOLDEN / name
-    if os.environ.get("SERTACK_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{path} differs (SERTACK_UPDATE_GOLDEN=1 to accept)"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +29,8 @@ def reduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunData, Summary,
     return data, s, {t.name: t for t in build_tables(data, s)}
 
 
-def test_tables_match_golden_layout(reduced: tuple[RunData, Summary, dict[str, Table]]) -> None:
+def test_tables_match_golden_layout(reduced: tuple[RunData, Summary, dict[str, Table]],
+                                    golden: Callable[[str, str], None]) -> None:
     _, _, tables = reduced
     expected = ["T01_normalisation", "T02_architecture", "T03_clean_accuracy", "T04_best_config",
                 "T05_accuracy_by_gender", "T06_perturbation_by_gender", "T07_distance_metric", "T08_durations",
@@ -51,9 +41,9 @@ def test_tables_match_golden_layout(reduced: tuple[RunData, Summary, dict[str, T
                 "X08_pooled_accuracy", "X09_training"]
     assert list(tables) == expected
     for name, table in tables.items():
-        assert_golden(f"{name}.md", to_markdown(table))
-    assert_golden("T03_clean_accuracy.tex", to_latex(tables["T03_clean_accuracy"]))
-    assert_golden("T05_accuracy_by_gender.csv", tables["T05_accuracy_by_gender"].csv_frame.to_csv(
+        golden(f"report/{name}.md", to_markdown(table))
+    golden("report/T03_clean_accuracy.tex", to_latex(tables["T03_clean_accuracy"]))
+    golden("report/T05_accuracy_by_gender.csv", tables["T05_accuracy_by_gender"].csv_frame.to_csv(
         index=False, float_format="%.6g"))
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from runner.reduce.merge import load_run
 from runner.reduce.report import build_tables
-from runner.reduce.tables import summarize
+from runner.reduce.summary import summarize
 from runner.reduce.uncertainty import attack_cis, ci_note, recording_ids, run_settings, with_clean_cis
 from sercore.errors import ConfigError
 from sercore.stats import StatsSettings, cluster_mean_ci, mean_ci
