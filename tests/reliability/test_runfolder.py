@@ -42,14 +42,16 @@ def test_marker_then_other_grid_refused_naming_both(tmp_path: Path, capsys) -> N
     assert meta["grid_file"] == str(first.absolute())
     frozen = {p: p.read_bytes() for p in (paths.grid, paths.run_meta, *paths.plan("x").parent.iterdir())}
 
-    other = write_grid(tmp_path, changed(SMALL, seeds=[0, 1]), "second.yaml")
+    other = write_grid(tmp_path, changed(SMALL, seeds=[1]), "second.yaml")  # seed 0 dropped: not an extension
     capsys.readouterr()
     assert main(["submit", str(other), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {paths.root}: is a run of grid {first.absolute()} "
                           f"(sha256 {meta['grid_hash'][:12]}), "
                           f"not of {other} (sha256 ")
-    assert err.endswith("pass --replace-grid (the old grid.yaml, run.json and plan/ are kept in replaced/)")
+    assert "pass --replace-grid (the old grid.yaml, run.json and plan/ are kept in replaced/)" in err
+    assert err.endswith("grid changes seeds: [0] -> [1]; 1 planned job(s) changed or dropped: "
+                        "train synthetic paper seed 0 final w0.25 (dropped)")
     assert {p: p.read_bytes() for p in frozen} == frozen  # nothing replaced, no plan file deleted
 
     # Same jobs with other resources/executor settings is the same run.
@@ -61,7 +63,7 @@ def test_marker_then_other_grid_refused_naming_both(tmp_path: Path, capsys) -> N
     (old,) = paths.replaced_dir.iterdir()
     assert (old / "run.json").read_bytes() == frozen[paths.run_meta]
     assert sorted(p.name for p in (old / "plan").iterdir()) == sorted(p.name for p in frozen if p.suffix == ".jsonl")
-    assert yaml.safe_load(paths.grid.read_text())["seeds"] == [0, 1]
+    assert yaml.safe_load(paths.grid.read_text())["seeds"] == [1]
 
 
 def test_output_and_cache_pointing_at_files(tmp_path: Path, capsys) -> None:
@@ -87,6 +89,6 @@ def test_run_from_before_the_marker_is_recognised_and_upgraded(tmp_path: Path) -
     assert main(["submit", str(grid), "--no-progress"]) == 0  # same plan: the same run
     upgraded = json.loads(paths.run_meta.read_text())
     assert upgraded["grid_hash"] == meta["grid_hash"] and upgraded["created"] == legacy["planned_at"]
-    other = write_grid(tmp_path, changed(SMALL, seeds=[0, 1]), "other.yaml")
+    other = write_grid(tmp_path, changed(SMALL, seeds=[1]), "other.yaml")  # seed 0 dropped: not an extension
     paths.run_meta.write_text(json.dumps(legacy))
     assert main(["submit", str(other), "--no-progress"]) == 2  # another plan is refused for old runs too
