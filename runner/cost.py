@@ -314,12 +314,11 @@ def _features_cost(job: FeaturesJob, cal: Calibration, cache: Path | None) -> Jo
     return JobCost("features", 0.0, n * cal.features_per_version_s, job.job_id)
 
 
-def _epoch_s(m: ModelCost, data: DataSpec, cache: Path | None, batch: float) -> float:
+def _epoch_s(m: ModelCost, data: DataSpec, cache: Path | None, batch: int) -> float:
     """One training epoch at a batch size: a training step per training sample, then Keras's validation pass
     (fit's validation_batch_size defaults to its batch_size)."""
     tr, va, _ = split_sizes(segments(data, cache))
-    b = max(1, round(batch))
-    return tr * m.per_sample("T", b) + va * m.per_sample("F", b)
+    return tr * m.per_sample("T", batch) + va * m.per_sample("F", batch)
 
 
 def _train_cost(job: TrainJob, cal: Calibration, cache: Path | None) -> JobCost:
