@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
               f"accuracy {r['accuracy_clean']:.3f} -> {r['accuracy_adv']:.3f}", flush=True)
     print("calibrating the cost model ...", flush=True)
     cal = calibrate([("final", job.model.width)], [1, 8] if tiny else [1, 32, 128, 256], progress=lambda m: None,
-                    startup_reps=1 if tiny else 2)
+                    quick=tiny)
     cal_path = out / "calibration.json"
     write_json(cal_path, cal)
     print(f"\n{'attack':9s} {'measured_s':>11s} {'cost_model_s':>12s} {'paper_T44_s':>11s}  "

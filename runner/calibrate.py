@@ -33,7 +33,9 @@ from typing import Any
 from .cost import TRAIN_BATCH, interpolate
 
 SHAPE = (261, 128, 1)
-TRAIN_STEPS, TRAIN_SAMPLES = 2, 32  # per timed training epoch at each batch size (see train_samples)
+# Per timed training epoch at each batch size (see train_samples). 32 samples gave batch 8 / batch 32 ratios from
+# 0.9 to 2.2 on a loaded 2-core VM; 128 gave 1.18 where the real fit measured 1.09. QUICK: gpu_check --size tiny.
+TRAIN_STEPS, TRAIN_SAMPLES, QUICK_TRAIN_SAMPLES = 2, 128, 32
 DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("final", 1.0), ("m0", 0.25), ("m1", 0.25))
 IMPORTS = ("import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, "
            "sercore.train")
@@ -97,7 +99,8 @@ def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
     return per_version, per_segment
 
 
-def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> dict[str, Any]:
+def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
+                samples: int = TRAIN_SAMPLES) -> dict[str, Any]:
     """Per-sample forward / forward+backward and training step by batch, trace seconds."""
     import keras
     import numpy as np
@@ -109,7 +112,7 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> d
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     model = build_model(ModelSpec(arch=arch, width=width), 5)
-    x = rng.normal(size=(max([*batches, *map(train_samples, batches)]), *SHAPE)).astype(np.float32)
+    x = rng.normal(size=(max([*batches, *(train_samples(b, samples) for b in batches)]), *SHAPE)).astype(np.float32)
     y = rng.integers(0, 5, len(x))
     est = make_classifier(model, 5, (-10.0, 10.0), compiled=True, max_batch=max(batches))
     forward, grad, trace = {}, {}, 0.0
@@ -121,19 +124,20 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> d
         forward[b] = _best(predict, reps) / b
         grad[b] = _best(gradient, reps) / b
         trace = max(trace, t_first - forward[b] * b + g_first - grad[b] * b)
-    train, train_trace = train_costs(model, x, y, batches)
+    train, train_trace = train_costs(model, x, y, batches, samples)
     return {"arch": arch, "width": width, "forward_s": forward, "grad_s": grad, "train_s": train,
             "train_step_s": interpolate(train, TRAIN_BATCH), "trace_s": max(0.0, trace),
             "train_trace_s": max(0.0, train_trace)}
 
 
-def train_samples(batch: int) -> int:
+def train_samples(batch: int, samples: int = TRAIN_SAMPLES) -> int:
     """Samples of one timed epoch at a batch size: whole batches (a ragged last one would retrace), at least
-    TRAIN_STEPS steps and TRAIN_SAMPLES samples so small batches are not timed on a handful of steps."""
-    return batch * max(TRAIN_STEPS, -(-TRAIN_SAMPLES // batch))
+    TRAIN_STEPS steps and `samples` samples so small batches are not timed on a handful of steps."""
+    return batch * max(TRAIN_STEPS, -(-samples // batch))
 
 
-def train_costs(model: Any, x: Any, y: Any, batches: list[int], epochs: int = 3) -> tuple[dict[int, float], float]:
+def train_costs(model: Any, x: Any, y: Any, batches: list[int], samples: int = TRAIN_SAMPLES,
+                epochs: int = 3) -> tuple[dict[int, float], float]:
     """Training step seconds per sample at each batch size (Keras fit, the fastest warm epoch), and the largest
     first-epoch overhead (tracing the train function for that batch shape)."""
     import keras
@@ -150,7 +154,7 @@ def train_costs(model: Any, x: Any, y: Any, batches: list[int], epochs: int = 3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     per_sample, trace = {}, 0.0
     for b in batches:
-        n = train_samples(b)
+        n = train_samples(b, samples)
         times.clear()
         model.fit(x[:n], y[:n], epochs=epochs, batch_size=b, verbose=0, callbacks=[Clock()])
         per_sample[b] = min(times[1:]) / n
@@ -170,8 +174,9 @@ def model_load_s(tmp: Path) -> float:
 
 
 def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any = print,
-              startup_reps: int = 2) -> dict[str, Any]:
-    """Every measurement above, as the calibration dict runner.cost.load_calibration reads."""
+              quick: bool = False) -> dict[str, Any]:
+    """Every measurement above, as the calibration dict runner.cost.load_calibration reads (`quick`: one startup
+    and a short training measurement, for smoke runs)."""
     import tensorflow as tf
 
     load0 = os.getloadavg()[0]
@@ -181,7 +186,7 @@ def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any
         device = str(tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu"))
     out: dict[str, Any] = {}
     progress("startup (fresh interpreter + imports) ...")
-    out["startup_s"] = startup_s(startup_reps)
+    out["startup_s"] = startup_s(1 if quick else 2)
     with tempfile.TemporaryDirectory(prefix="sertack-calibrate-") as tmp:
         progress("feature extraction and data preparation ...")
         out["features_per_version_s"], out["data_per_segment_s"] = data_costs(Path(tmp))
@@ -189,7 +194,8 @@ def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any
     out["models"] = []
     for arch, width in models:
         progress(f"model {arch} width {width} ...")
-        out["models"].append(model_costs(arch, width, batches))
+        out["models"].append(model_costs(arch, width, batches,
+                                          samples=QUICK_TRAIN_SAMPLES if quick else TRAIN_SAMPLES))
     load1 = os.getloadavg()[0]
     host = socket.gethostname()
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
