@@ -9,8 +9,9 @@ Measured here, in this process unless said otherwise, on seeded synthetic (261, 
 - data_per_segment_s: `sercore.data.prepare` on a small built store, per segment;
 - model_load_s: `keras.models.load_model` of a saved final model;
 - per (arch, width): forward and forward+backward seconds per sample with the compiled estimator at each batch
-  size (warm: after tracing), a training step per sample (Keras fit, batch 32, second epoch), and trace_s (first
-  call minus a warm one). `--grid` adds every (arch, width) a grid trains or attacks.
+  size (warm: after tracing), trace_s (first call minus a warm one), and a training step per sample at each batch
+  size (`train_s`: Keras fit over whole batches, the fastest warm epoch; `train_step_s` is its value at batch 32,
+  what files before `train_s` held). `--grid` adds every (arch, width) a grid trains or attacks.
 The JSON (default `calibration.json`) names the machine and the load average it was measured under.
 """
 
@@ -30,7 +31,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .cost import TRAIN_BATCH, interpolate
+
 SHAPE = (261, 128, 1)
+# Per timed training epoch at each batch size (see train_samples). 32 samples gave batch 8 / batch 32 ratios from
+# 0.9 to 2.2 on a loaded 2-core VM; 128 gave 1.18 where the real fit measured 1.09. QUICK: gpu_check --size tiny.
+TRAIN_STEPS, TRAIN_SAMPLES, QUICK_TRAIN_SAMPLES = 2, 128, 32
 DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("final", 1.0), ("m0", 0.25), ("m1", 0.25))
 IMPORTS = ("import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, "
            "sercore.train")
@@ -90,8 +96,9 @@ def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
     return per_version, per_segment
 
 
-def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> dict[str, Any]:
-    """Per-sample forward / forward+backward by batch, training step per sample, trace seconds."""
+def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
+                samples: int = TRAIN_SAMPLES) -> dict[str, Any]:
+    """Per-sample forward / forward+backward and training step by batch, trace seconds."""
     import keras
     import numpy as np
 
@@ -102,7 +109,7 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> d
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     model = build_model(ModelSpec(arch=arch, width=width), 5)
-    x = rng.normal(size=(max(batches + [64]), *SHAPE)).astype(np.float32)
+    x = rng.normal(size=(max([*batches, *(train_samples(b, samples) for b in batches)]), *SHAPE)).astype(np.float32)
     y = rng.integers(0, 5, len(x))
     est = make_classifier(model, 5, (-10.0, 10.0), compiled=True, max_batch=max(batches))
     forward, grad, trace = {}, {}, 0.0
@@ -114,7 +121,24 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> d
         forward[b] = _best(predict, reps) / b
         grad[b] = _best(gradient, reps) / b
         trace = max(trace, t_first - forward[b] * b + g_first - grad[b] * b)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    train, train_trace = train_costs(model, x, y, batches, samples)
+    return {"arch": arch, "width": width, "forward_s": forward, "grad_s": grad, "train_s": train,
+            "train_step_s": interpolate(train, TRAIN_BATCH), "trace_s": max(0.0, trace),
+            "train_trace_s": max(0.0, train_trace)}
+
+
+def train_samples(batch: int, samples: int = TRAIN_SAMPLES) -> int:
+    """Samples of one timed epoch at a batch size: whole batches (a ragged last one would retrace), at least
+    TRAIN_STEPS steps and `samples` samples so small batches are not timed on a handful of steps."""
+    return batch * max(TRAIN_STEPS, -(-samples // batch))
+
+
+def train_costs(model: Any, x: Any, y: Any, batches: list[int], samples: int = TRAIN_SAMPLES,
+                epochs: int = 3) -> tuple[dict[int, float], float]:
+    """Training step seconds per sample at each batch size (Keras fit, the fastest warm epoch), and the largest
+    first-epoch overhead (tracing the train function for that batch shape)."""
+    import keras
+
     times: list[float] = []
 
     class Clock(keras.callbacks.Callback):
@@ -124,10 +148,15 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2) -> d
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             times.append(time.perf_counter() - self.t0)
 
-    model.fit(x[:64], y[:64], epochs=3, batch_size=32, verbose=0, callbacks=[Clock()])
-    return {"arch": arch, "width": width, "forward_s": forward, "grad_s": grad,
-            "train_step_s": min(times[1:]) / 64, "trace_s": max(0.0, trace),
-            "train_trace_s": max(0.0, times[0] - min(times[1:]))}
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    per_sample, trace = {}, 0.0
+    for b in batches:
+        n = train_samples(b, samples)
+        times.clear()
+        model.fit(x[:n], y[:n], epochs=epochs, batch_size=b, verbose=0, callbacks=[Clock()])
+        per_sample[b] = min(times[1:]) / n
+        trace = max(trace, times[0] - min(times[1:]))
+    return per_sample, trace
 
 
 def model_load_s(tmp: Path) -> float:
@@ -141,8 +170,10 @@ def model_load_s(tmp: Path) -> float:
     return _best(lambda: keras.models.load_model(path, compile=False), 2)
 
 
-def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any = print) -> dict[str, Any]:
-    """Every measurement above, as the calibration dict runner.cost.load_calibration reads."""
+def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any = print,
+              quick: bool = False) -> dict[str, Any]:
+    """Every measurement above, as the calibration dict runner.cost.load_calibration reads (`quick`: one startup
+    and a short training measurement, for smoke runs)."""
     import tensorflow as tf
 
     load0 = os.getloadavg()[0]
@@ -152,7 +183,7 @@ def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any
         device = str(tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu"))
     out: dict[str, Any] = {}
     progress("startup (fresh interpreter + imports) ...")
-    out["startup_s"] = startup_s()
+    out["startup_s"] = startup_s(1 if quick else 2)
     with tempfile.TemporaryDirectory(prefix="sertack-calibrate-") as tmp:
         progress("feature extraction and data preparation ...")
         out["features_per_version_s"], out["data_per_segment_s"] = data_costs(Path(tmp))
@@ -160,7 +191,8 @@ def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any
     out["models"] = []
     for arch, width in models:
         progress(f"model {arch} width {width} ...")
-        out["models"].append(model_costs(arch, width, batches))
+        out["models"].append(model_costs(arch, width, batches,
+                                          samples=QUICK_TRAIN_SAMPLES if quick else TRAIN_SAMPLES))
     load1 = os.getloadavg()[0]
     host = socket.gethostname()
     stamp = datetime.now(UTC).isoformat(timespec="seconds")

@@ -174,13 +174,16 @@ def _estimate(grid: Any, args: argparse.Namespace) -> int:
     kw = {"workers": args.gpus, "executor": executor, "cache": cache_dir(grid, paths)}
     est, rest = estimate(grid, cal, **kw), estimate(grid, cal, only=left, **kw)
     if args.json:
-        print(json.dumps({"calibration": cal.label, "calibration_file": cal.source, "executor": executor,
+        print(json.dumps({"calibration": cal.label, "calibration_file": cal.source, "notes": cal.notes(),
+                          "executor": executor,
                           "workers": args.gpus, "stages": {s: e.to_json() for s, e in est.items()},
                           "total": totals(est),
                           "remaining": {"stages": {s: e.to_json() for s, e in rest.items()}, "total": totals(rest)}},
                          indent=2))
         return 0
     _print_estimate(grid, args, cal.label, executor, est, rest)
+    for note in cal.notes():
+        print(f"note: {note}")
     return 0
 
 

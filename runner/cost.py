@@ -3,8 +3,8 @@
     python -m runner plan GRID --estimate [--gpus N] [--calibration FILE] [--json]
 
 Every job's time is `fixed + work`. `work` counts what the job computes, in units measured once per machine by
-`python -m runner calibrate` (runner/calibrate.py): seconds per sample of a forward pass and of a forward+backward
-pass at several batch sizes, and of a training step, per (architecture, width); seconds per file version of
+`python -m runner calibrate` (runner/calibrate.py): seconds per sample of a forward pass, of a forward+backward
+pass and of a training step at several batch sizes, per (architecture, width); seconds per file version of
 feature extraction; seconds per segment to load and prepare data. `fixed` is what every job pays however small:
 interpreter + TensorFlow import, model load, tracing the compiled functions; the local executor pays the import
 once per stage, Slurm once per job (plus `slurm_task_s`), a pack (runner/pack.py) once per pack.
@@ -33,6 +33,7 @@ from typing import Any
 from sercore.attack_params import ATTACK_CLASSES, PARAMS, parse_params
 from sercore.errors import ConfigError
 from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeaturesJob, TrainJob, TransferJob, TuneJob
+from sercore.tune import STAGE1_BATCH
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("data") / "calibration-devvm-cpu.json"
 FLOP_EXPONENT = 2.0  # parameters and multiply-adds of every layer grow with width squared
@@ -51,6 +52,8 @@ TEST_FRACTION, VAL_FRACTION = 0.2, 0.2  # sercore.splits: 80/20, then 20 % of th
 # evaluations counted (`evals`) beside these bounds (`evals_bound`) to fit them on a real model.
 # Declared per attack class (`typical`); a dict here so benchmarks/attacks.py can set them all to 1 (loop bounds).
 TYPICAL: dict[str, float] = {m.attack: m.typical for m in ATTACK_CLASSES}
+# The one batch size at which calibration files older than the per-batch `train_s` table measured `train_step_s`.
+TRAIN_BATCH = 32
 # Seconds per segment of an attack job's `resynth` round trip (Griffin-Lim + features; clean and adversarial each):
 # 0.40 s measured on 2 busy shared CPU cores (docs/attacks.md).
 RESYNTH_S = 0.4
@@ -64,23 +67,35 @@ QUALITY_S = 0.11
 
 @dataclass(frozen=True)
 class ModelCost:
-    """Seconds per sample for one (arch, width): forward and forward+backward by batch size, training step."""
+    """Seconds per sample for one (arch, width): forward, forward+backward and training step by batch size."""
 
     arch: str
     width: float
     forward_s: dict[int, float]
     grad_s: dict[int, float]
-    train_step_s: float
+    train_step_s: float  # the training step at TRAIN_BATCH: what files older than `train_s` hold, and width scaling
     trace_s: float = 0.0  # first predict + first gradient call minus warm ones (attack jobs)
     train_trace_s: float = 0.0  # first training epoch minus a warm one (every fit: train job, tune trial)
+    train_s: dict[int, float] = field(default_factory=dict)  # training step by batch size; {} in older files
 
     def per_sample(self, kind: str, batch: int) -> float:
-        """Per-sample cost at a batch size: log-log interpolation between measured batches, flat outside."""
-        table = self.forward_s if kind == "F" else self.grad_s
-        return _interp(table, batch)
+        """Per-sample cost at a batch size (F forward, G forward+backward, T training step): log-log interpolation
+        between measured batches, flat outside; T of an older file is its one train_step_s at every batch."""
+        table = {"F": self.forward_s, "G": self.grad_s, "T": self.train_s or {TRAIN_BATCH: self.train_step_s}}
+        return interpolate(table[kind], batch)
+
+    def scaled(self, arch: str, width: float, k: float) -> ModelCost:
+        """This cost for another (arch, width), every per-sample time times k (tracing does not scale)."""
+        return ModelCost(arch, width, _times(self.forward_s, k), _times(self.grad_s, k), self.train_step_s * k,
+                         self.trace_s, self.train_trace_s, _times(self.train_s, k))
 
 
-def _interp(table: dict[int, float], batch: int) -> float:
+def _times(table: dict[int, float], k: float) -> dict[int, float]:
+    return {b: v * k for b, v in table.items()}
+
+
+def interpolate(table: dict[int, float], batch: int) -> float:
+    """A {batch: per-sample seconds} table at any batch: log-log between measured sizes, flat outside."""
     sizes = sorted(table)
     if batch <= sizes[0]:
         return table[sizes[0]]
@@ -127,10 +142,20 @@ class Calibration:
         if width > max(m.width for m in same):
             alpha = max(alpha, FLOP_EXPONENT)
         near = min(same, key=lambda m: abs(math.log(m.width / width)))
-        k = (width / near.width) ** alpha
-        return ModelCost(arch, width, {b: v * k for b, v in near.forward_s.items()},
-                         {b: v * k for b, v in near.grad_s.items()}, near.train_step_s * k, near.trace_s,
-                         near.train_trace_s), False
+        return near.scaled(arch, width, (width / near.width) ** alpha), False
+
+    @property
+    def train_by_batch(self) -> bool:
+        """Whether every model has its training step measured per batch size (files before that have one value)."""
+        return all(m.train_s for m in self.models)
+
+    def notes(self) -> list[str]:
+        """What `plan --estimate` should say about this file's limits."""
+        if self.train_by_batch:
+            return []
+        return [f"{self.source}: training step measured at one batch size only (an older calibration file): every "
+                "batch size is priced at that per-sample time; rerun `python -m runner calibrate` to measure it "
+                "per batch size"]
 
 
 def _width_exponent(models: list[ModelCost]) -> float:
@@ -141,15 +166,20 @@ def _width_exponent(models: list[ModelCost]) -> float:
     return max(0.5, min(3.0, math.log(c1 / c0) / math.log(w1 / w0)))
 
 
+def _table(d: Mapping[str, Any]) -> dict[int, float]:
+    """A {batch: seconds} table as JSON stores it (string keys)."""
+    return {int(k): float(v) for k, v in d.items()}
+
+
 def load_calibration(path: str | Path | None = None) -> Calibration:
     """Read a calibration JSON (default: the shipped one for this project's development CPU machine)."""
     path = Path(path) if path is not None else DEFAULT_CALIBRATION
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
         models = tuple(
-            ModelCost(m["arch"], float(m["width"]), {int(k): float(v) for k, v in m["forward_s"].items()},
-                      {int(k): float(v) for k, v in m["grad_s"].items()}, float(m["train_step_s"]),
-                      float(m.get("trace_s", 0.0)), float(m.get("train_trace_s", 0.0)))
+            ModelCost(m["arch"], float(m["width"]), _table(m["forward_s"]), _table(m["grad_s"]),
+                      float(m["train_step_s"]), float(m.get("trace_s", 0.0)), float(m.get("train_trace_s", 0.0)),
+                      _table(m.get("train_s", {})))
             for m in d["models"]
         )
         return Calibration(
@@ -287,22 +317,35 @@ def _features_cost(job: FeaturesJob, cal: Calibration, cache: Path | None) -> Jo
     return JobCost("features", 0.0, n * cal.features_per_version_s, job.job_id)
 
 
+def _epoch_s(m: ModelCost, data: DataSpec, cache: Path | None, batch: int) -> float:
+    """One training epoch at a batch size: a training step per training sample, then Keras's validation pass
+    (fit's validation_batch_size defaults to its batch_size)."""
+    tr, va, _ = split_sizes(segments(data, cache))
+    return tr * m.per_sample("T", batch) + va * m.per_sample("F", batch)
+
+
 def _train_cost(job: TrainJob, cal: Calibration, cache: Path | None) -> JobCost:
-    n = segments(job.data, cache)
-    tr, va, _ = split_sizes(n)
     m, exact = cal.model(job.model.arch, job.model.width)
-    work = job.train.epochs * (tr * m.train_step_s + va * m.per_sample("F", 256))
-    return JobCost("train", m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
+    work = job.train.epochs * _epoch_s(m, job.data, cache, job.train.batch_size)
+    shared = segments(job.data, cache) * cal.data_per_segment_s
+    return JobCost("train", m.train_trace_s, work, job.job_id, shared, exact)
 
 
 def _tune_cost(job: TuneJob, cal: Calibration, cache: Path | None) -> JobCost:
-    n = segments(job.data, cache)
-    tr, va, _ = split_sizes(n)
+    """Hyperband's epochs; stage 2 draws each trial's batch size from job.batch_size: priced at their mean cost."""
     m, exact = cal.model("m1" if job.stage == 1 else "final", job.model.width)
     trials, epochs = hyperband_epochs(job.max_epochs, job.factor, job.hyperband_iterations, job.max_trials)
-    work = epochs * job.executions_per_trial * (tr * m.train_step_s + va * m.per_sample("F", 256))
+    batches = (STAGE1_BATCH,) if job.stage == 1 else job.batch_size
+    epoch = sum(_epoch_s(m, job.data, cache, b) for b in batches) / len(batches)
     fits = trials * job.executions_per_trial
-    return JobCost("tune", fits * m.train_trace_s, work, job.job_id, n * cal.data_per_segment_s, exact)
+    shared = segments(job.data, cache) * cal.data_per_segment_s
+    return JobCost("tune", fits * m.train_trace_s, epochs * job.executions_per_trial * epoch, job.job_id, shared,
+                   exact)
+
+
+def _target_shared(job: Any, cal: Calibration, cache: Path | None) -> float:
+    """Load the attacked model and its data: once per model in a pack."""
+    return cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
 
 
 def _attack_cost(job: AttackJob, cal: Calibration, cache: Path | None) -> JobCost:
@@ -320,9 +363,9 @@ def _attack_cost(job: AttackJob, cal: Calibration, cache: Path | None) -> JobCos
     work = n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
     work += RESYNTH_S * 2 * min(n, job.resynth * math.ceil(n / job.chunk_size)) * (job.domain == "spectrogram")
     work += QUALITY_S * n * (job.domain == "waveform")
-    shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
     # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
-    return JobCost("attack", 0.0, work, job.target.job_id, shared, exact, m.trace_s, job.target.job_id)
+    return JobCost("attack", 0.0, work, job.target.job_id, _target_shared(job, cal, cache), exact, m.trace_s,
+                   job.target.job_id)
 
 
 def _transfer_cost(job: TransferJob, cal: Calibration, cache: Path | None) -> JobCost:
@@ -330,9 +373,8 @@ def _transfer_cost(job: TransferJob, cal: Calibration, cache: Path | None) -> Jo
     n_test = split_sizes(segments(job.target.data, cache))[2]
     m, exact = cal.model(job.target.model.arch, job.target.model.width)
     n = sum(attack_samples(a, n_test) for a in job.attacks)
-    shared = cal.model_load_s + segments(job.target.data, cache) * cal.data_per_segment_s
-    return JobCost("transfer", 0.0, 2 * n * m.per_sample("F", 256), job.target.job_id, shared, exact,
-                   m.trace_s, job.target.job_id)
+    return JobCost("transfer", 0.0, 2 * n * m.per_sample("F", 256), job.target.job_id,
+                   _target_shared(job, cal, cache), exact, m.trace_s, job.target.job_id)
 
 
 # one formula per spec class of the stage table (runner.stages); a new stage adds its own here

@@ -33,6 +33,7 @@ def run_check(out: Path, *extra: str) -> dict:
         assert 0 <= a["accuracy_adv"] <= 1
     cal = load_calibration(out / "calibration.json")
     assert cal.device == "cpu" and cal.models[0].width == report["train"]["width"]
+    assert cal.train_by_batch and set(cal.models[0].train_s) == {1, 8}  # the training step at each batch size
     return report
 
 

@@ -178,3 +178,61 @@ def test_waveform_jobs_pay_the_quality_metrics_and_per_sample_budgets_run_alone(
     square = AttackJob(target=target, attack="square", limit=8, chunk_size=8)
     alone = cost.job_cost(AttackJob(**square.model_dump() | wave), cal, None).work - 8 * cost.QUALITY_S
     assert alone > cost.job_cost(square, cal, None).work  # one sample at a time costs more than the batched search
+
+
+def by_batch(tmp_path: Path) -> Path:
+    """calibration() with the training step measured per batch size (8: 0.04, 32: 0.01 s per sample at 0.25)."""
+    path = calibration(tmp_path)
+    d = json.loads(path.read_text())
+    for m, k in zip(d["models"], (1, 4), strict=True):
+        m["train_s"] = {"8": 0.04 * k, "32": 0.01 * k}
+    path.write_text(json.dumps(d))
+    return path
+
+
+def test_train_cost_follows_the_jobs_batch_size(tmp_path: Path) -> None:
+    from sercore.specs import CorpusSpec, DataSpec, ModelSpec, TrainJob, TrainSettings
+
+    cal = cost.load_calibration(by_batch(tmp_path))
+    assert cal.train_by_batch and cal.notes() == []
+    m, _ = cal.model("final", 0.25)
+    # log-log between measured sizes (16 is halfway between 8 and 32: the geometric mean), flat outside
+    assert (m.per_sample("T", 1), m.per_sample("T", 8), m.per_sample("T", 128)) == (0.04, 0.04, 0.01)
+    assert m.per_sample("T", 16) == pytest.approx(0.02)
+    wide, exact = cal.model("final", 1.0)  # scaled from 0.5 with the exponent fitted on train_step_s (2 here)
+    assert not exact and wide.per_sample("T", 8) == pytest.approx(0.16 * 4)
+    job = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic")), model=ModelSpec(width=0.25),
+                   train=TrainSettings(epochs=3, batch_size=8))
+    tr, va, _ = cost.split_sizes(cost.segments(job.data))
+    for batch, step in ((8, 0.04), (32, 0.01)):
+        at = job.model_copy(update={"train": TrainSettings(epochs=3, batch_size=batch)})
+        # Keras validates at the fit's batch size too
+        assert cost.job_cost(at, cal, None).work == pytest.approx(3 * (tr * step + va * m.per_sample("F", batch)))
+
+
+def test_tune_stage_2_prices_the_mean_of_its_batch_choices(tmp_path: Path) -> None:
+    from sercore.specs import CorpusSpec, DataSpec, ModelSpec, TuneJob
+
+    cal = cost.load_calibration(by_batch(tmp_path))
+    m, _ = cal.model("final", 0.25)
+    data = DataSpec(corpus=CorpusSpec(name="synthetic"))
+    tr, va, _ = cost.split_sizes(cost.segments(data))
+    job = TuneJob(stage=2, data=data, model=ModelSpec(width=0.25), max_epochs=2, factor=2, hyperband_iterations=1,
+                  executions_per_trial=1, batch_size=(8, 32))
+    _, epochs = cost.hyperband_epochs(2, 2, 1, None)
+    epoch = sum(tr * m.per_sample("T", b) + va * m.per_sample("F", b) for b in (8, 32)) / 2
+    assert cost.job_cost(job, cal, None).work == pytest.approx(epochs * epoch)
+
+
+def test_an_older_calibration_prices_every_batch_at_its_one_step_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = calibration(tmp_path)  # train_step_s only, as `calibrate` wrote before train_s
+    cal = cost.load_calibration(path)
+    m, _ = cal.model("final", 0.25)
+    assert m.per_sample("T", 1) == m.per_sample("T", 8) == m.per_sample("T", 128) == 0.02
+    assert not cal.train_by_batch and "training step measured at one batch size only" in cal.notes()[0]
+    grid, out = str(REPO / "grids" / "demo.yaml"), f"output={tmp_path / 'run'}"
+    assert main(["plan", grid, "--set", out, "--estimate", "--calibration", str(path)]) == 0
+    assert "note: " in capsys.readouterr().out
+    assert main(["plan", grid, "--set", out, "--estimate", "--calibration", str(by_batch(tmp_path)), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == []

@@ -112,6 +112,9 @@ def fake_slurm(monkeypatch):
     monkeypatch.setattr(slurm, "make_executor", make_executor)
     monkeypatch.setattr(slurm, "max_array_size", lambda profile=None: 5)
     monkeypatch.setattr(slurm, "sacct_states", lambda ids: {})
+    # the fake task ids are not the real controller's: a real squeue could match its own jobs (or, with the dev
+    # cluster's controller down, retry for ~10 s a call)
+    monkeypatch.setattr(slurm, "squeue_tasks", lambda ids: set())
     return FakeExecutor
 
 

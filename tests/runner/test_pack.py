@@ -79,13 +79,24 @@ def forget_attacks(run: Path) -> None:
         shutil.rmtree(run / sub, ignore_errors=True)
 
 
-@pytest.mark.slow
-def test_packed_equals_unpacked_and_resumes_per_job(tmp_path: Path, cache_dir: Path) -> None:
-    plain = load_grid(write(tmp_path, cache_dir, "plain"))
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Path, pd.DataFrame]:
+    """GRID run unpacked, locally, once for this module: (its run folder, its attack rows). Tests copy it."""
+    root = tmp_path_factory.mktemp("pack-plain")
+    plain = load_grid(write(root, cache_dir, "plain"))
     runs = submit(plain, executor="local", progress=False)
     assert all(not r.failures for r in runs)
+    return RunPaths(plain.output).root, attack_rows(RunPaths(plain.output).root)
+
+
+@pytest.mark.slow
+def test_packed_equals_unpacked_and_resumes_per_job(tmp_path: Path, cache_dir: Path,
+                                                    plain_run: tuple[Path, pd.DataFrame]) -> None:
+    shutil.copytree(plain_run[0], tmp_path / "run")
+    plain = load_grid(write(tmp_path, cache_dir, "plain"))
     run = RunPaths(plain.output).root
-    expected = attack_rows(run)
+    expected = plain_run[1]
+    pd.testing.assert_frame_equal(attack_rows(run), expected)  # the copy is the module's unpacked run
     ids = [j.id for j in plain.jobs["attack"]]
     assert len(ids) == 3 and len(expected) == 3 * 4
 
@@ -143,14 +154,14 @@ def _slurm_up() -> bool:
 
 
 @pytest.mark.slurm
-def test_packed_slurm_array_task_runs_jobs_and_resumes(tmp_path: Path, cache_dir: Path) -> None:
+def test_packed_slurm_array_task_runs_jobs_and_resumes(tmp_path: Path, cache_dir: Path,
+                                                       plain_run: tuple[Path, pd.DataFrame]) -> None:
     if not _slurm_up():
         pytest.skip("no Slurm controller answers (dev cluster: make slurm-up)")
-    (tmp_path / "l").mkdir()
-    (tmp_path / "s").mkdir()
-    local = load_grid(write(tmp_path / "l", cache_dir, "plain"))
-    assert all(not r.failures for r in submit(local, executor="local", progress=False))
-    expected = attack_rows(RunPaths(local.output).root)
+    expected = plain_run[1]
+    # the packed attack stage is under test: features and the model come from the module's unpacked run
+    shutil.copytree(plain_run[0], tmp_path / "s" / "run")
+    forget_attacks(tmp_path / "s" / "run")
 
     path = write(tmp_path / "s", cache_dir, "packed", pack=2)
     data = yaml.safe_load(path.read_text())
