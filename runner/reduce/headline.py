@@ -26,7 +26,7 @@ from .attack_checks import UNBOUNDED_MAX, unbounded_results
 from .cells import fmt_interval, fmt_num
 from .paper_compare import compared_cells, paper_results
 from .render import Table
-from .robustness import ALL, worst_case
+from .robustness import ALL, robust_by_config, worst_case
 from .rundata import RunData
 from .summary import Summary
 from .uncertainty import UNIT_SHORT
@@ -233,18 +233,48 @@ def anomalies(r: pd.Series, unchanged: int = 0) -> list[str]:
     return flags
 
 
-def _row(r: pd.Series, s: Summary, several: bool) -> dict[str, str]:
+ROBUST = "robust accuracy [95 % CI]"
+PAPER_METRIC = "paper metric [95 % CI]"
+
+
+def best_robust(s: Summary, best: pd.DataFrame) -> pd.DataFrame:
+    """Robust accuracy (right before and under the attack; RobustBench) of each headline configuration, all
+    genders, with its recording-level CI: runner.reduce.robustness.robust_by_config on those configurations only."""
+    rows = primary(s.attack_rows) if not s.attack_rows.empty else s.attack_rows
+    keys = [k for k in agg.ATTACK_KEYS if k in rows and k in best]
+    if rows.empty or not keys:
+        return pd.DataFrame()
+    wanted = set(best[keys].astype(str).itertuples(index=False, name=None))
+    mask = [tuple(t) in wanted for t in rows[keys].astype(str).itertuples(index=False, name=None)]
+    robust = robust_by_config(rows[mask], s.stats)
+    return robust[robust.gender == "all"] if not robust.empty else robust
+
+
+def _robust_of(r: pd.Series, robust: pd.DataFrame) -> pd.Series | None:
+    if robust.empty:
+        return None
+    keys = [k for k in agg.ATTACK_KEYS if k in robust and k in r]
+    mask = np.logical_and.reduce([robust[k].astype(str) == str(r[k]) for k in keys])
+    found = robust[mask]
+    return None if found.empty else found.iloc[0]
+
+
+def _row(r: pd.Series, s: Summary, several: bool, robust: pd.DataFrame) -> dict[str, str]:
     swept = agg.swept_params(s.attack_configs[s.attack_configs.attack == r.attack].params)
     paper = paper_value(str(r.attack), str(r.dataset)) if r.dataset in vocab.PAPER_CORPORA else None
     clean = r.get("clean_accuracy_mean")
     n = r.get("n_mean")
+    rob = _robust_of(r, robust)
     rec = {"corpus": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset)} if several else {}
     rec.update({
         "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack),
         "best configuration": agg.params_label(r.params, swept) if swept else "(one setting)",
-        "accuracy [95 % CI]": fmt_interval(r.accuracy_mean, r.get("accuracy_lo"), r.get("accuracy_hi")),
+        ROBUST: "–" if rob is None else fmt_interval(rob.robust_accuracy, rob.robust_accuracy_lo,
+                                                     rob.robust_accuracy_hi),
         "CI over": _unit(r),
-        "Δ vs clean": "–" if clean is None or pd.isna(clean) else f"{r.accuracy_mean - clean:+.3f}",
+        "Δ vs clean": "–" if clean is None or pd.isna(clean) or rob is None else
+                      f"{rob.robust_accuracy - clean:+.3f}",
+        PAPER_METRIC: fmt_interval(r.accuracy_mean, r.get("accuracy_lo"), r.get("accuracy_hi")),
         "success": "–" if pd.isna(r.get("success_rate_mean")) else f"{100 * r.success_rate_mean:.0f} %",
         "perturbation (z)": fmt_num(r.get("perturbation_mean")),
         "s / sample": fmt_num(r.time_s_mean / n) if n and not pd.isna(r.get("time_s_mean")) else "–",
@@ -253,6 +283,15 @@ def _row(r: pd.Series, s: Summary, several: bool) -> dict[str, str]:
         "flags": "; ".join(anomalies(r, unchanged_samples(s.attack_rows, r))),
     })
     return rec
+
+
+def _worst_unit(w: pd.Series) -> str:
+    """The worst case's effective n: its CI resamples recordings (R01), so it counts them, not segments."""
+    n = w.get("n_eff")
+    if n is None or pd.isna(n):
+        return f"{w.n:.0f} seg."
+    unit = str(w.get("ci_unit") or "recording")
+    return f"{n:.0f} {UNIT_SHORT.get(unit, unit)}"
 
 
 def _worst_rows(s: Summary, several: bool) -> tuple[list[dict[str, str]], list[dict]]:
@@ -267,12 +306,21 @@ def _worst_rows(s: Summary, several: bool) -> tuple[list[dict[str, str]], list[d
     for _, w in wc.sort_values("dataset", key=lambda c: c.map(vocab.corpus_rank)).iterrows():
         rec = {"corpus": vocab.CORPUS_DISPLAY.get(w.dataset, w.dataset)} if several else {}
         rec.update({"attack": "worst case (any attack)", "best configuration": "all configurations (R01)",
-                    "accuracy [95 % CI]": fmt_interval(w.robust_mean, w.robust_lo, w.robust_hi),
-                    "CI over": f"{w.n:.0f} seg.", "Δ vs clean": f"{w.robust_mean - w.clean_mean:+.3f}"})
+                    ROBUST: fmt_interval(w.robust_mean, w.robust_lo, w.robust_hi),
+                    "CI over": _worst_unit(w), "Δ vs clean": f"{w.robust_mean - w.clean_mean:+.3f}"})
         shown.append(rec)
         points.append({"dataset": w.dataset, "label": "worst case", "mean": w.robust_mean, "lo": w.robust_lo,
                        "hi": w.robust_hi, "clean": w.clean_mean, "paper": math.nan})
     return shown, points
+
+
+def _point(r: pd.Series, rob: pd.Series | None) -> dict[str, Any]:
+    """The dot plot's numbers for one row: robust accuracy and its CI; our paper-metric value beside the paper's."""
+    mean, lo, hi = (math.nan,) * 3 if rob is None else (rob.robust_accuracy, rob.robust_accuracy_lo,
+                                                         rob.robust_accuracy_hi)
+    return {"dataset": r.dataset, "label": vocab.ATTACK_DISPLAY.get(r.attack, r.attack), "mean": mean, "lo": lo,
+            "hi": hi, "clean": r.get("clean_accuracy_mean", math.nan), "paper_metric": r.accuracy_mean,
+            "paper": paper_value(str(r.attack), str(r.dataset)) or math.nan}
 
 
 def build_headline(data: RunData, s: Summary) -> Headline | None:
@@ -283,11 +331,9 @@ def build_headline(data: RunData, s: Summary) -> Headline | None:
     several = best.dataset.nunique() > 1
     best = best.assign(_d=best.dataset.map(vocab.corpus_rank), _a=best.attack.map(vocab.attack_rank))
     best = best.sort_values(["_d", "_a"])
-    rows = [_row(r, s, several) for _, r in best.iterrows()]
-    points = [{"dataset": r.dataset, "label": vocab.ATTACK_DISPLAY.get(r.attack, r.attack), "mean": r.accuracy_mean,
-               "lo": r.get("accuracy_lo", math.nan), "hi": r.get("accuracy_hi", math.nan),
-               "clean": r.get("clean_accuracy_mean", math.nan),
-               "paper": paper_value(str(r.attack), str(r.dataset)) or math.nan} for _, r in best.iterrows()]
+    robust = best_robust(s, best)
+    rows = [_row(r, s, several, robust) for _, r in best.iterrows()]
+    points = [_point(r, _robust_of(r, robust)) for _, r in best.iterrows()]
     worst, wpoints = _worst_rows(s, several)
     unused = {"flags"} if not any(r["flags"] for r in rows) else set()
     setting = setting_text(best)

@@ -90,7 +90,13 @@ def test_headline_rows_and_paper_in_ci(run: tuple[RunData, Summary]) -> None:
     assert head is not None and len(head.rows) == len(ATTACKS) * len(DATASETS)
     fgsm = next(r for r in head.rows if r["attack"] == "FGSM" and r["corpus"] == "EmoDB")
     best = s.best[(s.best.attack == "fgsm") & (s.best.dataset == "emodb")].iloc[0]
-    assert fgsm["accuracy [95 % CI]"] == fmt_interval(best.accuracy_mean, best.accuracy_lo, best.accuracy_hi)
+    assert fgsm["paper metric [95 % CI]"] == fmt_interval(best.accuracy_mean, best.accuracy_lo, best.accuracy_hi)
+    rows = s.attack_rows[(s.attack_rows.attack == "fgsm") & (s.attack_rows.dataset == "emodb")
+                         & (s.attack_rows.params == best.params) & (s.attack_rows.protocol == best.protocol)
+                         & (s.attack_rows.labels == best.labels)]
+    robust = float(((rows.y_clean == rows.y_true) & (rows.y_adv == rows.y_true)).groupby(rows.seed).mean().mean())
+    assert fgsm["robust accuracy [95 % CI]"].startswith(f"{robust:.3f} [")  # right before and under, per seed
+    assert fgsm["Δ vs clean"] == f"{robust - best.clean_accuracy_mean:+.3f}"
     assert fgsm["paper"] == "0.109"  # paper Table 5, FGSM on EmoDB
     assert fgsm["paper in CI"] == ("yes" if best.accuracy_lo <= 0.109 <= best.accuracy_hi else "no")
     assert [r["attack"] for r in head.worst] == ["worst case (any attack)"] * len(DATASETS)
