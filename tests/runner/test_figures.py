@@ -152,3 +152,16 @@ def test_banners(run: tuple[RunData, Summary], monkeypatch: pytest.MonkeyPatch) 
     assert set(found) == {"synthetic", "limited", "incomplete"}
     assert "0 of the paper's 974 numbers" in found["synthetic"] and "first 8 of 12 test samples" in found["limited"]
     assert found["incomplete"].startswith(f"1 of {len(status)} jobs are not ok (1 failed)")
+
+
+def test_curves_draw_robust_accuracy_per_configuration(run: tuple[RunData, Summary]) -> None:
+    _, s = run
+    configs = plots._with_robust(hl.primary(s.attack_configs), s)
+    assert configs.robust_accuracy.notna().all() and len(configs) == len(hl.primary(s.attack_configs))
+    c = configs.iloc[0]
+    rows = hl.primary(s.attack_rows)
+    rows = rows[(rows.attack == c.attack) & (rows.dataset == c.dataset) & (rows.params == c.params)]
+    by_seed = ((rows.y_clean == rows.y_true) & (rows.y_adv == rows.y_true)).groupby(rows.seed).mean()
+    assert c.robust_accuracy == pytest.approx(float(by_seed.mean()))  # right before and under, mean over seeds
+    assert c.robust_accuracy_lo <= c.robust_accuracy <= c.robust_accuracy_hi
+    assert (configs.robust_accuracy <= configs.accuracy_mean + 1e-12).all()  # robust never above the paper metric
