@@ -53,7 +53,8 @@ def by_seed(rows: pd.DataFrame, column: str) -> dict[int, np.ndarray]:
 
 def conditions(s: Summary) -> list[tuple[dict, str, pd.DataFrame, str]]:
     """(variant values, condition label, per-sample rows with `seed`, `gender`, `speaker`, `dataset`, outcome
-    column): clean (the final models' test predictions) and each attack's best configuration per dataset."""
+    column): clean (the final models' test predictions, `correct`) and each attack's best configuration per dataset
+    (`robust`: correct before and under the attack; issue 25 item 4)."""
     out: list[tuple[dict, str, pd.DataFrame, str]] = []
     preds = s.train_predictions
     if not preds.empty and not s.train.empty:
@@ -70,8 +71,10 @@ def conditions(s: Summary) -> list[tuple[dict, str, pd.DataFrame, str]]:
         chosen = rows[key_text.isin(set(picked))]
         for vkey, grp in (chosen.groupby(s.variants, sort=True) if s.variants else [((), chosen)]):
             vkey = vkey if isinstance(vkey, tuple) else (vkey,)
+            # robust: right before and under the attack (RobustBench), so a repaired sample is no evidence
+            grp = grp.assign(robust=grp.correct * grp.clean_correct)
             for attack in sorted(grp.attack.unique(), key=vocab.attack_rank):
-                out.append((dict(zip(s.variants, vkey, strict=True)), attack, grp[grp.attack == attack], "correct"))
+                out.append((dict(zip(s.variants, vkey, strict=True)), attack, grp[grp.attack == attack], "robust"))
     return out
 
 
@@ -93,7 +96,7 @@ def _variant_text(v: dict) -> str:
 
 
 def _condition_text(cond: str) -> str:
-    return "clean" if cond == CLEAN else f"under {vocab.ATTACK_DISPLAY.get(cond, cond)} (best configuration)"
+    return "clean" if cond == CLEAN else f"under {vocab.ATTACK_DISPLAY.get(cond, cond)} (best configuration, robust)"
 
 
 def _speaker_ids(rows: pd.DataFrame) -> pd.Series:

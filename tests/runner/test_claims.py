@@ -131,3 +131,24 @@ def test_a_corpus_without_gender_labels_says_so() -> None:
     assert df.loc[("gender", "mycorpus")].verdict.startswith("no gender labels")
     assert not df.loc[("gender", "emodb")].verdict.startswith("no gender labels")  # tested (or too few speakers)
     assert not df.loc[("language", "emodb")].verdict.startswith("no gender labels")
+
+
+def test_attack_claims_count_a_repaired_sample_as_not_robust() -> None:
+    """Under an attack the claim's outcome is robust accuracy: a sample wrong before that the attack pushed onto
+    its true class is not evidence of robustness (issue 25 item 4)."""
+    from runner.reduce import aggregate as agg
+    from runner.reduce.claims import conditions
+
+    base = _speakers("a", [0.5] * 3, [0.5] * 3).drop(columns="correct")
+    rows = base.assign(dataset="emodb", seed=0, protocol="paper", labels="predicted", estimator="compiled",
+                       model_output="softmax", attack="fgsm", params='{"eps":0.1}', y_clean=base.y_pred,
+                       y_adv=1 - base.y_pred)  # the attack flips every prediction: it repairs every mistake
+    rows = rows.assign(correct=(rows.y_adv == rows.y_true).astype(float),
+                       clean_correct=(rows.y_clean == rows.y_true).astype(float))
+    best = rows[agg.ATTACK_KEYS].drop_duplicates()
+    s = Summary(train=pd.DataFrame(), attack_seeds=pd.DataFrame(), attack_configs=best, best=best,
+                attack_incomplete={}, train_incomplete={}, variants=[], attack_rows=rows,
+                stats=StatsSettings(resamples=200), train_predictions=pd.DataFrame())
+    ((_, cond, got, col),) = conditions(s)
+    assert (cond, col) == ("fgsm", "robust")
+    assert got.correct.mean() == 0.5 and got[col].sum() == 0  # paper metric 0.5, robust 0
