@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,19 @@ REPO = Path(__file__).resolve().parents[2]
 FEATURES_ONLY = changed(BASE, seeds=[0], protocols=["paper"], stages={"features": {}})
 
 
+def _stop(proc: subprocess.Popen, sig: signal.Signals, started: Callable[[], object]) -> str:
+    """Once `started()` returns true (or None), send the signal, wait, and check the exit status is 128 + signal;
+    its stderr. The process is killed whatever happens."""
+    try:
+        assert started() is not False, "the command did not start"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + sig
+    return err
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_a_job_ends_in_one_line_and_an_error_file(tmp_path: Path, sig: signal.Signals) -> None:
     path = write_grid(tmp_path, FEATURES_ONLY)
@@ -32,16 +46,13 @@ def test_signal_during_a_job_ends_in_one_line_and_an_error_file(tmp_path: Path, 
     env = {**os.environ, FAULT_ENV: f"{job}:sleep=60"}
     proc = subprocess.Popen([sys.executable, "-m", "runner", "submit", str(path), "--no-progress"], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    def started() -> None:
         deadline = time.monotonic() + 30
         while attempts(paths.lock("features", job)) < 1:  # the job has started (under its lock)
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 128 + sig
+
+    err = _stop(proc, sig, started)
     assert err.splitlines() == [f"error: interrupted by {sig.name}; finished jobs are kept, the same command carries "
                                 "on from them"]
     reason = f"Interrupted: {sig.name} stopped the job before it finished (the next submit redoes it)"
@@ -93,12 +104,6 @@ raise SystemExit(main(["models"]))
 def test_sercore_command_ends_in_one_line_on_a_signal(sig: signal.Signals) -> None:
     proc = subprocess.Popen([sys.executable, "-c", _SERCORE], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 128 + sig
+    err = _stop(proc, sig, lambda: proc.stdout is not None and proc.stdout.readline() == "ready\n")
     assert err.splitlines() == [f"error: interrupted by {sig.name}; the same command carries on (training resumes "
                                 "from its backup)"]

@@ -30,6 +30,12 @@ BASE: dict[str, Any] = {
 }
 
 
+# the smallest real run's header: one seed, the paper protocol, 2 synthetic files per class, no augmentation
+TINY_HEAD: dict[str, Any] = {"seeds": [0], "protocols": ["paper"],
+                             "corpora": [{"name": "synthetic", "synthetic_per_class": 2}],
+                             "features": {"augment": False}}
+
+
 def write_grid(tmp_path: Path, data: dict[str, Any], name: str = "grid.yaml") -> Path:
     data = {"output": str(tmp_path / "run"), **data}
     path = tmp_path / name

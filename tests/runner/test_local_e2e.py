@@ -13,15 +13,13 @@ from runner.dispatch import submit
 from runner.grid import load_grid
 from runner.paths import RunPaths
 from runner.plan import read_plan, states
+from tests.runner.conftest import TINY_HEAD
 
 pytestmark = pytest.mark.slow
 
 TINY = {
+    **TINY_HEAD,
     "name": "e2e",
-    "seeds": [0],
-    "protocols": ["paper"],
-    "corpora": [{"name": "synthetic", "synthetic_per_class": 2}],
-    "features": {"augment": False},
     "stages": {
         "features": {},
         "tune": {"stage": 1, "max_epochs": 1, "factor": 2, "hyperband_iterations": 1, "executions_per_trial": 1,

@@ -28,17 +28,15 @@ from runner.paths import RunPaths
 from runner.plan import write_plan
 from runner.planned import PlannedJob
 from runner.worker import run_one
+from tests.runner.conftest import TINY_HEAD
 
 REPO = Path(__file__).resolve().parents[2]
 # values of one run (runner.trace adds started_at, wall_s, peak_rss_*)
 VOLATILE = re.compile(r"^(host|device|started_at|finished_at)$|(train|generate|wall)_s$|per_s$|^peak_rss")
 
 GRID = {
+    **TINY_HEAD,
     "name": "pack",
-    "seeds": [0],
-    "protocols": ["paper"],
-    "corpora": [{"name": "synthetic", "synthetic_per_class": 2}],
-    "features": {"augment": False},
     "resources": {"default": {"mem": "2G", "time": 10}},
     "stages": {
         "features": {},
