@@ -17,6 +17,7 @@ import yaml
 from runner.dispatch import submit
 from runner.grid import load_grid
 from runner.paths import STAGES, RunPaths
+from runner.trace import TRACE_COLUMNS
 from tests.runner.conftest import fake_jobs, make_grid  # noqa: F401 - fixtures
 from tests.runner.test_local_e2e import TINY as E2E
 
@@ -31,7 +32,8 @@ TINY = {
     },
 }
 # Columns that record when/where/how fast a job ran, not what it computed.
-VOLATILE = {"finished_at", "host", "device", "generate_s", "chunk_generate_s", "samples_per_s", "train_s"}
+VOLATILE = {"finished_at", "host", "device", "generate_s", "chunk_generate_s", "samples_per_s", "train_s",
+            *TRACE_COLUMNS}
 
 
 def tiny_grid(folder: Path, run: Path, cache: Path, **changes) -> Path:

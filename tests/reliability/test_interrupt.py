@@ -25,6 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 FEATURES_ONLY = changed(BASE, seeds=[0], protocols=["paper"], stages={"features": {}})
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C's default disposition in the child: a shell without job control starts background commands (a CI
+    script's `... &`) with SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop(proc: subprocess.Popen, sig: signal.Signals, started: Callable[[], object]) -> str:
     """Once `started()` returns true (or None), send the signal, wait, and check the exit status is 128 + signal;
     its stderr. The process is killed whatever happens."""
@@ -45,6 +51,7 @@ def test_signal_during_a_job_ends_in_one_line_and_an_error_file(tmp_path: Path, 
     paths = RunPaths(tmp_path / "run")
     env = {**os.environ, FAULT_ENV: f"{job}:sleep=60"}
     proc = subprocess.Popen([sys.executable, "-m", "runner", "submit", str(path), "--no-progress"], cwd=REPO,
+                            preexec_fn=_as_in_a_terminal,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     def started() -> None:
         deadline = time.monotonic() + 30
@@ -79,6 +86,7 @@ def test_signal_between_jobs_ends_in_one_line_and_keeps_the_finished_job(tmp_pat
     job = load_grid(path).jobs["features"][0].id
     paths = RunPaths(tmp_path / "run")
     done = subprocess.run([sys.executable, "-c", _BETWEEN, str(path), str(int(sig))], cwd=REPO,
+                          preexec_fn=_as_in_a_terminal,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 128 + sig, done.stderr
     assert done.stderr.splitlines() == [f"error: interrupted by {sig.name}; finished jobs are kept, the same "
@@ -102,7 +110,8 @@ raise SystemExit(main(["models"]))
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sercore_command_ends_in_one_line_on_a_signal(sig: signal.Signals) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _SERCORE], cwd=REPO, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", _SERCORE], cwd=REPO, preexec_fn=_as_in_a_terminal,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     err = _stop(proc, sig, lambda: proc.stdout is not None and proc.stdout.readline() == "ready\n")
     assert err.splitlines() == [f"error: interrupted by {sig.name}; the same command carries on (training resumes "

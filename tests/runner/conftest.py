@@ -103,8 +103,7 @@ def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr("sercore.jobs.entry_point", make)
     # fake jobs build no TF graphs: skip the full garbage collection between in-process jobs (~0.3 s each)
-    monkeypatch.setattr("runner.dispatch.release_memory", lambda: None)
-    monkeypatch.setattr("runner.pack.release_memory", lambda: None)
+    monkeypatch.setattr("runner.executors.release_memory", lambda: None)
     return calls
 
 
