@@ -14,9 +14,10 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 # Columns that legitimately differ between two runs of the same jobs: where, when and in which image they ran,
-# which code and packages made them (runner.provenance), and wall times.
-VOLATILE = re.compile(r"^(host|device|container|image_hash|finished_at"
-                      r"|sertack_version|code_hash|git_commit|git_dirty|packages)$|(train|generate)_s$|per_s$")
+# which code and packages made them (runner.provenance), wall times and the job's trace (runner.trace).
+VOLATILE = re.compile(r"^(host|device|container|image_hash|finished_at|started_at"
+                      r"|sertack_version|code_hash|git_commit|git_dirty|packages)$|(train|generate|wall)_s$|per_s$"
+                      r"|^peak_rss")
 
 
 def tiny_grid(name: str, output: Path, **extra: object) -> dict:
