@@ -1,9 +1,11 @@
 """Figures that show uncertainty as the tables state it: every whisker and band is the tables' 95 % CI (over
 recordings, from runner.reduce.uncertainty), never a standard deviation over seeds (zero with one seed).
 
-- `dot_whisker`: the headline's accuracies under attack with their CIs, the clean level and the paper's values.
-- `robustness_curves`: per attack, robust accuracy (and, dotted, the paper metric) against each swept parameter with a CI band, the clean level and the
-  paper's points (runner/data/paper_results.yaml's sweep tables) where the run has the paper's corpus.
+- `dot_whisker`: the headline's robust accuracies with their CIs, the clean level, our paper-metric values and
+  the paper's.
+- `robustness_curves`: per attack, robust accuracy (and, dotted, the paper's metric) against each swept parameter
+  with a CI band, the clean level and the paper's points (runner/data/paper_results.yaml's sweep tables) where the
+  run has the paper's corpus.
 - `accuracy_vs_perturbation`: every configuration, accuracy (with CI) against its mean perturbation.
 - `confusion_figures`: per corpus, clean and under each attack's best configuration (attacked samples).
 - `paper_scatter`: paper vs ours for every compared cell that has an interval, with "N of M within CI".
