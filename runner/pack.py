@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import submitit
-
 from sercore.errors import JobError
 from sercore.io import write_json
 
@@ -44,7 +42,7 @@ from .locks import JobBusy
 from .paths import RunPaths
 from .planned import PlannedJob
 from .quiet import quiet
-from .worker import execute
+from .worker import RequeueOnce, execute
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +146,7 @@ def _write_record(paths: RunPaths, stage: str, first: str, record: dict[str, Any
         log.exception("could not write the pack record")
 
 
-class PackWorker(submitit.helpers.Checkpointable):
+class PackWorker(RequeueOnce):
     """What submitit pickles for every Slurm array task: `PackWorker()(run_dir, stage, [job ids])`.
 
     A requeue (timeout, preemption) re-enters the same call; finished jobs return at once from their shard.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -21,6 +22,7 @@ import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import submitit
@@ -183,7 +185,18 @@ def container_provenance() -> dict[str, str]:
     return {"container": image, "image_hash": os.environ.get("SERTACK_IMAGE_HASH", "") if image else ""}
 
 
-class Worker(submitit.helpers.Checkpointable):
+class RequeueOnce(submitit.helpers.Checkpointable):
+    """Checkpointable whose checkpoint ignores further USR2 signals: under Apptainer both Slurm and the image's
+    starter deliver the timeout signal, and a second submitit handler entered while the first saves the requeue
+    pickle fails on its temp file ("A temporary saved file already exists", submitit issue #1617) and fails the
+    task instead of requeueing it. After the first checkpoint the task only requeues and exits."""
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        return super().checkpoint(*args, **kwargs)
+
+
+class Worker(RequeueOnce):
     """A one-job task: `Worker()(run_dir, stage, job_id)`. Submissions now send `runner.pack.PackWorker` (every
     task is a pack); this stays so tasks queued or requeued by earlier versions still unpickle and run.
 
