@@ -341,18 +341,21 @@ def build_headline(data: RunData, s: Summary) -> Headline | None:
         unused |= {"paper", "paper in CI"}
         setting += " · paper values: none comparable (not the paper's corpora)"
     columns = [c for c in rows[0] if c not in unused]
-    return Headline(setting, columns, rows, worst, pd.DataFrame(points + wpoints), _summary(best))
+    return Headline(setting, columns, rows, worst, pd.DataFrame(points + wpoints), _summary(best, points))
 
 
-def _summary(best: pd.DataFrame) -> str:
-    """One sentence: strongest and weakest attack, and how wide the intervals are."""
-    lowest = best.accuracy_mean.min()
-    highest = best.accuracy_mean.max()
-    names = lambda v: " / ".join(vocab.ATTACK_DISPLAY.get(a, a)  # noqa: E731
-                                 for a in best[best.accuracy_mean == v].attack.drop_duplicates())
-    text = f"Strongest: {names(lowest)} ({fmt_num(lowest)}). Weakest: {names(highest)} ({fmt_num(highest)})."
-    if "accuracy_lo" in best and best.accuracy_lo.notna().any():
-        width = float((best.accuracy_hi - best.accuracy_lo).median())
+def _summary(best: pd.DataFrame, points: list[dict[str, Any]]) -> str:
+    """One sentence on robust accuracy (the headline's number): strongest and weakest attack, and how wide the
+    intervals are."""
+    pts = pd.DataFrame(points).dropna(subset=["mean"])
+    if pts.empty:
+        return ""
+    lowest, highest = pts["mean"].min(), pts["mean"].max()
+    names = lambda v: " / ".join(pts[pts["mean"] == v].label.drop_duplicates())  # noqa: E731
+    text = (f"Robust accuracy: strongest {names(lowest)} ({fmt_num(lowest)}), weakest {names(highest)} "
+            f"({fmt_num(highest)}).")
+    if pts.lo.notna().any():
+        width = float((pts.hi - pts.lo).median())
         n = f", n = {best.accuracy_n_eff.min():.0f} recordings" if "accuracy_n_eff" in best and \
             best.accuracy_n_eff.notna().any() else ""
         text += f" Median 95 % CI width: {fmt_num(width)} of accuracy{n}."

@@ -257,7 +257,7 @@ def render_markdown(rep: Report, root: Path) -> str:
     if rep.headline is not None:
         frame = headline_frame(rep.headline)
         frame.attrs["labels"] = 3 if "corpus" in frame else 2
-        head = Table("Headline", "accuracy under each attack's best configuration", frame, frame,
+        head = Table("Headline", "robust accuracy under each attack's best configuration", frame, frame,
                      [rep.headline.setting, rep.headline.summary, *([rep.paper_ci] if rep.paper_ci else [])])
         parts += ["## Summary", "", to_markdown(head)]
     parts += [f"![{m.caption}]({m.path.relative_to(root).as_posix()})\n" for m in rep.headline_figures]

@@ -97,6 +97,8 @@ def test_headline_rows_and_paper_in_ci(run: tuple[RunData, Summary]) -> None:
     robust = float(((rows.y_clean == rows.y_true) & (rows.y_adv == rows.y_true)).groupby(rows.seed).mean().mean())
     assert fgsm["robust accuracy [95 % CI]"].startswith(f"{robust:.3f} [")  # right before and under, per seed
     assert fgsm["Δ vs clean"] == f"{robust - best.clean_accuracy_mean:+.3f}"
+    lowest = head.points[head.points.label != "worst case"]["mean"].min()  # the sentence speaks of robust accuracy
+    assert head.summary.startswith("Robust accuracy: strongest ") and f"({fmt_num(lowest)})" in head.summary
     assert fgsm["paper"] == "0.109"  # paper Table 5, FGSM on EmoDB
     assert fgsm["paper in CI"] == ("yes" if best.accuracy_lo <= 0.109 <= best.accuracy_hi else "no")
     assert [r["attack"] for r in head.worst] == ["worst case (any attack)"] * len(DATASETS)
