@@ -54,6 +54,9 @@ def log_mel(segments: np.ndarray, sr: int = 16000, n_fft: int = 368, hop_length:
     return np.ascontiguousarray(out.transpose(0, 2, 1), dtype=np.float32)
 
 
+GRIFFIN_LIM_SEED = 0
+
+
 def invert_log_mel(spec: np.ndarray, fs: FeatureSettings, *, mean: np.ndarray | None = None,
                    std: np.ndarray | None = None) -> np.ndarray:
     """(frames, n_mels) log-Mel of one segment -> peak-normalised float32 waveform (Griffin-Lim), for listening.
@@ -66,7 +69,9 @@ def invert_log_mel(spec: np.ndarray, fs: FeatureSettings, *, mean: np.ndarray | 
         x = x * np.asarray(std, dtype=np.float64).reshape(x.shape) + np.asarray(mean, dtype=np.float64).reshape(x.shape)
     divisor = 20.0 if fs.db == "paper" else 10.0  # paper: amplitude_to_db of the power mel (20 log10)
     power = 10.0 ** ((x - x.max()) / divisor)
-    audio = librosa.feature.inverse.mel_to_audio(power.T, sr=fs.sample_rate, n_fft=fs.n_fft,
-                                                 hop_length=fs.hop_length, fmax=fs.fmax, power=2.0)
+    # librosa.feature.inverse.mel_to_audio in two steps, to seed Griffin-Lim's random initial phase: unseeded, it
+    # draws from numpy's global generator and the same segment sounds (and is judged) differently call to call
+    stft = librosa.feature.inverse.mel_to_stft(power.T, sr=fs.sample_rate, n_fft=fs.n_fft, power=2.0, fmax=fs.fmax)
+    audio = librosa.griffinlim(stft, hop_length=fs.hop_length, n_fft=fs.n_fft, random_state=GRIFFIN_LIM_SEED)
     peak = float(np.abs(audio).max())
     return np.asarray(audio / peak * 0.9 if peak > 0 else audio, dtype=np.float32)
