@@ -237,43 +237,43 @@ ROBUST = "robust accuracy [95 % CI]"
 PAPER_METRIC = "paper metric [95 % CI]"
 
 
-def best_robust(s: Summary, best: pd.DataFrame) -> pd.DataFrame:
-    """Robust accuracy (right before and under the attack; RobustBench) of each headline configuration, all
-    genders, with its recording-level CI: runner.reduce.robustness.robust_by_config on those configurations only."""
+def with_robust(configs: pd.DataFrame, s: Summary) -> pd.DataFrame:
+    """configs with each configuration's robust accuracy and recording-level CI (right before and under the attack;
+    RobustBench), all genders: runner.reduce.robustness.robust_by_config on those configurations' rows only."""
     rows = primary(s.attack_rows) if not s.attack_rows.empty else s.attack_rows
-    keys = [k for k in agg.ATTACK_KEYS if k in rows and k in best]
+    keys = [k for k in agg.ATTACK_KEYS if k in rows and k in configs]
     if rows.empty or not keys:
-        return pd.DataFrame()
-    wanted = set(best[keys].astype(str).itertuples(index=False, name=None))
+        return configs
+    wanted = set(configs[keys].astype(str).itertuples(index=False, name=None))
     mask = [tuple(t) in wanted for t in rows[keys].astype(str).itertuples(index=False, name=None)]
-    robust = robust_by_config(rows[mask], s.stats)
-    return robust[robust.gender == "all"] if not robust.empty else robust
+    rob = robust_by_config(rows[mask], s.stats)
+    if rob.empty:
+        return configs
+    rob = rob[rob.gender == "all"][[*keys, "robust_accuracy", "robust_accuracy_lo", "robust_accuracy_hi"]]
+    as_text = {k: "str" for k in keys}
+    merged = configs.astype(as_text).merge(rob.astype(as_text), on=keys, how="left")
+    return configs.assign(**{c: merged[c].to_numpy() for c in ("robust_accuracy", "robust_accuracy_lo",
+                                                                "robust_accuracy_hi")})
 
 
-def _robust_of(r: pd.Series, robust: pd.DataFrame) -> pd.Series | None:
-    if robust.empty:
-        return None
-    keys = [k for k in agg.ATTACK_KEYS if k in robust and k in r]
-    mask = np.logical_and.reduce([robust[k].astype(str) == str(r[k]) for k in keys])
-    found = robust[mask]
-    return None if found.empty else found.iloc[0]
+def _has_robust(r: pd.Series) -> bool:
+    return not pd.isna(r.get("robust_accuracy", math.nan))
 
 
-def _row(r: pd.Series, s: Summary, several: bool, robust: pd.DataFrame) -> dict[str, str]:
+def _row(r: pd.Series, s: Summary, several: bool) -> dict[str, str]:
     swept = agg.swept_params(s.attack_configs[s.attack_configs.attack == r.attack].params)
     paper = paper_value(str(r.attack), str(r.dataset)) if r.dataset in vocab.PAPER_CORPORA else None
     clean = r.get("clean_accuracy_mean")
     n = r.get("n_mean")
-    rob = _robust_of(r, robust)
     rec = {"corpus": vocab.CORPUS_DISPLAY.get(r.dataset, r.dataset)} if several else {}
     rec.update({
         "attack": vocab.ATTACK_DISPLAY.get(r.attack, r.attack),
         "best configuration": agg.params_label(r.params, swept) if swept else "(one setting)",
-        ROBUST: "–" if rob is None else fmt_interval(rob.robust_accuracy, rob.robust_accuracy_lo,
-                                                     rob.robust_accuracy_hi),
+        ROBUST: fmt_interval(r.robust_accuracy, r.robust_accuracy_lo, r.robust_accuracy_hi) if _has_robust(r)
+        else "–",
         "CI over": _unit(r),
-        "Δ vs clean": "–" if clean is None or pd.isna(clean) or rob is None else
-                      f"{rob.robust_accuracy - clean:+.3f}",
+        "Δ vs clean": "–" if clean is None or pd.isna(clean) or not _has_robust(r) else
+                      f"{r.robust_accuracy - clean:+.3f}",
         PAPER_METRIC: fmt_interval(r.accuracy_mean, r.get("accuracy_lo"), r.get("accuracy_hi")),
         "success": "–" if pd.isna(r.get("success_rate_mean")) else f"{100 * r.success_rate_mean:.0f} %",
         "perturbation (z)": fmt_num(r.get("perturbation_mean")),
@@ -314,10 +314,9 @@ def _worst_rows(s: Summary, several: bool) -> tuple[list[dict[str, str]], list[d
     return shown, points
 
 
-def _point(r: pd.Series, rob: pd.Series | None) -> dict[str, Any]:
+def _point(r: pd.Series) -> dict[str, Any]:
     """The dot plot's numbers for one row: robust accuracy and its CI; our paper-metric value beside the paper's."""
-    mean, lo, hi = (math.nan,) * 3 if rob is None else (rob.robust_accuracy, rob.robust_accuracy_lo,
-                                                         rob.robust_accuracy_hi)
+    mean, lo, hi = (r.get(c, math.nan) for c in ("robust_accuracy", "robust_accuracy_lo", "robust_accuracy_hi"))
     return {"dataset": r.dataset, "label": vocab.ATTACK_DISPLAY.get(r.attack, r.attack), "mean": mean, "lo": lo,
             "hi": hi, "clean": r.get("clean_accuracy_mean", math.nan), "paper_metric": r.accuracy_mean,
             "paper": paper_value(str(r.attack), str(r.dataset)) or math.nan}
@@ -331,9 +330,9 @@ def build_headline(data: RunData, s: Summary) -> Headline | None:
     several = best.dataset.nunique() > 1
     best = best.assign(_d=best.dataset.map(vocab.corpus_rank), _a=best.attack.map(vocab.attack_rank))
     best = best.sort_values(["_d", "_a"])
-    robust = best_robust(s, best)
-    rows = [_row(r, s, several, robust) for _, r in best.iterrows()]
-    points = [_point(r, _robust_of(r, robust)) for _, r in best.iterrows()]
+    best = with_robust(best, s)
+    rows = [_row(r, s, several) for _, r in best.iterrows()]
+    points = [_point(r) for _, r in best.iterrows()]
     worst, wpoints = _worst_rows(s, several)
     unused = {"flags"} if not any(r["flags"] for r in rows) else set()
     setting = setting_text(best)

@@ -27,10 +27,9 @@ from sercore import vocab  # noqa: E402
 
 from . import aggregate as agg  # noqa: E402
 from .cells import attack_name, corpus_name  # noqa: E402
-from .headline import PERTURBATION_UNIT, primary  # noqa: E402
+from .headline import PERTURBATION_UNIT, primary, with_robust  # noqa: E402
 from .media import Media, save_figure  # noqa: E402
 from .paper_compare import paper_results  # noqa: E402
-from .robustness import robust_by_config  # noqa: E402
 from .summary import Summary  # noqa: E402
 
 CI_WORDS = "95 % bootstrap CI over whole test recordings, as in the tables (not a std over seeds)"
@@ -123,29 +122,13 @@ def _curve_line(ax: plt.Axes, line: pd.DataFrame, color: str, name: str) -> None
         ax.fill_between(x, line.accuracy_lo, line.accuracy_hi, color=color, alpha=0.2)
 
 
-def _with_robust(configs: pd.DataFrame, s: Summary) -> pd.DataFrame:
-    """configs with each configuration's robust accuracy and CI (all genders; runner.reduce.robustness)."""
-    rows = primary(s.attack_rows) if not s.attack_rows.empty else s.attack_rows
-    keys = [k for k in agg.ATTACK_KEYS if k in rows and k in configs]
-    if rows.empty or not keys:
-        return configs
-    rob = robust_by_config(rows, s.stats)
-    if rob.empty:
-        return configs
-    rob = rob[rob.gender == "all"][[*keys, "robust_accuracy", "robust_accuracy_lo", "robust_accuracy_hi"]]
-    as_text = {k: "str" for k in keys}
-    merged = configs.astype(as_text).merge(rob.astype(as_text), on=keys, how="left")
-    return configs.assign(**{c: merged[c].to_numpy() for c in ("robust_accuracy", "robust_accuracy_lo",
-                                                                "robust_accuracy_hi")})
-
-
 def robustness_curves(s: Summary, folder: Path) -> list[Media]:
     """One figure per attack with a swept numeric parameter: accuracy against each such parameter."""
     configs = primary(s.attack_configs)
     out: list[Media] = []
     if configs.empty:
         return out
-    configs = _with_robust(configs, s)
+    configs = with_robust(configs, s)
     for attack in sorted(configs.attack.unique(), key=vocab.attack_rank):
         sub = configs[configs.attack == attack]
         swept = [p for p in agg.swept_params(sub.params)

@@ -158,7 +158,7 @@ def test_banners(run: tuple[RunData, Summary], monkeypatch: pytest.MonkeyPatch) 
 
 def test_curves_draw_robust_accuracy_per_configuration(run: tuple[RunData, Summary]) -> None:
     _, s = run
-    configs = plots._with_robust(hl.primary(s.attack_configs), s)
+    configs = hl.with_robust(hl.primary(s.attack_configs), s)
     assert configs.robust_accuracy.notna().all() and len(configs) == len(hl.primary(s.attack_configs))
     c = configs.iloc[0]
     rows = hl.primary(s.attack_rows)
