@@ -7,10 +7,7 @@ configuration is taken from its job's plan spec when the plan has it, so rows an
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -19,6 +16,7 @@ from sercore.attack_params import ATTACK_CLASSES
 from sercore.specs import AttackJob, DataSpec, FeaturesJob, ModelSpec, TrainJob, TuneJob
 
 from ..planned import PlannedJob
+from .params import ParamKey, canonical_params, param_values
 
 ATTACK_KEYS = ["dataset", "protocol", "labels", "estimator", "model_output", "attack", "params"]
 TRAIN_KEYS = ["study", "dataset", "protocol", "arch", "normalization", "standardize", "width", "model_output"]
@@ -31,20 +29,6 @@ ATTACK_METRICS = ["clean_accuracy", "clean_accuracy_male", "clean_accuracy_femal
 PAPER_SETTING = {k: AttackJob.model_fields[k].default for k in ("labels", "estimator")}
 ROW_DEFAULTS = {**PAPER_SETTING, **{k: DataSpec.model_fields[k].default for k in ("protocol", "seed")},
                 "model_output": ModelSpec.model_fields["output"].default}
-
-
-@functools.cache
-def param_values(params: str) -> Mapping[str, Any]:
-    """A configuration's parameters from its `params` key (the JSON the shard stored): the one place the reducer
-    decodes them, once per distinct configuration; read-only, as every caller shares the result."""
-    return MappingProxyType(json.loads(params) if params else {})
-
-
-def canonical_params(params: Any) -> str:
-    """One spelling per parameter set: sorted-key JSON (the shard's `params` may be a string or a dict)."""
-    if isinstance(params, str):
-        params = dict(param_values(params))
-    return json.dumps(params or {}, sort_keys=True, separators=(",", ":"))
 
 
 def plan_keys(plan: list[PlannedJob], status: pd.DataFrame) -> pd.DataFrame:
@@ -203,7 +187,7 @@ def cw_notes(best: pd.DataFrame) -> list[str]:
     return [CW_NOTE] if not best.empty and "cw" in set(best.attack) else []
 
 
-def config_cost(params: str) -> tuple[float, ...]:
+def config_cost(params: ParamKey) -> tuple[float, ...]:
     d = param_values(params)
     return tuple(float(d[k]) if isinstance(d.get(k), int | float) else 0.0 for k in COST_PARAMS)
 
@@ -237,7 +221,7 @@ def varying(df: pd.DataFrame, cols: list[str]) -> list[str]:
     return [c for c in cols if c in df and df[c].astype(str).nunique(dropna=False) > 1]
 
 
-def params_label(params: str, only: list[str] | None = None) -> str:
+def params_label(params: ParamKey, only: list[str] | None = None) -> str:
     """'eps=0.5, max_iter=10' from canonical JSON, optionally only the swept names."""
     d = param_values(params)
     items = [(k, v) for k, v in d.items() if only is None or k in only]
@@ -251,6 +235,6 @@ def swept_params(params: pd.Series) -> list[str]:
     return [k for k in names if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1]
 
 
-def param_sort_key(params: str) -> tuple:
+def param_sort_key(params: ParamKey) -> tuple:
     d = param_values(params)
     return tuple((k, (0, v) if isinstance(v, int | float) else (1, str(v))) for k, v in sorted(d.items()))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ import pandas as pd
 from sercore import vocab
 
 from . import aggregate as agg
+from .params import ParamKey
 from .render import Table
 
 MODEL_KEYS = ["dataset", "protocol", "labels", "estimator", "model_output", "seed"]
@@ -137,7 +138,7 @@ def _model_grid(grp: pd.DataFrame) -> pd.DataFrame:
                                                    aggfunc="min")
 
 
-def _sweeps(configs: list[tuple[str, str]], name: str) -> list[list[tuple[float, tuple[str, str]]]]:
+def _sweeps(configs: list[tuple[str, ParamKey]], name: str) -> list[list[tuple[float, tuple[str, ParamKey]]]]:
     """Groups of configurations of one attack that differ only in the numeric parameter `name`, by its value."""
     groups: dict[tuple, list] = {}
     for attack, params in configs:
@@ -150,9 +151,9 @@ def _sweeps(configs: list[tuple[str, str]], name: str) -> list[list[tuple[float,
     return [sorted(g) for g in groups.values() if len({v for v, _ in g}) > 1]
 
 
-def _configs(robust: pd.DataFrame) -> list[tuple[str, str]]:
+def _configs(robust: pd.DataFrame) -> list[tuple[str, ParamKey]]:
     """The (attack, params) columns of a model's grid."""
-    return [(str(c[0]), str(c[1])) for c in robust.columns.to_list()]
+    return [(str(c[0]), cast(ParamKey, c[1])) for c in robust.columns.to_list()]
 
 
 def check_budget(model: tuple, robust: pd.DataFrame) -> list[dict]:
@@ -197,7 +198,7 @@ def check_iterative(model: tuple, robust: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _cell(model: tuple, config: tuple[str, str]) -> tuple:
+def _cell(model: tuple, config: tuple[str, ParamKey]) -> tuple:
     m = dict(zip(MODEL_KEYS, model, strict=True))
     c = {**m, "attack": config[0], "params": config[1]}
     return tuple(c[k] for k in CELL_KEYS)
@@ -225,7 +226,7 @@ def check_unbounded(results: pd.DataFrame) -> list[dict]:
     for r in results[results.flagged.astype(bool)].to_dict("records"):
         name = vocab.ATTACK_DISPLAY.get(str(r["attack"]), str(r["attack"]))
         out.append(_flag(tuple(r[k] for k in CELL_KEYS), UNBOUNDED,
-                         f"{name} ({agg.params_label(str(r['params']))}) leaves robust accuracy "
+                         f"{name} ({agg.params_label(r['params'])}) leaves robust accuracy "
                          f"{r['robust_accuracy']:.3f} ({r['robust']} of {r['n']} samples right before and under it; "
                          f"near zero means <= {UNBOUNDED_MAX:g}): gradients may be masked"))
     return out
@@ -269,7 +270,7 @@ def unbounded_note(results: pd.DataFrame) -> str:
     if results.empty:
         return ("Not checked in this run: that an unbounded attack drives robust accuracy to ~0 (turn it on with "
                 "stages.attack.checks: {unbounded: true}: one PGD job per model).")
-    configs = ", ".join(sorted({f"{vocab.ATTACK_DISPLAY.get(str(a), str(a))} ({agg.params_label(str(p))})"
+    configs = ", ".join(sorted({f"{vocab.ATTACK_DISPLAY.get(str(a), str(a))} ({agg.params_label(p)})"
                                 for a, p in zip(results.attack, results.params, strict=True)}))
     acc = results.robust_accuracy
     return (f"Unbounded check on {len(results)} model(s) (one job each, its rows in no robustness table): {configs} "

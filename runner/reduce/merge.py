@@ -27,6 +27,7 @@ from ..paths import STAGES, RunPaths
 from ..plan import read_stage
 from ..planned import PlannedJob
 from ..shards import error_reason, list_shards
+from .params import decode
 from .rundata import STATUS_COLUMNS, MergeResult, RunData
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def param_columns(table: pa.Table) -> pa.Table:
     if "params" not in table.column_names or any(n.startswith("param_") for n in table.column_names):
         return table
     codes = table.column("params").combine_chunks().dictionary_encode()
-    configs = [json.loads(p) if p else {} for p in codes.dictionary.to_pylist()]
+    configs = [k.values for k in decode(codes.dictionary.to_pylist()).values()]
     for name in sorted({k for c in configs for k in c}):
         values = [c.get(name) for c in configs]
         try:

@@ -7,6 +7,7 @@ Its own module so tables, figures and the report depend on the data they read, n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 import pyarrow as pa
@@ -15,6 +16,7 @@ from sercore.specs import ModelSpec
 
 from ..paths import RunPaths
 from ..planned import PlannedJob
+from .params import ParamKey, decode
 
 STATUS_COLUMNS = ["job_id", "stage", "status", "reason"]
 WAVEFORM = "waveform"  # AttackJob.domain of attacks on the sound
@@ -30,10 +32,19 @@ class MergeResult:
     status: pd.DataFrame  # job_id, stage, status (ok | missing | failed | unreadable | unplanned), reason
     plan: list[PlannedJob] = field(default_factory=list)
 
+    @cached_property
+    def param_keys(self) -> dict[str | None, ParamKey]:
+        """Each distinct `params` of the rows, decoded once (runner.reduce.params)."""
+        if "params" not in self.table.column_names:
+            return {}
+        return decode(self.table.column("params").unique().to_pylist())
+
     @property
     def frame(self) -> pd.DataFrame:
-        """The rows as pandas; merge's typed columns come as arrays (lists) and dicts (maps, structs)."""
-        return self.table.to_pandas(maps_as_pydicts="strict")
+        """The rows as pandas; merge's typed columns come as arrays (lists) and dicts (maps, structs), and `params`
+        as ParamKeys."""
+        df = self.table.to_pandas(maps_as_pydicts="strict")
+        return df.assign(params=df.params.map(self.param_keys)) if "params" in df else df
 
     @property
     def problems(self) -> pd.DataFrame:

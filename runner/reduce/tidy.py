@@ -21,6 +21,7 @@ import pandas as pd
 from sercore import vocab
 
 from . import aggregate as agg
+from .params import ParamKey
 from .render import Table
 from .summary import Summary
 
@@ -97,11 +98,16 @@ def best_cells(s: Summary, metric: str, groups: dict[str, str], original: bool =
     return _ordered(pd.DataFrame(rows))
 
 
+def _param_columns(params: object) -> dict[str, object]:
+    """`param_<name>` per parameter of a configuration (none for a row without one)."""
+    return {f"param_{k}": v for k, v in agg.param_values(params).items()} if isinstance(params, ParamKey) else {}
+
+
 def best_configs(s: Summary) -> pd.DataFrame:
     """T04: the chosen configuration per attack and corpus, its parameters as JSON and one column each."""
     rows = []
     for _, r in s.paper_best.iterrows():
-        params = {f"param_{k}": v for k, v in agg.param_values(r.params).items()} if isinstance(r.params, str) else {}
+        params = _param_columns(r.params)
         rows.append({**_key(r), **params, "accuracy_mean": r.get("accuracy_mean"),
                      "perturbation_z_mean": r.get("perturbation_mean"), "incomplete": _incomplete(r, s)})
     return _ordered(pd.DataFrame(rows))
@@ -121,7 +127,7 @@ def sweep_rows(s: Summary, configs: pd.DataFrame, loss: bool = False) -> pd.Data
         ["accuracy", "accuracy_male", "accuracy_female", "success_rate", "perturbation", "time_s"]
     rows = []
     for _, r in configs.iterrows():
-        params = {f"param_{k}": v for k, v in agg.param_values(r.params).items()} if isinstance(r.params, str) else {}
+        params = _param_columns(r.params)
         rec = {**_key(r), **params}
         for m in metrics:
             base = m.split("_male")[0].split("_female")[0]

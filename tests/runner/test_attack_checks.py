@@ -19,6 +19,7 @@ from runner.reduce.attack_checks import (
     table_attack_checks,
     unbounded_results,
 )
+from runner.reduce.params import decode
 from tests.sercore.attack_fixtures import CLASSES, SHAPE, make_data, target_job
 
 N = 8
@@ -41,12 +42,18 @@ def _rows(outcomes: dict = HEALTHY, **extra: object) -> pd.DataFrame:
         y_adv = np.where(np.asarray(robust, bool), Y_TRUE, (Y_TRUE + 2) % 4)
         frames.append(pd.DataFrame({"dataset": "emodb", "protocol": "paper", "labels": "predicted",
                                     "estimator": "compiled",
-                                    "model_output": "softmax", "seed": 0, "attack": attack, "params": params,
+                                    "model_output": "softmax", "seed": 0, "attack": attack,
+                                    "params": decode([params])[params],
                                     "sample": np.arange(N), "y_true": Y_TRUE, "y_clean": y_clean, "y_adv": y_adv,
                                     "gender": np.where(np.arange(N) % 2, "female", "male"), "l0": 10,
                                     "linf": 0.5, "grad_flag": "ok", "stochastic": False}))
     rows = pd.concat(frames, ignore_index=True)
     return rows.assign(**extra) if extra else rows
+
+
+def _merged(rows: pd.DataFrame) -> pd.DataFrame:
+    """A job's rows with their parameters decoded, as merge gives them."""
+    return rows.assign(params=rows.params.map(decode(rows.params.unique().tolist())))
 
 
 def _checks(rows: pd.DataFrame) -> set[tuple[str, str, str]]:
@@ -200,7 +207,7 @@ def test_models_that_defeat_gradient_attacks_are_flagged(tmp_path: Path, head: s
         assert set(rows.grad_flag) == {"zero"} and (rows.y_adv == rows.y_clean).all()
     else:
         assert rows.stochastic.all()
-    assert expected <= set(attack_flags(keyed_attack_rows(rows.assign(job_id="j"))).check)
+    assert expected <= set(attack_flags(keyed_attack_rows(_merged(rows).assign(job_id="j"))).check)
 
 
 @pytest.mark.parametrize("head", ["sign", "plain"])
@@ -214,7 +221,7 @@ def test_the_unbounded_check_on_real_tiny_models(tmp_path: Path, head: str) -> N
     data = make_data(n_train=3, n_test=8)
     spec = AttackJob(target=target_job(), attack=UNBOUNDED_ATTACK, params=UNBOUNDED_PARAMS, check="unbounded",
                      limit=8, chunk_size=8, batch_size=8, examples=0)
-    rows = keyed_attack_rows(attack_prepared(spec, data, _tiny_model(head), tmp_path).assign(job_id="j"))
+    rows = keyed_attack_rows(_merged(attack_prepared(spec, data, _tiny_model(head), tmp_path)).assign(job_id="j"))
     results = unbounded_results(rows)
     flags = attack_flags(rows[rows.index < 0], rows)  # only the check's rows: what the reduce gives it
     if head == "sign":

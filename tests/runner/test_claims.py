@@ -138,10 +138,11 @@ def test_attack_claims_count_a_repaired_sample_as_not_robust() -> None:
     its true class is not evidence of robustness (issue 25 item 4)."""
     from runner.reduce import aggregate as agg
     from runner.reduce.claims import conditions
+    from runner.reduce.params import ParamKey
 
     base = _speakers("a", [0.5] * 3, [0.5] * 3).drop(columns="correct")
     rows = base.assign(dataset="emodb", seed=0, protocol="paper", labels="predicted", estimator="compiled",
-                       model_output="softmax", attack="fgsm", params='{"eps":0.1}', y_clean=base.y_pred,
+                       model_output="softmax", attack="fgsm", params=ParamKey({"eps": 0.1}), y_clean=base.y_pred,
                        y_adv=1 - base.y_pred)  # the attack flips every prediction: it repairs every mistake
     rows = rows.assign(correct=(rows.y_adv == rows.y_true).astype(float),
                        clean_correct=(rows.y_clean == rows.y_true).astype(float))

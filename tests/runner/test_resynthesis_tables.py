@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from runner.reduce.params import ParamKey
 from runner.reduce.resynthesis_tables import resynthesis_cells, table_resynthesis
 from sercore.stats import StatsSettings
 
@@ -15,7 +16,8 @@ def _rows(attack: str, y_adv: list[int], y_clean_rs: list[float], y_adv_rs: list
     n = len(y_adv)
     return pd.DataFrame({
         "dataset": "synthetic", "protocol": "paper", "model_output": "softmax", "attack": attack,
-        "params": '{"eps":0.25}', "seed": 0, "sample": np.arange(n), "recording": [f"r{i // 2}" for i in range(n)],
+        "params": ParamKey({"eps": 0.25}), "seed": 0, "sample": np.arange(n),
+        "recording": [f"r{i // 2}" for i in range(n)],
         "gender": ["male", "female"] * (n // 2), "y_true": 0, "y_clean": 0, "y_adv": y_adv,
         "y_clean_resynth": y_clean_rs, "y_adv_resynth": y_adv_rs})
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from runner.reduce.params import decode
 from runner.reduce.robustness import (
     ALL,
     PAPER_METRIC,
@@ -36,7 +37,8 @@ def _rows(seed: int = 0, outcomes: dict = OUTCOMES, clean: list[int] | None = No
         y_adv = np.where(np.asarray(correct, bool), y_true, (y_true + 1) % 3)
         frames.append(pd.DataFrame({"dataset": "emodb", "protocol": "paper", "labels": "predicted",
                                     "estimator": "compiled",
-                                    "model_output": "softmax", "seed": seed, "attack": attack, "params": params,
+                                    "model_output": "softmax", "seed": seed, "attack": attack,
+                                    "params": decode([params])[params],
                                     "sample": np.arange(n), "segment": np.arange(n) + 50, "y_true": y_true,
                                     "y_clean": np.where(right, y_true, (y_true + 2) % 3), "y_adv": y_adv,
                                     "gender": GENDER[:n], "correct": np.asarray(correct, float),

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from runner.reduce import aggregate as agg
 from runner.reduce.merge import load_run
+from runner.reduce.params import ParamKey
 from runner.reduce.render import INCOMPLETE, Table, to_latex, to_markdown
 from runner.reduce.report import build_tables
 from runner.reduce.rundata import RunData
@@ -72,18 +72,18 @@ def test_attack_metrics_follow_the_rows(reduced: tuple[RunData, Summary, dict[st
 def _configs(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
     base = {"dataset": "emodb", "protocol": "paper", "labels": "predicted", "estimator": "compiled",
             "model_output": "softmax", "attack": "bim"}
-    return pd.DataFrame([{**base, "params": json.dumps({"eps": e}), "accuracy_mean": a, "perturbation_mean": p}
+    return pd.DataFrame([{**base, "params": ParamKey({"eps": e}), "accuracy_mean": a, "perturbation_mean": p}
                          for e, a, p in rows])
 
 
 def test_best_config_lowest_accuracy_then_lowest_perturbation() -> None:
     plain = agg.best_configs(_configs([("0.25", 0.3, 0.1), ("0.5", 0.2, 0.4), ("1.0", 0.25, 0.01)]))
-    assert json.loads(plain.params.iloc[0]) == {"eps": "0.5"}
+    assert plain.params.iloc[0].values == {"eps": "0.5"}
     # equal accuracy (up to float noise): the smaller perturbation wins, whatever the row order
     tied = _configs([("1.0", 0.0669, 0.607), ("0.25", 0.0669 + 1e-12, 0.159), ("0.5", 0.0669, 0.293)])
     for order in ([0, 1, 2], [2, 1, 0], [1, 0, 2]):
         best = agg.best_configs(tied.iloc[order])
-        assert json.loads(best.params.iloc[0]) == {"eps": "0.25"}
+        assert best.params.iloc[0].values == {"eps": "0.25"}
     # full tie: deterministic (parameter string order)
     same = _configs([("0.5", 0.1, 0.2), ("0.25", 0.1, 0.2)])
     assert agg.best_configs(same.iloc[::-1]).params.iloc[0] == agg.best_configs(same).params.iloc[0]

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from runner.reduce.params import ParamKey
 from runner.reduce.transfer_tables import table_transfer, transfer_figures
 from sercore.stats import StatsSettings
 
-BEST = '{"eps":1.0}'
+BEST = ParamKey({"eps": 1.0})
 
 
-def _rows(source_seed: int, target_seed: int, correct: list[int], params: str = BEST) -> pd.DataFrame:
+def _rows(source_seed: int, target_seed: int, correct: list[int], params: ParamKey = BEST) -> pd.DataFrame:
     n = len(correct)
     y_true = np.arange(n) % 3
     y_adv = np.where(np.asarray(correct) == 1, y_true, (y_true + 1) % 3)
@@ -30,7 +31,7 @@ def _rows(source_seed: int, target_seed: int, correct: list[int], params: str = 
 
 def test_matrix_cells_and_heatmap(tmp_path: Path) -> None:
     rows = pd.concat([_rows(0, 0, [0, 0, 0, 1]), _rows(0, 1, [1, 1, 0, 1]), _rows(1, 0, [1, 0, 0, 0]),
-                      _rows(1, 1, [0, 0, 0, 0]), _rows(0, 1, [0, 0, 0, 0], '{"eps":0.25}')], ignore_index=True)
+                      _rows(1, 1, [0, 0, 0, 0]), _rows(0, 1, [0, 0, 0, 0], ParamKey({"eps": 0.25}))], ignore_index=True)
     best = pd.DataFrame([{"dataset": "emodb", "protocol": "paper", "labels": "predicted", "estimator": "compiled",
                           "model_output": "softmax",
                           "attack": "fgsm", "params": BEST}])

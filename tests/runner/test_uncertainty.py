@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from runner.reduce.merge import load_run
+from runner.reduce.params import ParamKey
 from runner.reduce.report import build_tables
 from runner.reduce.summary import summarize
 from runner.reduce.uncertainty import attack_cis, ci_note, recording_ids, run_settings, with_clean_cis
@@ -82,7 +83,7 @@ def _clustered_rows(n_rec: int = 12, per: int = 20) -> pd.DataFrame:
                          "fooled": (rec % 3 != 0).astype(float), "clean_correct": 1.0, "perturbation": rec / 10.0})
     key = {"dataset": "emodb", "protocol": "paper", "labels": "predicted", "estimator": "compiled",
            "model_output": "softmax",
-           "attack": "fgsm", "params": "{}"}
+           "attack": "fgsm", "params": ParamKey({})}
     return pd.concat([rows.assign(seed=k, **key) for k in (0, 1)], ignore_index=True)
 
 

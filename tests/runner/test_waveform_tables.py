@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from runner.reduce.params import ParamKey
 from runner.reduce.waveform_tables import table_waveform, waveform_cells
 from sercore.stats import StatsSettings
 
@@ -14,7 +15,7 @@ SETTINGS = StatsSettings(resamples=200)
 def _rows(snr: float | None, y_adv: list[int], y_float: list[int]) -> pd.DataFrame:
     n = len(y_adv)
     return pd.DataFrame({
-        "dataset": "synthetic", "protocol": "paper", "attack": "fgsm", "params": '{"eps":0.25}', "seed": 0,
+        "dataset": "synthetic", "protocol": "paper", "attack": "fgsm", "params": ParamKey({"eps": 0.25}), "seed": 0,
         "snr_db": np.nan if snr is None else snr, "sample": np.arange(n), "recording": [f"r{i // 2}" for i in range(n)],
         "gender": ["male", "female"] * (n // 2), "y_true": [0] * n, "y_clean": [0, 0, 0, 1][:n] * (n // 4),
         "y_adv": y_adv, "y_adv_float": y_float, "snr_db_achieved": 30.5, "projected": False,
