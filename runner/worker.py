@@ -185,14 +185,20 @@ def container_provenance() -> dict[str, str]:
     return {"container": image, "image_hash": os.environ.get("SERTACK_IMAGE_HASH", "") if image else ""}
 
 
+def preempt_signal() -> signal.Signals:
+    """The signal submitit's handler requeues on: `JobEnvironment.USR_SIG` (from SUBMITIT_PREEMPT_SIGNAL)."""
+    return getattr(signal, "SIG" + submitit.JobEnvironment.USR_SIG, signal.SIGUSR2)
+
+
 class RequeueOnce(submitit.helpers.Checkpointable):
     """Checkpointable whose checkpoint ignores further USR2 signals: under Apptainer both Slurm and the image's
     starter deliver the timeout signal, and a second submitit handler entered while the first saves the requeue
     pickle fails on its temp file ("A temporary saved file already exists", submitit issue #1617) and fails the
-    task instead of requeueing it. After the first checkpoint the task only requeues and exits."""
+    task instead of requeueing it. After the first checkpoint the task only requeues and exits. The signal is the
+    one submitit listens for (USR2 unless SUBMITIT_PREEMPT_SIGNAL says otherwise)."""
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
-        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        signal.signal(preempt_signal(), signal.SIG_IGN)
         return super().checkpoint(*args, **kwargs)
 
 

@@ -141,3 +141,21 @@ def test_transfer_job_gets_its_model_and_attack_folders(make_grid, fake_jobs, mo
     assert seen["upstream"] == paths.artefacts("arch_study", spec.target.job_id)
     assert seen["inputs"]["source"] == paths.artefacts("train", spec.source.job_id)
     assert {k for k in seen["inputs"] if k != "source"} == {a.job_id for a in spec.attacks}
+
+
+@pytest.mark.parametrize("name", ["USR2", "USR1"])
+def test_the_first_checkpoint_ignores_further_preemption_signals(monkeypatch: pytest.MonkeyPatch,
+                                                                   name: str) -> None:
+    """A task's checkpoint (runner.worker.RequeueOnce) ignores the signal submitit requeues on (SUBMITIT_PREEMPT_SIGNAL, USR2 by default), so a second
+    delivery cannot enter a second handler while the first saves the requeue pickle."""
+    import signal
+
+    monkeypatch.setattr(submitit.JobEnvironment, "USR_SIG", name)
+    sig = getattr(signal, "SIG" + name)
+    before = signal.signal(sig, signal.SIG_DFL)
+    try:
+        delayed = Worker().checkpoint("run", "attack", "job")
+        assert signal.getsignal(sig) == signal.SIG_IGN
+        assert delayed.args == ("run", "attack", "job")
+    finally:
+        signal.signal(sig, before)
