@@ -146,8 +146,9 @@ def test_transfer_job_gets_its_model_and_attack_folders(make_grid, fake_jobs, mo
 @pytest.mark.parametrize("name", ["USR2", "USR1"])
 def test_the_first_checkpoint_ignores_further_preemption_signals(monkeypatch: pytest.MonkeyPatch,
                                                                    name: str) -> None:
-    """A task's checkpoint (runner.worker.RequeueOnce) ignores the signal submitit requeues on (SUBMITIT_PREEMPT_SIGNAL, USR2 by default), so a second
-    delivery cannot enter a second handler while the first saves the requeue pickle."""
+    """A task's checkpoint (runner.worker.RequeueOnce) ignores the signal submitit requeues on
+    (SUBMITIT_PREEMPT_SIGNAL, USR2 by default), so a second delivery cannot enter a second handler while the first
+    saves the requeue pickle."""
     import signal
 
     monkeypatch.setattr(submitit.JobEnvironment, "USR_SIG", name)
