@@ -17,9 +17,9 @@ import yaml
 from runner.dispatch import submit
 from runner.grid import load_grid
 from runner.paths import STAGES, RunPaths
-from runner.trace import TRACE_COLUMNS
 from tests.runner.conftest import fake_jobs, make_grid  # noqa: F401 - fixtures
 from tests.runner.test_local_e2e import TINY as E2E
+from tests.runner.tiny import VOLATILE
 
 # test_local_e2e's tiny synthetic grid with fewer stages: features, a final model, two FGSM jobs.
 TINY = {
@@ -31,9 +31,6 @@ TINY = {
         "attack": {"limit": 4, "chunk_size": 2, "examples": 1, "attacks": {"fgsm": {"eps": [0.25, 0.5]}}},
     },
 }
-# Columns that record when/where/how fast a job ran, not what it computed.
-VOLATILE = {"finished_at", "host", "device", "generate_s", "chunk_generate_s", "samples_per_s", "train_s",
-            *TRACE_COLUMNS}
 
 
 def tiny_grid(folder: Path, run: Path, cache: Path, **changes) -> Path:
@@ -76,7 +73,7 @@ def results(paths: RunPaths) -> dict[str, pd.DataFrame]:
         path = paths.results(stage)
         if path.exists():
             df = pd.read_parquet(path)
-            df = df.drop(columns=[c for c in df.columns if c in VOLATILE])
+            df = df.drop(columns=[c for c in df.columns if VOLATILE.search(c)])
             keys = [c for c in ("job_id", "sample", "path") if c in df.columns]
             out[stage] = df.sort_values(keys).reset_index(drop=True)[sorted(df.columns)]
     return out
@@ -94,7 +91,7 @@ def tables(paths: RunPaths) -> dict[str, pd.DataFrame]:
     out = {}
     for csv in sorted((paths.report_dir / "tables").glob("*.csv")):
         df = pd.read_csv(csv)
-        out[csv.stem] = df.drop(columns=[c for c in df.columns if "time" in c.lower() or c in VOLATILE])
+        out[csv.stem] = df.drop(columns=[c for c in df.columns if "time" in c.lower() or VOLATILE.search(c)])
     return out
 
 

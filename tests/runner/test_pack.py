@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -29,10 +28,9 @@ from runner.plan import write_plan
 from runner.planned import PlannedJob
 from runner.worker import run_one
 from tests.runner.conftest import TINY_HEAD
+from tests.runner.tiny import VOLATILE
 
 REPO = Path(__file__).resolve().parents[2]
-# values of one run (runner.trace adds started_at, wall_s, peak_rss_*)
-VOLATILE = re.compile(r"^(host|device|started_at|finished_at)$|(train|generate|wall)_s$|per_s$|^peak_rss")
 
 GRID = {
     **TINY_HEAD,
