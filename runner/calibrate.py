@@ -8,10 +8,15 @@ Measured here, in this process unless said otherwise, on seeded synthetic (261, 
   per (file x version), one core;
 - data_per_segment_s: `sercore.data.prepare` on a small built store, per segment;
 - model_load_s: `keras.models.load_model` of a saved final model;
+- features_job_s, features_job_per_version_s, synthetic_per_file_s: a features job as the worker runs it
+  (`sercore.store.open_store` on every core) on two generated corpora, fitted as fixed + per file version;
 - per (arch, width): forward and forward+backward seconds per sample with the compiled estimator at each batch
   size (warm: after tracing), trace_s (first call minus a warm one), and a training step per sample at each batch
-  size (`train_s`: Keras fit over whole batches, the fastest warm epoch; `train_step_s` is its value at batch 32,
-  what files before `train_s` held). `--grid` adds every (arch, width) a grid trains or attacks.
+  size (`train_s`: Keras fit over whole batches, the fastest warm epoch, plain TF; `train_xla_s` the same with
+  XLA, which sercore.train turns on on a CPU for big fits and Keras Tuner's trials use; `train_step_s` is
+  `train_s` at batch 32, what files before `train_s` held); fit_s and epoch_s: a real training job's own costs
+  beyond the per-sample step (sercore.train's fit, predict and save, run for 1 and 4 epochs). `--grid` adds every
+  (arch, width) a grid trains or attacks.
 The JSON (default `calibration.json`) names the machine and the load average it was measured under.
 """
 
@@ -32,11 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from .cost import TRAIN_BATCH, interpolate
+from .cost import versions as n_versions
 
 SHAPE = (261, 128, 1)
 # Per timed training epoch at each batch size (see train_samples). 32 samples gave batch 8 / batch 32 ratios from
 # 0.9 to 2.2 on a loaded 2-core VM; 128 gave 1.18 where the real fit measured 1.09. QUICK: gpu_check --size tiny.
 TRAIN_STEPS, TRAIN_SAMPLES, QUICK_TRAIN_SAMPLES = 2, 128, 32
+# fit_costs' small real training job: training and validation (= test) samples, and its longer run's epochs.
+FIT_TRAIN, FIT_VAL, FIT_EPOCHS = 64, 16, 4
 DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("final", 1.0), ("m0", 0.25), ("m1", 0.25))
 IMPORTS = ("import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, "
            "sercore.train")
@@ -96,9 +104,37 @@ def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
     return per_version, per_segment
 
 
+def features_job_costs(tmp: Path, sizes: tuple[int, int] = (1, 3)) -> dict[str, float]:
+    """A features job as the worker runs it (sercore.store.open_store on this machine's cores) on two generated
+    corpora with the paper's augmentation: its fixed seconds (process pool, store set-up), seconds per file
+    version (extraction and writing the store, all cores) and, for the synthetic corpus only, seconds to
+    generate a file."""
+    from sercore.datasets import synthetic
+    from sercore.specs import CorpusSpec, FeatureSettings
+    from sercore.store import open_store
+
+    took, versions, files, generate = [], [], 0, 0.0
+    for per_class in sizes:
+        corpus = CorpusSpec(name="synthetic", synthetic_per_class=per_class)
+        cache = tmp / f"features-{per_class}"
+        t0 = time.perf_counter()
+        synthetic.ensure(cache, per_class, corpus.kept_emotions)
+        generate += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        store = open_store(corpus, FeatureSettings(augment=True), cache, progress=False)
+        took.append(time.perf_counter() - t0)
+        n = len(store.files)
+        files += n
+        versions.append(n * n_versions(FeatureSettings(augment=True)))
+    per_version = (took[1] - took[0]) / max(1, versions[1] - versions[0])
+    return {"features_job_s": max(0.0, took[0] - versions[0] * per_version),
+            "features_job_per_version_s": max(0.0, per_version), "synthetic_per_file_s": generate / max(1, files)}
+
+
 def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
-                samples: int = TRAIN_SAMPLES) -> dict[str, Any]:
-    """Per-sample forward / forward+backward and training step by batch, trace seconds."""
+                samples: int = TRAIN_SAMPLES, quick: bool = False) -> dict[str, Any]:
+    """Per-sample forward / forward+backward and training step by batch, trace seconds; unless `quick`, the
+    training step with XLA and a real training job's overheads too."""
     import keras
     import numpy as np
 
@@ -121,10 +157,64 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
         forward[b] = _best(predict, reps) / b
         grad[b] = _best(gradient, reps) / b
         trace = max(trace, t_first - forward[b] * b + g_first - grad[b] * b)
-    train, train_trace = train_costs(model, x, y, batches, samples)
-    return {"arch": arch, "width": width, "forward_s": forward, "grad_s": grad, "train_s": train,
-            "train_step_s": interpolate(train, TRAIN_BATCH), "trace_s": max(0.0, trace),
-            "train_trace_s": max(0.0, train_trace)}
+    train, train_trace = train_costs(model, x, y, batches, samples, jit=False)
+    out = {"arch": arch, "width": width, "forward_s": forward, "grad_s": grad, "train_s": train,
+           "train_step_s": interpolate(train, TRAIN_BATCH), "trace_s": max(0.0, trace),
+           "train_trace_s": max(0.0, train_trace)}
+    if quick:
+        return out
+    if not gpu():  # sercore.train.resolve_jit: XLA on a CPU for big fits and in Keras Tuner's trials
+        xla, xla_trace = train_costs(build_model(ModelSpec(arch=arch, width=width), 5), x, y, batches, samples,
+                                     jit=True)
+        out |= {"train_xla_s": xla, "train_trace_xla_s": max(0.0, xla_trace)}
+    fixed, epoch = fit_costs(arch, width)
+    out |= {"fit_s": fixed, "epoch_s": max(0.0, epoch - FIT_TRAIN * train[TRAIN_BATCH]
+                                           - FIT_VAL * forward.get(TRAIN_BATCH, interpolate(forward, TRAIN_BATCH)))}
+    return out
+
+
+def gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def fit_costs(arch: str, width: float) -> tuple[float, float]:
+    """(seconds of a training job beyond its epochs, seconds of one epoch) from sercore.train's own fit, predict
+    and save of a small plain (non-XLA) model, run for 1 and for FIT_EPOCHS epochs: the per-job costs (build,
+    compile, tracing the train and validation functions, predicting the test set, saving) and the per-epoch
+    ones (validation, callbacks, the exact-resume backup) that the per-sample step leaves out."""
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from sercore import train
+    from sercore.data import Prepared
+    from sercore.models import build_model
+    from sercore.specs import ModelSpec, TrainSettings
+
+    rng = np.random.default_rng(1)
+
+    def split(n: int) -> tuple[Any, Any]:
+        return rng.normal(size=(n, *SHAPE)).astype(np.float32), rng.integers(0, 5, n)
+
+    (xt, yt), (xv, yv), (xs, ys) = split(FIT_TRAIN), split(FIT_VAL), split(FIT_VAL)
+    meta = pd.DataFrame()
+    data = Prepared(tuple("abcde"), xt, yt, xv, yv, xs, ys, meta, meta, meta, (-10.0, 10.0), None, None)
+    took = {}
+    for epochs in (1, FIT_EPOCHS):
+        keras.utils.set_random_seed(0)
+        settings = TrainSettings(epochs=epochs, batch_size=TRAIN_BATCH, jit_compile=False)
+        with tempfile.TemporaryDirectory(prefix="sertack-fit-") as tmp:
+            t0 = time.perf_counter()
+            model = train.compile_model(build_model(ModelSpec(arch=arch, width=width), 5), settings)
+            train.fit(model, data, settings, Path(tmp))
+            model.predict(data.x_test, batch_size=256, verbose=0)
+            train.save_model(model, Path(tmp) / "model.keras")
+            took[epochs] = time.perf_counter() - t0
+        keras.backend.clear_session()
+    epoch = (took[FIT_EPOCHS] - took[1]) / (FIT_EPOCHS - 1)
+    return max(0.0, took[1] - epoch), epoch
 
 
 def train_samples(batch: int, samples: int = TRAIN_SAMPLES) -> int:
@@ -134,9 +224,9 @@ def train_samples(batch: int, samples: int = TRAIN_SAMPLES) -> int:
 
 
 def train_costs(model: Any, x: Any, y: Any, batches: list[int], samples: int = TRAIN_SAMPLES,
-                epochs: int = 3) -> tuple[dict[int, float], float]:
+                epochs: int = 3, jit: bool = False) -> tuple[dict[int, float], float]:
     """Training step seconds per sample at each batch size (Keras fit, the fastest warm epoch), and the largest
-    first-epoch overhead (tracing the train function for that batch shape)."""
+    first-epoch overhead (tracing, with `jit` XLA-compiling, the train function for that batch shape)."""
     import keras
 
     times: list[float] = []
@@ -148,7 +238,7 @@ def train_costs(model: Any, x: Any, y: Any, batches: list[int], samples: int = T
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             times.append(time.perf_counter() - self.t0)
 
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", jit_compile=jit)
     per_sample, trace = {}, 0.0
     for b in batches:
         n = train_samples(b, samples)
@@ -188,11 +278,14 @@ def calibrate(models: list[tuple[str, float]], batches: list[int], progress: Any
         progress("feature extraction and data preparation ...")
         out["features_per_version_s"], out["data_per_segment_s"] = data_costs(Path(tmp))
         out["model_load_s"] = model_load_s(Path(tmp))
+        if not quick:
+            progress("a features job ...")
+            out |= features_job_costs(Path(tmp))
     out["models"] = []
     for arch, width in models:
         progress(f"model {arch} width {width} ...")
         out["models"].append(model_costs(arch, width, batches,
-                                          samples=QUICK_TRAIN_SAMPLES if quick else TRAIN_SAMPLES))
+                                          samples=QUICK_TRAIN_SAMPLES if quick else TRAIN_SAMPLES, quick=quick))
     load1 = os.getloadavg()[0]
     host = socket.gethostname()
     stamp = datetime.now(UTC).isoformat(timespec="seconds")

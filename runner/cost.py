@@ -32,7 +32,8 @@ from typing import Any
 
 from sercore.attack_params import ATTACK_CLASSES, PARAMS, parse_params
 from sercore.errors import ConfigError
-from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeaturesJob, TrainJob, TransferJob, TuneJob
+from sercore.specs import AttackJob, CorpusSpec, DataSpec, FeaturesJob, TrainJob, TrainSettings, TransferJob, TuneJob
+from sercore.train import XLA_CPU_MIN_SAMPLE_PASSES
 from sercore.tune import STAGE1_BATCH
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("data") / "calibration-devvm-cpu.json"
@@ -77,17 +78,34 @@ class ModelCost:
     trace_s: float = 0.0  # first predict + first gradient call minus warm ones (attack jobs)
     train_trace_s: float = 0.0  # first training epoch minus a warm one (every fit: train job, tune trial)
     train_s: dict[int, float] = field(default_factory=dict)  # training step by batch size; {} in older files
+    # The same with XLA (jit_compile) and its first-epoch compilation: CPU files from `fit_s` on; {} / 0 before.
+    train_xla_s: dict[int, float] = field(default_factory=dict)
+    train_trace_xla_s: float = 0.0
+    # A real training job (sercore.train) beyond its epochs' steps: per job (build, compile, tracing, predict,
+    # save) and per epoch (validation set-up, callbacks, the resume backup); 0 in files before them.
+    fit_s: float = 0.0
+    epoch_s: float = 0.0
 
     def per_sample(self, kind: str, batch: int) -> float:
-        """Per-sample cost at a batch size (F forward, G forward+backward, T training step): log-log interpolation
-        between measured batches, flat outside; T of an older file is its one train_step_s at every batch."""
-        table = {"F": self.forward_s, "G": self.grad_s, "T": self.train_s or {TRAIN_BATCH: self.train_step_s}}
+        """Per-sample cost at a batch size (F forward, G forward+backward, T training step, X training step with
+        XLA): log-log interpolation between measured batches, flat outside; T of an older file is its one
+        train_step_s at every batch, X of a file without it is T."""
+        train = self.train_s or {TRAIN_BATCH: self.train_step_s}
+        table = {"F": self.forward_s, "G": self.grad_s, "T": train, "X": self.train_xla_s or train}
         return interpolate(table[kind], batch)
 
+    def fit_fixed(self, xla: bool) -> float:
+        """Seconds a fit pays once: the measured job overhead (with XLA's compilation in place of plain tracing),
+        or in an older file the first epoch's tracing alone."""
+        if not self.fit_s:
+            return self.train_trace_s
+        return self.fit_s + (self.train_trace_xla_s - self.train_trace_s if xla and self.train_xla_s else 0.0)
+
     def scaled(self, arch: str, width: float, k: float) -> ModelCost:
-        """This cost for another (arch, width), every per-sample time times k (tracing does not scale)."""
+        """This cost for another (arch, width), every per-sample time times k (tracing and overheads do not)."""
         return ModelCost(arch, width, _times(self.forward_s, k), _times(self.grad_s, k), self.train_step_s * k,
-                         self.trace_s, self.train_trace_s, _times(self.train_s, k))
+                         self.trace_s, self.train_trace_s, _times(self.train_s, k), _times(self.train_xla_s, k),
+                         self.train_trace_xla_s, self.fit_s, self.epoch_s)
 
 
 def _times(table: dict[int, float], k: float) -> dict[int, float]:
@@ -122,6 +140,11 @@ class Calibration:
     slurm_task_s: float = 2.0  # scheduling + srun start per array task (dev cluster: see docs/runner.md)
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    # A real features job (runner.calibrate.features_job_costs): fixed seconds, seconds per file version on the
+    # calibrated machine's cores, generation per synthetic file; 0 in files before them (then features_per_version_s).
+    features_job_s: float = 0.0
+    features_job_per_version_s: float = 0.0
+    synthetic_per_file_s: float = 0.0
 
     def model(self, arch: str, width: float) -> tuple[ModelCost, bool]:
         """The measured cost of (arch, width); else the nearest width of that arch (or of `final`), scaled.
@@ -179,7 +202,8 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         models = tuple(
             ModelCost(m["arch"], float(m["width"]), _table(m["forward_s"]), _table(m["grad_s"]),
                       float(m["train_step_s"]), float(m.get("trace_s", 0.0)), float(m.get("train_trace_s", 0.0)),
-                      _table(m.get("train_s", {})))
+                      _table(m.get("train_s", {})), _table(m.get("train_xla_s", {})),
+                      *(float(m.get(k, 0.0)) for k in ("train_trace_xla_s", "fit_s", "epoch_s")))
             for m in d["models"]
         )
         return Calibration(
@@ -187,6 +211,8 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
             model_load_s=float(d["model_load_s"]), data_per_segment_s=float(d["data_per_segment_s"]),
             features_per_version_s=float(d["features_per_version_s"]), models=models,
             slurm_task_s=float(d.get("slurm_task_s", 2.0)), source=str(path), raw=d,
+            **{k: float(d.get(k, 0.0)) for k in ("features_job_s", "features_job_per_version_s",
+                                                  "synthetic_per_file_s")},
         )
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read calibration ({exc.strerror}); "
@@ -313,33 +339,54 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
 
 
 def _features_cost(job: FeaturesJob, cal: Calibration, cache: Path | None) -> JobCost:
-    n = corpus_files(job.corpus) * versions(job.features)
-    return JobCost("features", 0.0, n * cal.features_per_version_s, job.job_id)
+    """A measured features job's fixed seconds and seconds per file version (its `work` is in one-core seconds,
+    as `estimate` divides it by the job's cores), plus generating a synthetic corpus; an older file: extraction
+    per file version only."""
+    files = corpus_files(job.corpus)
+    n = files * versions(job.features)
+    if not cal.features_job_per_version_s:
+        return JobCost("features", 0.0, n * cal.features_per_version_s, job.job_id)
+    cores = int(cal.raw.get("cores") or 1)
+    generate = files * cal.synthetic_per_file_s * (job.corpus.name == "synthetic")
+    return JobCost("features", cal.features_job_s + generate, n * cal.features_job_per_version_s * cores, job.job_id)
 
 
-def _epoch_s(m: ModelCost, data: DataSpec, cache: Path | None, batch: int) -> float:
+def uses_xla(settings: TrainSettings, n_train: int, cal: Calibration) -> bool:
+    """Whether sercore.train.resolve_jit turns XLA on for this fit on the calibrated device (a CPU: from
+    XLA_CPU_MIN_SAMPLE_PASSES sample passes; a GPU leaves it to Keras, which keeps it off for these models)."""
+    if settings.deterministic or cal.device != "cpu":
+        return False
+    if isinstance(settings.jit_compile, bool):
+        return settings.jit_compile
+    return n_train * settings.epochs >= XLA_CPU_MIN_SAMPLE_PASSES
+
+
+def _epoch_s(m: ModelCost, data: DataSpec, cache: Path | None, batch: int, xla: bool = False) -> float:
     """One training epoch at a batch size: a training step per training sample, then Keras's validation pass
-    (fit's validation_batch_size defaults to its batch_size)."""
+    (fit's validation_batch_size defaults to its batch_size), then the epoch's own overhead."""
     tr, va, _ = split_sizes(segments(data, cache))
-    return tr * m.per_sample("T", batch) + va * m.per_sample("F", batch)
+    return tr * m.per_sample("X" if xla else "T", batch) + va * m.per_sample("F", batch) + m.epoch_s
 
 
 def _train_cost(job: TrainJob, cal: Calibration, cache: Path | None) -> JobCost:
     m, exact = cal.model(job.model.arch, job.model.width)
-    work = job.train.epochs * _epoch_s(m, job.data, cache, job.train.batch_size)
+    xla = uses_xla(job.train, split_sizes(segments(job.data, cache))[0], cal)
+    work = job.train.epochs * _epoch_s(m, job.data, cache, job.train.batch_size, xla)
     shared = segments(job.data, cache) * cal.data_per_segment_s
-    return JobCost("train", m.train_trace_s, work, job.job_id, shared, exact)
+    return JobCost("train", m.fit_fixed(xla), work, job.job_id, shared, exact)
 
 
 def _tune_cost(job: TuneJob, cal: Calibration, cache: Path | None) -> JobCost:
-    """Hyperband's epochs; stage 2 draws each trial's batch size from job.batch_size: priced at their mean cost."""
+    """Hyperband's epochs; stage 2 draws each trial's batch size from job.batch_size: priced at their mean cost.
+    Keras Tuner's trials compile with Keras's default jit_compile, XLA on a CPU."""
     m, exact = cal.model("m1" if job.stage == 1 else "final", job.model.width)
     trials, epochs = hyperband_epochs(job.max_epochs, job.factor, job.hyperband_iterations, job.max_trials)
     batches = (STAGE1_BATCH,) if job.stage == 1 else job.batch_size
-    epoch = sum(_epoch_s(m, job.data, cache, b) for b in batches) / len(batches)
+    xla = cal.device == "cpu"
+    epoch = sum(_epoch_s(m, job.data, cache, b, xla) for b in batches) / len(batches)
     fits = trials * job.executions_per_trial
     shared = segments(job.data, cache) * cal.data_per_segment_s
-    return JobCost("tune", fits * m.train_trace_s, epochs * job.executions_per_trial * epoch, job.job_id, shared,
+    return JobCost("tune", fits * m.fit_fixed(xla), epochs * job.executions_per_trial * epoch, job.job_id, shared,
                    exact)
 
 

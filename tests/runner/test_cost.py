@@ -236,3 +236,42 @@ def test_an_older_calibration_prices_every_batch_at_its_one_step_and_says_so(
     assert "note: " in capsys.readouterr().out
     assert main(["plan", grid, "--set", out, "--estimate", "--calibration", str(by_batch(tmp_path)), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == []
+
+
+def test_a_measured_job_overhead_epoch_overhead_and_xla_step_are_priced(tmp_path: Path) -> None:
+    """A file from `calibrate` with fit_s / epoch_s / train_xla_s: a train job pays fit_s once and epoch_s per
+    epoch; a fit big enough for sercore.train to turn XLA on (XLA_CPU_MIN_SAMPLE_PASSES) is priced at the XLA
+    step with XLA's compilation in place of plain tracing; a features job at its measured fixed + per-version."""
+    from sercore.specs import CorpusSpec, DataSpec, FeaturesJob, FeatureSettings, ModelSpec, TrainJob, TrainSettings
+    from sercore.train import XLA_CPU_MIN_SAMPLE_PASSES
+
+    path = by_batch(tmp_path)
+    d = json.loads(path.read_text())
+    for m in d["models"]:
+        m |= {"train_xla_s": {"8": 0.02, "32": 0.005}, "train_trace_xla_s": 9.0, "fit_s": 6.0, "epoch_s": 0.5}
+    d |= {"features_job_s": 3.0, "features_job_per_version_s": 0.01, "synthetic_per_file_s": 0.05}
+    path.write_text(json.dumps(d))
+    cal = cost.load_calibration(path)
+    m, _ = cal.model("final", 0.25)
+    data = DataSpec(corpus=CorpusSpec(name="synthetic"))
+    tr, va, _ = cost.split_sizes(cost.segments(data))
+    small = TrainJob(data=data, model=ModelSpec(width=0.25), train=TrainSettings(epochs=2, batch_size=32))
+    c = cost.job_cost(small, cal, None)
+    assert tr * 2 < XLA_CPU_MIN_SAMPLE_PASSES and c.fixed == 6.0
+    assert c.work == pytest.approx(2 * (tr * 0.01 + va * m.per_sample("F", 32) + 0.5))
+    epochs = -(-XLA_CPU_MIN_SAMPLE_PASSES // tr)
+    big = small.model_copy(update={"train": TrainSettings(epochs=epochs, batch_size=32)})
+    c = cost.job_cost(big, cal, None)
+    assert c.fixed == pytest.approx(6.0 - 4.0 + 9.0)  # fit_s with XLA's compile instead of plain tracing (4 s)
+    assert c.work == pytest.approx(epochs * (tr * 0.005 + va * m.per_sample("F", 32) + 0.5))
+    plain = big.model_copy(update={"train": TrainSettings(epochs=epochs, batch_size=32, jit_compile=False)})
+    assert cost.job_cost(plain, cal, None).fixed == 6.0
+    feats = FeaturesJob(corpus=CorpusSpec(name="synthetic"), features=FeatureSettings(augment=True))
+    files, versions = cost.corpus_files(feats.corpus), cost.versions(feats.features)
+    c = cost.job_cost(feats, cal, None)
+    assert c.fixed == pytest.approx(3.0 + files * 0.05) and c.work == pytest.approx(files * versions * 0.01 * 2)
+    grid = load_grid(REPO / "grids" / "demo.yaml", [f"output={tmp_path / 'run'}"])
+    est = cost.estimate(grid, cal)["features"]  # work in one-core seconds: divided by the job's 2 cores
+    job = grid.jobs["features"][0].spec
+    n = cost.corpus_files(job.corpus) * cost.versions(job.features)
+    assert est.worker_s == pytest.approx(5.0 + 3.0 + cost.corpus_files(job.corpus) * 0.05 + n * 0.01)
