@@ -54,17 +54,9 @@ def run_status(paths: RunPaths) -> dict[str, dict[str, Any]]:
             elif state in ENDED_BADLY and jid in s.pending:
                 pending.discard(jid)
                 failures[jid] = f"Slurm {state} (task {task}) and no shard; see {paths.logs(stage)}"
-        report[stage] = {
-            "total": s.total,
-            "done": len(s.done),
-            "pending": len(pending),
-            "running": len(running),
-            "failed": len(failures),
-            "failures": failures,
-            "unplanned": sorted(s.unplanned),
-            "stale": len(stale_ids(paths, stage, s.done)),
-            "labels": labels(plan[stage], only=failures),
-        }
+        report[stage] = {"total": s.total, "done": len(s.done), "pending": len(pending), "running": len(running),
+                         "failed": len(failures), "failures": failures, "unplanned": sorted(s.unplanned),
+                         "stale": len(stale_ids(paths, stage, s.done)), "labels": labels(plan[stage], only=failures)}
         if stage == "attack":
             report[stage]["chunks"] = chunk_progress(paths, [e for e in plan[stage] if e.id not in s.done])
     return report

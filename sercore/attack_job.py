@@ -258,19 +258,23 @@ def attack_prepared(job: AttackJob, data: Prepared, model: keras.Model, workdir:
         x_adv, cols, generate_s = attacker.run(x, np.asarray(data.y_test[idx], np.int64), chunk)
         if job.resynth:  # after the attack and its checks: their random numbers are unchanged
             cols |= resynth_columns(job, data, x, x_adv, attacker._proba)
-        # The adversarial inputs themselves, for the transfer stage: x_adv - x in float16 (written before the rows,
-        # like the examples, so a chunk with rows always has them). See docs/attacks.md for the disk cost.
-        io.write_npz_compressed(delta_path(chunk_dir, chunk), sample=idx.astype(np.int64),
-                                delta=(x_adv - x)[..., 0].astype(np.float16))
-        keep = np.isin(idx, examples)
-        if keep.any():  # written before the rows: a chunk with rows always has its examples
-            io.write_npz(chunk_dir / f"chunk-{chunk:05d}.examples.npz", sample=idx[keep],
-                         clean=x[keep, ..., 0], adversarial=x_adv[keep, ..., 0])
-        rows = pd.DataFrame({"sample": idx.astype(np.int64), "chunk": chunk} | cols)
-        rows["chunk_generate_s"] = generate_s
-        io.write_parquet(rows, path)
+        _persist_chunk(path, chunk, idx, (x, x_adv), cols | {"chunk_generate_s": generate_s}, np.isin(idx, examples))
         log.info("%s chunk %d: %d samples in %.1f s", job.attack, chunk, len(idx), generate_s)
     return _assemble(job, meta, plan, chunk_dir, Path(workdir))
+
+
+def _persist_chunk(path: Path, chunk: int, idx: np.ndarray, inputs: tuple[np.ndarray, np.ndarray],
+                   cols: dict[str, Any], keep: np.ndarray) -> None:
+    """A chunk's files, its rows last so a chunk with rows always has the others: the adversarial inputs
+    themselves for the transfer stage (x_adv - x in float16; docs/attacks.md gives the disk cost), the kept
+    examples, then the rows."""
+    x, x_adv = inputs
+    io.write_npz_compressed(delta_path(path.parent, chunk), sample=idx.astype(np.int64),
+                            delta=(x_adv - x)[..., 0].astype(np.float16))
+    if keep.any():
+        io.write_npz(path.with_name(f"{path.stem}.examples.npz"), sample=idx[keep], clean=x[keep, ..., 0],
+                     adversarial=x_adv[keep, ..., 0])
+    io.write_parquet(pd.DataFrame({"sample": idx.astype(np.int64), "chunk": chunk} | cols), path)
 
 
 def _assemble(job: AttackJob, meta: pd.DataFrame, plan: list, chunk_dir: Path, workdir: Path) -> pd.DataFrame:

@@ -105,6 +105,12 @@ def _model_cols(prefix: str, job: TrainJob) -> dict:
             f"{prefix}_standardize": d.standardize, f"{prefix}_output": job.model.output}
 
 
+def _check_classes(classes: tuple, **scalers: tuple) -> None:
+    for what, scaler in scalers.items():
+        if tuple(scaler[2]) != tuple(classes):
+            raise JobError(f"{what} model classes {list(scaler[2])} differ from the corpus's {list(classes)}")
+
+
 def transfer_rows(job: TransferJob, model: keras.Model, store, inputs: dict[str, Path],
                   source_scaler: tuple, target_scaler: tuple) -> pd.DataFrame:
     """The body of run_transfer once the model, the store and the scalers are at hand (tests feed them)."""
@@ -112,9 +118,7 @@ def transfer_rows(job: TransferJob, model: keras.Model, store, inputs: dict[str,
 
     src, tgt = job.source.data, job.target.data
     classes = class_order(src.corpus.kept_emotions)
-    for what, scaler in (("source", source_scaler), ("target", target_scaler)):
-        if tuple(scaler[2]) != tuple(classes):
-            raise JobError(f"{what} model classes {list(scaler[2])} differ from the corpus's {list(classes)}")
+    _check_classes(classes, source=source_scaler, target=target_scaler)
     labels = store.meta["emotion"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     src_test = _splits(src, store.meta, labels).test
     t_split = _splits(tgt, store.meta, labels)

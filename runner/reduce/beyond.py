@@ -32,7 +32,7 @@ def _robustness_tables(s: Summary, data: RunData) -> list[Table | None]:
     flags = attack_flags(s.attack_rows, checks)
     by_config = flags_by_config(flags, s.attack_configs)
     return [table_worst_case(s.attack_rows, s.variants, s.stats, ci_note(s.stats), by_config),
-            table_robust_accuracy(s.attack_rows, s.variants, s.stats, by_config, ci_note(s.stats)),
+            table_robust_accuracy(s.robust, s.variants, by_config, ci_note(s.stats)),
             table_attack_checks(flags, s.variants, s.attack_configs, unbounded_results(checks))]
 
 

@@ -26,7 +26,7 @@ from .attack_checks import UNBOUNDED_MAX, unbounded_results
 from .cells import fmt_interval, fmt_num
 from .paper_compare import compared_cells, paper_results
 from .render import Table
-from .robustness import ALL, robust_by_config, worst_case
+from .robustness import ALL, worst_case
 from .rundata import RunData
 from .summary import Summary
 from .uncertainty import UNIT_SHORT
@@ -239,15 +239,10 @@ PAPER_METRIC = "paper metric [95 % CI]"
 
 def with_robust(configs: pd.DataFrame, s: Summary) -> pd.DataFrame:
     """configs with each configuration's robust accuracy and recording-level CI (right before and under the attack;
-    RobustBench), all genders: runner.reduce.robustness.robust_by_config on those configurations' rows only."""
-    rows = primary(s.attack_rows) if not s.attack_rows.empty else s.attack_rows
-    keys = [k for k in agg.ATTACK_KEYS if k in rows and k in configs]
-    if rows.empty or not keys:
-        return configs
-    wanted = set(configs[keys].astype(str).itertuples(index=False, name=None))
-    mask = [tuple(t) in wanted for t in rows[keys].astype(str).itertuples(index=False, name=None)]
-    rob = robust_by_config(rows[mask], s.stats)
-    if rob.empty:
+    RobustBench), all genders: Summary.robust in the headline's setting (`primary`)."""
+    rob = primary(s.robust)
+    keys = [k for k in agg.ATTACK_KEYS if k in rob and k in configs]
+    if rob.empty or not keys:
         return configs
     rob = rob[rob.gender == "all"][[*keys, "robust_accuracy", "robust_accuracy_lo", "robust_accuracy_hi"]]
     as_text = {k: "str" for k in keys}

@@ -262,13 +262,12 @@ def _r02_row(grp: pd.DataFrame, variants: list[str], swept: list[str], flags: di
     return rec
 
 
-def table_robust_accuracy(rows: pd.DataFrame, variants: list[str], settings: StatsSettings,
-                          flags: dict[tuple, str], note: str) -> Table | None:
-    """R02: per attack configuration, the paper's metric beside robust accuracy, success on the initially correct
-    samples, repaired samples and the attack-failure flags."""
-    if rows.empty:
+def table_robust_accuracy(cfg: pd.DataFrame, variants: list[str], flags: dict[tuple, str],
+                          note: str) -> Table | None:
+    """R02 from `robust_by_config`'s frame (Summary.robust): per attack configuration, the paper's metric beside
+    robust accuracy, success on the initially correct samples, repaired samples and the attack-failure flags."""
+    if cfg.empty:
         return None
-    cfg = robust_by_config(rows, settings)
     ranked = cfg.assign(_d=cfg.dataset.map(vocab.corpus_rank), _a=cfg.attack.map(vocab.attack_rank),
                         _p=cfg.params.map(agg.param_sort_key))
     ranked = ranked.sort_values([*variants, "_d", "_a", "_p"], kind="mergesort")

@@ -7,6 +7,7 @@ Its own module so the table modules depend on the summary, not on each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -15,6 +16,7 @@ from sercore.stats import StatsSettings
 from . import aggregate as agg
 from . import uncertainty as unc
 from .folds import pool_folds
+from .robustness import robust_by_config
 from .rundata import RunData
 
 VARIANTS = ["protocol", "labels", "estimator", "model_output"]
@@ -38,6 +40,12 @@ class Summary:
     # best with the paper's rows (one C&W row: agg.paper_best_configs), for Tables 4-6 and 44-48
     paper_best: pd.DataFrame = field(default_factory=pd.DataFrame)
     train_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # final-study rows before pooling the folds
+
+    @cached_property
+    def robust(self) -> pd.DataFrame:
+        """Robust accuracy per (configuration, gender) with its CI (robustness.robust_by_config), bootstrapped once
+        per reduce for R02, the headline and the curves."""
+        return robust_by_config(self.attack_rows, self.stats) if not self.attack_rows.empty else pd.DataFrame()
 
 
 def summarize(data: RunData) -> Summary:

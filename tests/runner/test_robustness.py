@@ -111,7 +111,7 @@ def test_r02_puts_robust_accuracy_beside_the_paper_metric() -> None:
     assert fgsm.robust_accuracy_lo <= 0.5 <= fgsm.robust_accuracy_hi
     assert cfg.loc[("fgsm", '{"eps":0.25}', "male"), "robust_accuracy"] == 0.0  # samples 0 (repaired), 2 (fooled)
     flag_key = ("emodb", "paper", "predicted", "compiled", "softmax", "bim", '{"eps":0.5}')
-    table = table_robust_accuracy(rows, [], StatsSettings(), {flag_key: "above_clean"}, "note")
+    table = table_robust_accuracy(robust_by_config(rows, StatsSettings()), [], {flag_key: "above_clean"}, "note")
     assert table is not None and table.name == "R02_robust_accuracy"
     first = table.display.iloc[0]
     assert (first.attack, first["paper metric"], first.repaired) == ("FGSM", "0.7500", "1 of 1")
