@@ -242,7 +242,7 @@ def test_a_measured_job_overhead_epoch_overhead_and_xla_step_are_priced(tmp_path
     """A file from `calibrate` with fit_s / epoch_s / train_xla_s: a train job pays fit_s once and epoch_s per
     epoch; a fit big enough for sercore.train to turn XLA on (XLA_CPU_MIN_SAMPLE_PASSES) is priced at the XLA
     step with XLA's compilation in place of plain tracing; a features job at its measured fixed + per-version."""
-    from sercore.specs import CorpusSpec, DataSpec, FeaturesJob, FeatureSettings, ModelSpec, TrainJob, TrainSettings
+    from sercore.specs import CorpusSpec, DataSpec, FeatureSettings, FeaturesJob, ModelSpec, TrainJob, TrainSettings
     from sercore.train import XLA_CPU_MIN_SAMPLE_PASSES
 
     path = by_batch(tmp_path)
