@@ -168,9 +168,48 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
                                      jit=True)
         out |= {"train_xla_s": xla, "train_trace_xla_s": max(0.0, xla_trace)}
     fixed, epoch = fit_costs(arch, width)
+    out["attack_job_s"] = attack_job_s(arch, width, out)
     out |= {"fit_s": fixed, "epoch_s": max(0.0, epoch - FIT_TRAIN * train[TRAIN_BATCH]
                                            - FIT_VAL * forward.get(TRAIN_BATCH, interpolate(forward, TRAIN_BATCH)))}
     return out
+
+
+def attack_job_s(arch: str, width: float, measured: dict[str, Any], n: int = 32) -> float:
+    """What a real attack job (sercore.attack_job.attack_prepared, then its shard written) costs beyond what the
+    cost model already prices: its whole time for FGSM on n samples with a fresh estimator, as a job gets, less
+    tracing (`trace_s`) and the model evaluations `runner.cost` counts for it. The rest is the job's own work:
+    checks, chunk files, assembling and writing rows."""
+    import numpy as np
+    import pandas as pd
+
+    from sercore import io
+    from sercore.attack_job import attack_prepared
+    from sercore.data import Prepared
+    from sercore.models import build_model
+    from sercore.specs import AttackJob, CorpusSpec, DataSpec, ModelSpec, TrainJob
+
+    from .cost import ModelCost, attack_evals
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(n, *SHAPE)).astype(np.float32)
+    y = np.arange(n) % 5
+    corpus = CorpusSpec(name="synthetic")
+    classes = tuple(sorted(corpus.kept_emotions))
+    meta = pd.DataFrame({"path": [f"f{i}.wav" for i in range(n)], "speaker": [f"s{i % 4}" for i in range(n)],
+                         "gender": ["female" if i % 4 < 2 else "male" for i in range(n)],
+                         "emotion": [classes[k] for k in y], "segment": np.arange(n), "recording": np.arange(n) // 2})
+    data = Prepared(classes, x, y, x, y, x, y, meta, meta, meta, (-10.0, 10.0), None, None)
+    spec = AttackJob(target=TrainJob(data=DataSpec(corpus=corpus), model=ModelSpec(arch=arch, width=width)),
+                     attack="fgsm", params={"eps": 0.1}, limit=n, chunk_size=n, batch_size=n)
+    model = build_model(ModelSpec(arch=arch, width=width), len(classes))
+    with tempfile.TemporaryDirectory(prefix="sertack-attack-") as tmp:
+        t0 = time.perf_counter()
+        io.write_parquet(attack_prepared(spec, data, model, Path(tmp)), Path(tmp) / "shard.parquet")
+        took = time.perf_counter() - t0
+    m = ModelCost(arch, width, measured["forward_s"], measured["grad_s"], measured["train_step_s"])
+    evals = [("F", 4.0, n), ("G", 1.0, n), *attack_evals("fgsm", {"eps": 0.1}, len(classes), n)]
+    priced = measured["trace_s"] + n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
+    return max(0.0, took - priced)
 
 
 def gpu() -> bool:

@@ -85,6 +85,8 @@ class ModelCost:
     # save) and per epoch (validation set-up, callbacks, the resume backup); 0 in files before them.
     fit_s: float = 0.0
     epoch_s: float = 0.0
+    # An attack job's own work beyond tracing and the evaluations priced (checks, chunk files, rows); 0 before.
+    attack_job_s: float = 0.0
 
     def per_sample(self, kind: str, batch: int) -> float:
         """Per-sample cost at a batch size (F forward, G forward+backward, T training step, X training step with
@@ -105,7 +107,7 @@ class ModelCost:
         """This cost for another (arch, width), every per-sample time times k (tracing and overheads do not)."""
         return ModelCost(arch, width, _times(self.forward_s, k), _times(self.grad_s, k), self.train_step_s * k,
                          self.trace_s, self.train_trace_s, _times(self.train_s, k), _times(self.train_xla_s, k),
-                         self.train_trace_xla_s, self.fit_s, self.epoch_s)
+                         self.train_trace_xla_s, self.fit_s, self.epoch_s, self.attack_job_s)
 
 
 def _times(table: dict[int, float], k: float) -> dict[int, float]:
@@ -203,7 +205,7 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
             ModelCost(m["arch"], float(m["width"]), _table(m["forward_s"]), _table(m["grad_s"]),
                       float(m["train_step_s"]), float(m.get("trace_s", 0.0)), float(m.get("train_trace_s", 0.0)),
                       _table(m.get("train_s", {})), _table(m.get("train_xla_s", {})),
-                      *(float(m.get(k, 0.0)) for k in ("train_trace_xla_s", "fit_s", "epoch_s")))
+                      *(float(m.get(k, 0.0)) for k in ("train_trace_xla_s", "fit_s", "epoch_s", "attack_job_s")))
             for m in d["models"]
         )
         return Calibration(
@@ -411,8 +413,8 @@ def _attack_cost(job: AttackJob, cal: Calibration, cache: Path | None) -> JobCos
     work += RESYNTH_S * 2 * min(n, job.resynth * math.ceil(n / job.chunk_size)) * (job.domain == "spectrogram")
     work += QUALITY_S * n * (job.domain == "waveform")
     # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
-    return JobCost("attack", 0.0, work, job.target.job_id, _target_shared(job, cal, cache), exact, m.trace_s,
-                   job.target.job_id)
+    return JobCost("attack", m.attack_job_s, work, job.target.job_id, _target_shared(job, cal, cache), exact,
+                   m.trace_s, job.target.job_id)
 
 
 def _transfer_cost(job: TransferJob, cal: Calibration, cache: Path | None) -> JobCost:

@@ -163,11 +163,15 @@ class _Attacker:
         n_classes = self.estimator.nb_classes
         p_clean = self._proba(x)
         y = None if self.job.labels == "predicted" else np.eye(n_classes, dtype=np.float32)[y_true]
+        before = dict(self.estimator.evals)
         t0 = time.perf_counter()
         x_adv = self.attack.generate(x, y=y)
         generate_s = time.perf_counter() - t0
+        # sample-evaluations `generate` made (the estimator counts them): what the cost model's `typical` is
+        # fitted from (benchmarks/typical.py)
+        evals = {f"chunk_evals_{k.lower()}": int(self.estimator.evals.get(k, 0) - before.get(k, 0)) for k in "FG"}
         x_adv = np.asarray(x_adv, dtype=np.float32)
-        cols = sample_rows(x, x_adv, y_true, p_clean, self._proba(x_adv))
+        cols = sample_rows(x, x_adv, y_true, p_clean, self._proba(x_adv)) | evals
         y_used = np.eye(n_classes, dtype=np.float32)[p_clean.argmax(axis=1)] if y is None else y
         return x_adv, cols | model_checks(self.estimator, x, y_used, p_clean, self._proba(x)), generate_s
 

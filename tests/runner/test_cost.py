@@ -241,14 +241,16 @@ def test_an_older_calibration_prices_every_batch_at_its_one_step_and_says_so(
 def test_a_measured_job_overhead_epoch_overhead_and_xla_step_are_priced(tmp_path: Path) -> None:
     """A file from `calibrate` with fit_s / epoch_s / train_xla_s: a train job pays fit_s once and epoch_s per
     epoch; a fit big enough for sercore.train to turn XLA on (XLA_CPU_MIN_SAMPLE_PASSES) is priced at the XLA
-    step with XLA's compilation in place of plain tracing; a features job at its measured fixed + per-version."""
+    step with XLA's compilation in place of plain tracing; a features job at its measured fixed + per-version;
+    an attack job pays its measured attack_job_s."""
     from sercore.specs import CorpusSpec, DataSpec, FeatureSettings, FeaturesJob, ModelSpec, TrainJob, TrainSettings
     from sercore.train import XLA_CPU_MIN_SAMPLE_PASSES
 
     path = by_batch(tmp_path)
     d = json.loads(path.read_text())
     for m in d["models"]:
-        m |= {"train_xla_s": {"8": 0.02, "32": 0.005}, "train_trace_xla_s": 9.0, "fit_s": 6.0, "epoch_s": 0.5}
+        m |= {"train_xla_s": {"8": 0.02, "32": 0.005}, "train_trace_xla_s": 9.0, "fit_s": 6.0, "epoch_s": 0.5,
+              "attack_job_s": 1.5}
     d |= {"features_job_s": 3.0, "features_job_per_version_s": 0.01, "synthetic_per_file_s": 0.05}
     path.write_text(json.dumps(d))
     cal = cost.load_calibration(path)
@@ -271,6 +273,7 @@ def test_a_measured_job_overhead_epoch_overhead_and_xla_step_are_priced(tmp_path
     c = cost.job_cost(feats, cal, None)
     assert c.fixed == pytest.approx(3.0 + files * 0.05) and c.work == pytest.approx(files * versions * 0.01 * 2)
     grid = load_grid(REPO / "grids" / "demo.yaml", [f"output={tmp_path / 'run'}"])
+    assert {cost.job_cost(j.spec, cal, None).fixed for j in grid.jobs["attack"]} == {1.5}  # all width 0.25
     est = cost.estimate(grid, cal)["features"]  # work in one-core seconds: divided by the job's 2 cores
     job = grid.jobs["features"][0].spec
     n = cost.corpus_files(job.corpus) * cost.versions(job.features)
