@@ -33,8 +33,12 @@ def counted(run_dir: Path) -> list[dict[str, Any]]:
         if "domain" in df and (df["domain"] == "waveform").any():
             continue
         chunks = df.groupby(["slice", "chunk"]).first()
+        # ART predicts the labels to attack inside generate (labels: predicted): the cost model prices that
+        # forward pass with the job's own predictions, not in the attack's formula
+        own = len(df) * (df.labels.iloc[0] == "predicted")
         frames.append({"attack": df.attack.iloc[0], "params": df.params.iloc[0], "batch": int(df.batch_size.iloc[0]),
-                       "n": len(df), "F": float(chunks.chunk_evals_f.sum()), "G": float(chunks.chunk_evals_g.sum())})
+                       "n": len(df), "F": float(chunks.chunk_evals_f.sum()) - own,
+                       "G": float(chunks.chunk_evals_g.sum())})
     out: dict[tuple, dict[str, Any]] = {}
     for f in frames:  # a sliced job's slices are one configuration
         key = (f["attack"], f["params"], f["batch"])

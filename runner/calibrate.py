@@ -167,7 +167,7 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
         xla, xla_trace = train_costs(build_model(ModelSpec(arch=arch, width=width), 5), x, y, batches, samples,
                                      jit=True)
         out |= {"train_xla_s": xla, "train_trace_xla_s": max(0.0, xla_trace)}
-    fixed, epoch = fit_costs(arch, width)
+    fixed, epoch = fresh_fit_costs(arch, width)
     out["attack_job_s"] = attack_job_s(arch, width, out)
     out |= {"fit_s": fixed, "epoch_s": max(0.0, epoch - FIT_TRAIN * train[TRAIN_BATCH]
                                            - FIT_VAL * forward.get(TRAIN_BATCH, interpolate(forward, TRAIN_BATCH)))}
@@ -216,6 +216,17 @@ def gpu() -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def fresh_fit_costs(arch: str, width: float) -> tuple[float, float]:
+    """fit_costs in a fresh interpreter, as a stage's process runs its jobs: in this one, after the XLA
+    compilations and every other model measured, the same small job took 10 s where a fresh process took 5.6-6.7 s
+    (m0 at width 0.25 on the dev VM)."""
+    code = f"import json; from runner.calibrate import fit_costs; print(json.dumps(fit_costs({arch!r}, {width!r})))"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True)
+    fixed, epoch = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(fixed), float(epoch)
 
 
 def fit_costs(arch: str, width: float) -> tuple[float, float]:

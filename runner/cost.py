@@ -12,8 +12,8 @@ once per stage, Slurm once per job (plus `slurm_task_s`), a pack (runner/pack.py
 Model evaluations per attacked sample come from each attack's parameters (its class's `evals` in
 sercore.attack_params, formulas documented in docs/attacks.md "Cost before you submit"): loop bounds read from
 ART 1.20's code, times a per-attack `typical` fraction for the loops that stop early (DeepFool, JSMA, C&W,
-PixelAttack, Boundary): rough guesses so far, to be fitted from the evaluations the estimators count
-(`estimator.evals`), which benchmarks/attacks.py prints.
+PixelAttack, Boundary), fitted on real EmoDB from the evaluations attack jobs count (benchmarks/typical.py;
+AutoAttack's and Square's are still guesses).
 
 Wall time on N workers: each stage's jobs are scheduled longest-first on min(N, array_parallelism) workers and
 stages run one after another (an upper bound: Slurm lets the studies, tuning and training overlap).
@@ -49,8 +49,7 @@ SYNTHETIC_SPEAKERS, SYNTHETIC_PER_CLASS = 4, 8
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.2  # sercore.splits: 80/20, then 20 % of the rest for validation
 
 # Fraction of an attack's loop bound that it runs on average (1 = no early stop). FGSM and BIM have no early
-# stop; the others are rough guesses, NOT yet fitted: benchmarks/attacks.py --json prints, per attack, the
-# evaluations counted (`evals`) beside these bounds (`evals_bound`) to fit them on a real model.
+# stop; the others are fitted from the evaluations attack jobs count (`chunk_evals_*`, benchmarks/typical.py).
 # Declared per attack class (`typical`); a dict here so benchmarks/attacks.py can set them all to 1 (loop bounds).
 TYPICAL: dict[str, float] = {m.attack: m.typical for m in ATTACK_CLASSES}
 # The one batch size at which calibration files older than the per-batch `train_s` table measured `train_step_s`.
