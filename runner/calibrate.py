@@ -169,8 +169,8 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
         out |= {"train_xla_s": xla, "train_trace_xla_s": max(0.0, xla_trace)}
     fixed, epoch = fresh_fit_costs(arch, width)
     out["attack_job_s"] = attack_job_s(arch, width, out)
-    out |= {"fit_s": fixed, "epoch_s": max(0.0, epoch - FIT_TRAIN * train[TRAIN_BATCH]
-                                           - FIT_VAL * forward.get(TRAIN_BATCH, interpolate(forward, TRAIN_BATCH)))}
+    out |= {"fit_s": fixed, "epoch_s": max(0.0, epoch - FIT_TRAIN * interpolate(train, TRAIN_BATCH)
+                                           - FIT_VAL * interpolate(forward, TRAIN_BATCH))}
     return out
 
 
@@ -179,26 +179,17 @@ def attack_job_s(arch: str, width: float, measured: dict[str, Any], n: int = 32)
     cost model already prices: its whole time for FGSM on n samples with a fresh estimator, as a job gets, less
     tracing (`trace_s`) and the model evaluations `runner.cost` counts for it. The rest is the job's own work:
     checks, chunk files, assembling and writing rows."""
-    import numpy as np
-    import pandas as pd
 
     from sercore import io
     from sercore.attack_job import attack_prepared
-    from sercore.data import Prepared
     from sercore.models import build_model
     from sercore.specs import AttackJob, CorpusSpec, DataSpec, ModelSpec, TrainJob
 
     from .cost import ModelCost, attack_evals
 
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(n, *SHAPE)).astype(np.float32)
-    y = np.arange(n) % 5
     corpus = CorpusSpec(name="synthetic")
-    classes = tuple(sorted(corpus.kept_emotions))
-    meta = pd.DataFrame({"path": [f"f{i}.wav" for i in range(n)], "speaker": [f"s{i % 4}" for i in range(n)],
-                         "gender": ["female" if i % 4 < 2 else "male" for i in range(n)],
-                         "emotion": [classes[k] for k in y], "segment": np.arange(n), "recording": np.arange(n) // 2})
-    data = Prepared(classes, x, y, x, y, x, y, meta, meta, meta, (-10.0, 10.0), None, None)
+    data = random_prepared(n, n, n, seed=2)
+    classes = data.classes
     spec = AttackJob(target=TrainJob(data=DataSpec(corpus=corpus), model=ModelSpec(arch=arch, width=width)),
                      attack="fgsm", params={"eps": 0.1}, limit=n, chunk_size=n, batch_size=n)
     model = build_model(ModelSpec(arch=arch, width=width), len(classes))
@@ -210,6 +201,29 @@ def attack_job_s(arch: str, width: float, measured: dict[str, Any], n: int = 32)
     evals = [("F", 4.0, n), ("G", 1.0, n), *attack_evals("fgsm", {"eps": 0.1}, len(classes), n)]
     priced = measured["trace_s"] + n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
     return max(0.0, took - priced)
+
+
+def random_prepared(n_train: int, n_val: int, n_test: int, seed: int) -> Any:
+    """A sercore.data.Prepared of seeded noise in the model's input shape, the synthetic corpus's classes and
+    test metadata: what a training or an attack job reads, for timing them without a corpus."""
+    import numpy as np
+    import pandas as pd
+
+    from sercore.data import Prepared
+    from sercore.specs import CorpusSpec
+
+    rng = np.random.default_rng(seed)
+    classes = tuple(sorted(CorpusSpec(name="synthetic").kept_emotions))
+
+    def split(n: int) -> tuple[Any, Any]:
+        return rng.normal(size=(n, *SHAPE)).astype(np.float32), np.arange(n) % len(classes)
+
+    (xt, yt), (xv, yv), (xs, ys) = split(n_train), split(n_val), split(n_test)
+    i = np.arange(n_test)
+    meta = pd.DataFrame({"path": [f"f{k}.wav" for k in i], "speaker": [f"s{k % 4}" for k in i],
+                         "gender": np.where(i % 4 < 2, "female", "male"), "emotion": [classes[k] for k in ys],
+                         "segment": i, "recording": i // 2})
+    return Prepared(classes, xt, yt, xv, yv, xs, ys, meta.iloc[:0], meta.iloc[:0], meta, (-10.0, 10.0), None, None)
 
 
 def gpu() -> bool:
@@ -235,22 +249,12 @@ def fit_costs(arch: str, width: float) -> tuple[float, float]:
     compile, tracing the train and validation functions, predicting the test set, saving) and the per-epoch
     ones (validation, callbacks, the exact-resume backup) that the per-sample step leaves out."""
     import keras
-    import numpy as np
-    import pandas as pd
 
     from sercore import train
-    from sercore.data import Prepared
     from sercore.models import build_model
     from sercore.specs import ModelSpec, TrainSettings
 
-    rng = np.random.default_rng(1)
-
-    def split(n: int) -> tuple[Any, Any]:
-        return rng.normal(size=(n, *SHAPE)).astype(np.float32), rng.integers(0, 5, n)
-
-    (xt, yt), (xv, yv), (xs, ys) = split(FIT_TRAIN), split(FIT_VAL), split(FIT_VAL)
-    meta = pd.DataFrame()
-    data = Prepared(tuple("abcde"), xt, yt, xv, yv, xs, ys, meta, meta, meta, (-10.0, 10.0), None, None)
+    data = random_prepared(FIT_TRAIN, FIT_VAL, FIT_VAL, seed=1)
     took = {}
     for epochs in (1, FIT_EPOCHS):
         keras.utils.set_random_seed(0)

@@ -362,19 +362,20 @@ def uses_xla(settings: TrainSettings, n_train: int, cal: Calibration) -> bool:
     return n_train * settings.epochs >= XLA_CPU_MIN_SAMPLE_PASSES
 
 
-def _epoch_s(m: ModelCost, data: DataSpec, cache: Path | None, batch: int, xla: bool = False) -> float:
-    """One training epoch at a batch size: a training step per training sample, then Keras's validation pass
-    (fit's validation_batch_size defaults to its batch_size), then the epoch's own overhead."""
-    tr, va, _ = split_sizes(segments(data, cache))
+def _epoch_s(m: ModelCost, n: int, batch: int, xla: bool = False) -> float:
+    """One training epoch over a corpus of n segments at a batch size: a training step per training sample, then
+    Keras's validation pass (fit's validation_batch_size defaults to its batch_size), then the epoch's own
+    overhead."""
+    tr, va, _ = split_sizes(n)
     return tr * m.per_sample("X" if xla else "T", batch) + va * m.per_sample("F", batch) + m.epoch_s
 
 
 def _train_cost(job: TrainJob, cal: Calibration, cache: Path | None) -> JobCost:
     m, exact = cal.model(job.model.arch, job.model.width)
-    xla = uses_xla(job.train, split_sizes(segments(job.data, cache))[0], cal)
-    work = job.train.epochs * _epoch_s(m, job.data, cache, job.train.batch_size, xla)
-    shared = segments(job.data, cache) * cal.data_per_segment_s
-    return JobCost("train", m.fit_fixed(xla), work, job.job_id, shared, exact)
+    n = segments(job.data, cache)  # a built store's count is read from disk: once per job
+    xla = uses_xla(job.train, split_sizes(n)[0], cal)
+    work = job.train.epochs * _epoch_s(m, n, job.train.batch_size, xla)
+    return JobCost("train", m.fit_fixed(xla), work, job.job_id, n * cal.data_per_segment_s, exact)
 
 
 def _tune_cost(job: TuneJob, cal: Calibration, cache: Path | None) -> JobCost:
@@ -384,11 +385,11 @@ def _tune_cost(job: TuneJob, cal: Calibration, cache: Path | None) -> JobCost:
     trials, epochs = hyperband_epochs(job.max_epochs, job.factor, job.hyperband_iterations, job.max_trials)
     batches = (STAGE1_BATCH,) if job.stage == 1 else job.batch_size
     xla = cal.device == "cpu"
-    epoch = sum(_epoch_s(m, job.data, cache, b, xla) for b in batches) / len(batches)
+    n = segments(job.data, cache)
+    epoch = sum(_epoch_s(m, n, b, xla) for b in batches) / len(batches)
     fits = trials * job.executions_per_trial
-    shared = segments(job.data, cache) * cal.data_per_segment_s
-    return JobCost("tune", fits * m.fit_fixed(xla), epochs * job.executions_per_trial * epoch, job.job_id, shared,
-                   exact)
+    return JobCost("tune", fits * m.fit_fixed(xla), epochs * job.executions_per_trial * epoch, job.job_id,
+                   n * cal.data_per_segment_s, exact)
 
 
 def _target_shared(job: Any, cal: Calibration, cache: Path | None) -> float:

@@ -191,7 +191,7 @@ def preempt_signal() -> signal.Signals:
 
 
 class RequeueOnce(submitit.helpers.Checkpointable):
-    """Checkpointable whose checkpoint ignores further USR2 signals: under Apptainer both Slurm and the image's
+    """Checkpointable whose checkpoint ignores further preemption signals: under Apptainer both Slurm and the image's
     starter deliver the timeout signal, and a second submitit handler entered while the first saves the requeue
     pickle fails on its temp file ("A temporary saved file already exists", submitit issue #1617) and fails the
     task instead of requeueing it. After the first checkpoint the task only requeues and exits. The signal is the

@@ -60,6 +60,11 @@ def delta_path(chunk_dir: Path, chunk: int) -> Path:
     return Path(chunk_dir) / f"chunk-{chunk:05d}.delta.npz"
 
 
+def examples_path(chunk_dir: Path, chunk: int) -> Path:
+    """Where a chunk's kept examples live (`sample`, `clean`, `adversarial`)."""
+    return Path(chunk_dir) / f"chunk-{chunk:05d}.examples.npz"
+
+
 def chunk_seed(seed: int, chunk: int) -> int:
     """Independent, reproducible seed per (data seed, chunk): slices and resumes see the same random numbers."""
     return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
@@ -276,7 +281,7 @@ def _persist_chunk(path: Path, chunk: int, idx: np.ndarray, inputs: tuple[np.nda
     io.write_npz_compressed(delta_path(path.parent, chunk), sample=idx.astype(np.int64),
                             delta=(x_adv - x)[..., 0].astype(np.float16))
     if keep.any():
-        io.write_npz(path.with_name(f"{path.stem}.examples.npz"), sample=idx[keep], clean=x[keep, ..., 0],
+        io.write_npz(examples_path(path.parent, chunk), sample=idx[keep], clean=x[keep, ..., 0],
                      adversarial=x_adv[keep, ..., 0])
     io.write_parquet(pd.DataFrame({"sample": idx.astype(np.int64), "chunk": chunk} | cols), path)
 
@@ -312,7 +317,7 @@ def _read_chunk(path: Path) -> pd.DataFrame:
 
 
 def _write_examples(rows: pd.DataFrame, chunk_dir: Path, chunks: list[int], path: Path) -> None:
-    parts = [np.load(p) for c in chunks if (p := chunk_dir / f"chunk-{c:05d}.examples.npz").exists()]
+    parts = [np.load(p) for c in chunks if (p := examples_path(chunk_dir, c)).exists()]
     sample = np.concatenate([p["sample"] for p in parts]) if parts else np.zeros(0, np.int64)
     clean = np.concatenate([p["clean"] for p in parts]) if parts else np.zeros((0, 261, 128), np.float32)
     adv = np.concatenate([p["adversarial"] for p in parts]) if parts else np.zeros((0, 261, 128), np.float32)

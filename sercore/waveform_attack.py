@@ -36,6 +36,7 @@ from .attack_job import (
     chunk_plan,
     chunk_seed,
     example_samples,
+    examples_path,
     sample_rows,
     target_model_and_data,
 )
@@ -232,7 +233,7 @@ def attack_waveforms(job: AttackJob, data: Prepared, model: keras.Model, root: P
                                                Path(workdir) / "wav", idx)
         keep = np.isin(idx, examples)
         if keep.any():  # the report's listening panel: playable as they are
-            io.write_npz(chunk_dir / f"chunk-{chunk:05d}.examples.npz", sample=idx[keep], clean=x[keep],
+            io.write_npz(examples_path(chunk_dir, chunk), sample=idx[keep], clean=x[keep],
                          adversarial=heard[keep])
         rows = pd.DataFrame({"sample": idx.astype(np.int64), "chunk": chunk} | cols)
         rows["chunk_generate_s"] = generate_s
