@@ -8,14 +8,19 @@ Measured here, in this process unless said otherwise, on seeded synthetic (261, 
   per (file x version), one core;
 - data_per_segment_s: `sercore.data.prepare` on a small built store, per segment;
 - model_load_s: `keras.models.load_model` of a saved final model;
-- features_job_s, features_job_per_version_s, synthetic_per_file_s: a features job as the worker runs it
-  (`sercore.store.open_store` on every core) on two generated corpora, fitted as fixed + per file version;
+- features_job_s, features_job_per_version_s, features_job_per_audio_s, synthetic_per_file_s: a features job as
+  the worker runs it (`sercore.store.open_store` on every core) on three generated corpora, fitted as fixed + per
+  file version, and per second of audio and version (the cost model's: EmoDB's 2.9-s files cost less per file than
+  the generator's 4-s ones);
 - per (arch, width): forward and forward+backward seconds per sample with the compiled estimator at each batch
-  size (warm: after tracing), trace_s (first call minus a warm one), and a training step per sample at each batch
+  size (warm: after tracing), trace_s (first call minus a warm one), eager_s and eager_trace_s: the same for an
+  eager call of the Keras model (transfer jobs), and a training step per sample at each batch
   size (`train_s`: Keras fit over whole batches, the fastest warm epoch, plain TF; `train_xla_s` the same with
   XLA, which sercore.train turns on on a CPU for big fits and Keras Tuner's trials use; `train_step_s` is
   `train_s` at batch 32, what files before `train_s` held); fit_s and epoch_s: a real training job's own costs
-  beyond the per-sample step (sercore.train's fit, predict and save, run for 1 and 4 epochs). `--grid` adds every
+  beyond the per-sample step (sercore.train's fit, predict and save, run for 1 and 4 epochs); for M1 and the
+  final model tune_job_s and trial_s: a Hyperband search's one-off and per-trial costs beyond its epochs' steps
+  (sercore.tune in a fresh interpreter, 1 then 2 trials). `--grid` adds every
   (arch, width) a grid trains or attacks.
 The JSON (default `calibration.json`) names the machine and the load average it was measured under.
 """
@@ -45,6 +50,12 @@ SHAPE = (261, 128, 1)
 TRAIN_STEPS, TRAIN_SAMPLES, QUICK_TRAIN_SAMPLES = 2, 128, 32
 # fit_costs' small real training job: training and validation (= test) samples, and its longer run's epochs.
 FIT_TRAIN, FIT_VAL, FIT_EPOCHS = 64, 16, 4
+# features_job_costs' corpora, files per class (x 4 speakers x 5 emotions). The slope comes from the two largest:
+# two corpora of 20 and 60 files fitted 1.3-8 ms per version on the idle dev VM (a pool's start-up swamps 40
+# files' difference); 40 and 160 fitted 7.5-7.7 ms. The smallest gives the fixed part.
+FEATURES_SIZES = (1, 2, 8)
+# tune_costs: the archs Hyperband trains (stage 1 M1, stage 2 the final model) and the trials of its two searches.
+TUNED_ARCHS, TUNE_TRIALS = ("m1", "final"), (1, 2)
 DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("final", 1.0), ("m0", 0.25), ("m1", 0.25))
 IMPORTS = ("import tensorflow, keras, art.estimators.classification, sercore.attack_job, sercore.estimator, "
            "sercore.train")
@@ -104,31 +115,37 @@ def data_costs(tmp: Path, files: int = 3) -> tuple[float, float]:
     return per_version, per_segment
 
 
-def features_job_costs(tmp: Path, sizes: tuple[int, int] = (1, 3)) -> dict[str, float]:
-    """A features job as the worker runs it (sercore.store.open_store on this machine's cores) on two generated
-    corpora with the paper's augmentation: its fixed seconds (process pool, store set-up), seconds per file
-    version (extraction and writing the store, all cores) and, for the synthetic corpus only, seconds to
-    generate a file."""
+def features_job_costs(tmp: Path, sizes: tuple[int, ...] = FEATURES_SIZES) -> dict[str, float]:
+    """A features job as the worker runs it (sercore.store.open_store on this machine's cores) on generated corpora
+    of `sizes` files per class with the paper's augmentation: seconds per file version and per second of audio and
+    version (extraction and writing the store, all cores) from the two largest, fixed seconds (process pool,
+    warm-up, store set-up) from the smallest less its versions' share and, for the synthetic corpus only, seconds
+    to generate a file."""
+    import soundfile as sf
+
     from sercore.datasets import synthetic
     from sercore.specs import CorpusSpec, FeatureSettings
     from sercore.store import open_store
 
-    took, versions, files, generate = [], [], 0, 0.0
+    took, versions, audio, files, generate = [], [], [], 0, 0.0
+    k = n_versions(FeatureSettings(augment=True))
     for per_class in sizes:
         corpus = CorpusSpec(name="synthetic", synthetic_per_class=per_class)
         cache = tmp / f"features-{per_class}"
         t0 = time.perf_counter()
-        synthetic.ensure(cache, per_class, corpus.kept_emotions)
+        root = synthetic.ensure(cache, per_class, corpus.kept_emotions)
         generate += time.perf_counter() - t0
         t0 = time.perf_counter()
         store = open_store(corpus, FeatureSettings(augment=True), cache, progress=False)
         took.append(time.perf_counter() - t0)
-        n = len(store.files)
-        files += n
-        versions.append(n * n_versions(FeatureSettings(augment=True)))
-    per_version = (took[1] - took[0]) / max(1, versions[1] - versions[0])
+        files += len(store.files)
+        versions.append(len(store.files) * k)
+        audio.append(k * sum(sf.info(str(f)).duration for f in Path(root).rglob("*.wav")))
+    per_version = max(0.0, (took[-1] - took[-2]) / max(1, versions[-1] - versions[-2]))
+    per_audio = max(0.0, (took[-1] - took[-2]) / max(1e-9, audio[-1] - audio[-2]))
     return {"features_job_s": max(0.0, took[0] - versions[0] * per_version),
-            "features_job_per_version_s": max(0.0, per_version), "synthetic_per_file_s": generate / max(1, files)}
+            "features_job_per_version_s": per_version, "features_job_per_audio_s": per_audio,
+            "synthetic_per_file_s": generate / max(1, files)}
 
 
 def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
@@ -158,20 +175,36 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
         grad[b] = _best(gradient, reps) / b
         trace = max(trace, t_first - forward[b] * b + g_first - grad[b] * b)
     train, train_trace = train_costs(model, x, y, batches, samples, jit=False)
+    eager, eager_trace = eager_costs(build_model(ModelSpec(arch=arch, width=width), 5), x, batches, reps)
     out = {"arch": arch, "width": width, "forward_s": forward, "grad_s": grad, "train_s": train,
            "train_step_s": interpolate(train, TRAIN_BATCH), "trace_s": max(0.0, trace),
-           "train_trace_s": max(0.0, train_trace)}
+           "train_trace_s": max(0.0, train_trace), "eager_s": eager, "eager_trace_s": eager_trace}
     if quick:
         return out
     if not gpu():  # sercore.train.resolve_jit: XLA on a CPU for big fits and in Keras Tuner's trials
         xla, xla_trace = train_costs(build_model(ModelSpec(arch=arch, width=width), 5), x, y, batches, samples,
                                      jit=True)
         out |= {"train_xla_s": xla, "train_trace_xla_s": max(0.0, xla_trace)}
-    fixed, epoch = fresh_fit_costs(arch, width)
+    fixed, epoch = in_fresh_interpreter("fit_costs", arch, width)
     out["attack_job_s"] = attack_job_s(arch, width, out)
+    if arch in TUNED_ARCHS:
+        out["tune_job_s"], out["trial_s"] = tune_costs(arch, width, out)
     out |= {"fit_s": fixed, "epoch_s": max(0.0, epoch - FIT_TRAIN * interpolate(train, TRAIN_BATCH)
                                            - FIT_VAL * interpolate(forward, TRAIN_BATCH))}
     return out
+
+
+def eager_costs(model: Any, x: Any, batches: list[int], reps: int = 2) -> tuple[dict[int, float], float]:
+    """Seconds per sample of an eager `model(x, training=False)` call at each batch size (warm, the fastest of
+    `reps`), as a transfer job predicts, and the first call's extra seconds on a fresh model."""
+    import numpy as np
+
+    def call(b: int) -> None:
+        np.asarray(model(x[:b], training=False))
+
+    first = _best(partial(call, batches[0]), 1)
+    per_sample = {b: _best(partial(call, b), reps) / b for b in batches}
+    return per_sample, max(0.0, first - per_sample[batches[0]] * batches[0])
 
 
 def attack_job_s(arch: str, width: float, measured: dict[str, Any], n: int = 32) -> float:
@@ -232,15 +265,55 @@ def gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def fresh_fit_costs(arch: str, width: float) -> tuple[float, float]:
-    """fit_costs in a fresh interpreter, as a stage's process runs its jobs: in this one, after the XLA
-    compilations and every other model measured, the same small job took 10 s where a fresh process took 5.6-6.7 s
-    (m0 at width 0.25 on the dev VM)."""
-    code = f"import json; from runner.calibrate import fit_costs; print(json.dumps(fit_costs({arch!r}, {width!r})))"
+def in_fresh_interpreter(name: str, *args: Any) -> Any:
+    """`runner.calibrate.<name>(*args)` in a fresh interpreter, as a stage's process runs its jobs, its result
+    passed back as JSON: in this one, after the XLA compilations and every other model measured, the same small
+    training job took 10 s where a fresh process took 5.6-6.7 s (m0 at width 0.25 on the dev VM)."""
+    code = f"import json; from runner import calibrate; print(json.dumps(calibrate.{name}(*{list(args)!r})))"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True)
-    fixed, epoch = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(fixed), float(epoch)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def tune_timings(arch: str, width: float) -> list[float]:
+    """Seconds of sercore.tune's Hyperband search (max_epochs 2, factor 2) on the small fit data for TUNE_TRIALS[0]
+    and then, in the same process, TUNE_TRIALS[1] trials: the first pays the job's one-off costs, the second trials
+    alone. Stage 1 for M1, stage 2 for the final model. Every trial has its own model (LSTM units, or dropout, not
+    seen before in the process): a trial repeating one already compiled hits XLA's cache and took 2.6 s where a
+    real search's trials took 8-9 s (the demo's stage 1 on the dev VM)."""
+    from sercore import tune
+    from sercore.specs import CorpusSpec, DataSpec, ModelSpec, TuneJob
+
+    model = ModelSpec(arch="final", width=width)
+    data = random_prepared(FIT_TRAIN, FIT_VAL, FIT_VAL, seed=3)
+    took, k = [], 0
+    for trials in TUNE_TRIALS:
+        units = tuple(model.lstm_units + 8 * (k + i) for i in range(trials))
+        dropout = tuple(round(0.05 * (k + i), 2) for i in range(trials))
+        k += trials
+        job = TuneJob(stage=1 if arch == "m1" else 2, data=DataSpec(corpus=CorpusSpec(name="synthetic")),
+                      model=model, max_epochs=2, factor=2, hyperband_iterations=1, executions_per_trial=1,
+                      max_trials=trials, lstm_units=units, dropout=dropout, lstm_dropout=(0.2,),
+                      learning_rate=(1e-3,), batch_size=(TRAIN_BATCH,))
+        with tempfile.TemporaryDirectory(prefix="sertack-tune-") as tmp:
+            t0 = time.perf_counter()
+            tune.tune_prepared(job, data, Path(tmp))
+            took.append(time.perf_counter() - t0)
+    return took
+
+
+def tune_costs(arch: str, width: float, measured: dict[str, Any]) -> tuple[float, float]:
+    """(seconds a tune job pays once, seconds per trial) beyond its epochs' steps, from `tune_timings` in a fresh
+    interpreter (as a stage's process runs it) less the XLA training steps and validation passes of the epochs
+    keras-tuner's schedule trains (runner.cost.hyperband_epochs)."""
+    from .cost import hyperband_epochs
+
+    took = in_fresh_interpreter("tune_timings", arch, width)
+    step = interpolate(measured.get("train_xla_s") or measured["train_s"], TRAIN_BATCH)
+    epoch = FIT_TRAIN * step + FIT_VAL * interpolate(measured["forward_s"], TRAIN_BATCH)
+    (n0, e0), (n1, e1) = (hyperband_epochs(2, 2, 1, k) for k in TUNE_TRIALS)
+    trial = max(0.0, (took[1] - e1 * epoch) / n1)
+    return max(0.0, took[0] - e0 * epoch - n0 * trial), trial
 
 
 def fit_costs(arch: str, width: float) -> tuple[float, float]:

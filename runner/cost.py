@@ -22,6 +22,7 @@ Pure functions over the expanded grid; nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import math
@@ -39,12 +40,17 @@ from sercore.tune import STAGE1_BATCH
 DEFAULT_CALIBRATION = Path(__file__).with_name("data") / "calibration-devvm-cpu.json"
 FLOP_EXPONENT = 2.0  # parameters and multiply-adds of every layer grow with width squared
 
-# Kept files and segments per kept file and version when the feature store is not built yet (with a store in
-# the run's cache its exact segment count is used). emodb and synthetic: measured (docs/data.md: 339 kept files,
-# 4181 segments with the 9 versions; the demo's 60 synthetic files give 89); emovo and ravdess: assumed from their
-# mean utterance lengths (not measured).
+# Kept files, mean seconds per kept file and segments per kept file and version of a corpus whose feature store is
+# not built yet (with a store in the run's cache its exact segment count is used). emodb and synthetic: measured
+# (docs/data.md: 339 kept files of 2.94 s mean, 4181 segments with the 9 versions; the demo's 60 synthetic files
+# give 89, and the generator draws 0.8-6 s of speech between two 0.1-0.5 s pads); emovo and ravdess: assumed from
+# their mean utterance lengths (not measured). A manifest corpus counts its own rows and reads its files' lengths.
 KEPT_FILES = {"emodb": 339, "emovo": 420, "ravdess": 960}
+FILE_S = {"emodb": 2.94, "emovo": 3.1, "ravdess": 3.7, "synthetic": 4.0}
 SEGMENTS_PER_VERSION = {"emodb": 4181 / 9 / 339, "emovo": 1.5, "ravdess": 1.3, "synthetic": 89 / 60}
+# A manifest corpus before its store is built: EmoDB's measured segments per file version; lengths from this many
+# of its files' headers.
+MANIFEST_SEGMENTS_PER_VERSION, MANIFEST_SAMPLED_FILES = SEGMENTS_PER_VERSION["emodb"], 64
 SYNTHETIC_SPEAKERS, SYNTHETIC_PER_CLASS = 4, 8
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.2  # sercore.splits: 80/20, then 20 % of the rest for validation
 
@@ -60,6 +66,8 @@ RESYNTH_S = 0.4
 # CPU seconds per waveform adversarial example for its quality metrics (sercore.quality: PESQ ~0.09 s, STOI
 # ~0.015 s, segmental SNR < 1 ms per 3-s segment, measured on the shared 2-core VM).
 QUALITY_S = 0.11
+# Samples per eager call of a transfer job (sercore.transfer_job.BATCH, which imports pandas and numpy).
+TRANSFER_BATCH = 256
 
 
 # ---------------------------------------------------------------- calibration
@@ -86,13 +94,22 @@ class ModelCost:
     epoch_s: float = 0.0
     # An attack job's own work beyond tracing and the evaluations priced (checks, chunk files, rows); 0 before.
     attack_job_s: float = 0.0
+    # An eager call of the Keras model (what a transfer job makes) per sample by batch size, and its first call's
+    # extra seconds; {} / 0 before.
+    eager_s: dict[int, float] = field(default_factory=dict)
+    eager_trace_s: float = 0.0
+    # A Keras Tuner search (sercore.tune) beyond its epochs' XLA steps: once per job and per trial (build, compile,
+    # XLA compilation, the tuner's checkpoints; no predict or save); 0 before (then fit_fixed per trial).
+    tune_job_s: float = 0.0
+    trial_s: float = 0.0
 
     def per_sample(self, kind: str, batch: int) -> float:
         """Per-sample cost at a batch size (F forward, G forward+backward, T training step, X training step with
-        XLA): log-log interpolation between measured batches, flat outside; T of an older file is its one
-        train_step_s at every batch, X of a file without it is T."""
+        XLA, E an eager forward call): log-log interpolation between measured batches, flat outside; T of an older
+        file is its one train_step_s at every batch, X of a file without it is T, E without it is F."""
         train = self.train_s or {TRAIN_BATCH: self.train_step_s}
-        table = {"F": self.forward_s, "G": self.grad_s, "T": train, "X": self.train_xla_s or train}
+        table = {"F": self.forward_s, "G": self.grad_s, "T": train, "X": self.train_xla_s or train,
+                 "E": self.eager_s or self.forward_s}
         return interpolate(table[kind], batch)
 
     def fit_fixed(self, xla: bool) -> float:
@@ -106,7 +123,8 @@ class ModelCost:
         """This cost for another (arch, width), every per-sample time times k (tracing and overheads do not)."""
         return ModelCost(arch, width, _times(self.forward_s, k), _times(self.grad_s, k), self.train_step_s * k,
                          self.trace_s, self.train_trace_s, _times(self.train_s, k), _times(self.train_xla_s, k),
-                         self.train_trace_xla_s, self.fit_s, self.epoch_s, self.attack_job_s)
+                         self.train_trace_xla_s, self.fit_s, self.epoch_s, self.attack_job_s, _times(self.eager_s, k),
+                         self.eager_trace_s, self.tune_job_s, self.trial_s)
 
 
 def _times(table: dict[int, float], k: float) -> dict[int, float]:
@@ -146,6 +164,8 @@ class Calibration:
     features_job_s: float = 0.0
     features_job_per_version_s: float = 0.0
     synthetic_per_file_s: float = 0.0
+    # The same per second of audio and version (a corpus of longer files costs more per file); 0 before.
+    features_job_per_audio_s: float = 0.0
 
     def model(self, arch: str, width: float) -> tuple[ModelCost, bool]:
         """The measured cost of (arch, width); else the nearest width of that arch (or of `final`), scaled.
@@ -195,25 +215,36 @@ def _table(d: Mapping[str, Any]) -> dict[int, float]:
     return {int(k): float(v) for k, v in d.items()}
 
 
+def _model_cost(m: Mapping[str, Any]) -> ModelCost:
+    """One model's entry of a calibration JSON; what an older file lacks takes the field's default (0 or {})."""
+
+    def num(k: str) -> float:
+        return float(m.get(k, 0.0))
+
+    def table(k: str) -> dict[int, float]:
+        return _table(m.get(k, {}))
+
+    return ModelCost(
+        m["arch"], float(m["width"]), table("forward_s"), table("grad_s"), float(m["train_step_s"]),
+        trace_s=num("trace_s"), train_trace_s=num("train_trace_s"), train_s=table("train_s"),
+        train_xla_s=table("train_xla_s"), train_trace_xla_s=num("train_trace_xla_s"), fit_s=num("fit_s"),
+        epoch_s=num("epoch_s"), attack_job_s=num("attack_job_s"), eager_s=table("eager_s"),
+        eager_trace_s=num("eager_trace_s"), tune_job_s=num("tune_job_s"), trial_s=num("trial_s"))
+
+
 def load_calibration(path: str | Path | None = None) -> Calibration:
     """Read a calibration JSON (default: the shipped one for this project's development CPU machine)."""
     path = Path(path) if path is not None else DEFAULT_CALIBRATION
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-        models = tuple(
-            ModelCost(m["arch"], float(m["width"]), _table(m["forward_s"]), _table(m["grad_s"]),
-                      float(m["train_step_s"]), float(m.get("trace_s", 0.0)), float(m.get("train_trace_s", 0.0)),
-                      _table(m.get("train_s", {})), _table(m.get("train_xla_s", {})),
-                      *(float(m.get(k, 0.0)) for k in ("train_trace_xla_s", "fit_s", "epoch_s", "attack_job_s")))
-            for m in d["models"]
-        )
+        models = tuple(_model_cost(m) for m in d["models"])
         return Calibration(
             label=d["label"], device=d["device"], startup_s=float(d["startup_s"]),
             model_load_s=float(d["model_load_s"]), data_per_segment_s=float(d["data_per_segment_s"]),
             features_per_version_s=float(d["features_per_version_s"]), models=models,
             slurm_task_s=float(d.get("slurm_task_s", 2.0)), source=str(path), raw=d,
             **{k: float(d.get(k, 0.0)) for k in ("features_job_s", "features_job_per_version_s",
-                                                  "synthetic_per_file_s")},
+                                                  "synthetic_per_file_s", "features_job_per_audio_s")},
         )
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read calibration ({exc.strerror}); "
@@ -225,12 +256,56 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
 # ---------------------------------------------------------------- data sizes
 
 
-def corpus_files(corpus: CorpusSpec) -> int:
+@dataclass(frozen=True)
+class CorpusSize:
+    """What a features job's cost needs of a corpus before it is read: kept files, their mean length in seconds,
+    segments per file version."""
+
+    files: int
+    file_s: float
+    segments_per_version: float
+
+
+def corpus_size(corpus: CorpusSpec) -> CorpusSize:
+    """A built-in corpus from the tables above (scaled to the emotions kept), a manifest corpus from its manifest."""
+    if corpus.manifest is not None:
+        return _manifest_size(corpus.model_dump_json())
     if corpus.name == "synthetic":
         per_class = corpus.synthetic_per_class or SYNTHETIC_PER_CLASS
-        return SYNTHETIC_SPEAKERS * len(corpus.kept_emotions) * per_class
-    paper = len(corpus.kept_emotions) if corpus.emotions is None else len(corpus.emotions)
-    return round(KEPT_FILES[corpus.name] * paper / 5)
+        files = SYNTHETIC_SPEAKERS * len(corpus.kept_emotions) * per_class
+    else:
+        paper = len(corpus.kept_emotions) if corpus.emotions is None else len(corpus.emotions)
+        files = round(KEPT_FILES[corpus.name] * paper / 5)
+    return CorpusSize(files, FILE_S[corpus.name], SEGMENTS_PER_VERSION[corpus.name])
+
+
+@functools.lru_cache(maxsize=32)
+def _manifest_size(spec_json: str) -> CorpusSize:
+    """Rows of a manifest with a kept emotion, and the mean length of up to MANIFEST_SAMPLED_FILES of their files
+    (evenly spaced; read from the headers). Keyed by the spec's JSON: a plan prices many jobs of one corpus."""
+    import soundfile as sf
+
+    from sercore.datasets.manifest import validate
+
+    corpus = CorpusSpec.model_validate_json(spec_json)
+    manifest, problems = validate(corpus)
+    if manifest is None:
+        raise ConfigError(problems[0])
+    rows = manifest.table[manifest.table["emotion"].isin(corpus.kept_emotions)]
+    step = max(1, len(rows) // MANIFEST_SAMPLED_FILES)
+    root = Path(corpus.root or ".").expanduser()
+    lengths = []
+    for rel in rows["path"].iloc[::step]:
+        try:
+            lengths.append(sf.info(str(root / rel)).duration)
+        except (OSError, RuntimeError):  # an unreadable file is the features job's to reject, not the plan's
+            continue
+    mean = sum(lengths) / len(lengths) if lengths else FILE_S["emodb"]
+    return CorpusSize(len(rows), mean, MANIFEST_SEGMENTS_PER_VERSION)
+
+
+def corpus_files(corpus: CorpusSpec) -> int:
+    return corpus_size(corpus).files
 
 
 def versions(job_features: Any) -> int:
@@ -244,7 +319,8 @@ def segments(data: DataSpec | FeaturesJob, cache: Path | None = None) -> int:
         found = _store_segments(corpus, feats, cache)
         if found is not None:
             return found
-    return max(1, round(corpus_files(corpus) * versions(feats) * SEGMENTS_PER_VERSION[corpus.name]))
+    size = corpus_size(corpus)
+    return max(1, round(size.files * versions(feats) * size.segments_per_version))
 
 
 def _store_segments(corpus: CorpusSpec, feats: Any, cache: Path) -> int | None:
@@ -340,16 +416,17 @@ def job_cost(job: Any, cal: Calibration, cache: Path | None) -> JobCost:
 
 
 def _features_cost(job: FeaturesJob, cal: Calibration, cache: Path | None) -> JobCost:
-    """A measured features job's fixed seconds and seconds per file version (its `work` is in one-core seconds,
-    as `estimate` divides it by the job's cores), plus generating a synthetic corpus; an older file: extraction
-    per file version only."""
-    files = corpus_files(job.corpus)
-    n = files * versions(job.features)
+    """A measured features job's fixed seconds and seconds per second of audio and version (or, in files before
+    that, per file version), plus generating a synthetic corpus; an older file: extraction per file version only.
+    Its `work` is in one-core seconds, as `estimate` divides it by the job's cores."""
+    size = corpus_size(job.corpus)
+    n = size.files * versions(job.features)
     if not cal.features_job_per_version_s:
         return JobCost("features", 0.0, n * cal.features_per_version_s, job.job_id)
     cores = int(cal.raw.get("cores") or 1)
-    generate = files * cal.synthetic_per_file_s * (job.corpus.name == "synthetic")
-    return JobCost("features", cal.features_job_s + generate, n * cal.features_job_per_version_s * cores, job.job_id)
+    generate = size.files * cal.synthetic_per_file_s * (job.corpus.name == "synthetic" and not job.corpus.root)
+    per_file = size.file_s * cal.features_job_per_audio_s or cal.features_job_per_version_s
+    return JobCost("features", cal.features_job_s + generate, n * per_file * cores, job.job_id)
 
 
 def uses_xla(settings: TrainSettings, n_train: int, cal: Calibration) -> bool:
@@ -380,7 +457,8 @@ def _train_cost(job: TrainJob, cal: Calibration, cache: Path | None) -> JobCost:
 
 def _tune_cost(job: TuneJob, cal: Calibration, cache: Path | None) -> JobCost:
     """Hyperband's epochs; stage 2 draws each trial's batch size from job.batch_size: priced at their mean cost.
-    Keras Tuner's trials compile with Keras's default jit_compile, XLA on a CPU."""
+    Keras Tuner's trials compile with Keras's default jit_compile, XLA on a CPU. Each trial pays the measured
+    per-trial cost (a file without it: a training job's fit overhead)."""
     m, exact = cal.model("m1" if job.stage == 1 else "final", job.model.width)
     trials, epochs = hyperband_epochs(job.max_epochs, job.factor, job.hyperband_iterations, job.max_trials)
     batches = (STAGE1_BATCH,) if job.stage == 1 else job.batch_size
@@ -388,8 +466,9 @@ def _tune_cost(job: TuneJob, cal: Calibration, cache: Path | None) -> JobCost:
     n = segments(job.data, cache)
     epoch = sum(_epoch_s(m, n, b, xla) for b in batches) / len(batches)
     fits = trials * job.executions_per_trial
-    return JobCost("tune", fits * m.fit_fixed(xla), epochs * job.executions_per_trial * epoch, job.job_id,
-                   n * cal.data_per_segment_s, exact)
+    fixed = m.tune_job_s + fits * m.trial_s if m.trial_s else fits * m.fit_fixed(xla)
+    return JobCost("tune", fixed, epochs * job.executions_per_trial * epoch, job.job_id, n * cal.data_per_segment_s,
+                   exact)
 
 
 def _target_shared(job: Any, cal: Calibration, cache: Path | None) -> float:
@@ -418,12 +497,20 @@ def _attack_cost(job: AttackJob, cal: Calibration, cache: Path | None) -> JobCos
 
 
 def _transfer_cost(job: TransferJob, cal: Calibration, cache: Path | None) -> JobCost:
-    """Replay stored adversarial inputs: 2 forward passes per sample."""
+    """Replay stored adversarial inputs: the clean and the adversarial input of every sample through the target,
+    in eager calls of TRANSFER_BATCH samples (sercore.transfer_job); a file without the eager costs: compiled
+    forward passes after tracing the attack estimator."""
     n_test = split_sizes(segments(job.target.data, cache))[2]
     m, exact = cal.model(job.target.model.arch, job.target.model.width)
-    n = sum(attack_samples(a, n_test) for a in job.attacks)
-    return JobCost("transfer", 0.0, 2 * n * m.per_sample("F", 256), job.target.job_id,
-                   _target_shared(job, cal, cache), exact, m.trace_s, job.target.job_id)
+    shared = _target_shared(job, cal, cache)
+    if not m.eager_s:
+        n = sum(attack_samples(a, n_test) for a in job.attacks)
+        return JobCost("transfer", 0.0, 2 * n * m.per_sample("F", 256), job.target.job_id, shared, exact,
+                       m.trace_s, job.target.job_id)
+    calls = [min(TRANSFER_BATCH, n - i) for a in job.attacks if (n := attack_samples(a, n_test))
+             for i in range(0, n, TRANSFER_BATCH)]
+    work = 2 * sum(b * m.per_sample("E", b) for b in calls)
+    return JobCost("transfer", 0.0, work, job.target.job_id, shared, exact, m.eager_trace_s, job.target.job_id)
 
 
 # one formula per spec class of the stage table (runner.stages); a new stage adds its own here

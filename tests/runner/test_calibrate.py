@@ -14,10 +14,14 @@ from runner import calibrate
 @pytest.mark.slow
 def test_a_features_job_is_measured_as_fixed_plus_per_version(tmp_path: Path) -> None:
     got = calibrate.features_job_costs(tmp_path, sizes=(1, 2))
-    assert set(got) == {"features_job_s", "features_job_per_version_s", "synthetic_per_file_s"}
+    assert set(got) == {"features_job_s", "features_job_per_version_s", "features_job_per_audio_s",
+                        "synthetic_per_file_s"}
     assert got["synthetic_per_file_s"] > 0
-    # fitted from two timings, each clamped at 0 (a noisy machine can make the larger build look no slower)
+    # two sizes: the slope from both, the fixed part from the smaller; each clamped at 0 (a noisy machine can
+    # make the larger build look no slower)
     assert got["features_job_per_version_s"] >= 0 and got["features_job_s"] >= 0
+    # per second of audio: the generator's files last 1-7 s, so between a seventh of and the per-version cost
+    assert got["features_job_per_version_s"] / 7 <= got["features_job_per_audio_s"] <= got["features_job_per_version_s"]
     # the two corpora were really built: 4 speakers x 5 emotions x 1 and x 2 files
     assert len(list((tmp_path / "features-2").rglob("*.wav"))) == 40
 

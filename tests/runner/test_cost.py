@@ -278,3 +278,43 @@ def test_a_measured_job_overhead_epoch_overhead_and_xla_step_are_priced(tmp_path
     job = grid.jobs["features"][0].spec
     n = cost.corpus_files(job.corpus) * cost.versions(job.features)
     assert est.worker_s == pytest.approx(5.0 + 3.0 + cost.corpus_files(job.corpus) * 0.05 + n * 0.01)
+
+
+def test_a_features_job_is_priced_by_its_audio_seconds(tmp_path: Path) -> None:
+    """With a per-audio-second cost, a corpus of longer files costs more per file version: EmoDB's 2.94-s files
+    against the generator's 4-s ones."""
+    from sercore.specs import CorpusSpec, FeatureSettings, FeaturesJob
+
+    d = json.loads(calibration(tmp_path).read_text())
+    d |= {"features_job_s": 3.0, "features_job_per_version_s": 0.01, "features_job_per_audio_s": 0.002}
+    (tmp_path / "cal.json").write_text(json.dumps(d))
+    cal = cost.load_calibration(tmp_path / "cal.json")
+    aug = FeatureSettings(augment=True)
+    for name, root in (("synthetic", None), ("emodb", str(tmp_path))):
+        job = FeaturesJob(corpus=CorpusSpec(name=name, root=root), features=aug)
+        files = cost.corpus_files(job.corpus)
+        # `work` is one-core seconds: the calibrated per-audio cost on its 2 cores, times 2
+        want = files * cost.versions(aug) * cost.FILE_S[name] * 0.002 * 2
+        assert cost.job_cost(job, cal, None).work == pytest.approx(want)
+
+
+def test_a_manifest_corpus_is_sized_from_its_rows_and_files(tmp_path: Path) -> None:
+    """`plan --estimate` on a bring-your-own corpus: kept rows of its manifest, the mean length of its files (read
+    from their headers), EmoDB's segments per version until its store is built."""
+    import numpy as np
+    import soundfile as sf
+
+    from sercore.specs import CorpusSpec, FeatureSettings, FeaturesJob
+
+    rows = []
+    for i, (emotion, seconds) in enumerate([("anger", 1.0), ("sadness", 2.0), ("fear", 3.0), ("anger", 3.0)]):
+        sf.write(tmp_path / f"f{i}.wav", np.zeros(int(seconds * 16000), np.float32) + 0.01, 16000)
+        rows.append(f"f{i}.wav,{emotion},s{i % 2},{'female' if i % 2 else 'male'}")
+    (tmp_path / "toy.csv").write_text("\n".join(["path,emotion,speaker,gender", *rows]) + "\n")
+    corpus = CorpusSpec(name="toy", manifest=str(tmp_path / "toy.csv"), root=str(tmp_path),
+                        emotions=["anger", "sadness"])
+    size = cost.corpus_size(corpus)
+    assert (size.files, size.file_s) == (3, pytest.approx(2.0))  # fear is not kept
+    job = FeaturesJob(corpus=corpus, features=FeatureSettings(augment=False))
+    assert cost.segments(job) == round(3 * cost.MANIFEST_SEGMENTS_PER_VERSION)
+    assert cost.job_cost(job, cost.load_calibration(calibration(tmp_path)), None).work > 0
