@@ -27,7 +27,7 @@ import heapq
 import json
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,10 +121,10 @@ class ModelCost:
 
     def scaled(self, arch: str, width: float, k: float) -> ModelCost:
         """This cost for another (arch, width), every per-sample time times k (tracing and overheads do not)."""
-        return ModelCost(arch, width, _times(self.forward_s, k), _times(self.grad_s, k), self.train_step_s * k,
-                         self.trace_s, self.train_trace_s, _times(self.train_s, k), _times(self.train_xla_s, k),
-                         self.train_trace_xla_s, self.fit_s, self.epoch_s, self.attack_job_s, _times(self.eager_s, k),
-                         self.eager_trace_s, self.tune_job_s, self.trial_s)
+        return replace(self, arch=arch, width=width, forward_s=_times(self.forward_s, k),
+                       grad_s=_times(self.grad_s, k), train_step_s=self.train_step_s * k,
+                       train_s=_times(self.train_s, k), train_xla_s=_times(self.train_xla_s, k),
+                       eager_s=_times(self.eager_s, k))
 
 
 def _times(table: dict[int, float], k: float) -> dict[int, float]:

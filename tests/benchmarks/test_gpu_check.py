@@ -37,15 +37,14 @@ def run_check(out: Path, *extra: str) -> dict:
     return report
 
 
-def test_tiny_gpu_check_on_the_synthetic_corpus(tmp_path: Path) -> None:
-    report = run_check(tmp_path / "syn", "--corpus", "synthetic")
-    assert report["corpus"] == "synthetic"
-
-
-@pytest.mark.emodb
-def test_tiny_gpu_check_on_real_emodb(tmp_path: Path) -> None:
-    if not (EMODB.is_dir() and any(EMODB.glob("*.wav"))):
-        pytest.skip(f"real EmoDB not found at {EMODB} (set EMODB_ROOT)")
-    report = run_check(tmp_path / "emodb", "--corpus", "emodb", "--root", str(EMODB))
-    # --size tiny turns augmentation off, so the paper split's 20 % test side holds ~90 of EmoDB's original segments
-    assert report["corpus"] == "emodb" and report["train"]["n_test"] > 80
+def test_tiny_gpu_check_runs_on_a_cpu(tmp_path: Path) -> None:
+    """On real EmoDB where it is here (what the device check runs), else on the synthetic corpus: one run, ~95 s on
+    2 cores; the two corpora share every step after loading, and loading each is tested in tests/sercore."""
+    if EMODB.is_dir() and any(EMODB.glob("*.wav")):
+        report = run_check(tmp_path / "emodb", "--corpus", "emodb", "--root", str(EMODB))
+        # --size tiny turns augmentation off, so the paper split's 20 % test side holds ~90 of EmoDB's original
+        # segments
+        assert report["corpus"] == "emodb" and report["train"]["n_test"] > 80
+    else:
+        report = run_check(tmp_path / "syn", "--corpus", "synthetic")
+        assert report["corpus"] == "synthetic"

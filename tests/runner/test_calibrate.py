@@ -15,7 +15,8 @@ from runner import calibrate
 def test_a_features_job_is_measured_as_fixed_plus_per_version(tmp_path: Path) -> None:
     got = calibrate.features_job_costs(tmp_path, sizes=(1, 2))
     assert set(got) == {"features_job_s", "features_job_per_version_s", "features_job_per_audio_s",
-                        "synthetic_per_file_s"}
+                        "synthetic_per_file_s", "data_per_segment_s"}
+    assert got["data_per_segment_s"] > 0  # prepare on the larger store
     assert got["synthetic_per_file_s"] > 0
     # two sizes: the slope from both, the fixed part from the smaller; each clamped at 0 (a noisy machine can
     # make the larger build look no slower)
@@ -33,3 +34,25 @@ def test_a_training_job_costs_more_than_its_steps(tmp_path: Path) -> None:
     fixed, epoch = calibrate.fit_costs("m1", 0.125)
     assert fixed > 0 and epoch > 0
     assert fixed > epoch  # tracing the train and validation functions dwarfs an epoch of 2 steps
+
+
+def test_an_eager_call_pays_a_per_call_overhead() -> None:
+    """Transfer jobs call the Keras model eagerly: per sample it costs less in bigger calls (the call's own
+    overhead, ~0.1 s on the dev VM, is shared), and the first call on a fresh model costs extra."""
+    import numpy as np
+
+    from sercore.models import build_model
+    from sercore.specs import ModelSpec
+
+    x = np.random.default_rng(0).normal(size=(16, *calibrate.SHAPE)).astype(np.float32)
+    per_sample, first = calibrate.eager_costs(build_model(ModelSpec(arch="m1", width=0.125), 5), x, [1, 16])
+    assert set(per_sample) == {1, 16} and per_sample[16] < per_sample[1] and first >= 0
+
+
+@pytest.mark.slow
+def test_a_search_is_measured_as_one_off_plus_per_trial() -> None:
+    """tune_costs runs sercore.tune's search for 1 and then 2 trials in a fresh interpreter: a trial compiles a new
+    model, so it costs more than nothing beyond its one epoch of 64 samples."""
+    measured = {"train_s": {32: 0.001}, "forward_s": {32: 0.001}}
+    job, trial = calibrate.tune_costs("m1", 0.125, measured)
+    assert trial > 0 and job >= 0

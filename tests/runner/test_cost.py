@@ -48,7 +48,7 @@ def test_attack_evaluations_follow_the_parameters() -> None:
     px = cost.attack_evals("pixel", {"th": 5, "max_iter": 2}, 5, 16)
     assert px[0][2] == 390 and px[0][1] == pytest.approx(390 * (1 + 2 * cost.TYPICAL["pixel"]))
     deep = dict((k, c) for k, c, _ in cost.attack_evals("deepfool", {"max_iter": 5, "nb_grads": 3}, 5, 8))
-    assert deep["G"] == pytest.approx((1 + 5 * cost.TYPICAL["deepfool"]) * 3)
+    assert deep["G"] == pytest.approx((2 + 4 * cost.TYPICAL["deepfool"]) * 3)  # the first iteration always runs
     # PGD: max_iter gradient steps per random restart (0 restarts = one run), a success check per run
     pgd = cost.attack_evals("pgd", {"max_iter": 20, "num_random_init": 3}, 5, 16)
     assert pgd == [("G", 60, 16), ("F", 3, 16)] and cost.TYPICAL["pgd"] == 1.0
@@ -318,3 +318,34 @@ def test_a_manifest_corpus_is_sized_from_its_rows_and_files(tmp_path: Path) -> N
     job = FeaturesJob(corpus=corpus, features=FeatureSettings(augment=False))
     assert cost.segments(job) == round(3 * cost.MANIFEST_SEGMENTS_PER_VERSION)
     assert cost.job_cost(job, cost.load_calibration(calibration(tmp_path)), None).work > 0
+
+
+def test_measured_trial_costs_price_a_search_and_eager_calls_a_transfer_job(tmp_path: Path) -> None:
+    """A file with tune_job_s / trial_s prices a Hyperband search at its one-off cost plus one per trial (a file
+    without them: a training job's fit overhead per trial); one with eager_s prices a transfer job at eager calls
+    of TRANSFER_BATCH samples, clean and adversarial, and its first call in place of tracing."""
+    from sercore.specs import AttackJob, CorpusSpec, DataSpec, ModelSpec, TrainJob, TransferJob, TuneJob
+
+    path = by_batch(tmp_path)
+    before = cost.load_calibration(path)
+    d = json.loads(path.read_text())
+    for m in d["models"]:
+        m |= {"tune_job_s": 2.0, "trial_s": 7.0, "eager_s": {"1": 0.1, "128": 0.002}, "eager_trace_s": 0.25}
+    path.write_text(json.dumps(d))
+    cal = cost.load_calibration(path)
+    data = DataSpec(corpus=CorpusSpec(name="synthetic"))
+    tune = TuneJob(stage=2, data=data, model=ModelSpec(width=0.25), max_epochs=2, factor=2, hyperband_iterations=1,
+                   executions_per_trial=2)
+    trials, _ = cost.hyperband_epochs(2, 2, 1, None)
+    assert cost.job_cost(tune, cal, None).fixed == pytest.approx(2.0 + trials * 2 * 7.0)
+    per_fit = before.model("final", 0.25)[0].fit_fixed(True)
+    assert cost.job_cost(tune, before, None).fixed == pytest.approx(trials * 2 * per_fit)
+    target = TrainJob(data=data, model=ModelSpec(width=0.25))
+    attacks = tuple(AttackJob(target=target, attack="fgsm", params={"eps": e}) for e in (0.1, 0.2))
+    job = TransferJob(attacks=attacks, target=target.model_copy(update={"model": ModelSpec(width=0.5)}))
+    m, _ = cal.model("final", 0.5)
+    n = cost.attack_samples(attacks[0], cost.split_sizes(cost.segments(data))[2])
+    calls = [min(cost.TRANSFER_BATCH, n - i) for i in range(0, n, cost.TRANSFER_BATCH)] * 2
+    c = cost.job_cost(job, cal, None)
+    assert c.work == pytest.approx(2 * sum(b * m.per_sample("E", b) for b in calls)) and c.trace == 0.25
+    assert cost.job_cost(job, before, None).trace == before.model("final", 0.5)[0].trace_s
