@@ -23,13 +23,19 @@ from typing import Any
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
+COLUMNS = ("attack", "params", "batch_size", "labels", "slice", "chunk", "chunk_evals_f", "chunk_evals_g", "check",
+           "domain")
+
+
 def counted(run_dirs: list[Path]) -> list[dict[str, Any]]:
     """Per attack configuration (attack, params, batch): samples and counted evaluations, over every run."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
     frames = []
     for shard in sorted(s for run_dir in run_dirs for s in (run_dir / "shards" / "attack").glob("*.parquet")):
-        df = pd.read_parquet(shard)
+        names = set(pq.read_schema(shard).names)
+        df = pd.read_parquet(shard, columns=[c for c in COLUMNS if c in names])  # not the examples' columns
         if "chunk_evals_f" not in df or ("check" in df and df["check"].notna().any()):
             continue
         if "domain" in df and (df["domain"] == "waveform").any():

@@ -19,7 +19,9 @@ Measured here, in this process unless said otherwise, on seeded synthetic (261, 
   size (`train_s`: Keras fit over whole batches, the fastest warm epoch, plain TF; `train_xla_s` the same with
   XLA, which sercore.train turns on on a CPU for big fits and Keras Tuner's trials use; `train_step_s` is
   `train_s` at batch 32, what files before `train_s` held); fit_s and epoch_s: a real training job's own costs
-  beyond the per-sample step (sercore.train's fit, predict and save, run for 1 and 4 epochs); for M1 and the
+  beyond the per-sample step (sercore.train's fit, predict and save, run for 1 and 4 epochs); fit_xla_s: the same
+  job's fixed seconds with XLA, its sets ending in short batches (a compilation per function and batch shape); for
+  M1 and the
   final model tune_job_s and trial_s: a Hyperband search's one-off and per-trial costs beyond its epochs' steps
   (sercore.tune in a fresh interpreter, 1 then 2 trials). `--grid` adds every
   (arch, width) a grid trains or attacks.
@@ -51,10 +53,21 @@ SHAPE = (261, 128, 1)
 TRAIN_STEPS, TRAIN_SAMPLES, QUICK_TRAIN_SAMPLES = 2, 128, 32
 # fit_costs' small real training job: training and validation (= test) samples, and its longer run's epochs.
 FIT_TRAIN, FIT_VAL, FIT_EPOCHS = 64, 16, 4
+# fit_xla_timing's sets: a full batch of 32 and a short one of 8 each, so both functions compile for two shapes.
+FIT_XLA_TRAIN, FIT_XLA_VAL = 72, 40
 # features_job_costs' corpora, files per class (x 4 speakers x 5 emotions). The slope comes from the two largest:
 # two corpora of 20 and 60 files fitted 1.3-8 ms per version on the idle dev VM (a pool's start-up swamps 40
 # files' difference); 40 and 160 fitted 7.5-7.7 ms. The smallest gives the fixed part.
 FEATURES_SIZES = (1, 2, 8)
+# attack_setup_s: the attacks timed (every one a softmax model takes) at small loop bounds, on ATTACK_SAMPLES
+# samples in chunks of ATTACK_CHUNK.
+TIMED_ATTACKS: dict[str, dict[str, Any]] = {
+    "fgsm": {}, "bim": {"max_iter": 2}, "pgd": {"max_iter": 2}, "deepfool": {"max_iter": 1}, "jsma": {"gamma": 0.01},
+    "cw_l2": {"binary_search_steps": 1, "max_iter": 2}, "cw_linf": {"max_iter": 2}, "pixel": {"th": 1, "max_iter": 1},
+    "boundary": {"max_iter": 1, "num_trial": 1, "sample_size": 2, "init_size": 2}, "square": {"max_iter": 2},
+}
+ATTACK_SAMPLES, ATTACK_CHUNK = 8, 4
+CLASSES = 5  # random_prepared: the synthetic corpus's five
 # tune_costs: the archs Hyperband trains (stage 1 M1, stage 2 the final model) and the trials of its two searches.
 TUNED_ARCHS, TUNE_TRIALS = ("m1", "final"), (1, 2)
 DEFAULT_MODELS = (("final", 0.25), ("final", 0.5), ("final", 1.0), ("m0", 0.25), ("m1", 0.25))
@@ -198,8 +211,13 @@ def model_costs(arch: str, width: float, batches: list[int], reps: int = 2,
         xla, xla_trace = train_costs(build_model(ModelSpec(arch=arch, width=width), 5), x, y, batches, samples,
                                      jit=True)
         out |= {"train_xla_s": xla, "train_trace_xla_s": max(0.0, xla_trace)}
+        took = in_fresh_interpreter("fit_xla_timing", arch, width)
+        out["fit_xla_s"] = max(0.0, took - FIT_XLA_TRAIN * interpolate(xla, TRAIN_BATCH)
+                               - FIT_XLA_VAL * interpolate(forward, TRAIN_BATCH))
     fixed, epoch = in_fresh_interpreter("fit_costs", arch, width)
     out["attack_job_s"] = attack_job_s(arch, width, out)
+    if arch == "final":  # the attacked architecture
+        out["attack_setup_s"] = attack_setup_s(arch, width, out)
     if arch in TUNED_ARCHS:
         out["tune_job_s"], out["trial_s"] = tune_costs(arch, width, out)
     out |= {"fit_s": fixed, "epoch_s": max(0.0, epoch - FIT_TRAIN * interpolate(train, TRAIN_BATCH)
@@ -247,6 +265,50 @@ def attack_job_s(arch: str, width: float, measured: dict[str, Any], n: int = 32)
     evals = [("F", 4.0, n), ("G", 1.0, n), *attack_evals("fgsm", {"eps": 0.1}, len(classes), n)]
     priced = measured["trace_s"] + n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
     return max(0.0, took - priced)
+
+
+def attack_timings(arch: str, width: float) -> dict[str, float]:
+    """Seconds of a real attack job (attack_prepared, then its shard written) per attack of TIMED_ATTACKS at small
+    loop bounds, ATTACK_SAMPLES samples in chunks of ATTACK_CHUNK, run one after another in this process, each on a
+    fresh model in a fresh Keras session: what a stage's process does between jobs."""
+    import keras
+
+    from sercore import io
+    from sercore.attack_job import attack_prepared
+    from sercore.models import build_model
+    from sercore.specs import AttackJob, CorpusSpec, DataSpec, ModelSpec, TrainJob
+
+    data = random_prepared(ATTACK_SAMPLES, ATTACK_SAMPLES, ATTACK_SAMPLES, seed=2)
+    target = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic")), model=ModelSpec(arch=arch, width=width))
+    took = {}
+    for attack, params in TIMED_ATTACKS.items():
+        keras.backend.clear_session()
+        spec = AttackJob(target=target, attack=attack, params=params, limit=ATTACK_SAMPLES, chunk_size=ATTACK_CHUNK,
+                         batch_size=ATTACK_CHUNK)
+        model = build_model(ModelSpec(arch=arch, width=width), len(data.classes))
+        with tempfile.TemporaryDirectory(prefix="sertack-attack-") as tmp:
+            t0 = time.perf_counter()
+            io.write_parquet(attack_prepared(spec, data, model, Path(tmp)), Path(tmp) / "shard.parquet")
+            took[attack] = time.perf_counter() - t0
+    return took
+
+
+def attack_setup_s(arch: str, width: float, measured: dict[str, Any]) -> dict[str, float]:
+    """Per attack, what its job costs beyond tracing the estimator (`trace_s`) and the model evaluations
+    `runner.cost` prices: building the attack, tracing its own functions (BIM's fused loop, DeepFool's and C&W's
+    class gradients, ...), checks, chunk files and rows. From `attack_timings` in a fresh interpreter. FGSM's
+    alone (`attack_job_s`, one chunk) left 2-5 s per job unpriced for BIM, DeepFool and C&W L2 on real EmoDB."""
+    from .cost import ModelCost, attack_evals
+
+    took = in_fresh_interpreter("attack_timings", arch, width)
+    m = ModelCost(arch, width, measured["forward_s"], measured["grad_s"], measured["train_step_s"])
+    out = {}
+    for attack, params in TIMED_ATTACKS.items():
+        evals = [("F", 4.0, ATTACK_CHUNK), ("G", 1.0, ATTACK_CHUNK),
+                 *attack_evals(attack, params, CLASSES, ATTACK_CHUNK)]
+        priced = measured["trace_s"] + ATTACK_SAMPLES * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
+        out[attack] = max(0.0, took[attack] - priced)
+    return out
 
 
 def random_prepared(n_train: int, n_val: int, n_test: int, seed: int) -> Any:
@@ -333,7 +395,9 @@ def fit_costs(arch: str, width: float) -> tuple[float, float]:
     """(seconds of a training job beyond its epochs, seconds of one epoch) from sercore.train's own fit, predict
     and save of a small plain (non-XLA) model, run for 1 and for FIT_EPOCHS epochs: the per-job costs (build,
     compile, tracing the train and validation functions, predicting the test set, saving) and the per-epoch
-    ones (validation, callbacks, the exact-resume backup) that the per-sample step leaves out."""
+    ones (validation, callbacks, the exact-resume backup) that the per-sample step leaves out. Both run twice
+    and the second pair counts: a stage's process runs its jobs one after another, and the first fit of a fresh
+    interpreter paid one-off costs that made M0's job read 7.6 s where the demo's studies took 5.8-5.9 s."""
     import keras
 
     from sercore import train
@@ -342,7 +406,7 @@ def fit_costs(arch: str, width: float) -> tuple[float, float]:
 
     data = random_prepared(FIT_TRAIN, FIT_VAL, FIT_VAL, seed=1)
     took = {}
-    for epochs in (1, FIT_EPOCHS):
+    for epochs in (1, FIT_EPOCHS, 1, FIT_EPOCHS):
         keras.utils.set_random_seed(0)
         settings = TrainSettings(epochs=epochs, batch_size=TRAIN_BATCH, jit_compile=False)
         with tempfile.TemporaryDirectory(prefix="sertack-fit-") as tmp:
@@ -355,6 +419,29 @@ def fit_costs(arch: str, width: float) -> tuple[float, float]:
         keras.backend.clear_session()
     epoch = (took[FIT_EPOCHS] - took[1]) / (FIT_EPOCHS - 1)
     return max(0.0, took[1] - epoch), epoch
+
+
+def fit_xla_timing(arch: str, width: float) -> float:
+    """Seconds of a one-epoch training job with XLA (sercore.train's fit, predict and save) whose training and
+    validation sets end in a short batch, as a real corpus's do: XLA compiles the training and the validation
+    function once per batch shape, four compilations. The first epoch of real EmoDB's quarter-width model took
+    19.5 s more than the next, where one compilation (`train_trace_xla_s`) measured 10.4 s."""
+    import keras
+
+    from sercore import train
+    from sercore.models import build_model
+    from sercore.specs import ModelSpec, TrainSettings
+
+    data = random_prepared(FIT_XLA_TRAIN, FIT_XLA_VAL, FIT_XLA_VAL, seed=4)
+    keras.utils.set_random_seed(0)
+    settings = TrainSettings(epochs=1, batch_size=TRAIN_BATCH, jit_compile=True)
+    with tempfile.TemporaryDirectory(prefix="sertack-fit-") as tmp:
+        t0 = time.perf_counter()
+        model = train.compile_model(build_model(ModelSpec(arch=arch, width=width), 5), settings)
+        train.fit(model, data, settings, Path(tmp))
+        model.predict(data.x_test, batch_size=256, verbose=0)
+        train.save_model(model, Path(tmp) / "model.keras")
+        return time.perf_counter() - t0
 
 
 def train_samples(batch: int, samples: int = TRAIN_SAMPLES) -> int:

@@ -92,8 +92,12 @@ class ModelCost:
     # save) and per epoch (validation set-up, callbacks, the resume backup); 0 in files before them.
     fit_s: float = 0.0
     epoch_s: float = 0.0
+    # The same job with XLA, its training and validation sets ending in short batches: every compilation; 0 before.
+    fit_xla_s: float = 0.0
     # An attack job's own work beyond tracing and the evaluations priced (checks, chunk files, rows); 0 before.
     attack_job_s: float = 0.0
+    # The same per attack (building it, tracing its own functions); {} before, and for archs not attacked.
+    attack_setup_s: dict[str, float] = field(default_factory=dict)
     # An eager call of the Keras model (what a transfer job makes) per sample by batch size, and its first call's
     # extra seconds; {} / 0 before.
     eager_s: dict[int, float] = field(default_factory=dict)
@@ -113,8 +117,10 @@ class ModelCost:
         return interpolate(table[kind], batch)
 
     def fit_fixed(self, xla: bool) -> float:
-        """Seconds a fit pays once: the measured job overhead (with XLA's compilation in place of plain tracing),
-        or in an older file the first epoch's tracing alone."""
+        """Seconds a fit pays once: the measured job overhead (with XLA: measured so, or XLA's compilation in place
+        of plain tracing), or in an older file the first epoch's tracing alone."""
+        if xla and self.fit_xla_s:
+            return self.fit_xla_s
         if not self.fit_s:
             return self.train_trace_s
         return self.fit_s + (self.train_trace_xla_s - self.train_trace_s if xla and self.train_xla_s else 0.0)
@@ -228,7 +234,8 @@ def _model_cost(m: Mapping[str, Any]) -> ModelCost:
         m["arch"], float(m["width"]), table("forward_s"), table("grad_s"), float(m["train_step_s"]),
         trace_s=num("trace_s"), train_trace_s=num("train_trace_s"), train_s=table("train_s"),
         train_xla_s=table("train_xla_s"), train_trace_xla_s=num("train_trace_xla_s"), fit_s=num("fit_s"),
-        epoch_s=num("epoch_s"), attack_job_s=num("attack_job_s"), eager_s=table("eager_s"),
+        epoch_s=num("epoch_s"), fit_xla_s=num("fit_xla_s"), attack_job_s=num("attack_job_s"), eager_s=table("eager_s"),
+        attack_setup_s={str(k): float(v) for k, v in m.get("attack_setup_s", {}).items()},
         eager_trace_s=num("eager_trace_s"), tune_job_s=num("tune_job_s"), trial_s=num("trial_s"))
 
 
@@ -492,8 +499,9 @@ def _attack_cost(job: AttackJob, cal: Calibration, cache: Path | None) -> JobCos
     work += RESYNTH_S * 2 * min(n, job.resynth * math.ceil(n / job.chunk_size)) * (job.domain == "spectrogram")
     work += QUALITY_S * n * (job.domain == "waveform")
     # one estimator per model in a pack: its predict/gradient graphs are traced once for all its attacks
-    return JobCost("attack", m.attack_job_s, work, job.target.job_id, _target_shared(job, cal, cache), exact,
-                   m.trace_s, job.target.job_id)
+    own = m.attack_setup_s.get(job.attack, m.attack_job_s)
+    return JobCost("attack", own, work, job.target.job_id, _target_shared(job, cal, cache), exact, m.trace_s,
+                   job.target.job_id)
 
 
 def _transfer_cost(job: TransferJob, cal: Calibration, cache: Path | None) -> JobCost:

@@ -34,6 +34,8 @@ def test_a_training_job_costs_more_than_its_steps(tmp_path: Path) -> None:
     fixed, epoch = calibrate.fit_costs("m1", 0.125)
     assert fixed > 0 and epoch > 0
     assert fixed > epoch  # tracing the train and validation functions dwarfs an epoch of 2 steps
+    # with XLA: four compilations (two functions, two batch shapes each) on top of the same job
+    assert calibrate.fit_xla_timing("m1", 0.125) > fixed
 
 
 def test_an_eager_call_pays_a_per_call_overhead() -> None:
@@ -56,3 +58,12 @@ def test_a_search_is_measured_as_one_off_plus_per_trial() -> None:
     measured = {"train_s": {32: 0.001}, "forward_s": {32: 0.001}}
     job, trial = calibrate.tune_costs("m1", 0.125, measured)
     assert trial > 0 and job >= 0
+
+
+@pytest.mark.slow
+def test_attack_jobs_are_timed_per_attack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """attack_timings runs a real attack job per attack, each on a fresh model and session (the first also pays
+    the process's first-call costs, so the two are not compared)."""
+    monkeypatch.setattr(calibrate, "TIMED_ATTACKS", {"fgsm": {}, "bim": {"max_iter": 2}})
+    took = calibrate.attack_timings("m1", 0.125)
+    assert set(took) == {"fgsm", "bim"} and min(took.values()) > 0

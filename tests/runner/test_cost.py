@@ -268,12 +268,21 @@ def test_a_measured_job_overhead_epoch_overhead_and_xla_step_are_priced(tmp_path
     assert c.work == pytest.approx(epochs * (tr * 0.005 + va * m.per_sample("F", 32) + 0.5))
     plain = big.model_copy(update={"train": TrainSettings(epochs=epochs, batch_size=32, jit_compile=False)})
     assert cost.job_cost(plain, cal, None).fixed == 6.0
+    d["models"][0]["fit_xla_s"] = 15.0  # measured with XLA on (every compilation): used as it is
+    path.write_text(json.dumps(d))
+    with_xla = cost.load_calibration(path)
+    assert cost.job_cost(big, with_xla, None).fixed == 15.0 and cost.job_cost(plain, with_xla, None).fixed == 6.0
     feats = FeaturesJob(corpus=CorpusSpec(name="synthetic"), features=FeatureSettings(augment=True))
     files, versions = cost.corpus_files(feats.corpus), cost.versions(feats.features)
     c = cost.job_cost(feats, cal, None)
     assert c.fixed == pytest.approx(3.0 + files * 0.05) and c.work == pytest.approx(files * versions * 0.01 * 2)
     grid = load_grid(REPO / "grids" / "demo.yaml", [f"output={tmp_path / 'run'}"])
     assert {cost.job_cost(j.spec, cal, None).fixed for j in grid.jobs["attack"]} == {1.5}  # all width 0.25
+    d["models"][0]["attack_setup_s"] = {"bim": 4.0}  # measured per attack: BIM's own; the others keep 1.5
+    path.write_text(json.dumps(d))
+    per_attack = cost.load_calibration(path)
+    assert {j.spec.attack: cost.job_cost(j.spec, per_attack, None).fixed for j in grid.jobs["attack"]
+            if j.spec.attack in ("bim", "fgsm")} == {"bim": 4.0, "fgsm": 1.5}
     est = cost.estimate(grid, cal)["features"]  # work in one-core seconds: divided by the job's 2 cores
     job = grid.jobs["features"][0].spec
     n = cost.corpus_files(job.corpus) * cost.versions(job.features)
