@@ -243,53 +243,50 @@ def attack_job_s(arch: str, width: float, measured: dict[str, Any], n: int = 32)
     cost model already prices: its whole time for FGSM on n samples with a fresh estimator, as a job gets, less
     tracing (`trace_s`) and the model evaluations `runner.cost` counts for it. The rest is the job's own work:
     checks, chunk files, assembling and writing rows."""
+    took = attack_job_timing(arch, width, "fgsm", {"eps": 0.1}, random_prepared(n, n, n, seed=2), n)
+    return max(0.0, took - priced_s(measured, arch, width, "fgsm", {"eps": 0.1}, n, n))
 
+
+def attack_job_timing(arch: str, width: float, attack: str, params: dict[str, Any], data: Any, chunk: int) -> float:
+    """Seconds of one attack job on every test sample of `data` in chunks of `chunk`, on a freshly built model."""
     from sercore import io
     from sercore.attack_job import attack_prepared
     from sercore.models import build_model
     from sercore.specs import AttackJob, CorpusSpec, DataSpec, ModelSpec, TrainJob
 
-    from .cost import ModelCost, attack_evals
-
-    corpus = CorpusSpec(name="synthetic")
-    data = random_prepared(n, n, n, seed=2)
-    classes = data.classes
-    spec = AttackJob(target=TrainJob(data=DataSpec(corpus=corpus), model=ModelSpec(arch=arch, width=width)),
-                     attack="fgsm", params={"eps": 0.1}, limit=n, chunk_size=n, batch_size=n)
-    model = build_model(ModelSpec(arch=arch, width=width), len(classes))
+    target = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic")), model=ModelSpec(arch=arch, width=width))
+    n = len(data.x_test)
+    spec = AttackJob(target=target, attack=attack, params=params, limit=n, chunk_size=chunk, batch_size=chunk)
+    model = build_model(ModelSpec(arch=arch, width=width), len(data.classes))
     with tempfile.TemporaryDirectory(prefix="sertack-attack-") as tmp:
         t0 = time.perf_counter()
         io.write_parquet(attack_prepared(spec, data, model, Path(tmp)), Path(tmp) / "shard.parquet")
-        took = time.perf_counter() - t0
+        return time.perf_counter() - t0
+
+
+def priced_s(measured: dict[str, Any], arch: str, width: float, attack: str, params: dict[str, Any], n: int,
+             batch: int) -> float:
+    """What runner.cost prices of an attack job on n samples at a batch size from these measurements: tracing the
+    estimator, and every job's evaluations (clean, adversarial, ART's labels, the reliability checks) plus the
+    attack's own."""
+    from .cost import ModelCost, attack_evals
+
     m = ModelCost(arch, width, measured["forward_s"], measured["grad_s"], measured["train_step_s"])
-    evals = [("F", 4.0, n), ("G", 1.0, n), *attack_evals("fgsm", {"eps": 0.1}, len(classes), n)]
-    priced = measured["trace_s"] + n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
-    return max(0.0, took - priced)
+    evals = [("F", 4.0, batch), ("G", 1.0, batch), *attack_evals(attack, params, CLASSES, batch)]
+    return measured["trace_s"] + n * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
 
 
 def attack_timings(arch: str, width: float) -> dict[str, float]:
-    """Seconds of a real attack job (attack_prepared, then its shard written) per attack of TIMED_ATTACKS at small
-    loop bounds, ATTACK_SAMPLES samples in chunks of ATTACK_CHUNK, run one after another in this process, each on a
-    fresh model in a fresh Keras session: what a stage's process does between jobs."""
+    """Seconds of a real attack job per attack of TIMED_ATTACKS at small loop bounds, ATTACK_SAMPLES samples in
+    chunks of ATTACK_CHUNK, run one after another in this process, each on a fresh model in a fresh Keras session:
+    what a stage's process does between jobs."""
     import keras
 
-    from sercore import io
-    from sercore.attack_job import attack_prepared
-    from sercore.models import build_model
-    from sercore.specs import AttackJob, CorpusSpec, DataSpec, ModelSpec, TrainJob
-
     data = random_prepared(ATTACK_SAMPLES, ATTACK_SAMPLES, ATTACK_SAMPLES, seed=2)
-    target = TrainJob(data=DataSpec(corpus=CorpusSpec(name="synthetic")), model=ModelSpec(arch=arch, width=width))
     took = {}
     for attack, params in TIMED_ATTACKS.items():
         keras.backend.clear_session()
-        spec = AttackJob(target=target, attack=attack, params=params, limit=ATTACK_SAMPLES, chunk_size=ATTACK_CHUNK,
-                         batch_size=ATTACK_CHUNK)
-        model = build_model(ModelSpec(arch=arch, width=width), len(data.classes))
-        with tempfile.TemporaryDirectory(prefix="sertack-attack-") as tmp:
-            t0 = time.perf_counter()
-            io.write_parquet(attack_prepared(spec, data, model, Path(tmp)), Path(tmp) / "shard.parquet")
-            took[attack] = time.perf_counter() - t0
+        took[attack] = attack_job_timing(arch, width, attack, params, data, ATTACK_CHUNK)
     return took
 
 
@@ -298,17 +295,10 @@ def attack_setup_s(arch: str, width: float, measured: dict[str, Any]) -> dict[st
     `runner.cost` prices: building the attack, tracing its own functions (BIM's fused loop, DeepFool's and C&W's
     class gradients, ...), checks, chunk files and rows. From `attack_timings` in a fresh interpreter. FGSM's
     alone (`attack_job_s`, one chunk) left 2-5 s per job unpriced for BIM, DeepFool and C&W L2 on real EmoDB."""
-    from .cost import ModelCost, attack_evals
-
     took = in_fresh_interpreter("attack_timings", arch, width)
-    m = ModelCost(arch, width, measured["forward_s"], measured["grad_s"], measured["train_step_s"])
-    out = {}
-    for attack, params in TIMED_ATTACKS.items():
-        evals = [("F", 4.0, ATTACK_CHUNK), ("G", 1.0, ATTACK_CHUNK),
-                 *attack_evals(attack, params, CLASSES, ATTACK_CHUNK)]
-        priced = measured["trace_s"] + ATTACK_SAMPLES * sum(c * m.per_sample(kind, b) for kind, c, b in evals)
-        out[attack] = max(0.0, took[attack] - priced)
-    return out
+    return {attack: max(0.0, took[attack] - priced_s(measured, arch, width, attack, params, ATTACK_SAMPLES,
+                                                     ATTACK_CHUNK))
+            for attack, params in TIMED_ATTACKS.items()}
 
 
 def random_prepared(n_train: int, n_val: int, n_test: int, seed: int) -> Any:
@@ -400,22 +390,13 @@ def fit_costs(arch: str, width: float) -> tuple[float, float]:
     interpreter paid one-off costs that made M0's job read 7.6 s where the demo's studies took 5.8-5.9 s."""
     import keras
 
-    from sercore import train
-    from sercore.models import build_model
-    from sercore.specs import ModelSpec, TrainSettings
+    from sercore.specs import TrainSettings
 
     data = random_prepared(FIT_TRAIN, FIT_VAL, FIT_VAL, seed=1)
     took = {}
     for epochs in (1, FIT_EPOCHS, 1, FIT_EPOCHS):
-        keras.utils.set_random_seed(0)
         settings = TrainSettings(epochs=epochs, batch_size=TRAIN_BATCH, jit_compile=False)
-        with tempfile.TemporaryDirectory(prefix="sertack-fit-") as tmp:
-            t0 = time.perf_counter()
-            model = train.compile_model(build_model(ModelSpec(arch=arch, width=width), 5), settings)
-            train.fit(model, data, settings, Path(tmp))
-            model.predict(data.x_test, batch_size=256, verbose=0)
-            train.save_model(model, Path(tmp) / "model.keras")
-            took[epochs] = time.perf_counter() - t0
+        took[epochs] = training_job_s(arch, width, data, settings)
         keras.backend.clear_session()
     epoch = (took[FIT_EPOCHS] - took[1]) / (FIT_EPOCHS - 1)
     return max(0.0, took[1] - epoch), epoch
@@ -426,15 +407,22 @@ def fit_xla_timing(arch: str, width: float) -> float:
     validation sets end in a short batch, as a real corpus's do: XLA compiles the training and the validation
     function once per batch shape, four compilations. The first epoch of real EmoDB's quarter-width model took
     19.5 s more than the next, where one compilation (`train_trace_xla_s`) measured 10.4 s."""
+    from sercore.specs import TrainSettings
+
+    data = random_prepared(FIT_XLA_TRAIN, FIT_XLA_VAL, FIT_XLA_VAL, seed=4)
+    return training_job_s(arch, width, data, TrainSettings(epochs=1, batch_size=TRAIN_BATCH, jit_compile=True))
+
+
+def training_job_s(arch: str, width: float, data: Any, settings: Any) -> float:
+    """Seconds of what a training job does with its model: build and compile it, sercore.train's fit, predict the
+    test set, save (seeded, in a scratch folder)."""
     import keras
 
     from sercore import train
     from sercore.models import build_model
-    from sercore.specs import ModelSpec, TrainSettings
+    from sercore.specs import ModelSpec
 
-    data = random_prepared(FIT_XLA_TRAIN, FIT_XLA_VAL, FIT_XLA_VAL, seed=4)
     keras.utils.set_random_seed(0)
-    settings = TrainSettings(epochs=1, batch_size=TRAIN_BATCH, jit_compile=True)
     with tempfile.TemporaryDirectory(prefix="sertack-fit-") as tmp:
         t0 = time.perf_counter()
         model = train.compile_model(build_model(ModelSpec(arch=arch, width=width), 5), settings)
